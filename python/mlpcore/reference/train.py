@@ -1,0 +1,38 @@
+"""One epoch of minibatch SGD (twin of cpp/include/mlpcore/train.hpp).
+
+    order = rng.permutation(seed, epoch, n) if shuffle else 0..n-1
+    for each batch [start, end) of batch_bounds(n, batch_size, fold_single):
+        gather rows order[start:end]; forward (training, this step's dropout masks,
+        updating batch-norm running statistics); backward; params -= lr * grad; step += 1
+Returns the sample-weighted mean of the batch losses and the number of steps taken.
+"""
+import numpy as np
+
+from . import losses, rng
+
+
+def batch_bounds(n, batch_size, fold_single):
+    """[(start, end)] covering 0..n in order; the last batch may be smaller. With
+    fold_single (networks with batch norm) a trailing one-sample batch joins the one before."""
+    b = max(1, min(batch_size, n))
+    bounds = [(s, min(s + b, n)) for s in range(0, n, b)]
+    if fold_single and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def train_epoch(net, x, y, batch_size, lr, epoch, step, shuffle):
+    n = x.shape[0]
+    order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
+    total = 0.0
+    bounds = batch_bounds(n, batch_size, net.has_batchnorm)
+    for start, end in bounds:
+        idx = order[start:end]
+        xb, yb = x[idx], y[idx]
+        z, caches = net.forward(xb, True, step, update_running=True)
+        value, h = losses.loss_forward(net.loss_name, z, yb)
+        grad = net.backward(losses.loss_backward(h, yb), caches, True)
+        net.params -= net.dtype.type(lr) * grad
+        total += value * (end - start)
+        step += 1
+    return total / n, len(bounds)

@@ -1,0 +1,245 @@
+"""Sequential: a feed-forward network of layers plus a fused output/loss pair, run by the
+C++ engine (backend="native") or by its NumPy twin (backend="numpy")."""
+import copy
+
+import numpy as np
+
+from . import _checks
+from .layers import Activation, BatchNorm, Dense, Dropout, Layer
+from .reference import losses as _losses
+from .reference.network import Network as _NumpyNetwork, param_shapes, state_shapes
+
+BACKENDS = ("native", "numpy")
+_NO_GRADIENT = ("step", "sign")
+
+
+def _native_engine(dtype):
+    try:
+        from . import _core
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ImportError("mlpcore's C++ extension (mlpcore._core) could not be loaded; "
+                          "reinstall with 'pip install .' or use backend='numpy'") from exc
+    return _core.Network32 if dtype == np.float32 else _core.Network64
+
+
+class Sequential:
+    """A multilayer perceptron.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        e.g. ``[Dense(784, 256), ReLU(), Dense(256, 10)]``. The last layer produces the
+        net input z of the output; the loss's output activation is applied on top of it.
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse"}
+        Fused output activation and loss: softmax + cross-entropy (multi-class),
+        sigmoid + binary cross-entropy per output (binary and multi-label), identity +
+        half squared error (regression). The loss is summed over outputs and averaged over
+        samples, so the output error is delta = (h - y) / n_samples.
+    dtype : "float32" or "float64"
+    seed : int or None
+        Seeds the initial weights, the shuffling and the dropout masks. None draws one.
+    backend : "native" (C++ on OpenBLAS) or "numpy" (the pure-NumPy reference twin).
+    """
+
+    def __init__(self, layers, loss="mse", dtype="float64", seed=None, backend="native"):
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise ValueError("layers must be a list of mlpcore layers")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must not be empty")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"layers[{i}] must be an mlpcore layer, got {layer!r}")
+        if loss not in _losses.NAMES:
+            raise ValueError(f"unknown loss {loss!r}; known losses: {', '.join(_losses.NAMES)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
+        self.layers = copy.deepcopy(layers)
+        self.loss_name = loss
+        self.dtype = _checks.check_dtype(dtype)
+        self.seed = _checks.check_seed(seed)
+        self.backend = backend
+        self.n_features_in_, self.n_outputs_ = self._check_widths()
+        if loss == "softmax_cross_entropy" and self.n_outputs_ < 2:
+            raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
+                             f"{self.n_outputs_}; use binary_cross_entropy for one output")
+        self._specs = [layer.spec() for layer in self.layers]
+        self._param_shapes = [s for spec in self._specs for s in param_shapes(spec)]
+        self._state_shapes = [s for spec in self._specs for s in state_shapes(spec)]
+        if backend == "native":
+            self._engine = _native_engine(self.dtype)(self._specs, loss, self.seed)
+        else:
+            self._engine = _NumpyNetwork(self._specs, loss, self.dtype, self.seed)
+        self.epoch_ = 0  # epochs trained so far: keys the next epoch's shuffle
+        self.step_ = 0   # optimiser steps taken so far: keys the next step's dropout masks
+        self.history_ = {"loss": []}
+        self._engine.set_params(self._initial_params())
+
+    # ---- construction ------------------------------------------------------------------
+    def _check_widths(self):
+        """(input width, output width); every Dense/BatchNorm must match the width before it."""
+        first = width = None
+        for i, layer in enumerate(self.layers):
+            if layer.n_in is None:
+                continue  # activations and dropout keep the width
+            if width is None:
+                first = layer.n_in
+            elif layer.n_in != width:
+                raise ValueError(f"layers[{i}] ({layer!r}) expects {layer.n_in} inputs but "
+                                 f"the layer before it produces {width}")
+            width = layer.n_out
+        if first is None:
+            raise ValueError("the network needs at least one Dense or BatchNorm layer to "
+                             "know its input width")
+        return first, width
+
+    def _initial_params(self):
+        rng = np.random.default_rng(self.seed)
+        flat = []
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                after = next((l for l in self.layers[i + 1:]
+                              if not isinstance(l, (BatchNorm, Dropout))), None)
+                fan = layer.n_in if getattr(after, "name", None) == "relu" else layer.n_in + layer.n_out
+                bound = np.sqrt(6.0 / fan)
+                flat.append(rng.uniform(-bound, bound, layer.n_in * layer.n_out))
+                flat.append(np.zeros(layer.n_out))
+            elif isinstance(layer, BatchNorm):
+                flat += [np.ones(layer.n_in), np.zeros(layer.n_in)]
+        return np.concatenate(flat).astype(self.dtype) if flat else np.zeros(0, self.dtype)
+
+    # ---- weights and state -------------------------------------------------------------
+    def _split(self, flat, shapes):
+        out, off = [], 0
+        for s in shapes:
+            size = int(np.prod(s))
+            out.append(flat[off:off + size].reshape(s))
+            off += size
+        return out
+
+    def get_weights(self):
+        """Copies of the parameters in layer order: [W1, b1, W2, b2, ...]; a BatchNorm layer
+        contributes [gamma, beta]."""
+        return self._split(self._engine.get_params(), self._param_shapes)
+
+    def set_weights(self, weights):
+        """Replaces every parameter; weights is a list shaped like get_weights()."""
+        arrays = _checks.check_array_list("weights", weights, self._param_shapes, self.dtype)
+        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, self.dtype)
+        self._engine.set_params(flat)
+
+    def get_state(self):
+        """Copies of the non-trainable state: [running_mean, running_var] per BatchNorm layer.
+        Saved and restored with the weights by mlpcore.save()/load() and by pickling."""
+        return self._split(self._engine.get_state(), self._state_shapes)
+
+    def set_state(self, state):
+        """Replaces the BatchNorm running statistics; a list shaped like get_state()."""
+        arrays = _checks.check_array_list("state", state, self._state_shapes, self.dtype)
+        for i in range(1, len(arrays), 2):
+            if (arrays[i] < 0).any():
+                raise ValueError(f"state[{i}] is a running variance and must be >= 0")
+        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, self.dtype)
+        self._engine.set_state(flat)
+
+    # ---- evaluation --------------------------------------------------------------------
+    def _check_mode(self, training, step, n_samples):
+        step = self.step_ if step is None else _checks.check_nonnegative_int("step", step)
+        training = bool(training)
+        if training and n_samples < 2 and any(s[0] == "batchnorm" for s in self._specs):
+            raise ValueError("BatchNorm in training mode needs at least 2 samples "
+                             f"(X has {n_samples}): one sample has no batch variance")
+        return training, step
+
+    def _check_differentiable(self):
+        first_param = next((i for i, s in enumerate(self._specs) if param_shapes(s)), None)
+        for i, spec in enumerate(self._specs):
+            if spec[0] in _NO_GRADIENT and first_param is not None and i > first_param:
+                raise ValueError(
+                    f"layers[{i}] is {self.layers[i]!r}, whose derivative is zero almost "
+                    "everywhere: no gradient reaches the layers below it, so the network "
+                    "cannot be trained by gradient descent. Use Sigmoid/Tanh (smooth "
+                    "versions of step/sign) for training.")
+
+    def predict(self, X, training=False, step=None):
+        """Output activations (n_samples, n_outputs): class probabilities for the
+        cross-entropy losses, values for mse. training=True applies dropout masks of
+        `step` (default: the next training step) and batch statistics."""
+        X = _checks.check_X(X, self.n_features_in_, self.dtype)
+        training, step = self._check_mode(training, step, X.shape[0])
+        return self._engine.predict(X, training, step)
+
+    def loss(self, X, y, training=False, step=None):
+        """Mean loss over the samples, a float."""
+        X = _checks.check_X(X, self.n_features_in_, self.dtype)
+        Y = _checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
+        training, step = self._check_mode(training, step, X.shape[0])
+        return float(self._engine.loss(X, Y, training, step))
+
+    def gradients(self, X, y, training=False, step=None):
+        """Gradient of loss(X, y, training, step) with respect to every parameter: a list
+        shaped like get_weights(). Updates nothing (batch-norm running statistics included)."""
+        X = _checks.check_X(X, self.n_features_in_, self.dtype)
+        Y = _checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
+        training, step = self._check_mode(training, step, X.shape[0])
+        self._check_differentiable()
+        _, grad = self._engine.gradients(X, Y, training, step)
+        return self._split(grad, self._param_shapes)
+
+    # ---- training ----------------------------------------------------------------------
+    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True):
+        """Minibatch stochastic gradient descent; returns the per-epoch training loss.
+
+        Each epoch visits every sample once, in an order shuffled by (seed, epoch) when
+        shuffle is true, in batches of batch_size; the last, smaller batch is used too
+        (with BatchNorm, a trailing one-sample batch joins the batch before it).
+        batch_size >= n_samples is full-batch gradient descent. The loss of an epoch is the
+        sample-weighted mean of its batch losses, each computed before its update.
+        The whole epoch runs in the engine (in C++ with the GIL released for "native").
+        If the loss becomes NaN or infinite, the weights of the last finite epoch are
+        restored and FloatingPointError is raised.
+        """
+        X = _checks.check_X(X, self.n_features_in_, self.dtype)
+        Y = _checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
+        epochs = _checks.check_nonnegative_int("epochs", epochs)
+        batch_size = _checks.check_positive_int("batch_size", batch_size)
+        lr = _checks.check_positive_real("lr", lr)
+        self._check_differentiable()
+        if X.shape[0] < 2 and any(s[0] == "batchnorm" for s in self._specs):
+            raise ValueError("a network with BatchNorm needs at least 2 training samples, "
+                             f"got {X.shape[0]}")
+        losses = []
+        for _ in range(epochs):
+            params, state = self._engine.get_params(), self._engine.get_state()
+            value, steps = self._engine.train_epoch(X, Y, batch_size, lr, self.epoch_,
+                                                    self.step_, bool(shuffle))
+            if not np.isfinite(value):
+                self._engine.set_params(params)
+                self._engine.set_state(state)
+                raise FloatingPointError(
+                    f"training diverged in epoch {self.epoch_} (loss {value}); the weights "
+                    "from before that epoch were restored. Try a smaller lr.")
+            self.epoch_ += 1
+            self.step_ += int(steps)
+            losses.append(float(value))
+        self.history_["loss"].extend(losses)
+        return losses
+
+    # ---- persistence -------------------------------------------------------------------
+    def __getstate__(self):
+        return {"layers": self.layers, "loss": self.loss_name, "dtype": self.dtype.name,
+                "seed": self.seed, "backend": self.backend, "epoch_": self.epoch_,
+                "step_": self.step_, "history_": self.history_,
+                "weights": self.get_weights(), "state": self.get_state()}
+
+    def __setstate__(self, d):
+        self.__init__(d["layers"], loss=d["loss"], dtype=d["dtype"], seed=d["seed"],
+                      backend=d["backend"])
+        self.set_weights(d["weights"])
+        self.set_state(d["state"])
+        self.epoch_, self.step_, self.history_ = d["epoch_"], d["step_"], d["history_"]
+
+    def __repr__(self):
+        inner = ", ".join(repr(l) for l in self.layers)
+        return (f"Sequential([{inner}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
+                f"seed={self.seed}, backend={self.backend!r})")
