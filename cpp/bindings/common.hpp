@@ -1,0 +1,52 @@
+// Helpers shared by the bind_*.cpp files: checking arrays at the boundary and making
+// results. No maths here.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mlpcore::bind {
+
+namespace py = pybind11;
+
+// A C-contiguous array of T: other dtypes and layouts are converted by pybind11 (forcecast).
+template <typename T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// Checks a is 2-D with `cols` columns (any if cols < 0) and rows in [1, INT_MAX]; returns rows.
+template <typename T>
+int rows_of(const Array<T>& a, const char* name, long cols) {
+  if (a.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + " must be 2-D, got shape " + shape_str(a));
+  if (cols >= 0 && a.shape(1) != cols)
+    throw std::invalid_argument(std::string(name) + " must have " + std::to_string(cols) +
+                                " columns, got shape " + shape_str(a));
+  if (a.shape(0) < 1 || a.shape(0) > INT_MAX || a.shape(1) > INT_MAX)
+    throw std::invalid_argument(std::string(name) + " has an unsupported shape " + shape_str(a));
+  return static_cast<int>(a.shape(0));
+}
+
+template <typename T>
+void check_size(const Array<T>& a, const char* name, py::ssize_t size) {
+  if (a.ndim() != 1 || a.shape(0) != size)
+    throw std::invalid_argument(std::string(name) + " must have shape (" + std::to_string(size) +
+                                ",), got " + shape_str(a));
+}
+
+template <typename T>
+Array<T> empty(std::vector<py::ssize_t> shape) {
+  return Array<T>(shape);
+}
+
+}  // namespace mlpcore::bind

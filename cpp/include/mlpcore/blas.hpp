@@ -1,0 +1,23 @@
+// Matrix products through the bundled OpenBLAS (cblas), plus a naive twin for tests.
+// All matrices are row-major; transposes go through the BLAS flags, never through copies.
+#pragma once
+
+namespace mlpcore {
+
+enum class Trans { No, Yes };
+
+// C (M, N) = alpha * op(A) (M, K) @ op(B) (K, N) + beta * C, leading dimensions as in cblas.
+template <typename T>
+void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+          int ldb, T beta, T* C, int ldc);
+
+// The same product by three plain loops: the reference the BLAS call is tested against.
+template <typename T>
+void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
+                const T* B, int ldb, T beta, T* C, int ldc);
+
+// Threads of the BLAS, the only thread pool of the core.
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace mlpcore

@@ -1,0 +1,26 @@
+// One epoch of minibatch SGD, entirely in C++. Twin: reference/train.py.
+//   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
+//   for each batch [start, end) of batch_bounds(n, batch_size, has_batchnorm):
+//     gather rows order[start:end] into the preallocated workspace; forward (training,
+//     this step's dropout masks, updating running statistics); backward; SGD step; step += 1
+#pragma once
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "mlpcore/network.hpp"
+
+namespace mlpcore {
+
+// Batch boundaries [(start, end)] covering 0..n; the last batch may be smaller. With
+// fold_single, a trailing one-sample batch joins the one before (batch norm needs >= 2).
+std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, int batch_size,
+                                                                 bool fold_single);
+
+// X is (n, n_in), Y is (n, K). Returns the sample-weighted mean loss and the step count.
+template <typename T>
+std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
+                                            std::int64_t n, int batch_size, double lr,
+                                            std::uint64_t epoch, std::uint64_t step, bool shuffle);
+
+}  // namespace mlpcore

@@ -1,0 +1,56 @@
+// gemm through cblas. MLPCORE_CBLAS(name) forms the symbol of a cblas routine, so any cblas
+// can be linked; the bundled scipy-openblas32 prefixes its symbols with scipy_.
+#include "mlpcore/blas.hpp"
+
+#include <cblas.h>
+
+#ifndef MLPCORE_CBLAS
+#define MLPCORE_CBLAS(name) scipy_cblas_##name
+#endif
+#ifndef MLPCORE_OPENBLAS
+#define MLPCORE_OPENBLAS(name) scipy_openblas_##name
+#endif
+
+namespace mlpcore {
+
+static CBLAS_TRANSPOSE flag(Trans t) { return t == Trans::Yes ? CblasTrans : CblasNoTrans; }
+
+template <>
+void gemm<float>(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
+                 const float* B, int ldb, float beta, float* C, int ldc) {
+  MLPCORE_CBLAS(sgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
+                       C, ldc);
+}
+
+template <>
+void gemm<double>(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A,
+                  int lda, const double* B, int ldb, double beta, double* C, int ldc) {
+  MLPCORE_CBLAS(dgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
+                       C, ldc);
+}
+
+template <typename T>
+void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
+                const T* B, int ldb, T beta, T* C, int ldc) {
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int k = 0; k < K; ++k) {
+        const T a = ta == Trans::Yes ? A[k * lda + i] : A[i * lda + k];
+        const T b = tb == Trans::Yes ? B[j * ldb + k] : B[k * ldb + j];
+        acc += a * b;
+      }
+      C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
+    }
+  }
+}
+
+template void gemm_naive<float>(Trans, Trans, int, int, int, float, const float*, int,
+                                const float*, int, float, float*, int);
+template void gemm_naive<double>(Trans, Trans, int, int, int, double, const double*, int,
+                                 const double*, int, double, double*, int);
+
+void set_num_threads(int n) { MLPCORE_OPENBLAS(set_num_threads)(n); }
+int get_num_threads() { return MLPCORE_OPENBLAS(get_num_threads)(); }
+
+}  // namespace mlpcore

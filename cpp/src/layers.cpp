@@ -1,0 +1,155 @@
+#include "mlpcore/layers.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include "mlpcore/blas.hpp"
+#include "mlpcore/rng.hpp"
+
+namespace mlpcore {
+
+using std::size_t;
+
+// ---- dense -----------------------------------------------------------------------------
+template <typename T>
+void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O) {
+  // z (B, O) = b broadcast over rows, then z += x (B, I) @ w (I, O)
+  for (int r = 0; r < B; ++r) std::copy(b, b + O, z + size_t(r) * O);
+  gemm(Trans::No, Trans::No, B, O, I, T(1), x, I, w, O, T(1), z, O);
+}
+
+template <typename T>
+void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I,
+                    int O) {
+  gemm(Trans::Yes, Trans::No, I, O, B, T(1), x, I, dz, O, T(1), dw, O);  // dw += x^T dz
+  for (int r = 0; r < B; ++r) {                                         // db += sum_rows dz
+    const T* row = dz + size_t(r) * O;
+    for (int o = 0; o < O; ++o) db[o] += row[o];
+  }
+  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // dx = dz w^T
+}
+
+// ---- batch normalisation ---------------------------------------------------------------
+template <typename T>
+void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var, const T* x,
+                       const T* gamma, const T* beta, int B, int F, bool training,
+                       double momentum, double eps, bool update_running) {
+  if (training) {
+    if (B < 2)
+      throw std::invalid_argument("BatchNorm in training mode needs at least 2 samples in a "
+                                  "batch (got " + std::to_string(B) +
+                                  "): one sample has no variance");
+    T* mean = inv_std;  // (F,) mean first, overwritten by inv_std below
+    std::fill(mean, mean + F, T(0));
+    for (int r = 0; r < B; ++r)
+      for (int f = 0; f < F; ++f) mean[f] += x[size_t(r) * F + f];
+    for (int f = 0; f < F; ++f) mean[f] /= T(B);
+    if (update_running) {
+      const T m = T(momentum), keep = T(1 - momentum);
+      for (int f = 0; f < F; ++f) running_mean[f] = keep * running_mean[f] + m * mean[f];
+    }
+    // centred values into xhat, then the biased variance into y's first row as scratch
+    T* var = y;  // (F,) scratch: y is written only after var is consumed
+    std::fill(var, var + F, T(0));
+    for (int r = 0; r < B; ++r)
+      for (int f = 0; f < F; ++f) {
+        const T c = x[size_t(r) * F + f] - mean[f];
+        xhat[size_t(r) * F + f] = c;
+        var[f] += c * c;
+      }
+    const T unbias = T(double(B) / double(B - 1));
+    for (int f = 0; f < F; ++f) {
+      var[f] /= T(B);
+      if (update_running) {
+        running_var[f] = T(1 - momentum) * running_var[f] + T(momentum) * (var[f] * unbias);
+      }
+      inv_std[f] = T(1) / std::sqrt(var[f] + T(eps));
+    }
+  } else {
+    for (int f = 0; f < F; ++f) inv_std[f] = T(1) / std::sqrt(running_var[f] + T(eps));
+    for (int r = 0; r < B; ++r)
+      for (int f = 0; f < F; ++f) xhat[size_t(r) * F + f] = x[size_t(r) * F + f] - running_mean[f];
+  }
+  for (int r = 0; r < B; ++r)
+    for (int f = 0; f < F; ++f) {
+      const size_t i = size_t(r) * F + f;
+      xhat[i] *= inv_std[f];
+      y[i] = gamma[f] * xhat[i] + beta[f];
+    }
+}
+
+template <typename T>
+void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
+                        const T* inv_std, const T* gamma, int B, int F, bool training) {
+  // One feature (column) at a time: s = sum(dy), sx = sum(dy xhat) are dbeta and dgamma,
+  // and dx needs them in training mode. dx may alias dy: each column is read before written.
+  for (int f = 0; f < F; ++f) {
+    T s = 0, sx = 0;
+    for (int r = 0; r < B; ++r) {
+      const size_t i = size_t(r) * F + f;
+      s += dy[i];
+      sx += dy[i] * xhat[i];
+    }
+    dbeta[f] += s;
+    dgamma[f] += sx;
+    const T g = gamma[f] * inv_std[f];
+    if (training) {
+      const T k = g / T(B), n = T(B);
+      for (int r = 0; r < B; ++r) {
+        const size_t i = size_t(r) * F + f;
+        dx[i] = k * (n * dy[i] - s - xhat[i] * sx);
+      }
+    } else {
+      for (int r = 0; r < B; ++r) {
+        const size_t i = size_t(r) * F + f;
+        dx[i] = dy[i] * g;
+      }
+    }
+  }
+}
+
+// ---- inverted dropout ------------------------------------------------------------------
+template <typename T>
+bool dropout_forward(T* y, T* mask, const T* x, std::int64_t n, double p, std::uint64_t seed,
+                     std::uint64_t step, std::uint64_t layer, bool training) {
+  if (!training || p == 0) {
+    if (y != x) std::copy(x, x + n, y);
+    return false;
+  }
+  const std::uint64_t k = rng::key(seed, rng::STREAM_DROPOUT, step, layer);
+  const std::uint64_t threshold = rng::keep_threshold(p);
+  const T scale = static_cast<T>(1.0 / (1.0 - p));
+  for (std::int64_t i = 0; i < n; ++i) {
+    mask[i] = (rng::bits(k, std::uint64_t(i)) >> 11) >= threshold ? scale : T(0);
+    y[i] = x[i] * mask[i];
+  }
+  return true;
+}
+
+template <typename T>
+void dropout_backward(T* dx, const T* dy, const T* mask, std::int64_t n) {
+  if (!mask) {
+    if (dx != dy) std::copy(dy, dy + n, dx);
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = dy[i] * mask[i];
+}
+
+#define MLPCORE_INSTANTIATE(T)                                                               \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, int, int, int);           \
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);  \
+  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int,  \
+                                     int, bool, double, double, bool);                       \
+  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
+                                      int, int, bool);                                       \
+  template bool dropout_forward<T>(T*, T*, const T*, std::int64_t, double, std::uint64_t,    \
+                                   std::uint64_t, std::uint64_t, bool);                      \
+  template void dropout_backward<T>(T*, const T*, const T*, std::int64_t);
+MLPCORE_INSTANTIATE(float)
+MLPCORE_INSTANTIATE(double)
+#undef MLPCORE_INSTANTIATE
+
+}  // namespace mlpcore
