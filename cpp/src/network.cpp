@@ -193,23 +193,38 @@ void Network<T>::set_state(const T* in) {
   std::copy(in, in + state_.size(), state_.begin());
 }
 
+// Evaluation-mode passes are row-independent, so predict and loss run over row blocks of
+// at most EVAL_BLOCK rows: the workspace stays small however many rows X has. Training mode
+// runs the whole batch at once (batch statistics; dropout masks keyed by element index).
+constexpr int EVAL_BLOCK = 1024;
+
 template <typename T>
 void Network<T>::predict(T* h, const T* x, int B, bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
+  const int block = training ? B : std::min(B, EVAL_BLOCK);
   Workspace<T> ws;
-  reserve(ws, B);
-  const T* z = forward(ws, x, B, training, step, false);
-  output_activation(loss_, h, z, B, n_out_);
+  reserve(ws, block);
+  for (int r = 0; r < B; r += block) {
+    const int rows = std::min(block, B - r);
+    const T* z = forward(ws, x + size_t(r) * n_in_, rows, training, step, false);
+    output_activation(loss_, h + size_t(r) * n_out_, z, rows, n_out_);
+  }
 }
 
 template <typename T>
 double Network<T>::loss(const T* x, const T* y, int B, bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
+  const int block = training ? B : std::min(B, EVAL_BLOCK);
   Workspace<T> ws;
-  reserve(ws, B);
-  const T* z = forward(ws, x, B, training, step, false);
-  T* h = ws.io.data() + size_t(B) * (n_in_ + n_out_);  // (B, K)
-  return loss_forward(loss_, h, z, y, B, n_out_);
+  reserve(ws, block);
+  T* h = ws.io.data() + size_t(ws.rows) * (n_in_ + n_out_);  // (rows, K)
+  double total = 0;
+  for (int r = 0; r < B; r += block) {
+    const int rows = std::min(block, B - r);
+    const T* z = forward(ws, x + size_t(r) * n_in_, rows, training, step, false);
+    total += loss_forward(loss_, h, z, y + size_t(r) * n_out_, rows, n_out_) * rows;
+  }
+  return total / B;
 }
 
 template <typename T>
@@ -219,7 +234,7 @@ double Network<T>::gradients(T* grad, const T* x, const T* y, int B, bool traini
   Workspace<T> ws;
   reserve(ws, B);
   const T* z = forward(ws, x, B, training, step, false);
-  T* h = ws.io.data() + size_t(B) * (n_in_ + n_out_);  // (B, K)
+  T* h = ws.io.data() + size_t(ws.rows) * (n_in_ + n_out_);  // (rows, K)
   const double value = loss_forward(loss_, h, z, y, B, n_out_);
   loss_backward(ws.delta.data(), h, y, B, n_out_);
   backward(grad, ws, x, B, training);
