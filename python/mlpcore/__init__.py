@@ -3,8 +3,9 @@
 from .layers import (BatchNorm, Dense, Dropout, Identity, Layer, ReLU, Sigmoid, Sign, Step,
                      Tanh)
 from .sequential import Sequential
+from .io import load, save
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "BatchNorm", "Dropout"]
+           "ReLU", "BatchNorm", "Dropout", "save", "load"]

@@ -24,6 +24,10 @@ class Layer:
     def spec(self):
         raise NotImplementedError
 
+    def get_config(self):
+        """Constructor arguments: type(layer)(**layer.get_config()) rebuilds the layer."""
+        return {}
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -42,6 +46,9 @@ class Dense(Layer):
 
     def spec(self):
         return ("dense", self.n_in, self.n_out)
+
+    def get_config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out}
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out})"
@@ -113,6 +120,9 @@ class BatchNorm(Layer):
     def spec(self):
         return ("batchnorm", self.n_in, self.momentum, self.eps)
 
+    def get_config(self):
+        return {"n_features": self.n_in, "momentum": self.momentum, "eps": self.eps}
+
     def __repr__(self):
         return f"BatchNorm({self.n_in}, momentum={self.momentum}, eps={self.eps})"
 
@@ -131,6 +141,9 @@ class Dropout(Layer):
 
     def spec(self):
         return ("dropout", self.p)
+
+    def get_config(self):
+        return {"p": self.p}
 
     def __repr__(self):
         return f"Dropout(p={self.p})"

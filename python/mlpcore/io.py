@@ -1,0 +1,46 @@
+"""Saving and loading a Sequential: one .npz file with the configuration (JSON), the weights
+and the state (batch-norm running statistics), readable without pickle."""
+import json
+
+import numpy as np
+
+from . import layers as _layers
+from .sequential import Sequential
+
+_FORMAT = "mlpcore-sequential-1"
+
+
+def _make_layer(config):
+    cls = getattr(_layers, config["class"], None)
+    if not (isinstance(cls, type) and issubclass(cls, _layers.Layer)):
+        raise ValueError(f"unknown layer class {config['class']!r} in the saved model")
+    return cls(**config["config"])
+
+
+def save(net, path):
+    """Writes net (configuration, weights, state, training counters) to path (.npz)."""
+    config = {"format": _FORMAT, "layers": [{"class": type(l).__name__, "config": l.get_config()}
+                                              for l in net.layers],
+              "loss": net.loss_name, "dtype": net.dtype.name, "seed": str(net.seed),
+              "backend": net.backend, "epoch_": net.epoch_, "step_": net.step_,
+              "history_": net.history_}
+    arrays = {f"weight_{i}": w for i, w in enumerate(net.get_weights())}
+    arrays.update({f"state_{i}": s for i, s in enumerate(net.get_state())})
+    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+
+
+def load(path, backend=None):
+    """Reads a model written by save(); backend overrides the saved one."""
+    with np.load(path, allow_pickle=False) as f:
+        config = json.loads(str(f["config"]))
+        if config.get("format") != _FORMAT:
+            raise ValueError(f"{path!r} is not an mlpcore model file")
+        weights = [f[f"weight_{i}"] for i in range(sum(k.startswith("weight_") for k in f.files))]
+        state = [f[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in f.files))]
+    net = Sequential([_make_layer(c) for c in config["layers"]], loss=config["loss"],
+                     dtype=config["dtype"], seed=int(config["seed"]),
+                     backend=backend or config["backend"])
+    net.set_weights(weights)
+    net.set_state(state)
+    net.epoch_, net.step_, net.history_ = config["epoch_"], config["step_"], config["history_"]
+    return net
