@@ -187,7 +187,8 @@ class Sequential:
         return self._split(grad, self._param_shapes)
 
     # ---- training ----------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True):
+    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True,
+            validation_data=None, patience=None, callback=None):
         """Minibatch stochastic gradient descent; returns the per-epoch training loss.
 
         Each epoch visits every sample once, in an order shuffled by (seed, epoch) when
@@ -195,7 +196,14 @@ class Sequential:
         (with BatchNorm, a trailing one-sample batch joins the batch before it).
         batch_size >= n_samples is full-batch gradient descent. The loss of an epoch is the
         sample-weighted mean of its batch losses, each computed before its update.
-        The whole epoch runs in the engine (in C++ with the GIL released for "native").
+        The whole epoch runs in the engine (in C++ with the GIL released for "native");
+        Python is back once per epoch only.
+
+        validation_data=(X_val, y_val) records the evaluation-mode validation loss after
+        every epoch in history_["val_loss"]. patience=k (needs validation_data) stops early
+        once the validation loss has not improved for k epochs, and restores the weights and
+        state of the best epoch. callback(net, logs) is called after every epoch with
+        logs = {"epoch", "loss"[, "val_loss"]}; returning True stops training.
         If the loss becomes NaN or infinite, the weights of the last finite epoch are
         restored and FloatingPointError is raised.
         """
@@ -204,11 +212,25 @@ class Sequential:
         epochs = _checks.check_nonnegative_int("epochs", epochs)
         batch_size = _checks.check_positive_int("batch_size", batch_size)
         lr = _checks.check_positive_real("lr", lr)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            Xv = _checks.check_X(validation_data[0], self.n_features_in_, self.dtype, "X_val")
+            Yv = _checks.check_targets(validation_data[1], self.loss_name, Xv.shape[0],
+                                       self.n_outputs_, self.dtype, "y_val")
+        if patience is not None:
+            patience = _checks.check_positive_int("patience", patience)
+            if validation_data is None:
+                raise ValueError("patience (early stopping) needs validation_data")
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
         self._check_differentiable()
         if X.shape[0] < 2 and any(s[0] == "batchnorm" for s in self._specs):
             raise ValueError("a network with BatchNorm needs at least 2 training samples, "
                              f"got {X.shape[0]}")
         losses = []
+        best = (np.inf, None)  # (validation loss, (params, state)) of the best epoch
+        since_best = 0
         for _ in range(epochs):
             params, state = self._engine.get_params(), self._engine.get_state()
             value, steps = self._engine.train_epoch(X, Y, batch_size, lr, self.epoch_,
@@ -219,10 +241,25 @@ class Sequential:
                 raise FloatingPointError(
                     f"training diverged in epoch {self.epoch_} (loss {value}); the weights "
                     "from before that epoch were restored. Try a smaller lr.")
+            logs = {"epoch": self.epoch_, "loss": float(value)}
             self.epoch_ += 1
             self.step_ += int(steps)
             losses.append(float(value))
-        self.history_["loss"].extend(losses)
+            self.history_["loss"].append(float(value))
+            if validation_data is not None:
+                logs["val_loss"] = float(self._engine.loss(Xv, Yv, False, self.step_))
+                self.history_.setdefault("val_loss", []).append(logs["val_loss"])
+                if logs["val_loss"] < best[0]:
+                    best = (logs["val_loss"], (self._engine.get_params(), self._engine.get_state()))
+                    since_best = 0
+                else:
+                    since_best += 1
+            if callback is not None and callback(self, logs):
+                break
+            if patience is not None and since_best >= patience:
+                self._engine.set_params(best[1][0])
+                self._engine.set_state(best[1][1])
+                break
         return losses
 
     # ---- persistence -------------------------------------------------------------------
