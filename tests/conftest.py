@@ -1,0 +1,166 @@
+"""Shared fixtures and helpers.
+
+Most tests run on both engines through the `backend` fixture; the native one (mlpcore._core)
+is skipped automatically until the C++ extension is built. Numerical comparisons go through
+`assert_close`, which reports the actual maximum difference when it fails.
+"""
+import copy
+import zlib
+
+import numpy as np
+import pytest
+
+import mlpcore
+
+BACKENDS = ["numpy", "native"]
+DTYPES = ["float32", "float64"]
+
+# Cross-engine tolerances: |a - ref| <= atol + rtol * |ref| elementwise. Room is left for a
+# different summation order (BLAS vs NumPy), not for a different formula.
+TOLERANCES = {
+    "float64": {"rtol": 1e-10, "atol": 1e-12},
+    "float32": {"rtol": 1e-4, "atol": 1e-5},
+}
+
+
+def require_backend(backend):
+    """Skips the calling test when the requested engine is not available."""
+    if backend == "native":
+        pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built")
+    elif backend != "numpy":
+        raise AssertionError(f"unknown backend {backend!r} in a test")
+    return backend
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return require_backend(request.param)
+
+
+@pytest.fixture
+def native():
+    """For tests that compare the C++ engine against the NumPy one."""
+    return require_backend("native")
+
+
+@pytest.fixture(params=DTYPES)
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def tol(dtype):
+    return TOLERANCES[dtype]
+
+
+def case_seed(request):
+    """A seed that differs between test cases (including parametrized ones) but is stable
+    from run to run."""
+    return zlib.crc32(request.node.nodeid.encode())
+
+
+@pytest.fixture
+def rng(request):
+    """Fresh random inputs, seeded per test case."""
+    return np.random.default_rng(case_seed(request))
+
+
+# ---- comparisons ---------------------------------------------------------------------------
+def max_rel_diff(actual, expected, rtol, atol):
+    """max |a - e| / (atol + rtol |e|): at most 1 when every element is within tolerance."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - e) / (atol + rtol * np.abs(e))))
+
+
+def assert_close(actual, expected, rtol, atol, what="values"):
+    """Elementwise |a - e| <= atol + rtol |e|, with the actual differences in the message."""
+    a = np.asarray(actual)
+    e = np.asarray(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape}, expected {e.shape}"
+    assert np.isfinite(a).all(), f"{what}: non-finite values {a[~np.isfinite(a)][:5]}"
+    err = max_rel_diff(a, e, rtol, atol)
+    if a.size:
+        absdiff = float(np.max(np.abs(a.astype(np.float64) - e.astype(np.float64))))
+        scale = float(np.max(np.abs(e)))
+    else:
+        absdiff = scale = 0.0
+    assert err <= 1.0, (f"{what}: max |diff| {absdiff:.3e} (max |ref| {scale:.3e}), max "
+                        f"|diff|/(atol + rtol|ref|) = {err:.3e} with rtol {rtol:g}, atol {atol:g}")
+
+
+def assert_all_close(actual_list, expected_list, rtol, atol, what="arrays"):
+    assert len(actual_list) == len(expected_list), \
+        f"{what}: {len(actual_list)} arrays, expected {len(expected_list)}"
+    for i, (a, e) in enumerate(zip(actual_list, expected_list)):
+        assert_close(a, e, rtol, atol, what=f"{what}[{i}]")
+
+
+def assert_all_equal(actual_list, expected_list, what="arrays"):
+    """Bitwise equality of two lists of arrays (shape and dtype too)."""
+    assert len(actual_list) == len(expected_list), \
+        f"{what}: {len(actual_list)} arrays, expected {len(expected_list)}"
+    for i, (a, e) in enumerate(zip(actual_list, expected_list)):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.shape == e.shape and a.dtype == e.dtype, \
+            f"{what}[{i}]: {a.dtype}{a.shape} vs {e.dtype}{e.shape}"
+        if not np.array_equal(a, e):
+            diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
+            raise AssertionError(f"{what}[{i}] differs: max |diff| {np.nanmax(diff):.3e} at "
+                                 f"{int(np.sum(diff != 0))} of {a.size} elements")
+
+
+# ---- finite differences --------------------------------------------------------------------
+def numerical_gradient(f, x, eps=1e-6):
+    """Central differences of the scalar f() w.r.t. every element of the float64 array x,
+    which f reads and which is perturbed in place (and restored)."""
+    assert x.dtype == np.float64
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    assert np.shares_memory(flat, x), "x must be contiguous so that it can be perturbed in place"
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = f()
+        flat[i] = old - eps
+        down = f()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+# ---- models --------------------------------------------------------------------------------
+def snapshot(model):
+    """Everything a failed call must leave unchanged."""
+    return {"weights": model.get_weights(), "state": model.get_state(), "epoch_": model.epoch_,
+            "step_": model.step_, "history": copy.deepcopy(model.history_)}
+
+
+def assert_unchanged(model, snap):
+    assert_all_equal(model.get_weights(), snap["weights"], "weights")
+    assert_all_equal(model.get_state(), snap["state"], "state")
+    assert (model.epoch_, model.step_) == (snap["epoch_"], snap["step_"])
+    assert model.history_ == snap["history"]
+
+
+def random_weights(model, rng, scale=0.5):
+    """Random parameters shaped like model.get_weights() (BatchNorm gamma kept positive)."""
+    out = []
+    for w in model.get_weights():
+        out.append(rng.normal(0, scale, w.shape))
+    return out
+
+
+def targets(loss, n, k, rng):
+    """Valid targets for a loss: integer labels for softmax, 0/1 for BCE, normals for mse."""
+    if loss == "softmax_cross_entropy":
+        return rng.integers(0, k, n)
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, k)).astype(np.float64)
+    return rng.normal(size=(n, k))
+
+
+def make(layers, backend, **kw):
+    return mlpcore.Sequential(layers, backend=backend, **kw)
