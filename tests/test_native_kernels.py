@@ -1,0 +1,174 @@
+"""The C++ functions one by one against their NumPy twins (same names, same arguments), on
+fresh random inputs of several shapes: batch size 1, non-square layers, both dtypes.
+Whole networks are compared in test_backends_agree.py."""
+import numpy as np
+import pytest
+
+from mlpcore.reference import activations, layers, losses, rng as ref_rng
+
+from conftest import assert_close
+
+core = pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built")
+
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 3, 8), (16, 33, 10), (64, 128, 17)]  # (B, I, O)
+
+
+def _rand(rng, shape, dtype, scale=1.0):
+    return (rng.normal(0, scale, shape)).astype(dtype)
+
+
+@pytest.mark.parametrize("B,I,O", SHAPES)
+def test_gemm_matches_naive_and_numpy(B, I, O, dtype, tol, rng):
+    a, b = _rand(rng, (B, I), dtype), _rand(rng, (I, O), dtype)
+    for ta in (False, True):
+        for tb in (False, True):
+            A = np.ascontiguousarray(a.T) if ta else a
+            Bm = np.ascontiguousarray(b.T) if tb else b
+            got = core.gemm(A, Bm, trans_a=ta, trans_b=tb)
+            assert got.dtype == np.dtype(dtype)
+            assert_close(got, core.gemm_naive(A, Bm, trans_a=ta, trans_b=tb), **tol,
+                         what=f"gemm ta={ta} tb={tb} vs naive")
+            assert_close(got, a @ b, **tol, what=f"gemm ta={ta} tb={tb} vs numpy")
+
+
+def test_gemm_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="inner dimensions"):
+        core.gemm(np.ones((2, 3)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("B,I,O", SHAPES)
+def test_dense_forward_backward(B, I, O, dtype, tol, rng):
+    x, w, b = _rand(rng, (B, I), dtype), _rand(rng, (I, O), dtype), _rand(rng, O, dtype)
+    dz = _rand(rng, (B, O), dtype)
+    assert_close(core.dense_forward(x, w, b), layers.dense_forward(x, w, b), **tol, what="z")
+    for name, got, ref in zip(("dx", "dW", "db"), core.dense_backward(dz, x, w),
+                              layers.dense_backward(dz, x, w)):
+        assert got.dtype == np.dtype(dtype)
+        assert_close(got, ref, **tol, what=name)
+
+
+@pytest.mark.parametrize("name", activations.NAMES)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (32, 17)])
+def test_activation_forward_backward(name, shape, dtype, tol, rng):
+    z = _rand(rng, shape, dtype, scale=3.0)
+    z[0, 0] = 0  # the convention at zero: step(0) = 1, sign(0) = 1, relu'(0) = 0
+    h = core.activation_forward(name, z)
+    assert_close(h, activations.activation_forward(name, z), **tol, what=f"{name} forward")
+    dh = _rand(rng, shape, dtype)
+    if name in activations.DIFFERENTIABLE:
+        assert_close(core.activation_backward(name, dh, h),
+                     activations.activation_backward(name, dh, h), **tol, what=f"{name} backward")
+    else:
+        with pytest.raises(ValueError, match="derivative"):
+            core.activation_backward(name, dh, h)
+
+
+def test_unknown_activation_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known activations: identity, step, sign"):
+        core.activation_forward("swish", np.zeros((1, 1)))
+
+
+def _targets(name, B, K, dtype, rng):
+    if name == "softmax_cross_entropy":
+        y = rng.random((B, K))
+        return (y / y.sum(axis=1, keepdims=True)).astype(dtype)  # probability rows
+    if name == "binary_cross_entropy":
+        return rng.random((B, K)).astype(dtype)
+    return _rand(rng, (B, K), dtype)
+
+
+@pytest.mark.parametrize("name", losses.NAMES)
+@pytest.mark.parametrize("B,K", [(1, 2), (4, 1), (7, 3), (50, 10)])
+def test_loss_forward_backward(name, B, K, dtype, tol, rng):
+    if name == "softmax_cross_entropy" and K < 2:
+        pytest.skip("softmax needs two outputs")
+    z, y = _rand(rng, (B, K), dtype, scale=4.0), _targets(name, B, K, dtype, rng)
+    value, h = core.loss_forward(name, z, y)
+    ref_value, ref_h = losses.loss_forward(name, z, y)
+    assert_close(value, ref_value, **tol, what=f"{name} loss")
+    assert_close(h, ref_h, **tol, what=f"{name} h")
+    assert_close(core.output_activation(name, z), ref_h, **tol, what=f"{name} output")
+    assert_close(core.loss_backward(h, y), losses.loss_backward(ref_h, y), **tol, what="dz")
+
+
+@pytest.mark.parametrize("name", losses.NAMES)
+def test_losses_are_stable_for_huge_logits(name, dtype):
+    z = np.array([[1000.0, -1000.0], [-1000.0, 1000.0], [0.0, 1000.0]], dtype)
+    y = np.array([[1, 0], [1, 0], [0, 1]], dtype)
+    value, h = core.loss_forward(name, z, y)
+    ref_value, ref_h = losses.loss_forward(name, z, y)
+    assert np.isfinite(value) and np.isfinite(h).all(), f"{name}: loss {value}, h {h}"
+    # per row: softmax 0, 2000, 0; BCE (0 + 0), (1000 + 1000), (log 2 + 0); mse by hand
+    expected = {"softmax_cross_entropy": 2000 / 3, "binary_cross_entropy": (2000 + np.log(2)) / 3,
+                "mse": (0.5 * (999 ** 2 + 1000 ** 2 + 1001 ** 2 + 1000 ** 2) + 0.5 * 999 ** 2) / 3}
+    rel = abs(value - expected[name]) / expected[name]
+    assert rel < 1e-6, f"{name}: loss {value}, expected {expected[name]} (rel diff {rel:.2e})"
+    assert abs(value - ref_value) / expected[name] < 1e-6
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("B,F", [(2, 1), (5, 3), (64, 40)])
+def test_batchnorm_forward_backward(training, B, F, dtype, tol, rng):
+    x = _rand(rng, (B, F), dtype, scale=2.0) + dtype_type(dtype)(3)
+    gamma, beta = _rand(rng, F, dtype), _rand(rng, F, dtype)
+    rm, rv = _rand(rng, F, dtype), (rng.random(F) + 0.5).astype(dtype)
+    args = (x, gamma, beta, rm, rv, training, 0.1, 1e-5, True)
+    got, ref = core.batchnorm_forward(*args), layers.batchnorm_forward(*args)
+    assert_close(got[0], ref[0], **tol, what="y")
+    assert_close(got[1][0], ref[1][0], **tol, what="xhat")
+    assert_close(got[1][1], ref[1][1], **tol, what="inv_std")
+    assert_close(got[2], ref[2], **tol, what="running_mean")
+    assert_close(got[3], ref[3], **tol, what="running_var")
+    dy = _rand(rng, (B, F), dtype)
+    for name, g, r in zip(("dx", "dgamma", "dbeta"),
+                          core.batchnorm_backward(dy, got[1], gamma, training),
+                          layers.batchnorm_backward(dy, ref[1], gamma, training)):
+        assert_close(g, r, **tol, what=name)
+
+
+def dtype_type(dtype):
+    return np.dtype(dtype).type
+
+
+def test_batchnorm_one_sample_in_training_raises():
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        core.batchnorm_forward(np.ones((1, 3)), np.ones(3), np.zeros(3), np.zeros(3),
+                               np.ones(3), True, 0.1, 1e-5, False)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (128, 64)])
+def test_dropout_masks_identical(p, shape, dtype, rng):
+    x = _rand(rng, shape, dtype)
+    seed, step, layer = int(rng.integers(0, 2**63)), int(rng.integers(0, 10**6)), 3
+    y, mask = core.dropout_forward(x, p, seed, step, layer, True)
+    ref_y, ref_mask = layers.dropout_forward(x, p, seed, step, layer, True)
+    if p == 0:
+        assert mask is None and ref_mask is None
+    else:
+        assert np.array_equal(mask, ref_mask), f"masks differ at {np.sum(mask != ref_mask)} elements"
+    assert np.array_equal(y, ref_y)
+    dy = _rand(rng, shape, dtype)
+    assert np.array_equal(core.dropout_backward(dy, mask), layers.dropout_backward(dy, ref_mask))
+    y_eval, mask_eval = core.dropout_forward(x, p, seed, step, layer, False)
+    assert mask_eval is None and np.array_equal(y_eval, x)
+
+
+def test_rng_streams_identical(rng):
+    for _ in range(5):
+        seed, stream, a, b = (int(v) for v in rng.integers(0, 2**63, 4))
+        k = core.rng.key(seed, stream, a, b)
+        assert k == ref_rng.key(seed, stream, a, b)
+        assert np.array_equal(core.rng.bits(k, 1000), ref_rng.bits(k, 1000))
+        assert np.array_equal(core.rng.permutation(seed, a, 777), ref_rng.permutation(seed, a, 777))
+    for p in (0.0, 0.1, 0.25, 0.5, 0.999):
+        assert core.rng.keep_threshold(p) == int(ref_rng.keep_threshold(p))
+
+
+def test_bits_are_uniform():
+    # 2^16 draws in 16 bins of their top 4 bits: a chi-square test at a generous level
+    bits = core.rng.bits(core.rng.key(0, 0, 0, 0), 1 << 16)
+    counts = np.bincount((bits >> np.uint64(60)).astype(np.int64), minlength=16)
+    expected = (1 << 16) / 16
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 50, f"chi-square {chi2:.1f} with 15 degrees of freedom"
