@@ -212,6 +212,8 @@ class Sequential:
         epochs = _checks.check_nonnegative_int("epochs", epochs)
         batch_size = _checks.check_positive_int("batch_size", batch_size)
         lr = _checks.check_positive_real("lr", lr)
+        if lr >= np.finfo(self.dtype).max:
+            raise ValueError(f"lr={lr!r} is not representable in {self.dtype.name}")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
@@ -225,9 +227,13 @@ class Sequential:
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         self._check_differentiable()
-        if X.shape[0] < 2 and any(s[0] == "batchnorm" for s in self._specs):
-            raise ValueError("a network with BatchNorm needs at least 2 training samples, "
-                             f"got {X.shape[0]}")
+        if any(s[0] == "batchnorm" for s in self._specs):
+            if X.shape[0] < 2:
+                raise ValueError("a network with BatchNorm needs at least 2 training samples, "
+                                 f"got {X.shape[0]}")
+            if batch_size < 2:
+                raise ValueError("batch_size must be >= 2 for a network with BatchNorm "
+                                 "(one sample has no batch variance)")
         losses = []
         best = (np.inf, None)  # (validation loss, (params, state)) of the best epoch
         since_best = 0
@@ -235,7 +241,8 @@ class Sequential:
             params, state = self._engine.get_params(), self._engine.get_state()
             value, steps = self._engine.train_epoch(X, Y, batch_size, lr, self.epoch_,
                                                     self.step_, bool(shuffle))
-            if not np.isfinite(value):
+            # The last batch's update is not in the epoch loss: check the weights as well.
+            if not (np.isfinite(value) and np.isfinite(self._engine.get_params()).all()):
                 self._engine.set_params(params)
                 self._engine.set_state(state)
                 raise FloatingPointError(
