@@ -109,8 +109,10 @@ static void def_layers(py::module_& m) {
     Array<T> dx({B, F}), dgamma(F), dbeta(F);
     std::fill_n(dgamma.mutable_data(), F, T(0));
     std::fill_n(dbeta.mutable_data(), F, T(0));
-    batchnorm_backward(dx.mutable_data(), dgamma.mutable_data(), dbeta.mutable_data(), dy.data(),
-                       xhat.data(), inv_std.data(), gamma.data(), B, F, training);
+    std::vector<T> sums(2 * size_t(F));
+    batchnorm_backward(dx.mutable_data(), dgamma.mutable_data(), dbeta.mutable_data(),
+                       sums.data(), dy.data(), xhat.data(), inv_std.data(), gamma.data(), B, F,
+                       training);
     return py::make_tuple(dx, dgamma, dbeta);
   }, py::arg("dy"), py::arg("cache"), py::arg("gamma"), py::arg("training"));
 

@@ -100,6 +100,7 @@ void Network<T>::reserve(Workspace<T>& ws, int rows) const {
   ws.delta.assign(2 * size_t(rows) * max_width_, T(0));
   ws.io.assign(size_t(rows) * (n_in_ + 2 * size_t(n_out_)), T(0));
   ws.masked.assign(layers_.size(), 0);
+  ws.scratch.assign(2 * size_t(max_width_), T(0));
 }
 
 template <typename T>
@@ -163,7 +164,8 @@ void Network<T>::backward(T* grad, Workspace<T>& ws, const T* x, int B, bool tra
         activation_backward(s.act, d, d, layer_output(ws, i), n);
         break;
       case LayerSpec::Kind::BatchNorm:
-        batchnorm_backward(d, g, g + F, d, cache, cache + size_t(B) * F, p, B, F, training);
+        batchnorm_backward(d, g, g + F, ws.scratch.data(), d, cache, cache + size_t(B) * F, p,
+                           B, F, training);
         break;
       case LayerSpec::Kind::Dropout:
         dropout_backward(d, d, ws.masked[i] ? cache : static_cast<T*>(nullptr), std::int64_t(n));

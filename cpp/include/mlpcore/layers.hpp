@@ -28,11 +28,12 @@ void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_va
                        const T* gamma, const T* beta, int B, int F, bool training,
                        double momentum, double eps, bool update_running);
 
-// dy, dx are (B, F) (dx may alias dy); dgamma, dbeta (F,) += their gradients.
+// dy, dx are (B, F) (dx may alias dy); dgamma, dbeta (F,) += their gradients;
+// sums (2F,) is scratch for the per-feature sums.
 // Training: dx = gamma inv_std / B (B dy - sum dy - xhat sum(dy xhat)); evaluation:
 // dx = gamma inv_std dy.
 template <typename T>
-void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
+void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const T* xhat,
                         const T* inv_std, const T* gamma, int B, int F, bool training);
 
 // ---- inverted dropout ------------------------------------------------------------------

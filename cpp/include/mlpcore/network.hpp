@@ -30,6 +30,7 @@ struct Workspace {
   std::vector<T> delta;   // two (rows, max_width) buffers for backward
   std::vector<T> io;      // gathered x (rows, n_in), gathered y (rows, K), output h (rows, K)
   std::vector<char> masked;  // per layer: did the last forward draw a dropout mask
+  std::vector<T> scratch;    // (2 * max_width,) per-feature sums of batch-norm backward
 };
 
 template <typename T>
