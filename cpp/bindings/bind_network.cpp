@@ -99,7 +99,8 @@ static void def_network(py::module_& m, const char* name) {
         return py::make_tuple(value, grad);
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
       .def("train_epoch", [](Net& net, const Array<T>& x, const Array<T>& y, int batch_size,
-                             double lr, std::uint64_t epoch, std::uint64_t step, bool shuffle) {
+                             double lr, double weight_decay, std::uint64_t epoch,
+                             std::uint64_t step, bool shuffle) {
         const int n = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != n)
           throw std::invalid_argument("Y must have as many rows as X");
@@ -107,9 +108,10 @@ static void def_network(py::module_& m, const char* name) {
         if (net.has_batchnorm() && n < 2)
           throw std::invalid_argument("a network with BatchNorm needs at least 2 samples");
         py::gil_scoped_release release;
-        return net.train_epoch(x.data(), y.data(), n, batch_size, lr, epoch, step, shuffle);
-      }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("lr"), py::arg("epoch"),
-         py::arg("step"), py::arg("shuffle"));
+        return net.train_epoch(x.data(), y.data(), n, batch_size, lr, weight_decay, epoch, step,
+                               shuffle);
+      }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("lr"),
+         py::arg("weight_decay"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"));
 }
 
 void register_network(py::module_& m) {

@@ -38,6 +38,8 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
     }
     switch (s.kind) {
       case LayerSpec::Kind::Dense:
+        blocks_.push_back({n_params, size_t(s.n_in) * s.n_out, true});
+        blocks_.push_back({n_params + size_t(s.n_in) * s.n_out, size_t(s.n_out), false});
         n_params += size_t(s.n_in) * s.n_out + s.n_out;
         break;
       case LayerSpec::Kind::BatchNorm:
@@ -45,6 +47,8 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
         if (!(s.momentum >= 0 && s.momentum <= 1))
           throw std::invalid_argument(where + "BatchNorm momentum must lie in [0, 1]");
         if (!(s.eps > 0)) throw std::invalid_argument(where + "BatchNorm eps must be > 0");
+        blocks_.push_back({n_params, size_t(s.n_in), false});
+        blocks_.push_back({n_params + s.n_in, size_t(s.n_in), false});
         n_params += 2 * size_t(s.n_in);
         n_state += 2 * size_t(s.n_in);
         has_batchnorm_ = true;
@@ -246,10 +250,10 @@ double Network<T>::gradients(T* grad, const T* x, const T* y, int B, bool traini
 template <typename T>
 std::pair<double, std::int64_t> Network<T>::train_epoch(const T* X, const T* Y, std::int64_t n,
                                                         int batch_size, double lr,
-                                                        std::uint64_t epoch, std::uint64_t step,
-                                                        bool shuffle) {
+                                                        double weight_decay, std::uint64_t epoch,
+                                                        std::uint64_t step, bool shuffle) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return mlpcore::train_epoch(*this, X, Y, n, batch_size, lr, epoch, step, shuffle);
+  return mlpcore::train_epoch(*this, X, Y, n, batch_size, lr, weight_decay, epoch, step, shuffle);
 }
 
 template class Network<float>;

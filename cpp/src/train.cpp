@@ -24,8 +24,8 @@ std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, 
 template <typename T>
 std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
                                             std::int64_t n, int batch_size, double lr,
-                                            std::uint64_t epoch, std::uint64_t step,
-                                            bool shuffle) {
+                                            double weight_decay, std::uint64_t epoch,
+                                            std::uint64_t step, bool shuffle) {
   const int I = net.n_inputs(), K = net.n_outputs();
   const auto bounds = batch_bounds(n, batch_size, net.has_batchnorm());
   std::int64_t max_rows = 0;
@@ -46,7 +46,7 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
   T* h = yb + size_t(ws.rows) * K;           // (rows, K) output activations
   T* params = net.params().data();
   T* grads = net.grads().data();
-  const std::size_t n_params = net.params().size();
+  const auto& blocks = net.param_blocks();
 
   double total = 0;
   for (const auto& [start, end] : bounds) {
@@ -60,7 +60,9 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
     total += loss_forward(net.loss_kind(), h, z, yb, B, K) * B;
     loss_backward(ws.delta.data(), h, yb, B, K);
     net.backward(grads, ws, xb, B, true);
-    sgd_step(params, grads, T(lr), n_params);
+    for (const ParamBlock& b : blocks)  // weight decay on dense weights only
+      sgd_step(params + b.offset, grads + b.offset, T(lr), b.decays ? T(weight_decay) : T(0),
+               b.size);
     ++step;
   }
   return {total / double(n), static_cast<std::int64_t>(bounds.size())};
@@ -68,11 +70,11 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
 
 template std::pair<double, std::int64_t> train_epoch<float>(Network<float>&, const float*,
                                                             const float*, std::int64_t, int,
-                                                            double, std::uint64_t,
+                                                            double, double, std::uint64_t,
                                                             std::uint64_t, bool);
 template std::pair<double, std::int64_t> train_epoch<double>(Network<double>&, const double*,
                                                              const double*, std::int64_t, int,
-                                                             double, std::uint64_t,
+                                                             double, double, std::uint64_t,
                                                              std::uint64_t, bool);
 
 }  // namespace mlpcore

@@ -45,6 +45,13 @@ def check_positive_real(name, value):
     return float(value)
 
 
+def check_nonnegative_real(name, value):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or value < 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def _as_numeric(name, a):
     try:
         arr = np.asarray(a)

@@ -187,7 +187,7 @@ class Sequential:
         return self._split(grad, self._param_shapes)
 
     # ---- training ----------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True,
+    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True, weight_decay=0.0,
             validation_data=None, patience=None, callback=None):
         """Minibatch stochastic gradient descent; returns the per-epoch training loss.
 
@@ -196,6 +196,9 @@ class Sequential:
         (with BatchNorm, a trailing one-sample batch joins the batch before it).
         batch_size >= n_samples is full-batch gradient descent. The loss of an epoch is the
         sample-weighted mean of its batch losses, each computed before its update.
+        weight_decay=lam is L2 regularisation of the Dense weight matrices (not biases or
+        BatchNorm): each step is W -= lr * (dL/dW + lam * W), the gradient step on
+        loss + lam/2 * sum ||W||^2. The reported losses exclude the penalty term.
         The whole epoch runs in the engine (in C++ with the GIL released for "native");
         Python is back once per epoch only.
 
@@ -214,6 +217,7 @@ class Sequential:
         lr = _checks.check_positive_real("lr", lr)
         if lr >= np.finfo(self.dtype).max:
             raise ValueError(f"lr={lr!r} is not representable in {self.dtype.name}")
+        weight_decay = _checks.check_nonnegative_real("weight_decay", weight_decay)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
@@ -239,8 +243,8 @@ class Sequential:
         since_best = 0
         for _ in range(epochs):
             params, state = self._engine.get_params(), self._engine.get_state()
-            value, steps = self._engine.train_epoch(X, Y, batch_size, lr, self.epoch_,
-                                                    self.step_, bool(shuffle))
+            value, steps = self._engine.train_epoch(X, Y, batch_size, lr, weight_decay,
+                                                    self.epoch_, self.step_, bool(shuffle))
             # The last batch's update is not in the epoch loss: check the weights as well.
             if not (np.isfinite(value) and np.isfinite(self._engine.get_params()).all()):
                 self._engine.set_params(params)

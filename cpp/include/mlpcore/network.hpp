@@ -12,6 +12,13 @@
 
 namespace mlpcore {
 
+// A contiguous run of parameters (one array of get_weights()) and whether weight decay
+// applies to it (dense weight matrices only, not biases or batch-norm gamma/beta).
+struct ParamBlock {
+  std::size_t offset = 0, size = 0;
+  bool decays = false;
+};
+
 struct LayerSpec {
   enum class Kind { Dense, Activation, BatchNorm, Dropout };
   Kind kind = Kind::Activation;
@@ -64,8 +71,9 @@ class Network {
   // One epoch of minibatch SGD over X (n, n_in), Y (n, K) (see train.hpp);
   // returns the sample-weighted mean batch loss and the number of steps taken.
   std::pair<double, std::int64_t> train_epoch(const T* X, const T* Y, std::int64_t n,
-                                              int batch_size, double lr, std::uint64_t epoch,
-                                              std::uint64_t step, bool shuffle);
+                                              int batch_size, double lr, double weight_decay,
+                                              std::uint64_t epoch, std::uint64_t step,
+                                              bool shuffle);
 
   // ---- the passes (used by the calls above and by train_epoch, under the lock) ----------
   // Sizes ws for `rows` samples; allocates only when it grows.
@@ -78,6 +86,7 @@ class Network {
   // accumulated. x is the (B, n_in) input given to forward.
   void backward(T* grad, Workspace<T>& ws, const T* x, int B, bool training);
   bool has_batchnorm() const { return has_batchnorm_; }
+  const std::vector<ParamBlock>& param_blocks() const { return blocks_; }
   std::vector<T>& params() { return params_; }
   std::vector<T>& grads() { return grads_; }
   std::vector<T>& state() { return state_; }
@@ -99,6 +108,7 @@ class Network {
   int first_param_ = -1;               // index of the first layer with parameters
   bool has_batchnorm_ = false;
   std::vector<int> width_;             // output width of each layer
+  std::vector<ParamBlock> blocks_;      // [W1, b1, ..., gamma, beta, ...] as in get_weights()
   std::vector<std::size_t> param_off_, state_off_;      // per layer, into params_ / state_
   std::vector<std::size_t> act_col_, cache_col_, cache_fixed_;  // per layer: offsets per row / fixed
   std::size_t act_cols_ = 0, cache_cols_ = 0, cache_fixed_total_ = 0;  // totals

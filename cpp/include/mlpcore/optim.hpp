@@ -4,8 +4,9 @@
 
 namespace mlpcore {
 
-// Plain stochastic gradient descent: params (n,) -= lr * grads (n,).
+// Stochastic gradient descent with (L2) weight decay on one block of parameters:
+// params (n,) -= lr * (grads (n,) + weight_decay * params). weight_decay = 0 is plain SGD.
 template <typename T>
-void sgd_step(T* params, const T* grads, T lr, std::size_t n);
+void sgd_step(T* params, const T* grads, T lr, T weight_decay, std::size_t n);
 
 }  // namespace mlpcore

@@ -2,7 +2,8 @@
 //   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
 //   for each batch [start, end) of batch_bounds(n, batch_size, has_batchnorm):
 //     gather rows order[start:end] into the preallocated workspace; forward (training,
-//     this step's dropout masks, updating running statistics); backward; SGD step; step += 1
+//     this step's dropout masks, updating running statistics); backward; SGD step (weight
+//     decay on dense weights only); step += 1
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -21,6 +22,7 @@ std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, 
 template <typename T>
 std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
                                             std::int64_t n, int batch_size, double lr,
-                                            std::uint64_t epoch, std::uint64_t step, bool shuffle);
+                                            double weight_decay, std::uint64_t epoch,
+                                            std::uint64_t step, bool shuffle);
 
 }  // namespace mlpcore

@@ -55,6 +55,11 @@ class Network:
         for spec, s in zip(self.specs, self._s):
             if spec[0] == "batchnorm":
                 s[1][:] = 1  # running variance starts at one, as in PyTorch
+        # 1 on dense weight matrices, 0 elsewhere: where weight decay applies
+        self.decay = np.zeros_like(self.params)
+        for spec, views in zip(self.specs, _views(self.decay, pshapes)):
+            if spec[0] == "dense":
+                views[0][:] = 1
         self.has_batchnorm = any(s[0] == "batchnorm" for s in self.specs)
 
     # ---- state -------------------------------------------------------------------------
@@ -131,5 +136,5 @@ class Network:
         value, h = losses.loss_forward(self.loss_name, z, y)
         return value, self.backward(losses.loss_backward(h, y), caches, training)
 
-    def train_epoch(self, x, y, batch_size, lr, epoch, step, shuffle):
-        return train.train_epoch(self, x, y, batch_size, lr, epoch, step, shuffle)
+    def train_epoch(self, x, y, batch_size, lr, weight_decay, epoch, step, shuffle):
+        return train.train_epoch(self, x, y, batch_size, lr, weight_decay, epoch, step, shuffle)

@@ -3,7 +3,9 @@
     order = rng.permutation(seed, epoch, n) if shuffle else 0..n-1
     for each batch [start, end) of batch_bounds(n, batch_size, fold_single):
         gather rows order[start:end]; forward (training, this step's dropout masks,
-        updating batch-norm running statistics); backward; params -= lr * grad; step += 1
+        updating batch-norm running statistics); backward;
+        params -= lr * (grad + weight_decay * params)   (dense weight matrices only)
+        step += 1
 Returns the sample-weighted mean of the batch losses and the number of steps taken.
 """
 import numpy as np
@@ -21,7 +23,7 @@ def batch_bounds(n, batch_size, fold_single):
     return bounds
 
 
-def train_epoch(net, x, y, batch_size, lr, epoch, step, shuffle):
+def train_epoch(net, x, y, batch_size, lr, weight_decay, epoch, step, shuffle):
     n = x.shape[0]
     order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
     total = 0.0
@@ -32,7 +34,8 @@ def train_epoch(net, x, y, batch_size, lr, epoch, step, shuffle):
         z, caches = net.forward(xb, True, step, update_running=True)
         value, h = losses.loss_forward(net.loss_name, z, yb)
         grad = net.backward(losses.loss_backward(h, yb), caches, True)
-        net.params -= net.dtype.type(lr) * grad
+        t = net.dtype.type
+        net.params -= t(lr) * (grad + t(weight_decay) * net.decay * net.params)
         total += value * (end - start)
         step += 1
     return total / n, len(bounds)
