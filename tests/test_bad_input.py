@@ -257,8 +257,9 @@ def test_softmax_needs_two_outputs(backend):
 
 
 @pytest.mark.parametrize("make_layer,match", [
-    (lambda: Dense(0, 3), "n_in must be an integer >= 1"),
-    (lambda: Dense(2, -1), "n_out must be an integer >= 1"),
+    (lambda: Dense(0, 3), r"n_in must be an integer in \[1, "),
+    (lambda: Dense(2**31, 3), r"n_in must be an integer in \[1, 2147483647\]"),
+    (lambda: Dense(2, -1), r"n_out must be an integer in \[1, "),
     (lambda: Dense(2.5, 3), "n_in"),
     (lambda: Dense(True, 3), "n_in"),
     (lambda: Dropout(-0.1), r"p must lie in \[0, 1\)"),
@@ -497,3 +498,89 @@ def test_history_covers_the_epochs_completed_before_divergence(backend, rng):
     assert model.epoch_ > 0, "the test needs at least one completed epoch"
     assert len(model.history_["loss"]) == model.epoch_, \
         f"history_ has {len(model.history_['loss'])} losses after {model.epoch_} epochs"
+
+
+# ---- found in review: overflow, extreme integers, direct engine calls -------------------
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_batchnorm_statistics_overflow_is_a_divergence(backend):
+    # finite float32 inputs whose squares overflow: the running variance would become inf
+    model = make([BatchNorm(2), Dense(2, 1)], backend, loss="mse", dtype="float32", seed=0)
+    X = np.array([[1e20, 1.0], [-1e20, 2.0], [3e19, 0.5], [0.0, 0.0]])
+    snap = snapshot(model)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        model.fit(X, np.ones(4), epochs=2, batch_size=4)
+    assert_unchanged(model, snap)
+
+
+def test_early_stopping_without_any_finite_validation_loss(backend):
+    model = make([Dense(1, 1)], backend, loss="mse", seed=0)
+    with np.errstate(over="ignore"):
+        losses = model.fit(np.ones((4, 1)), np.ones(4), epochs=5, patience=1,
+                           validation_data=(np.full((2, 1), 1e200), np.zeros(2)))
+    assert len(losses) == 1, f"expected a stop after one epoch without improvement: {losses}"
+
+
+def test_huge_batch_size_is_full_batch(backend, rng):
+    X, y = rng.normal(size=(10, 3)), rng.normal(size=10)
+    models = [make([Dense(3, 1)], backend, loss="mse", seed=0) for _ in range(2)]
+    models[0].fit(X, y, epochs=2, batch_size=2**40, lr=0.1)
+    models[1].fit(X, y, epochs=2, batch_size=10, lr=0.1)
+    assert_all_equal(models[0].get_weights(), models[1].get_weights())
+
+
+@pytest.mark.parametrize("step", [-1, 2**64, 1.5])
+def test_step_out_of_range(step, backend):
+    model = make([Dense(2, 1)], backend)
+    with pytest.raises(ValueError, match="step"):
+        model.predict(np.zeros((1, 2)), training=True, step=step)
+
+
+def test_engine_refuses_training_through_sign_before_touching_state(native):
+    from mlpcore import _core
+    net = _core.Network64([("dense", 2, 2), ("batchnorm", 2, 0.5, 1e-5), ("sign",),
+                           ("dense", 2, 2)], "mse", 0)
+    state = net.get_state()
+    with pytest.raises(ValueError, match="zero derivative"):
+        net.train_epoch(np.ones((4, 2)), np.ones((4, 2)), 2, 0.1, 0.0, 0, 0, True)
+    assert np.array_equal(net.get_state(), state)
+    with pytest.raises(ValueError, match="zero derivative"):
+        net.gradients(np.ones((4, 2)), np.ones((4, 2)), True, 0)
+
+
+@pytest.mark.parametrize("spec, match", [
+    (("batchnorm", 2, 0.1, float("inf")), "eps"),
+    (("dropout", 1.0), "p must lie"),
+    (("dense", 2), "takes 2 values"),
+    (("swish",), "known activations"),
+])
+def test_engine_rejects_bad_specs(spec, match, native):
+    from mlpcore import _core
+    with pytest.raises(ValueError, match=match):
+        _core.Network64([("dense", 2, 2), spec], "mse", 0)
+
+
+def test_engine_loss_functions_reject_zero_outputs(native):
+    from mlpcore import _core
+    for call in (lambda: _core.output_activation("softmax_cross_entropy", np.ones((3, 0))),
+                 lambda: _core.loss_forward("softmax_cross_entropy", np.ones((3, 0)),
+                                            np.ones((3, 0)))):
+        with pytest.raises(ValueError, match="at least one column"):
+            call()
+
+
+def test_concurrent_fits_on_one_model_run_one_after_the_other(native, rng):
+    import threading
+    X, y = rng.normal(size=(256, 8)), rng.integers(0, 3, 256)
+    layers = [Dense(8, 16), ReLU(), Dropout(0.2), Dense(16, 3)]
+    shared = make(layers, "native", loss="softmax_cross_entropy", seed=3)
+    threads = [threading.Thread(target=shared.fit, args=(X, y),
+                                kwargs={"epochs": 3, "batch_size": 16, "lr": 0.05})
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    serial = make(layers, "native", loss="softmax_cross_entropy", seed=3)
+    serial.fit(X, y, epochs=6, batch_size=16, lr=0.05)
+    assert (shared.epoch_, shared.step_) == (serial.epoch_, serial.step_)
+    assert_all_equal(shared.get_weights(), serial.get_weights())

@@ -56,6 +56,7 @@ static void def_layers(py::module_& m) {
   m.def("output_activation", [](const std::string& name, const Array<T>& z) {
     const Loss l = loss_from_name(name);
     const int B = rows_of(z, "z", -1), K = static_cast<int>(z.shape(1));
+    if (K < 1) throw std::invalid_argument("z must have at least one column");
     Array<T> h({B, K});
     output_activation(l, h.mutable_data(), z.data(), B, K);
     return h;
@@ -64,6 +65,7 @@ static void def_layers(py::module_& m) {
   m.def("loss_forward", [](const std::string& name, const Array<T>& z, const Array<T>& y) {
     const Loss l = loss_from_name(name);
     const int B = rows_of(z, "z", -1), K = static_cast<int>(z.shape(1));
+    if (K < 1) throw std::invalid_argument("z must have at least one column");
     if (rows_of(y, "y", K) != B) throw std::invalid_argument("y must have the shape of z");
     Array<T> h({B, K});
     const double value = loss_forward(l, h.mutable_data(), z.data(), y.data(), B, K);

@@ -21,7 +21,10 @@ void register_rng(py::module_& m) {
     rng::permutation(out.mutable_data(), keys.data(), seed, epoch, n);
     return out;
   }, py::arg("seed"), py::arg("epoch"), py::arg("n"));
-  r.def("keep_threshold", &rng::keep_threshold, py::arg("p"));
+  r.def("keep_threshold", [](double p) {
+    if (!(p >= 0 && p < 1)) throw std::invalid_argument("p must lie in [0, 1)");
+    return rng::keep_threshold(p);
+  }, py::arg("p"));
 }
 
 }  // namespace mlpcore::bind

@@ -4,6 +4,8 @@
 
 #include <cblas.h>
 
+#include <cstddef>
+
 #ifndef MLPCORE_CBLAS
 #define MLPCORE_CBLAS(name) scipy_cblas_##name
 #endif
@@ -32,10 +34,11 @@ void gemm<double>(Trans ta, Trans tb, int M, int N, int K, double alpha, const d
 template <typename T>
 void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                 const T* B, int ldb, T beta, T* C, int ldc) {
-  for (int i = 0; i < M; ++i) {
-    for (int j = 0; j < N; ++j) {
+  using std::size_t;
+  for (size_t i = 0; i < size_t(M); ++i) {
+    for (size_t j = 0; j < size_t(N); ++j) {
       T acc = 0;
-      for (int k = 0; k < K; ++k) {
+      for (size_t k = 0; k < size_t(K); ++k) {
         const T a = ta == Trans::Yes ? A[k * lda + i] : A[i * lda + k];
         const T b = tb == Trans::Yes ? B[j * ldb + k] : B[k * ldb + j];
         acc += a * b;

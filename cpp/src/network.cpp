@@ -1,6 +1,7 @@
 #include "mlpcore/network.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -46,7 +47,8 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
         if (s.n_out != s.n_in) throw std::invalid_argument(where + "BatchNorm keeps its width");
         if (!(s.momentum >= 0 && s.momentum <= 1))
           throw std::invalid_argument(where + "BatchNorm momentum must lie in [0, 1]");
-        if (!(s.eps > 0)) throw std::invalid_argument(where + "BatchNorm eps must be > 0");
+        if (!(s.eps > 0 && std::isfinite(s.eps)))
+          throw std::invalid_argument(where + "BatchNorm eps must be finite and > 0");
         blocks_.push_back({n_params, size_t(s.n_in), false});
         blocks_.push_back({n_params + s.n_in, size_t(s.n_in), false});
         n_params += 2 * size_t(s.n_in);
@@ -64,6 +66,9 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
   }
   if (first_param_ < 0)
     throw std::invalid_argument("a network needs at least one Dense or BatchNorm layer");
+  for (size_t i = first_param_ + 1; i < L; ++i)  // gradients must pass through these
+    if (layers_[i].kind == LayerSpec::Kind::Activation && !activation_differentiable(layers_[i].act))
+      blocked_ = static_cast<int>(i);
   // Width-keeping layers before the first Dense/BatchNorm see the input width.
   for (size_t i = 0; i < L && width_[i] == 0; ++i) width_[i] = n_in_;
   n_out_ = width_[L - 1];
@@ -93,6 +98,15 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
   for (size_t i = 0; i < L; ++i)  // running variance starts at one, as in PyTorch
     if (layers_[i].kind == LayerSpec::Kind::BatchNorm)
       std::fill_n(state_.begin() + state_off_[i] + width_[i], width_[i], T(1));
+}
+
+template <typename T>
+void Network<T>::check_differentiable() const {
+  if (blocked_ >= 0)
+    throw std::invalid_argument("layer " + std::to_string(blocked_) + " (" +
+                                activation_name(layers_[blocked_].act) +
+                                ") has zero derivative almost everywhere: no gradient reaches "
+                                "the layers below it, so the network cannot be trained");
 }
 
 template <typename T>
@@ -237,6 +251,7 @@ template <typename T>
 double Network<T>::gradients(T* grad, const T* x, const T* y, int B, bool training,
                              std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
+  check_differentiable();
   Workspace<T> ws;
   reserve(ws, B);
   const T* z = forward(ws, x, B, training, step, false);
@@ -253,6 +268,7 @@ std::pair<double, std::int64_t> Network<T>::train_epoch(const T* X, const T* Y, 
                                                         double weight_decay, std::uint64_t epoch,
                                                         std::uint64_t step, bool shuffle) {
   std::lock_guard<std::mutex> lock(mutex_);
+  check_differentiable();  // before anything moves: a failed call changes nothing
   return mlpcore::train_epoch(*this, X, Y, n, batch_size, lr, weight_decay, epoch, step, shuffle);
 }
 

@@ -32,9 +32,11 @@ def check_positive_int(name, value):
     return int(value)
 
 
-def check_nonnegative_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+def check_nonnegative_int(name, value, maximum=(1 << 64) - 1):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not 0 <= value <= maximum):
+        raise ValueError(f"{name} must be a non-negative integer (at most {maximum}), "
+                         f"got {value!r}")
     return int(value)
 
 

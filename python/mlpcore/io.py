@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from . import layers as _layers
+from . import _checks, layers as _layers
 from .sequential import Sequential
 
 _FORMAT = "mlpcore-sequential-1"
@@ -42,5 +42,7 @@ def load(path, backend=None):
                      backend=backend or config["backend"])
     net.set_weights(weights)
     net.set_state(state)
-    net.epoch_, net.step_, net.history_ = config["epoch_"], config["step_"], config["history_"]
+    net.epoch_ = _checks.check_nonnegative_int("saved epoch_", config["epoch_"])
+    net.step_ = _checks.check_nonnegative_int("saved step_", config["step_"])
+    net.history_ = config["history_"]
     return net

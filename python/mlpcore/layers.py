@@ -4,9 +4,14 @@ import numbers
 import math
 
 
+MAX_WIDTH = 2**31 - 1  # the BLAS takes 32-bit sizes
+
+
 def _check_int(name, value, cls, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{cls}: {name} must be an integer >= {minimum}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not minimum <= value <= MAX_WIDTH):
+        raise ValueError(f"{cls}: {name} must be an integer in [{minimum}, {MAX_WIDTH}], "
+                         f"got {value!r}")
     return int(value)
 
 

@@ -1,6 +1,7 @@
 """Sequential: a feed-forward network of layers plus a fused output/loss pair, run by the
 C++ engine (backend="native") or by its NumPy twin (backend="numpy")."""
 import copy
+import threading
 
 import numpy as np
 
@@ -73,6 +74,7 @@ class Sequential:
         self.epoch_ = 0  # epochs trained so far: keys the next epoch's shuffle
         self.step_ = 0   # optimiser steps taken so far: keys the next step's dropout masks
         self.history_ = {"loss": []}
+        self._fit_lock = threading.RLock()  # one fit at a time: fits share epoch_ and step_
         self._engine.set_params(self._initial_params())
 
     # ---- construction ------------------------------------------------------------------
@@ -213,11 +215,12 @@ class Sequential:
         X = _checks.check_X(X, self.n_features_in_, self.dtype)
         Y = _checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
         epochs = _checks.check_nonnegative_int("epochs", epochs)
-        batch_size = _checks.check_positive_int("batch_size", batch_size)
+        batch_size = min(_checks.check_positive_int("batch_size", batch_size), X.shape[0])
         lr = _checks.check_positive_real("lr", lr)
         if lr >= np.finfo(self.dtype).max:
             raise ValueError(f"lr={lr!r} is not representable in {self.dtype.name}")
         weight_decay = _checks.check_nonnegative_real("weight_decay", weight_decay)
+        Xv = Yv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
@@ -238,6 +241,12 @@ class Sequential:
             if batch_size < 2:
                 raise ValueError("batch_size must be >= 2 for a network with BatchNorm "
                                  "(one sample has no batch variance)")
+        with self._fit_lock:
+            return self._fit_epochs(X, Y, epochs, batch_size, lr, shuffle, weight_decay,
+                                    Xv, Yv, patience, callback)
+
+    def _fit_epochs(self, X, Y, epochs, batch_size, lr, shuffle, weight_decay, Xv, Yv,
+                    patience, callback):
         losses = []
         best = (np.inf, None)  # (validation loss, (params, state)) of the best epoch
         since_best = 0
@@ -245,19 +254,22 @@ class Sequential:
             params, state = self._engine.get_params(), self._engine.get_state()
             value, steps = self._engine.train_epoch(X, Y, batch_size, lr, weight_decay,
                                                     self.epoch_, self.step_, bool(shuffle))
-            # The last batch's update is not in the epoch loss: check the weights as well.
-            if not (np.isfinite(value) and np.isfinite(self._engine.get_params()).all()):
+            # The last batch's update is not in the epoch loss: check the weights and the
+            # batch-norm running statistics as well.
+            if not (np.isfinite(value) and np.isfinite(self._engine.get_params()).all()
+                    and np.isfinite(self._engine.get_state()).all()):
                 self._engine.set_params(params)
                 self._engine.set_state(state)
                 raise FloatingPointError(
-                    f"training diverged in epoch {self.epoch_} (loss {value}); the weights "
-                    "from before that epoch were restored. Try a smaller lr.")
+                    f"training diverged in epoch {self.epoch_} (loss {value}; weights or "
+                    "batch-norm statistics overflowed); the weights and state from before that "
+                    "epoch were restored. Try a smaller lr or rescale the inputs.")
             logs = {"epoch": self.epoch_, "loss": float(value)}
             self.epoch_ += 1
             self.step_ += int(steps)
             losses.append(float(value))
             self.history_["loss"].append(float(value))
-            if validation_data is not None:
+            if Xv is not None:
                 logs["val_loss"] = float(self._engine.loss(Xv, Yv, False, self.step_))
                 self.history_.setdefault("val_loss", []).append(logs["val_loss"])
                 if logs["val_loss"] < best[0]:
@@ -268,8 +280,9 @@ class Sequential:
             if callback is not None and callback(self, logs):
                 break
             if patience is not None and since_best >= patience:
-                self._engine.set_params(best[1][0])
-                self._engine.set_state(best[1][1])
+                if best[1] is not None:  # None: no finite validation loss was ever seen
+                    self._engine.set_params(best[1][0])
+                    self._engine.set_state(best[1][1])
                 break
         return losses
 

@@ -75,6 +75,9 @@ class Network {
                                               std::uint64_t epoch, std::uint64_t step,
                                               bool shuffle);
 
+  // Throws std::invalid_argument if a step/sign layer stands above a layer with parameters.
+  void check_differentiable() const;
+
   // ---- the passes (used by the calls above and by train_epoch, under the lock) ----------
   // Sizes ws for `rows` samples; allocates only when it grows.
   void reserve(Workspace<T>& ws, int rows) const;
@@ -106,6 +109,7 @@ class Network {
   std::uint64_t seed_;
   int n_in_ = 0, n_out_ = 0, max_width_ = 0;
   int first_param_ = -1;               // index of the first layer with parameters
+  int blocked_ = -1;                   // a step/sign layer above first_param_, or -1
   bool has_batchnorm_ = false;
   std::vector<int> width_;             // output width of each layer
   std::vector<ParamBlock> blocks_;      // [W1, b1, ..., gamma, beta, ...] as in get_weights()
