@@ -464,6 +464,14 @@ def main(argv=None):
     else:
         print("  torch    skipped: " + SKIPPED["torch"])
 
+    # sgemm once more: on a shared machine one measurement can catch a slow moment, and the
+    # fraction of the sgemm rate is only meaningful against the best rate the BLAS reaches.
+    g1024_end, _ = sgemm_rate(1024, 1024, 1024, gemm_seconds, args.repeats)
+    glayer_end, _ = sgemm_rate(128, 784, 256, gemm_seconds, args.repeats)
+    print(f"\nsgemm re-measured after the runs: 1024^3 {g1024_end:.1f}, 128x784x256 "
+          f"{glayer_end:.1f} GFLOP/s; the table below uses the best of both measurements")
+    g1024, glayer = max(g1024, g1024_end), max(glayer, glayer_end)
+
     # ratios last
     print(f"\nratios (mlpcore / peer; > 1 means mlpcore is faster), backend={args.backend}, "
           f"threads={threads}")
