@@ -272,7 +272,8 @@ def test_clone_get_params_set_params():
     params = clf.get_params()
     assert params["hidden_layer_sizes"] == (7, 3) and params["lr"] == 0.3
     assert set(params) == {
-        "hidden_layer_sizes", "activation", "batch_norm", "dropout", "weight_decay",
+        "hidden_layer_sizes", "activation", "batch_norm", "dropout", "weight_decay", "optimizer",
+        "momentum",
         "batch_size", "lr", "max_iter", "shuffle", "early_stopping", "validation_fraction",
         "n_iter_no_change", "random_state", "dtype", "backend", "verbose"}
     copy = clone(clf)
@@ -426,3 +427,19 @@ def _check_estimators():
 @parametrize_with_checks(_check_estimators())
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("optimizer, momentum, lr", [("sgd", 0.9, 0.02), ("adam", 0.0, 0.003)])
+def test_optimizer_options_reach_the_network(optimizer, momentum, lr):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from mlpcore.estimators import MLPClassifier
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X / 16, y, random_state=0, stratify=y)
+    clf = MLPClassifier(hidden_layer_sizes=(64,), optimizer=optimizer, momentum=momentum,
+                        lr=lr, max_iter=15, random_state=0, backend="numpy").fit(Xtr, ytr)
+    assert clf.model_.optimizer_["name"] == optimizer
+    assert clf.model_.optimizer_["momentum"] == momentum
+    assert clf.score(Xte, yte) > 0.9, f"test accuracy {clf.score(Xte, yte)}"
+    with pytest.raises(ValueError, match="momentum"):
+        MLPClassifier(optimizer="adam", momentum=0.5, max_iter=1).fit(Xtr, ytr)

@@ -40,6 +40,25 @@ static LayerSpec parse_spec(const py::handle& h, size_t i) {
   return s;
 }
 
+// The optimizer as Sequential describes it: {"name": "sgd" | "adam", "lr", "weight_decay",
+// "momentum", "nesterov", "beta1", "beta2", "eps"}; missing keys keep their defaults.
+static Optimizer parse_optimizer(const py::dict& d) {
+  Optimizer o;
+  o.kind = optimizer_from_name(d.contains("name") ? d["name"].cast<std::string>() : "sgd");
+  auto get = [&](const char* key, double& out) {
+    if (d.contains(key)) out = d[key].cast<double>();
+  };
+  get("lr", o.lr);
+  get("weight_decay", o.weight_decay);
+  get("momentum", o.momentum);
+  get("beta1", o.beta1);
+  get("beta2", o.beta2);
+  get("eps", o.eps);
+  if (d.contains("nesterov")) o.nesterov = d["nesterov"].cast<bool>();
+  check_optimizer(o);
+  return o;
+}
+
 template <typename T>
 static void def_network(py::module_& m, const char* name) {
   using Net = Network<T>;
@@ -98,9 +117,19 @@ static void def_network(py::module_& m, const char* name) {
         }
         return py::make_tuple(value, grad);
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
+      .def("get_optimizer_state", [](const Net& net) {
+        Array<T> out(py::ssize_t(net.n_optimizer_state()));
+        net.get_optimizer_state(out.mutable_data());
+        return out;
+      })
+      .def("set_optimizer_state", [](Net& net, const Array<T>& flat) {
+        check_size(flat, "optimizer_state", py::ssize_t(net.n_optimizer_state()));
+        net.set_optimizer_state(flat.data());
+      }, py::arg("flat"))
       .def("train_epoch", [](Net& net, const Array<T>& x, const Array<T>& y, int batch_size,
-                             double lr, double weight_decay, std::uint64_t epoch,
-                             std::uint64_t step, bool shuffle) {
+                             const py::dict& optimizer, std::uint64_t opt_step,
+                             std::uint64_t epoch, std::uint64_t step, bool shuffle) {
+        const Optimizer opt = parse_optimizer(optimizer);
         const int n = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != n)
           throw std::invalid_argument("Y must have as many rows as X");
@@ -108,10 +137,10 @@ static void def_network(py::module_& m, const char* name) {
         if (net.has_batchnorm() && n < 2)
           throw std::invalid_argument("a network with BatchNorm needs at least 2 samples");
         py::gil_scoped_release release;
-        return net.train_epoch(x.data(), y.data(), n, batch_size, lr, weight_decay, epoch, step,
+        return net.train_epoch(x.data(), y.data(), n, batch_size, opt, opt_step, epoch, step,
                                shuffle);
-      }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("lr"),
-         py::arg("weight_decay"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"));
+      }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("optimizer"),
+         py::arg("opt_step"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"));
 }
 
 void register_network(py::module_& m) {

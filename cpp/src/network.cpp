@@ -94,6 +94,7 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
   }
   params_.assign(n_params, T(0));
   grads_.assign(n_params, T(0));
+  opt_state_.assign(2 * n_params, T(0));
   state_.assign(n_state, T(0));
   for (size_t i = 0; i < L; ++i)  // running variance starts at one, as in PyTorch
     if (layers_[i].kind == LayerSpec::Kind::BatchNorm)
@@ -219,6 +220,17 @@ void Network<T>::set_state(const T* in) {
 constexpr int EVAL_BLOCK = 1024;
 
 template <typename T>
+void Network<T>::get_optimizer_state(T* out) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::copy(opt_state_.begin(), opt_state_.end(), out);
+}
+template <typename T>
+void Network<T>::set_optimizer_state(const T* in) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::copy(in, in + opt_state_.size(), opt_state_.begin());
+}
+
+template <typename T>
 void Network<T>::predict(T* h, const T* x, int B, bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   const int block = training ? B : std::min(B, EVAL_BLOCK);
@@ -264,12 +276,14 @@ double Network<T>::gradients(T* grad, const T* x, const T* y, int B, bool traini
 
 template <typename T>
 std::pair<double, std::int64_t> Network<T>::train_epoch(const T* X, const T* Y, std::int64_t n,
-                                                        int batch_size, double lr,
-                                                        double weight_decay, std::uint64_t epoch,
-                                                        std::uint64_t step, bool shuffle) {
+                                                        int batch_size, const Optimizer& opt,
+                                                        std::uint64_t opt_step,
+                                                        std::uint64_t epoch, std::uint64_t step,
+                                                        bool shuffle) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_differentiable();  // before anything moves: a failed call changes nothing
-  return mlpcore::train_epoch(*this, X, Y, n, batch_size, lr, weight_decay, epoch, step, shuffle);
+  check_optimizer(opt);
+  return mlpcore::train_epoch(*this, X, Y, n, batch_size, opt, opt_step, epoch, step, shuffle);
 }
 
 template class Network<float>;

@@ -1,13 +1,62 @@
 #include "mlpcore/optim.hpp"
 
+#include <cmath>
+#include <stdexcept>
+
 namespace mlpcore {
 
-template <typename T>
-void sgd_step(T* params, const T* grads, T lr, T weight_decay, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) params[i] -= lr * (grads[i] + weight_decay * params[i]);
+Optimizer::Kind optimizer_from_name(const std::string& name) {
+  if (name == "sgd") return Optimizer::Kind::Sgd;
+  if (name == "adam") return Optimizer::Kind::Adam;
+  throw std::invalid_argument("unknown optimizer '" + name + "'; known optimizers: sgd, adam");
 }
 
-template void sgd_step<float>(float*, const float*, float, float, std::size_t);
-template void sgd_step<double>(double*, const double*, double, double, std::size_t);
+void check_optimizer(const Optimizer& o) {
+  auto finite = [](double x) { return std::isfinite(x); };
+  if (!(finite(o.lr) && o.lr > 0)) throw std::invalid_argument("lr must be finite and > 0");
+  if (!(finite(o.weight_decay) && o.weight_decay >= 0))
+    throw std::invalid_argument("weight_decay must be finite and >= 0");
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw std::invalid_argument("momentum must lie in [0, 1)");
+  if (o.nesterov && o.momentum == 0)
+    throw std::invalid_argument("nesterov needs a momentum > 0");
+  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
+    throw std::invalid_argument("betas must lie in [0, 1)");
+  if (!(finite(o.eps) && o.eps > 0)) throw std::invalid_argument("eps must be finite and > 0");
+}
+
+template <typename T>
+void optimizer_step(const Optimizer& o, T* params, const T* grads, T* m, T* v, bool decays,
+                    std::uint64_t t, std::size_t n) {
+  const T lr = T(o.lr), wd = decays ? T(o.weight_decay) : T(0);
+  if (o.kind == Optimizer::Kind::Sgd) {
+    if (o.momentum == 0) {
+      for (std::size_t i = 0; i < n; ++i) params[i] -= lr * (grads[i] + wd * params[i]);
+      return;
+    }
+    const T mu = T(o.momentum);
+    for (std::size_t i = 0; i < n; ++i) {
+      const T g = grads[i] + wd * params[i];
+      m[i] = mu * m[i] + g;
+      params[i] -= lr * (o.nesterov ? g + mu * m[i] : m[i]);
+    }
+    return;
+  }
+  const double td = static_cast<double>(t);
+  const T step_size = T(o.lr / (1 - std::pow(o.beta1, td)));
+  const T bc2_sqrt = T(std::sqrt(1 - std::pow(o.beta2, td)));
+  const T b1 = T(o.beta1), b2 = T(o.beta2), c1 = T(1 - o.beta1), c2 = T(1 - o.beta2);
+  const T eps = T(o.eps);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = grads[i] + wd * params[i];
+    m[i] = b1 * m[i] + c1 * g;
+    v[i] = b2 * v[i] + c2 * (g * g);
+    params[i] -= step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));
+  }
+}
+
+template void optimizer_step<float>(const Optimizer&, float*, const float*, float*, float*, bool,
+                                    std::uint64_t, std::size_t);
+template void optimizer_step<double>(const Optimizer&, double*, const double*, double*, double*,
+                                     bool, std::uint64_t, std::size_t);
 
 }  // namespace mlpcore

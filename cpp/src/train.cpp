@@ -23,8 +23,8 @@ std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, 
 
 template <typename T>
 std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
-                                            std::int64_t n, int batch_size, double lr,
-                                            double weight_decay, std::uint64_t epoch,
+                                            std::int64_t n, int batch_size, const Optimizer& opt,
+                                            std::uint64_t opt_step, std::uint64_t epoch,
                                             std::uint64_t step, bool shuffle) {
   const int I = net.n_inputs(), K = net.n_outputs();
   const auto bounds = batch_bounds(n, batch_size, net.has_batchnorm());
@@ -46,6 +46,8 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
   T* h = yb + size_t(ws.rows) * K;           // (rows, K) output activations
   T* params = net.params().data();
   T* grads = net.grads().data();
+  T* m = net.optimizer_state().data();             // (n_params,) first moment / velocity
+  T* v = m + net.params().size();                   // (n_params,) second moment
   const auto& blocks = net.param_blocks();
 
   double total = 0;
@@ -60,9 +62,10 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
     total += loss_forward(net.loss_kind(), h, z, yb, B, K) * B;
     loss_backward(ws.delta.data(), h, yb, B, K);
     net.backward(grads, ws, xb, B, true);
+    ++opt_step;
     for (const ParamBlock& b : blocks)  // weight decay on dense weights only
-      sgd_step(params + b.offset, grads + b.offset, T(lr), b.decays ? T(weight_decay) : T(0),
-               b.size);
+      optimizer_step(opt, params + b.offset, grads + b.offset, m + b.offset, v + b.offset,
+                     b.decays, opt_step, b.size);
     ++step;
   }
   return {total / double(n), static_cast<std::int64_t>(bounds.size())};
@@ -70,11 +73,11 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
 
 template std::pair<double, std::int64_t> train_epoch<float>(Network<float>&, const float*,
                                                             const float*, std::int64_t, int,
-                                                            double, double, std::uint64_t,
-                                                            std::uint64_t, bool);
+                                                            const Optimizer&, std::uint64_t,
+                                                            std::uint64_t, std::uint64_t, bool);
 template std::pair<double, std::int64_t> train_epoch<double>(Network<double>&, const double*,
                                                              const double*, std::int64_t, int,
-                                                             double, double, std::uint64_t,
-                                                             std::uint64_t, bool);
+                                                             const Optimizer&, std::uint64_t,
+                                                             std::uint64_t, std::uint64_t, bool);
 
 }  // namespace mlpcore

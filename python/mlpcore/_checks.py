@@ -54,6 +54,28 @@ def check_nonnegative_real(name, value):
     return float(value)
 
 
+def check_optimizer(name, momentum, nesterov, betas, eps):
+    """The optimizer's settings (all but lr and weight_decay) as a dict."""
+    if name not in ("sgd", "adam"):
+        raise ValueError(f"unknown optimizer {name!r}; known optimizers: sgd, adam")
+    if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
+            or not 0 <= momentum < 1):
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+    if nesterov and (name != "sgd" or momentum == 0):
+        raise ValueError("nesterov needs optimizer='sgd' and a momentum > 0")
+    if name != "sgd" and momentum != 0:
+        raise ValueError(f"momentum is an option of optimizer='sgd', not {name!r}")
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1
+                       for b in betas)):
+        raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")
+    eps = check_positive_real("adam_eps", eps)
+    return {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
+            "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps}
+
+
 def _as_numeric(name, a):
     try:
         arr = np.asarray(a)

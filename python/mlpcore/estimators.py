@@ -14,7 +14,8 @@ How the parameters map onto the network::
       -> Sequential([Dense(n_features, h1), BatchNorm(h1), ReLU(), Dropout(0.2),
                      Dense(h1, h2),         BatchNorm(h2), ReLU(), Dropout(0.2),
                      Dense(h2, n_outputs)], loss=..., dtype=dtype, seed=..., backend=backend)
-    max_iter, batch_size, lr, shuffle, weight_decay -> Sequential.fit(epochs=max_iter, ...)
+    max_iter, batch_size, lr, shuffle, weight_decay, optimizer, momentum
+      -> Sequential.fit(epochs=max_iter, ...)
     early_stopping, validation_fraction, n_iter_no_change
       -> Sequential.fit(validation_data=<held-out split>, patience=n_iter_no_change)
 """
@@ -65,11 +66,16 @@ _PARAMS_DOC = """
         L2 regularisation of the Dense weight matrices (not biases or BatchNorm), passed
         to ``Sequential.fit``: every step is ``W -= lr * (dL/dW + weight_decay * W)``.
         scikit-learn's ``alpha`` penalises ``alpha / (2 n_samples) ||W||^2`` instead.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        ``Sequential.fit(optimizer=...)``: torch.optim.SGD's or torch.optim.Adam's update
+        (Adam with betas (0.9, 0.999) and eps 1e-8; it usually wants lr around 1e-3).
+    momentum : float in [0, 1), default=0.0
+        Momentum of "sgd" (0 is plain SGD); must be 0 with "adam".
     batch_size : int >= 1, default=32
         Minibatch size of stochastic gradient descent; ``>= n_samples`` is full-batch
         gradient descent.
     lr : float > 0, default=0.01
-        Learning rate of plain SGD (no momentum, no schedule).
+        Learning rate of the optimizer (constant, no schedule).
     max_iter : int >= 1, default=200
         Number of epochs (``Sequential.fit(epochs=max_iter)``), each visiting every
         training sample once; fewer are run with early stopping.
@@ -133,8 +139,8 @@ class _BaseMLP(BaseEstimator):
     """Shared parameters, validation and training of MLPClassifier and MLPRegressor."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, batch_norm=False,
-                 dropout=0.0, weight_decay=0.0, batch_size=32, lr=0.01, max_iter=200,
-                 shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 dropout=0.0, weight_decay=0.0, optimizer="sgd", momentum=0.0, batch_size=32,
+                 lr=0.01, max_iter=200, shuffle=True, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, random_state=None, dtype="float32", backend="native",
                  verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -142,6 +148,8 @@ class _BaseMLP(BaseEstimator):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.momentum = momentum
         self.batch_size = batch_size
         self.lr = lr
         self.max_iter = max_iter
@@ -200,6 +208,8 @@ class _BaseMLP(BaseEstimator):
             "sizes": sizes,
             "dropout": float(dropout),
             "weight_decay": _checks.check_nonnegative_real("weight_decay", self.weight_decay),
+            "optimizer": _checks.check_optimizer(self.optimizer, self.momentum, False,
+                                                 (0.9, 0.999), 1e-8),
             "batch_size": _checks.check_positive_int("batch_size", self.batch_size),
             "lr": _checks.check_positive_real("lr", self.lr),
             "max_iter": _checks.check_positive_int("max_iter", self.max_iter),
@@ -273,6 +283,7 @@ class _BaseMLP(BaseEstimator):
 
         losses = model.fit(X, Y, epochs=p["max_iter"], batch_size=p["batch_size"],
                            lr=p["lr"], shuffle=self.shuffle, weight_decay=p["weight_decay"],
+                           optimizer=p["optimizer"]["name"], momentum=p["optimizer"]["momentum"],
                            validation_data=validation_data, patience=patience,
                            callback=callback)
         if "weights" in best:

@@ -23,9 +23,13 @@ def save(net, path):
                                               for l in net.layers],
               "loss": net.loss_name, "dtype": net.dtype.name, "seed": str(net.seed),
               "backend": net.backend, "epoch_": net.epoch_, "step_": net.step_,
-              "history_": net.history_}
+              "history_": net.history_, "optimizer_": net.optimizer_,
+              "opt_steps_": net.opt_steps_}
     arrays = {f"weight_{i}": w for i, w in enumerate(net.get_weights())}
     arrays.update({f"state_{i}": s for i, s in enumerate(net.get_state())})
+    m, v = net.get_optimizer_state()
+    arrays.update({f"moment_m_{i}": a for i, a in enumerate(m)})
+    arrays.update({f"moment_v_{i}": a for i, a in enumerate(v)})
     np.savez(path, config=np.array(json.dumps(config)), **arrays)
 
 
@@ -37,11 +41,13 @@ def load(path, backend=None):
             raise ValueError(f"{path!r} is not an mlpcore model file")
         weights = [f[f"weight_{i}"] for i in range(sum(k.startswith("weight_") for k in f.files))]
         state = [f[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in f.files))]
+        moments = [[f[f"moment_{which}_{i}"] for i in range(len(weights))] for which in "mv"]
     net = Sequential([_make_layer(c) for c in config["layers"]], loss=config["loss"],
                      dtype=config["dtype"], seed=int(config["seed"]),
                      backend=backend or config["backend"])
     net.set_weights(weights)
     net.set_state(state)
+    net.set_optimizer_state(moments, config["optimizer_"], config["opt_steps_"])
     net.epoch_ = _checks.check_nonnegative_int("saved epoch_", config["epoch_"])
     net.step_ = _checks.check_nonnegative_int("saved step_", config["step_"])
     net.history_ = config["history_"]

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _checks
 from .layers import Activation, BatchNorm, Dense, Dropout, Layer
-from .reference import losses as _losses
+from .reference import losses as _losses, optim as _optim
 from .reference.network import Network as _NumpyNetwork, param_shapes, state_shapes
 
 BACKENDS = ("native", "numpy")
@@ -73,6 +73,8 @@ class Sequential:
             self._engine = _NumpyNetwork(self._specs, loss, self.dtype, self.seed)
         self.epoch_ = 0  # epochs trained so far: keys the next epoch's shuffle
         self.step_ = 0   # optimiser steps taken so far: keys the next step's dropout masks
+        self.optimizer_ = None  # the optimizer of the last fit (its moments live in the engine)
+        self.opt_steps_ = 0     # steps of that optimizer since its moments were zero
         self.history_ = {"loss": []}
         self._fit_lock = threading.RLock()  # one fit at a time: fits share epoch_ and step_
         self._engine.set_params(self._initial_params())
@@ -190,6 +192,7 @@ class Sequential:
 
     # ---- training ----------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True, weight_decay=0.0,
+            optimizer="sgd", momentum=0.0, nesterov=False, betas=(0.9, 0.999), adam_eps=1e-8,
             validation_data=None, patience=None, callback=None):
         """Minibatch stochastic gradient descent; returns the per-epoch training loss.
 
@@ -201,6 +204,13 @@ class Sequential:
         weight_decay=lam is L2 regularisation of the Dense weight matrices (not biases or
         BatchNorm): each step is W -= lr * (dL/dW + lam * W), the gradient step on
         loss + lam/2 * sum ||W||^2. The reported losses exclude the penalty term.
+
+        optimizer="sgd" (with momentum and nesterov) or "adam" (with betas and adam_eps)
+        follows torch.optim.SGD / torch.optim.Adam exactly (weight decay added to the
+        gradient, on Dense weights only). The optimizer's moments persist across fit calls,
+        in get_optimizer_state(), save/load and pickles; they restart from zero when fit is
+        called with a different optimizer, momentum, nesterov, betas or adam_eps (changing
+        lr or weight_decay keeps them). Adam usually wants a smaller lr (1e-3).
         The whole epoch runs in the engine (in C++ with the GIL released for "native");
         Python is back once per epoch only.
 
@@ -220,6 +230,7 @@ class Sequential:
         if lr >= np.finfo(self.dtype).max:
             raise ValueError(f"lr={lr!r} is not representable in {self.dtype.name}")
         weight_decay = _checks.check_nonnegative_real("weight_decay", weight_decay)
+        opt = _checks.check_optimizer(optimizer, momentum, nesterov, betas, adam_eps)
         Xv = Yv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -242,17 +253,22 @@ class Sequential:
                 raise ValueError("batch_size must be >= 2 for a network with BatchNorm "
                                  "(one sample has no batch variance)")
         with self._fit_lock:
-            return self._fit_epochs(X, Y, epochs, batch_size, lr, shuffle, weight_decay,
-                                    Xv, Yv, patience, callback)
+            if opt != self.optimizer_:  # a different optimizer starts from zero moments
+                self._engine.set_optimizer_state(
+                    np.zeros_like(self._engine.get_optimizer_state()))
+                self.optimizer_, self.opt_steps_ = opt, 0
+            opt = {**opt, "lr": lr, "weight_decay": weight_decay}
+            return self._fit_epochs(X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience,
+                                    callback)
 
-    def _fit_epochs(self, X, Y, epochs, batch_size, lr, shuffle, weight_decay, Xv, Yv,
-                    patience, callback):
+    def _fit_epochs(self, X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience, callback):
         losses = []
         best = (np.inf, None)  # (validation loss, (params, state)) of the best epoch
         since_best = 0
         for _ in range(epochs):
             params, state = self._engine.get_params(), self._engine.get_state()
-            value, steps = self._engine.train_epoch(X, Y, batch_size, lr, weight_decay,
+            moments = self._engine.get_optimizer_state()
+            value, steps = self._engine.train_epoch(X, Y, batch_size, opt, self.opt_steps_,
                                                     self.epoch_, self.step_, bool(shuffle))
             # The last batch's update is not in the epoch loss: check the weights and the
             # batch-norm running statistics as well.
@@ -260,6 +276,7 @@ class Sequential:
                     and np.isfinite(self._engine.get_state()).all()):
                 self._engine.set_params(params)
                 self._engine.set_state(state)
+                self._engine.set_optimizer_state(moments)
                 raise FloatingPointError(
                     f"training diverged in epoch {self.epoch_} (loss {value}; weights or "
                     "batch-norm statistics overflowed); the weights and state from before that "
@@ -267,6 +284,7 @@ class Sequential:
             logs = {"epoch": self.epoch_, "loss": float(value)}
             self.epoch_ += 1
             self.step_ += int(steps)
+            self.opt_steps_ += int(steps)
             losses.append(float(value))
             self.history_["loss"].append(float(value))
             if Xv is not None:
@@ -286,18 +304,44 @@ class Sequential:
                 break
         return losses
 
+    def get_optimizer_state(self):
+        """The optimizer's moments as two lists shaped like get_weights(): [m, v] (SGD
+        keeps its velocity in m; plain SGD uses neither)."""
+        flat = self._engine.get_optimizer_state()
+        n = flat.size // 2
+        return [self._split(flat[:n], self._param_shapes), self._split(flat[n:], self._param_shapes)]
+
+    def set_optimizer_state(self, moments, optimizer=None, opt_steps=0):
+        """Restores [m, v] (as from get_optimizer_state()) for `optimizer` (a dict as in
+        optimizer_, None for none yet) after `opt_steps` steps."""
+        if not isinstance(moments, (list, tuple)) or len(moments) != 2:
+            raise ValueError("moments must be a pair [m, v] of weight-shaped lists")
+        m = _checks.check_array_list("moments[0]", moments[0], self._param_shapes, self.dtype)
+        v = _checks.check_array_list("moments[1]", moments[1], self._param_shapes, self.dtype)
+        opt_steps = _checks.check_nonnegative_int("opt_steps", opt_steps)
+        if optimizer is not None:
+            o = {**_optim.DEFAULTS, **optimizer}
+            optimizer = _checks.check_optimizer(o["name"], o["momentum"], o["nesterov"],
+                                                (o["beta1"], o["beta2"]), o["eps"])
+        flat = np.concatenate([a.ravel() for a in m + v]) if m else np.zeros(0, self.dtype)
+        self._engine.set_optimizer_state(flat)
+        self.optimizer_, self.opt_steps_ = optimizer, opt_steps
+
     # ---- persistence -------------------------------------------------------------------
     def __getstate__(self):
         return {"layers": self.layers, "loss": self.loss_name, "dtype": self.dtype.name,
                 "seed": self.seed, "backend": self.backend, "epoch_": self.epoch_,
                 "step_": self.step_, "history_": self.history_,
-                "weights": self.get_weights(), "state": self.get_state()}
+                "weights": self.get_weights(), "state": self.get_state(),
+                "optimizer_": self.optimizer_, "opt_steps_": self.opt_steps_,
+                "optimizer_state": self.get_optimizer_state()}
 
     def __setstate__(self, d):
         self.__init__(d["layers"], loss=d["loss"], dtype=d["dtype"], seed=d["seed"],
                       backend=d["backend"])
         self.set_weights(d["weights"])
         self.set_state(d["state"])
+        self.set_optimizer_state(d["optimizer_state"], d["optimizer_"], d["opt_steps_"])
         self.epoch_, self.step_, self.history_ = d["epoch_"], d["step_"], d["history_"]
 
     def __repr__(self):

@@ -9,6 +9,7 @@
 
 #include "mlpcore/activations.hpp"
 #include "mlpcore/losses.hpp"
+#include "mlpcore/optim.hpp"
 
 namespace mlpcore {
 
@@ -50,6 +51,7 @@ class Network {
   int n_outputs() const { return n_out_; }
   std::size_t n_params() const { return params_.size(); }
   std::size_t n_state() const { return state_.size(); }
+  std::size_t n_optimizer_state() const { return opt_state_.size(); }
   const std::vector<LayerSpec>& layers() const { return layers_; }
   Loss loss_kind() const { return loss_; }
 
@@ -61,6 +63,9 @@ class Network {
   void set_params(const T* in);
   void get_state(T* out) const;
   void set_state(const T* in);
+  // The optimizer's moments: [m (n_params,), v (n_params,)]; sgd keeps its velocity in m.
+  void get_optimizer_state(T* out) const;
+  void set_optimizer_state(const T* in);
 
   // x is (B, n_in); h is (B, K): output activations.
   void predict(T* h, const T* x, int B, bool training, std::uint64_t step);
@@ -70,10 +75,11 @@ class Network {
   double gradients(T* grad, const T* x, const T* y, int B, bool training, std::uint64_t step);
   // One epoch of minibatch SGD over X (n, n_in), Y (n, K) (see train.hpp);
   // returns the sample-weighted mean batch loss and the number of steps taken.
+  // opt_step: optimizer steps taken so far (adam's bias correction).
   std::pair<double, std::int64_t> train_epoch(const T* X, const T* Y, std::int64_t n,
-                                              int batch_size, double lr, double weight_decay,
-                                              std::uint64_t epoch, std::uint64_t step,
-                                              bool shuffle);
+                                              int batch_size, const Optimizer& opt,
+                                              std::uint64_t opt_step, std::uint64_t epoch,
+                                              std::uint64_t step, bool shuffle);
 
   // Throws std::invalid_argument if a step/sign layer stands above a layer with parameters.
   void check_differentiable() const;
@@ -93,6 +99,7 @@ class Network {
   std::vector<T>& params() { return params_; }
   std::vector<T>& grads() { return grads_; }
   std::vector<T>& state() { return state_; }
+  std::vector<T>& optimizer_state() { return opt_state_; }
   Workspace<T>& train_workspace() { return train_ws_; }
   std::uint64_t seed() const { return seed_; }
 
@@ -120,6 +127,7 @@ class Network {
   std::vector<T> params_;  // (n_params,)
   std::vector<T> grads_;   // (n_params,)
   std::vector<T> state_;   // (n_state,)
+  std::vector<T> opt_state_;  // (2 * n_params,): optimizer moments m, v
   Workspace<T> train_ws_;
   mutable std::mutex mutex_;  // one call at a time: the GIL is released around compute
 };

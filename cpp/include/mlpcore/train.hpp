@@ -2,14 +2,15 @@
 //   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
 //   for each batch [start, end) of batch_bounds(n, batch_size, has_batchnorm):
 //     gather rows order[start:end] into the preallocated workspace; forward (training,
-//     this step's dropout masks, updating running statistics); backward; SGD step (weight
-//     decay on dense weights only); step += 1
+//     this step's dropout masks, updating running statistics); backward; optimizer step
+//     number opt_step + 1, + 2, ... (see optim.hpp); step += 1
 #pragma once
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "mlpcore/network.hpp"
+#include "mlpcore/optim.hpp"
 
 namespace mlpcore {
 
@@ -21,8 +22,8 @@ std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, 
 // X is (n, n_in), Y is (n, K). Returns the sample-weighted mean loss and the step count.
 template <typename T>
 std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
-                                            std::int64_t n, int batch_size, double lr,
-                                            double weight_decay, std::uint64_t epoch,
+                                            std::int64_t n, int batch_size, const Optimizer& opt,
+                                            std::uint64_t opt_step, std::uint64_t epoch,
                                             std::uint64_t step, bool shuffle);
 
 }  // namespace mlpcore

@@ -1,7 +1,7 @@
 """The pure-NumPy twin of the C++ core: the executable specification of every computation.
 
 Same names and argument order as the C++ functions (which fill caller-owned outputs where
-these return them): activations, losses, layers (dense, batch norm, dropout), rng, network,
+these return them): activations, losses, layers (dense, batch norm, dropout), optim, rng, network,
 train. Sequential(..., backend="numpy") runs on it.
 """
-from . import activations, layers, losses, network, rng, train  # noqa: F401
+from . import activations, layers, losses, network, optim, rng, train  # noqa: F401

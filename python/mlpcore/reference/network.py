@@ -50,6 +50,7 @@ class Network:
         sshapes = [state_shapes(s) for s in self.specs]
         self.params = np.zeros(sum(int(np.prod(s)) for l in pshapes for s in l), self.dtype)
         self.state = np.zeros(sum(int(np.prod(s)) for l in sshapes for s in l), self.dtype)
+        self.opt_state = np.zeros(2 * self.params.size, self.dtype)  # optimizer moments m, v
         self._p = _views(self.params, pshapes)  # per layer: [W, b] or [gamma, beta] or []
         self._s = _views(self.state, sshapes)   # per layer: [running_mean, running_var] or []
         for spec, s in zip(self.specs, self._s):
@@ -74,6 +75,12 @@ class Network:
 
     def set_state(self, flat):
         self.state[:] = flat
+
+    def get_optimizer_state(self):
+        return self.opt_state.copy()
+
+    def set_optimizer_state(self, flat):
+        self.opt_state[:] = flat
 
     # ---- passes ------------------------------------------------------------------------
     def forward(self, x, training, step, update_running):
@@ -136,5 +143,6 @@ class Network:
         value, h = losses.loss_forward(self.loss_name, z, y)
         return value, self.backward(losses.loss_backward(h, y), caches, training)
 
-    def train_epoch(self, x, y, batch_size, lr, weight_decay, epoch, step, shuffle):
-        return train.train_epoch(self, x, y, batch_size, lr, weight_decay, epoch, step, shuffle)
+    def train_epoch(self, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle):
+        return train.train_epoch(self, x, y, batch_size, optimizer, opt_step, epoch, step,
+                                 shuffle)

@@ -3,14 +3,13 @@
     order = rng.permutation(seed, epoch, n) if shuffle else 0..n-1
     for each batch [start, end) of batch_bounds(n, batch_size, fold_single):
         gather rows order[start:end]; forward (training, this step's dropout masks,
-        updating batch-norm running statistics); backward;
-        params -= lr * (grad + weight_decay * params)   (dense weight matrices only)
-        step += 1
+        updating batch-norm running statistics); backward; optimizer step number
+        opt_step + 1, + 2, ... (optim.py); step += 1
 Returns the sample-weighted mean of the batch losses and the number of steps taken.
 """
 import numpy as np
 
-from . import losses, rng
+from . import losses, optim, rng
 
 
 def batch_bounds(n, batch_size, fold_single):
@@ -23,7 +22,7 @@ def batch_bounds(n, batch_size, fold_single):
     return bounds
 
 
-def train_epoch(net, x, y, batch_size, lr, weight_decay, epoch, step, shuffle):
+def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle):
     n = x.shape[0]
     order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
     total = 0.0
@@ -34,8 +33,9 @@ def train_epoch(net, x, y, batch_size, lr, weight_decay, epoch, step, shuffle):
         z, caches = net.forward(xb, True, step, update_running=True)
         value, h = losses.loss_forward(net.loss_name, z, yb)
         grad = net.backward(losses.loss_backward(h, yb), caches, True)
-        t = net.dtype.type
-        net.params -= t(lr) * (grad + t(weight_decay) * net.decay * net.params)
+        opt_step += 1
+        m, v = net.opt_state[:net.params.size], net.opt_state[net.params.size:]
+        optim.optimizer_step(optimizer, net.params, grad, m, v, net.decay, opt_step)
         total += value * (end - start)
         step += 1
     return total / n, len(bounds)

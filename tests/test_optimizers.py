@@ -1,0 +1,140 @@
+"""SGD with momentum / Nesterov and Adam: against torch.optim step for step, between the two
+engines, and their state across fit calls, save/load and pickling."""
+import pickle
+
+import numpy as np
+import pytest
+
+import mlpcore
+from mlpcore import BatchNorm, Dense, Dropout, ReLU, Tanh
+
+from conftest import TOLERANCES, assert_all_close, assert_all_equal, assert_unchanged, make, snapshot
+
+OPTIMIZERS = [
+    {"optimizer": "sgd"},
+    {"optimizer": "sgd", "momentum": 0.9},
+    {"optimizer": "sgd", "momentum": 0.5, "nesterov": True},
+    {"optimizer": "adam"},
+    {"optimizer": "adam", "betas": (0.8, 0.99), "adam_eps": 1e-6},
+]
+
+
+def _ids(kw):
+    return "-".join(f"{k}={v}" for k, v in kw.items())
+
+
+@pytest.mark.parametrize("kw", OPTIMIZERS, ids=_ids)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_matches_torch_optim(kw, weight_decay, backend, rng):
+    torch = pytest.importorskip("torch")
+    X, y = rng.normal(size=(24, 4)), rng.integers(0, 3, 24)
+    model = make([Dense(4, 6), Tanh(), Dense(6, 3)], backend, loss="softmax_cross_entropy",
+                 seed=0)
+    w0 = model.get_weights()
+    lr, epochs, batch = 0.05, 3, 8
+    model.fit(X, y, epochs=epochs, batch_size=batch, lr=lr, shuffle=False,
+              weight_decay=weight_decay, **kw)
+
+    lin1, lin2 = torch.nn.Linear(4, 6).double(), torch.nn.Linear(6, 3).double()
+    with torch.no_grad():
+        for lin, W, b in ((lin1, w0[0], w0[1]), (lin2, w0[2], w0[3])):
+            lin.weight.copy_(torch.from_numpy(W.T))
+            lin.bias.copy_(torch.from_numpy(b))
+    net = torch.nn.Sequential(lin1, torch.nn.Tanh(), lin2)
+    groups = [{"params": [lin1.weight, lin2.weight], "weight_decay": weight_decay},
+              {"params": [lin1.bias, lin2.bias], "weight_decay": 0.0}]
+    if kw["optimizer"] == "sgd":
+        opt = torch.optim.SGD(groups, lr=lr, momentum=kw.get("momentum", 0.0),
+                              nesterov=kw.get("nesterov", False))
+    else:
+        opt = torch.optim.Adam(groups, lr=lr, betas=kw.get("betas", (0.9, 0.999)),
+                               eps=kw.get("adam_eps", 1e-8))
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(epochs):
+        for s in range(0, len(X), batch):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(Xt[s:s + batch]), yt[s:s + batch]).backward()
+            opt.step()
+    expected = [lin1.weight.detach().numpy().T, lin1.bias.detach().numpy(),
+                lin2.weight.detach().numpy().T, lin2.bias.detach().numpy()]
+    assert_all_close(model.get_weights(), expected, rtol=1e-9, atol=1e-12,
+                     what=f"weights after {epochs} epochs vs torch.optim")
+
+
+@pytest.mark.parametrize("kw", OPTIMIZERS[1:], ids=_ids)
+def test_backends_agree(kw, dtype, rng, native):
+    X, y = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
+    # BatchNorm after the activation: a bias right before BatchNorm has a gradient that is
+    # zero up to rounding, which Adam's normalisation would turn into unit-size steps
+    layers = [Dense(6, 16), ReLU(), BatchNorm(16), Dropout(0.25), Dense(16, 3)]
+    models = [make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=9)
+              for b in ("numpy", "native")]
+    hist = [m.fit(X, y, epochs=3, batch_size=16, lr=0.01, weight_decay=1e-3, **kw)
+            for m in models]
+    tol = TOLERANCES[dtype]
+    assert_all_close([hist[1]], [hist[0]], **tol, what="losses")
+    assert_all_close(models[1].get_weights(), models[0].get_weights(), **tol, what="weights")
+    for a, b in zip(models[1].get_optimizer_state(), models[0].get_optimizer_state()):
+        assert_all_close(a, b, **tol, what="moments")
+
+
+@pytest.mark.parametrize("kw", OPTIMIZERS[1:], ids=_ids)
+def test_state_carries_over_fit_calls_save_and_pickle(kw, backend, rng, tmp_path):
+    X, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 2))
+    layers = [Dense(4, 8), Tanh(), Dense(8, 2)]
+    whole = make(layers, backend, loss="mse", seed=1)
+    whole.fit(X, y, epochs=4, batch_size=7, lr=0.02, **kw)
+    split = make(layers, backend, loss="mse", seed=1)
+    split.fit(X, y, epochs=2, batch_size=7, lr=0.02, **kw)
+    mlpcore.save(split, tmp_path / "m.npz")
+    for resumed in (split, pickle.loads(pickle.dumps(split)), mlpcore.load(tmp_path / "m.npz")):
+        resumed.fit(X, y, epochs=2, batch_size=7, lr=0.02, **kw)
+        assert resumed.opt_steps_ == whole.opt_steps_ == 4 * 5
+        assert_all_equal(resumed.get_weights(), whole.get_weights(), "weights")
+
+
+def test_changing_the_optimizer_restarts_its_moments(backend, rng):
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    a = make([Dense(3, 4), Tanh(), Dense(4, 1)], backend, seed=2)
+    a.fit(X, y, epochs=2, batch_size=5, lr=0.01, optimizer="adam")
+    b = make([Dense(3, 4), Tanh(), Dense(4, 1)], backend, seed=2)
+    b.set_weights(a.get_weights())
+    for m in (a, b):
+        m.fit(X, y, epochs=2, batch_size=5, lr=0.01, optimizer="sgd", momentum=0.9,
+              shuffle=False)  # unshuffled: a has trained more epochs than b
+    assert a.opt_steps_ == b.opt_steps_ == 8
+    assert_all_equal(a.get_weights(), b.get_weights(), "weights")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"optimizer": "rmsprop"}, "known optimizers: sgd, adam"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"momentum": -0.1}, "momentum"),
+    ({"nesterov": True}, "nesterov"),
+    ({"optimizer": "adam", "momentum": 0.9}, "momentum"),
+    ({"optimizer": "adam", "betas": (0.9,)}, "betas"),
+    ({"optimizer": "adam", "betas": (0.9, 1.0)}, "betas"),
+    ({"optimizer": "adam", "adam_eps": 0.0}, "adam_eps"),
+])
+def test_bad_optimizer_settings(kwargs, match, backend, rng):
+    model = make([Dense(3, 1)], backend, seed=0)
+    model.fit(rng.normal(size=(4, 3)), rng.normal(size=4), optimizer="adam")
+    snap = snapshot(model)
+    moments = model.get_optimizer_state()
+    with pytest.raises(ValueError, match=match):
+        model.fit(rng.normal(size=(4, 3)), rng.normal(size=4), **kwargs)
+    assert_unchanged(model, snap)
+    assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 1
+    assert_all_equal(model.get_optimizer_state()[0], moments[0], "m")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_restores_the_moments(backend, rng):
+    model = make([Dense(4, 8), Tanh(), Dense(8, 2)], backend, loss="mse", seed=5)
+    X, y = rng.normal(0, 10, size=(32, 4)), rng.normal(size=(32, 2))
+    with pytest.raises(FloatingPointError):
+        for _ in range(200):
+            moments = model.get_optimizer_state()
+            model.fit(X, y, epochs=1, batch_size=8, lr=50.0, optimizer="sgd", momentum=0.9)
+    for a, b in zip(model.get_optimizer_state(), moments):
+        assert_all_equal(a, b, "moments after the failed epoch")
