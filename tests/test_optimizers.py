@@ -138,3 +138,17 @@ def test_divergence_restores_the_moments(backend, rng):
             model.fit(X, y, epochs=1, batch_size=8, lr=50.0, optimizer="sgd", momentum=0.9)
     for a, b in zip(model.get_optimizer_state(), moments):
         assert_all_equal(a, b, "moments after the failed epoch")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_failed_first_epoch_keeps_the_previous_optimizer(backend, rng):
+    model = make([Dense(4, 8), Tanh(), Dense(8, 2)], backend, loss="mse", seed=5)
+    X, y = rng.normal(0, 10, size=(32, 4)), rng.normal(size=(32, 2))
+    model.fit(X, y, epochs=2, batch_size=8, lr=1e-3, optimizer="adam")
+    snap, moments = snapshot(model), model.get_optimizer_state()
+    with pytest.raises(FloatingPointError):
+        model.fit(X, y, epochs=1, batch_size=8, lr=1e200, optimizer="sgd", momentum=0.9)
+    assert_unchanged(model, snap)
+    assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 8
+    for a, b in zip(model.get_optimizer_state(), moments):
+        assert_all_equal(a, b, "moments")

@@ -201,18 +201,18 @@ class Sequential:
         (with BatchNorm, a trailing one-sample batch joins the batch before it).
         batch_size >= n_samples is full-batch gradient descent. The loss of an epoch is the
         sample-weighted mean of its batch losses, each computed before its update.
-        weight_decay=lam is L2 regularisation of the Dense weight matrices (not biases or
-        BatchNorm): each step is W -= lr * (dL/dW + lam * W), the gradient step on
-        loss + lam/2 * sum ||W||^2. The reported losses exclude the penalty term.
-
-        optimizer="sgd" (with momentum and nesterov) or "adam" (with betas and adam_eps)
-        follows torch.optim.SGD / torch.optim.Adam exactly (weight decay added to the
-        gradient, on Dense weights only). The optimizer's moments persist across fit calls,
-        in get_optimizer_state(), save/load and pickles; they restart from zero when fit is
-        called with a different optimizer, momentum, nesterov, betas or adam_eps (changing
-        lr or weight_decay keeps them). Adam usually wants a smaller lr (1e-3).
         The whole epoch runs in the engine (in C++ with the GIL released for "native");
         Python is back once per epoch only.
+
+        optimizer="sgd" (with momentum and nesterov) or "adam" (with betas and adam_eps)
+        follows torch.optim.SGD / torch.optim.Adam exactly. weight_decay=lam is L2
+        regularisation of the Dense weight matrices (not biases or BatchNorm): lam * W is
+        added to their gradient, so plain SGD steps W -= lr * (dL/dW + lam * W), the gradient
+        step on loss + lam/2 * sum ||W||^2. The reported losses exclude the penalty term.
+        The optimizer's moments persist across fit calls, in get_optimizer_state(),
+        save/load and pickles; they restart from zero when fit is called with a different
+        optimizer, momentum, nesterov, betas or adam_eps (changing lr or weight_decay keeps
+        them). Adam usually wants a smaller lr (1e-3).
 
         validation_data=(X_val, y_val) records the evaluation-mode validation loss after
         every epoch in history_["val_loss"]. patience=k (needs validation_data) stops early
@@ -253,13 +253,20 @@ class Sequential:
                 raise ValueError("batch_size must be >= 2 for a network with BatchNorm "
                                  "(one sample has no batch variance)")
         with self._fit_lock:
+            before = (self.epoch_, self.optimizer_, self.opt_steps_,
+                      self._engine.get_optimizer_state())
             if opt != self.optimizer_:  # a different optimizer starts from zero moments
-                self._engine.set_optimizer_state(
-                    np.zeros_like(self._engine.get_optimizer_state()))
+                self._engine.set_optimizer_state(np.zeros_like(before[3]))
                 self.optimizer_, self.opt_steps_ = opt, 0
-            opt = {**opt, "lr": lr, "weight_decay": weight_decay}
-            return self._fit_epochs(X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience,
-                                    callback)
+            try:
+                return self._fit_epochs(X, Y, epochs, batch_size,
+                                        {**opt, "lr": lr, "weight_decay": weight_decay},
+                                        shuffle, Xv, Yv, patience, callback)
+            except BaseException:
+                if self.epoch_ == before[0]:  # no epoch completed: keep the old optimizer
+                    self.optimizer_, self.opt_steps_ = before[1], before[2]
+                    self._engine.set_optimizer_state(before[3])
+                raise
 
     def _fit_epochs(self, X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience, callback):
         losses = []
