@@ -1,5 +1,6 @@
 #include "mlpcore/activations.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -65,27 +66,27 @@ void activation_forward(Activation a, T* h, const T* z, std::size_t n) {
   }
 }
 
+// Backprop runs in place (dz == dh). The loops read and write one delta pointer and read
+// h, which never aliases it (h is the layer's output): so they vectorise.
 template <typename T>
-void activation_backward(Activation a, T* dz, const T* dh, const T* h, std::size_t n) {
+void activation_backward(Activation a, T* dz, const T* dh, const T* __restrict h, std::size_t n) {
+  if (!activation_differentiable(a))
+    throw std::invalid_argument(std::string("activation '") + activation_name(a) +
+                                "' has zero derivative almost everywhere: no gradient can "
+                                "pass through it");
+  if (dz != dh) std::copy(dh, dh + n, dz);
   switch (a) {
-    case Activation::Identity:
-      if (dz != dh)
-        for (std::size_t i = 0; i < n; ++i) dz[i] = dh[i];
-      break;
     case Activation::Sigmoid:
-      for (std::size_t i = 0; i < n; ++i) dz[i] = dh[i] * (h[i] * (T(1) - h[i]));
+      for (std::size_t i = 0; i < n; ++i) dz[i] *= h[i] * (T(1) - h[i]);
       break;
     case Activation::Tanh:
-      for (std::size_t i = 0; i < n; ++i) dz[i] = dh[i] * (T(1) - h[i] * h[i]);
+      for (std::size_t i = 0; i < n; ++i) dz[i] *= T(1) - h[i] * h[i];
       break;
-    case Activation::Relu:
-      for (std::size_t i = 0; i < n; ++i) dz[i] = h[i] > 0 ? dh[i] : T(0);
+    case Activation::Relu:  // a select, not dh * [h > 0]: it vectorises (no -0.0 either)
+      for (std::size_t i = 0; i < n; ++i) dz[i] = h[i] > 0 ? dz[i] : T(0);
       break;
-    case Activation::Step:
-    case Activation::Sign:
-      throw std::invalid_argument(std::string("activation '") + activation_name(a) +
-                                  "' has zero derivative almost everywhere: no gradient can "
-                                  "pass through it");
+    default:  // identity: dz = dh
+      break;
   }
 }
 
