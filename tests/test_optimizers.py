@@ -152,3 +152,56 @@ def test_a_failed_first_epoch_keeps_the_previous_optimizer(backend, rng):
     assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 8
     for a, b in zip(model.get_optimizer_state(), moments):
         assert_all_equal(a, b, "moments")
+
+
+def test_zero_epochs_keep_the_previous_optimizer(backend, rng):
+    model = make([Dense(3, 4), Tanh(), Dense(4, 1)], backend, seed=0)
+    X, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    model.fit(X, y, epochs=1, batch_size=4, optimizer="adam", lr=1e-3)
+    moments = model.get_optimizer_state()
+    assert model.fit(X, y, epochs=0, optimizer="sgd", momentum=0.9) == []
+    assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 3
+    for a, b in zip(model.get_optimizer_state(), moments):
+        assert_all_equal(a, b, "moments")
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptedEngine:
+    """Wraps an engine: its train_epoch runs the epoch to the end, then raises, as a Ctrl-C
+    arriving right after the C++ call returns would."""
+
+    def __init__(self, engine):
+        self._engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def train_epoch(self, *args):
+        self._engine.train_epoch(*args)
+        raise Interrupt
+
+
+def test_an_interrupted_epoch_changes_nothing(backend, rng):
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    model = make([Dense(3, 8), BatchNorm(8), Tanh(), Dense(8, 1)], backend, seed=0)
+    model.fit(X, y, epochs=1, batch_size=8, optimizer="adam", lr=1e-3)
+    snap, moments = snapshot(model), model.get_optimizer_state()
+    model._engine = InterruptedEngine(model._engine)
+    with pytest.raises(Interrupt):
+        model.fit(X, y, epochs=3, batch_size=8, optimizer="sgd", momentum=0.9)
+    assert_unchanged(model, snap)
+    assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 5
+    for a, b in zip(model.get_optimizer_state(), moments):
+        assert_all_equal(a, b, "moments")
+
+
+def test_set_optimizer_state_checks_its_arguments(backend):
+    model = make([Dense(2, 1)], backend, seed=0)
+    m, v = model.get_optimizer_state()
+    with pytest.raises(ValueError, match="second moments"):
+        model.set_optimizer_state([m, [-np.ones_like(a) for a in v]])
+    with pytest.raises(ValueError, match="optimizer must be a dict"):
+        model.set_optimizer_state([m, v], optimizer="adam")

@@ -64,7 +64,8 @@ _PARAMS_DOC = """
         activation. Predictions are made in evaluation mode (no dropout).
     weight_decay : float >= 0, default=0.0
         L2 regularisation of the Dense weight matrices (not biases or BatchNorm), passed
-        to ``Sequential.fit``: every step is ``W -= lr * (dL/dW + weight_decay * W)``.
+        to ``Sequential.fit``: ``weight_decay * W`` is added to their gradient (plain SGD
+        steps ``W -= lr * (dL/dW + weight_decay * W)``).
         scikit-learn's ``alpha`` penalises ``alpha / (2 n_samples) ||W||^2`` instead.
     optimizer : {"sgd", "adam"}, default="sgd"
         ``Sequential.fit(optimizer=...)``: torch.optim.SGD's or torch.optim.Adam's update
@@ -327,7 +328,7 @@ def _labels(proba, multilabel, classes):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = """Multilayer-perceptron classifier trained by mlpcore (minibatch SGD).
+    __doc__ = """Multilayer-perceptron classifier trained by mlpcore (minibatch SGD or Adam).
 
     Binary targets train one sigmoid output with ``binary_cross_entropy``; more than two
     classes train one output per class with ``softmax_cross_entropy``; a 2-D 0/1
@@ -415,7 +416,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = """Multilayer-perceptron regressor trained by mlpcore (minibatch SGD).
+    __doc__ = """Multilayer-perceptron regressor trained by mlpcore (minibatch SGD or Adam).
 
     The output layer is linear, trained with ``mse`` (half the squared error, summed over
     outputs, averaged over samples). y may be 1-D (one output; ``predict`` returns 1-D)

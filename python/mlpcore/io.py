@@ -41,13 +41,15 @@ def load(path, backend=None):
             raise ValueError(f"{path!r} is not an mlpcore model file")
         weights = [f[f"weight_{i}"] for i in range(sum(k.startswith("weight_") for k in f.files))]
         state = [f[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in f.files))]
-        moments = [[f[f"moment_{which}_{i}"] for i in range(len(weights))] for which in "mv"]
+        moments = ([[f[f"moment_{which}_{i}"] for i in range(len(weights))] for which in "mv"]
+                   if "moment_m_0" in f.files or not weights else None)
     net = Sequential([_make_layer(c) for c in config["layers"]], loss=config["loss"],
                      dtype=config["dtype"], seed=int(config["seed"]),
                      backend=backend or config["backend"])
     net.set_weights(weights)
     net.set_state(state)
-    net.set_optimizer_state(moments, config["optimizer_"], config["opt_steps_"])
+    if moments is not None:  # absent from files written before the optimizers existed
+        net.set_optimizer_state(moments, config["optimizer_"], config["opt_steps_"])
     net.epoch_ = _checks.check_nonnegative_int("saved epoch_", config["epoch_"])
     net.step_ = _checks.check_nonnegative_int("saved step_", config["step_"])
     net.history_ = config["history_"]

@@ -253,45 +253,45 @@ class Sequential:
                 raise ValueError("batch_size must be >= 2 for a network with BatchNorm "
                                  "(one sample has no batch variance)")
         with self._fit_lock:
-            before = (self.epoch_, self.optimizer_, self.opt_steps_,
-                      self._engine.get_optimizer_state())
-            if opt != self.optimizer_:  # a different optimizer starts from zero moments
-                self._engine.set_optimizer_state(np.zeros_like(before[3]))
-                self.optimizer_, self.opt_steps_ = opt, 0
-            try:
-                return self._fit_epochs(X, Y, epochs, batch_size,
-                                        {**opt, "lr": lr, "weight_decay": weight_decay},
-                                        shuffle, Xv, Yv, patience, callback)
-            except BaseException:
-                if self.epoch_ == before[0]:  # no epoch completed: keep the old optimizer
-                    self.optimizer_, self.opt_steps_ = before[1], before[2]
-                    self._engine.set_optimizer_state(before[3])
-                raise
+            return self._fit_epochs(X, Y, epochs, batch_size,
+                                    {**opt, "lr": lr, "weight_decay": weight_decay},
+                                    shuffle, Xv, Yv, patience, callback)
 
     def _fit_epochs(self, X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience, callback):
+        """The epochs of fit, each one all or nothing: an epoch that fails (divergence, an
+        exception, Ctrl-C) leaves weights, state, moments and counters as they were before it."""
         losses = []
         best = (np.inf, None)  # (validation loss, (params, state)) of the best epoch
         since_best = 0
+        settings = {k: v for k, v in opt.items() if k not in ("lr", "weight_decay")}
         for _ in range(epochs):
-            params, state = self._engine.get_params(), self._engine.get_state()
-            moments = self._engine.get_optimizer_state()
-            value, steps = self._engine.train_epoch(X, Y, batch_size, opt, self.opt_steps_,
-                                                    self.epoch_, self.step_, bool(shuffle))
-            # The last batch's update is not in the epoch loss: check the weights and the
-            # batch-norm running statistics as well.
-            if not (np.isfinite(value) and np.isfinite(self._engine.get_params()).all()
-                    and np.isfinite(self._engine.get_state()).all()):
-                self._engine.set_params(params)
-                self._engine.set_state(state)
-                self._engine.set_optimizer_state(moments)
-                raise FloatingPointError(
-                    f"training diverged in epoch {self.epoch_} (loss {value}; weights or "
-                    "batch-norm statistics overflowed); the weights and state from before that "
-                    "epoch were restored. Try a smaller lr or rescale the inputs.")
-            logs = {"epoch": self.epoch_, "loss": float(value)}
-            self.epoch_ += 1
-            self.step_ += int(steps)
-            self.opt_steps_ += int(steps)
+            before = (self._engine.get_params(), self._engine.get_state(),
+                      self._engine.get_optimizer_state(), self.optimizer_, self.opt_steps_)
+            committed = False
+            try:
+                if settings != self.optimizer_:  # another optimizer starts from zero moments
+                    self._engine.set_optimizer_state(np.zeros_like(before[2]))
+                    self.optimizer_, self.opt_steps_ = settings, 0
+                value, steps = self._engine.train_epoch(X, Y, batch_size, opt, self.opt_steps_,
+                                                        self.epoch_, self.step_, bool(shuffle))
+                # The last batch's update is not in the epoch loss: check the weights and
+                # the batch-norm running statistics as well.
+                if not (np.isfinite(value) and np.isfinite(self._engine.get_params()).all()
+                        and np.isfinite(self._engine.get_state()).all()):
+                    raise FloatingPointError(
+                        f"training diverged in epoch {self.epoch_} (loss {value}; weights or "
+                        "batch-norm statistics overflowed); the weights and state from before "
+                        "that epoch were restored. Try a smaller lr or rescale the inputs.")
+                logs = {"epoch": self.epoch_, "loss": float(value)}
+                self.epoch_, self.step_, self.opt_steps_ = (
+                    self.epoch_ + 1, self.step_ + int(steps), self.opt_steps_ + int(steps))
+                committed = True
+            finally:
+                if not committed:
+                    self._engine.set_params(before[0])
+                    self._engine.set_state(before[1])
+                    self._engine.set_optimizer_state(before[2])
+                    self.optimizer_, self.opt_steps_ = before[3], before[4]
             losses.append(float(value))
             self.history_["loss"].append(float(value))
             if Xv is not None:
@@ -325,7 +325,11 @@ class Sequential:
             raise ValueError("moments must be a pair [m, v] of weight-shaped lists")
         m = _checks.check_array_list("moments[0]", moments[0], self._param_shapes, self.dtype)
         v = _checks.check_array_list("moments[1]", moments[1], self._param_shapes, self.dtype)
+        if any((a < 0).any() for a in v):
+            raise ValueError("moments[1] holds second moments (Adam's v) and must be >= 0")
         opt_steps = _checks.check_nonnegative_int("opt_steps", opt_steps)
+        if optimizer is not None and not isinstance(optimizer, dict):
+            raise ValueError(f"optimizer must be a dict like optimizer_ or None, got {optimizer!r}")
         if optimizer is not None:
             o = {**_optim.DEFAULTS, **optimizer}
             optimizer = _checks.check_optimizer(o["name"], o["momentum"], o["nesterov"],
@@ -348,7 +352,8 @@ class Sequential:
                       backend=d["backend"])
         self.set_weights(d["weights"])
         self.set_state(d["state"])
-        self.set_optimizer_state(d["optimizer_state"], d["optimizer_"], d["opt_steps_"])
+        if "optimizer_state" in d:  # absent from pickles made before the optimizers existed
+            self.set_optimizer_state(d["optimizer_state"], d["optimizer_"], d["opt_steps_"])
         self.epoch_, self.step_, self.history_ = d["epoch_"], d["step_"], d["history_"]
 
     def __repr__(self):
