@@ -116,10 +116,17 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const 
 }
 
 // ---- inverted dropout ------------------------------------------------------------------
-// The mask loop, compiled twice: for CPUs with AVX-512 (64-bit vector multiplies make the
-// generator vectorise) and for any x86-64; the loader picks one at run time.
+// The mask loop, compiled twice on x86-64 with GCC: for CPUs with AVX-512 (64-bit vector
+// multiplies make the generator vectorise) and for any x86-64; the loader picks one at run
+// time. Elsewhere it is compiled once, for the target.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MLPCORE_AVX512_CLONE __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define MLPCORE_AVX512_CLONE
+#endif
+
 template <typename T>
-__attribute__((target_clones("arch=x86-64-v4", "default")))
+MLPCORE_AVX512_CLONE
 static void draw_mask(T* __restrict mask, T* y, const T* x, std::int64_t n,
                       std::uint64_t k, std::uint64_t threshold, T scale) {
   for (std::int64_t i = 0; i < n; ++i) {
