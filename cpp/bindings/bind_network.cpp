@@ -62,7 +62,28 @@ static Optimizer parse_optimizer(const py::dict& d) {
 template <typename T>
 static void def_network(py::module_& m, const char* name) {
   using Net = Network<T>;
-  py::class_<Net>(m, name)
+  using Buffer = typename Net::Buffer;
+  py::class_<Net> cls(m, name);
+  // get_params/set_params, get_state/set_state, get_optimizer_state/set_optimizer_state:
+  // whole flat buffers, copied (see Network::Buffer).
+  const struct {
+    const char* name;
+    Buffer buffer;
+  } buffers[] = {{"params", Buffer::Params}, {"state", Buffer::State},
+                 {"optimizer_state", Buffer::OptimizerState}};
+  for (const auto& [what, b] : buffers) {
+    cls.def(("get_" + std::string(what)).c_str(), [b = b](const Net& net) {
+      Array<T> out(py::ssize_t(net.size(b)));
+      net.read(b, out.mutable_data());
+      return out;
+    });
+    cls.def(("set_" + std::string(what)).c_str(), [b = b, what = what](Net& net,
+                                                                        const Array<T>& flat) {
+      check_size(flat, what, py::ssize_t(net.size(b)));
+      net.write(b, flat.data());
+    }, py::arg("flat"));
+  }
+  cls
       .def(py::init([](const py::list& specs, const std::string& loss, std::uint64_t seed) {
              std::vector<LayerSpec> layers;
              for (size_t i = 0; i < specs.size(); ++i) layers.push_back(parse_spec(specs[i], i));
@@ -71,24 +92,6 @@ static void def_network(py::module_& m, const char* name) {
            py::arg("specs"), py::arg("loss"), py::arg("seed"))
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
-      .def("get_params", [](const Net& net) {
-        Array<T> out(py::ssize_t(net.n_params()));
-        net.get_params(out.mutable_data());
-        return out;
-      })
-      .def("set_params", [](Net& net, const Array<T>& flat) {
-        check_size(flat, "params", py::ssize_t(net.n_params()));
-        net.set_params(flat.data());
-      }, py::arg("flat"))
-      .def("get_state", [](const Net& net) {
-        Array<T> out(py::ssize_t(net.n_state()));
-        net.get_state(out.mutable_data());
-        return out;
-      })
-      .def("set_state", [](Net& net, const Array<T>& flat) {
-        check_size(flat, "state", py::ssize_t(net.n_state()));
-        net.set_state(flat.data());
-      }, py::arg("flat"))
       .def("predict", [](Net& net, const Array<T>& x, bool training, std::uint64_t step) {
         const int B = rows_of(x, "X", net.n_inputs());
         Array<T> h({B, net.n_outputs()});
@@ -117,15 +120,6 @@ static void def_network(py::module_& m, const char* name) {
         }
         return py::make_tuple(value, grad);
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
-      .def("get_optimizer_state", [](const Net& net) {
-        Array<T> out(py::ssize_t(net.n_optimizer_state()));
-        net.get_optimizer_state(out.mutable_data());
-        return out;
-      })
-      .def("set_optimizer_state", [](Net& net, const Array<T>& flat) {
-        check_size(flat, "optimizer_state", py::ssize_t(net.n_optimizer_state()));
-        net.set_optimizer_state(flat.data());
-      }, py::arg("flat"))
       .def("train_epoch", [](Net& net, const Array<T>& x, const Array<T>& y, int batch_size,
                              const py::dict& optimizer, std::uint64_t opt_step,
                              std::uint64_t epoch, std::uint64_t step, bool shuffle) {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "mlpcore/registry.hpp"
+
 namespace mlpcore {
 
 namespace {
@@ -17,24 +19,14 @@ constexpr Entry REGISTRY[] = {
     {"sign", Activation::Sign, false},         {"sigmoid", Activation::Sigmoid, true},
     {"tanh", Activation::Tanh, true},         {"relu", Activation::Relu, true},
 };
-const Entry& entry(Activation a) {
-  for (const Entry& e : REGISTRY)
-    if (e.kind == a) return e;
-  throw std::invalid_argument("unknown activation");
-}
 }  // namespace
 
 Activation activation_from_name(const std::string& name) {
-  std::string known;
-  for (const Entry& e : REGISTRY) {
-    if (name == e.name) return e.kind;
-    known += (known.empty() ? "" : ", ") + std::string(e.name);
-  }
-  throw std::invalid_argument("unknown activation '" + name + "'; known activations: " + known);
+  return entry_by_name(REGISTRY, name, "activation", "activations").kind;
 }
 
-const char* activation_name(Activation a) { return entry(a).name; }
-bool activation_differentiable(Activation a) { return entry(a).differentiable; }
+const char* activation_name(Activation a) { return entry_by_kind(REGISTRY, a).name; }
+bool activation_differentiable(Activation a) { return entry_by_kind(REGISTRY, a).differentiable; }
 
 template <typename T>
 T sigmoid(T z) {

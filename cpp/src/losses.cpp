@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "mlpcore/activations.hpp"
+#include "mlpcore/registry.hpp"
 
 namespace mlpcore {
 
@@ -34,19 +35,10 @@ T softmax_row(T* h, const T* z, int K) {
 }  // namespace
 
 Loss loss_from_name(const std::string& name) {
-  std::string known;
-  for (const Entry& e : REGISTRY) {
-    if (name == e.name) return e.kind;
-    known += (known.empty() ? "" : ", ") + std::string(e.name);
-  }
-  throw std::invalid_argument("unknown loss '" + name + "'; known losses: " + known);
+  return entry_by_name(REGISTRY, name, "loss", "losses").kind;
 }
 
-const char* loss_name(Loss l) {
-  for (const Entry& e : REGISTRY)
-    if (e.kind == l) return e.name;
-  return "?";
-}
+const char* loss_name(Loss l) { return entry_by_kind(REGISTRY, l).name; }
 
 template <typename T>
 void output_activation(Loss l, T* h, const T* z, int B, int K) {

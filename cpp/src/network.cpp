@@ -194,41 +194,20 @@ void Network<T>::backward(T* grad, Workspace<T>& ws, const T* x, int B, bool tra
 }
 
 template <typename T>
-void Network<T>::get_params(T* out) const {
+void Network<T>::read(Buffer b, T* out) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(params_.begin(), params_.end(), out);
+  std::copy(buffer(b).begin(), buffer(b).end(), out);
 }
 template <typename T>
-void Network<T>::set_params(const T* in) {
+void Network<T>::write(Buffer b, const T* in) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(in, in + params_.size(), params_.begin());
-}
-template <typename T>
-void Network<T>::get_state(T* out) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(state_.begin(), state_.end(), out);
-}
-template <typename T>
-void Network<T>::set_state(const T* in) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(in, in + state_.size(), state_.begin());
+  std::copy(in, in + buffer(b).size(), buffer(b).begin());
 }
 
 // Evaluation-mode passes are row-independent, so predict and loss run over row blocks of
 // at most EVAL_BLOCK rows: the workspace stays small however many rows X has. Training mode
 // runs the whole batch at once (batch statistics; dropout masks keyed by element index).
 constexpr int EVAL_BLOCK = 1024;
-
-template <typename T>
-void Network<T>::get_optimizer_state(T* out) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(opt_state_.begin(), opt_state_.end(), out);
-}
-template <typename T>
-void Network<T>::set_optimizer_state(const T* in) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(in, in + opt_state_.size(), opt_state_.begin());
-}
 
 template <typename T>
 void Network<T>::predict(T* h, const T* x, int B, bool training, std::uint64_t step) {

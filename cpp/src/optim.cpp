@@ -3,12 +3,20 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "mlpcore/registry.hpp"
+
 namespace mlpcore {
 
+namespace {
+struct Entry {
+  const char* name;
+  Optimizer::Kind kind;
+};
+constexpr Entry REGISTRY[] = {{"sgd", Optimizer::Kind::Sgd}, {"adam", Optimizer::Kind::Adam}};
+}  // namespace
+
 Optimizer::Kind optimizer_from_name(const std::string& name) {
-  if (name == "sgd") return Optimizer::Kind::Sgd;
-  if (name == "adam") return Optimizer::Kind::Adam;
-  throw std::invalid_argument("unknown optimizer '" + name + "'; known optimizers: sgd, adam");
+  return entry_by_name(REGISTRY, name, "optimizer", "optimizers").kind;
 }
 
 void check_optimizer(const Optimizer& o) {

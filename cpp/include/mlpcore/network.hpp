@@ -50,22 +50,20 @@ class Network {
   int n_inputs() const { return n_in_; }
   int n_outputs() const { return n_out_; }
   std::size_t n_params() const { return params_.size(); }
-  std::size_t n_state() const { return state_.size(); }
-  std::size_t n_optimizer_state() const { return opt_state_.size(); }
   const std::vector<LayerSpec>& layers() const { return layers_; }
   Loss loss_kind() const { return loss_; }
 
   // Every public call below takes the network's lock: calls from several Python threads
   // (the GIL is released around compute) run one at a time.
-  // Copies in/out of the flat parameter vector [W1, b1, ...] and the state vector
-  // [running_mean, running_var] per batch-norm layer. Sizes are checked by the caller.
-  void get_params(T* out) const;
-  void set_params(const T* in);
-  void get_state(T* out) const;
-  void set_state(const T* in);
-  // The optimizer's moments: [m (n_params,), v (n_params,)]; sgd keeps its velocity in m.
-  void get_optimizer_state(T* out) const;
-  void set_optimizer_state(const T* in);
+  // The flat buffers the Python side reads and writes whole:
+  //   Params:         [W1, b1, ..., gamma, beta, ...]                     (n_params,)
+  //   State:          [running_mean, running_var] per batch-norm layer
+  //   OptimizerState: moments [m (n_params,), v (n_params,)]; sgd keeps its velocity in m
+  // Copies in and out; sizes are checked by the caller against size(b).
+  enum class Buffer { Params, State, OptimizerState };
+  std::size_t size(Buffer b) const { return buffer(b).size(); }
+  void read(Buffer b, T* out) const;
+  void write(Buffer b, const T* in);
 
   // x is (B, n_in); h is (B, K): output activations.
   void predict(T* h, const T* x, int B, bool training, std::uint64_t step);
@@ -104,6 +102,12 @@ class Network {
   std::uint64_t seed() const { return seed_; }
 
  private:
+  const std::vector<T>& buffer(Buffer b) const {
+    return b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
+  }
+  std::vector<T>& buffer(Buffer b) {
+    return b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
+  }
   T* layer_output(Workspace<T>& ws, std::size_t i) const {
     return ws.act.data() + ws.rows * act_col_[i];
   }
