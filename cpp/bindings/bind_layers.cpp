@@ -37,21 +37,23 @@ static void def_layers(py::module_& m) {
     return py::make_tuple(dx, dw, db);
   }, py::arg("dz"), py::arg("x"), py::arg("w"));
 
-  m.def("activation_forward", [](const std::string& name, const Array<T>& z) {
-    const Activation a = activation_from_name(name);
+  m.def("activation_forward", [](const std::string& name, const Array<T>& z, double param) {
+    const Activation a = activation_info(name).kind;
     Array<T> h(std::vector<py::ssize_t>(z.shape(), z.shape() + z.ndim()));
-    activation_forward(a, h.mutable_data(), z.data(), size_t(z.size()));
+    activation_forward(a, h.mutable_data(), z.data(), size_t(z.size()), param);
     return h;
-  }, py::arg("name"), py::arg("z"));
+  }, py::arg("name"), py::arg("z"), py::arg("param") = 0.0);
 
   m.def("activation_backward", [](const std::string& name, const Array<T>& dh,
-                                  const Array<T>& h) {
-    const Activation a = activation_from_name(name);
-    if (dh.size() != h.size()) throw std::invalid_argument("dh and h must have the same size");
+                                  const Array<T>& z, const Array<T>& h, double param) {
+    const Activation a = activation_info(name).kind;
+    if (dh.size() != h.size() || dh.size() != z.size())
+      throw std::invalid_argument("dh, z and h must have the same size");
     Array<T> dz(std::vector<py::ssize_t>(dh.shape(), dh.shape() + dh.ndim()));
-    activation_backward(a, dz.mutable_data(), dh.data(), h.data(), size_t(dh.size()));
+    activation_backward(a, dz.mutable_data(), dh.data(), z.data(), h.data(), size_t(dh.size()),
+                        param);
     return dz;
-  }, py::arg("name"), py::arg("dh"), py::arg("h"));
+  }, py::arg("name"), py::arg("dh"), py::arg("z"), py::arg("h"), py::arg("param") = 0.0);
 
   m.def("output_activation", [](const std::string& name, const Array<T>& z) {
     const Loss l = loss_from_name(name);
@@ -144,7 +146,7 @@ static void def_layers(py::module_& m) {
   }, py::arg("dy"), py::arg("mask"));
 }
 
-void register_layers(py::module_& m) {
+void register_layers(py::module_& m) {  // m is _core.testing
   def_layers<double>(m);  // first, so that conversions from other dtypes land on float64
   def_layers<float>(m);
 }

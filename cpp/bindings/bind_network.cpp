@@ -2,42 +2,31 @@
 // reference/network.py's Network. Shapes are checked here; compute runs without the GIL.
 #include "common.hpp"
 #include "mlpcore/network.hpp"
+#include "mlpcore/train.hpp"
 
 namespace mlpcore::bind {
 
-// A layer spec tuple as Sequential builds it: ("dense", n_in, n_out), ("relu",), ...,
-// ("batchnorm", n_features, momentum, eps), ("dropout", p).
+// A layer spec tuple as Sequential builds it: (kind, n_in, n_out, *args), e.g.
+// ("dense", 784, 256), ("relu", 256, 256), ("batchnorm", 256, 256, momentum, eps),
+// ("dropout", 256, 256, p), ("leaky_relu", 256, 256, negative_slope). The kind table
+// (layer_kinds.cpp) checks everything else.
 static LayerSpec parse_spec(const py::handle& h, size_t i) {
-  const py::tuple t = py::reinterpret_borrow<py::object>(h).cast<py::tuple>();
   const std::string where = "layer spec " + std::to_string(i) + ": ";
-  if (t.size() < 1) throw std::invalid_argument(where + "empty");
-  const std::string kind = t[0].cast<std::string>();
-  auto need = [&](size_t n) {
-    if (t.size() != n)
-      throw std::invalid_argument(where + kind + " takes " + std::to_string(n - 1) + " values");
-  };
-  LayerSpec s;
-  if (kind == "dense") {
-    need(3);
-    s.kind = LayerSpec::Kind::Dense;
-    s.n_in = t[1].cast<int>();
-    s.n_out = t[2].cast<int>();
-  } else if (kind == "batchnorm") {
-    need(4);
-    s.kind = LayerSpec::Kind::BatchNorm;
-    s.n_in = s.n_out = t[1].cast<int>();
-    s.momentum = t[2].cast<double>();
-    s.eps = t[3].cast<double>();
-  } else if (kind == "dropout") {
-    need(2);
-    s.kind = LayerSpec::Kind::Dropout;
-    s.p = t[1].cast<double>();
-  } else {
-    need(1);
-    s.kind = LayerSpec::Kind::Activation;
-    s.act = activation_from_name(kind);  // lists the known names when unknown
+  if (!py::isinstance<py::tuple>(h))
+    throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
+  const py::tuple t = py::reinterpret_borrow<py::tuple>(h);
+  if (t.size() < 3) throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
+  try {
+    std::vector<double> args;
+    for (size_t k = 3; k < t.size(); ++k) args.push_back(t[k].cast<double>());
+    return make_layer_spec(t[0].cast<std::string>(), t[1].cast<long long>(),
+                           t[2].cast<long long>(), args);
+  } catch (const py::cast_error&) {
+    throw std::invalid_argument(where + "expected (str, int, int, float...), got " +
+                                std::string(py::repr(t)));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where + e.what());
   }
-  return s;
 }
 
 // The optimizer as Sequential describes it: {"name": "sgd" | "adam", "lr", "weight_decay",
@@ -80,7 +69,8 @@ static void def_network(py::module_& m, const char* name) {
     cls.def(("set_" + std::string(what)).c_str(), [b = b, what = what](Net& net,
                                                                         const Array<T>& flat) {
       check_size(flat, what, py::ssize_t(net.size(b)));
-      net.write(b, flat.data());
+      const Array<T> in = aligned(flat);
+      net.write(b, in.data());
     }, py::arg("flat"));
   }
   cls
@@ -92,23 +82,27 @@ static void def_network(py::module_& m, const char* name) {
            py::arg("specs"), py::arg("loss"), py::arg("seed"))
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
-      .def("predict", [](Net& net, const Array<T>& x, bool training, std::uint64_t step) {
+      .def_property_readonly("n_params", &Net::n_params)
+      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step) {
+        const Array<T> x = aligned(X);
         const int B = rows_of(x, "X", net.n_inputs());
         Array<T> h({B, net.n_outputs()});
         py::gil_scoped_release release;
         net.predict(h.mutable_data(), x.data(), B, training, step);
         return h;
       }, py::arg("X"), py::arg("training"), py::arg("step"))
-      .def("loss", [](Net& net, const Array<T>& x, const Array<T>& y, bool training,
+      .def("loss", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
                       std::uint64_t step) {
+        const Array<T> x = aligned(X), y = aligned(Y);
         const int B = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != B)
           throw std::invalid_argument("Y must have as many rows as X");
         py::gil_scoped_release release;
         return net.loss(x.data(), y.data(), B, training, step);
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
-      .def("gradients", [](Net& net, const Array<T>& x, const Array<T>& y, bool training,
+      .def("gradients", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
                            std::uint64_t step) {
+        const Array<T> x = aligned(X), y = aligned(Y);
         const int B = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != B)
           throw std::invalid_argument("Y must have as many rows as X");
@@ -120,19 +114,21 @@ static void def_network(py::module_& m, const char* name) {
         }
         return py::make_tuple(value, grad);
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
-      .def("train_epoch", [](Net& net, const Array<T>& x, const Array<T>& y, int batch_size,
+      .def("train_epoch", [](Net& net, const Array<T>& X, const Array<T>& Y, int batch_size,
                              const py::dict& optimizer, std::uint64_t opt_step,
                              std::uint64_t epoch, std::uint64_t step, bool shuffle) {
         const Optimizer opt = parse_optimizer(optimizer);
+        const Array<T> x = aligned(X), y = aligned(Y);
         const int n = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != n)
           throw std::invalid_argument("Y must have as many rows as X");
-        if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
-        if (net.has_batchnorm() && n < 2)
-          throw std::invalid_argument("a network with BatchNorm needs at least 2 samples");
-        py::gil_scoped_release release;
-        return net.train_epoch(x.data(), y.data(), n, batch_size, opt, opt_step, epoch, step,
-                               shuffle);
+        EpochResult r;
+        {
+          py::gil_scoped_release release;
+          r = train_epoch(net, x.data(), y.data(), n, batch_size, opt, opt_step, epoch, step,
+                          shuffle);
+        }
+        return py::make_tuple(r.loss, r.steps);
       }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("optimizer"),
          py::arg("opt_step"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"));
 }

@@ -48,10 +48,10 @@ void output_activation(Loss l, T* h, const T* z, int B, int K) {
       for (int i = 0; i < B; ++i) softmax_row(h + std::size_t(i) * K, z + std::size_t(i) * K, K);
       break;
     case Loss::BinaryCrossEntropy:
-      activation_forward(Activation::Sigmoid, h, z, n);
+      activation_forward(Activation::Sigmoid, h, z, n, 0.0);
       break;
     case Loss::Mse:
-      activation_forward(Activation::Identity, h, z, n);
+      activation_forward(Activation::Identity, h, z, n, 0.0);
       break;
   }
 }

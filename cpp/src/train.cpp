@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
-#include "mlpcore/losses.hpp"
-#include "mlpcore/optim.hpp"
 #include "mlpcore/rng.hpp"
 
 namespace mlpcore {
@@ -22,12 +21,17 @@ std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, 
 }
 
 template <typename T>
-std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
-                                            std::int64_t n, int batch_size, const Optimizer& opt,
-                                            std::uint64_t opt_step, std::uint64_t epoch,
-                                            std::uint64_t step, bool shuffle) {
-  const int I = net.n_inputs(), K = net.n_outputs();
-  const auto bounds = batch_bounds(n, batch_size, net.has_batchnorm());
+EpochResult train_epoch(Network<T>& net, const T* X, const T* Y, std::int64_t n, int batch_size,
+                        const Optimizer& opt, std::uint64_t opt_step, std::uint64_t epoch,
+                        std::uint64_t step, bool shuffle) {
+  const auto guard = net.lock();
+  net.check_trainable();  // before anything moves: a failed call changes nothing
+  check_optimizer(opt);
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
+  if (net.needs_batch_statistics() && n < 2)
+    throw std::invalid_argument("a network with batch statistics needs at least 2 samples");
+  const std::size_t I = std::size_t(net.n_inputs()), K = std::size_t(net.n_outputs());
+  const auto bounds = batch_bounds(n, batch_size, net.needs_batch_statistics());
   std::int64_t max_rows = 0;
   for (const auto& b : bounds) max_rows = std::max(max_rows, b.second - b.first);
 
@@ -39,45 +43,29 @@ std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T
   } else {
     for (std::int64_t i = 0; i < n; ++i) order[i] = i;
   }
-  Workspace<T>& ws = net.train_workspace();
-  net.reserve(ws, static_cast<int>(max_rows));
-  T* xb = ws.io.data();                      // (rows, I) gathered inputs
-  T* yb = xb + size_t(ws.rows) * I;          // (rows, K) gathered targets
-  T* h = yb + size_t(ws.rows) * K;           // (rows, K) output activations
-  T* params = net.params().data();
-  T* grads = net.grads().data();
-  T* m = net.optimizer_state().data();             // (n_params,) first moment / velocity
-  T* v = m + net.params().size();                   // (n_params,) second moment
-  const auto& blocks = net.param_blocks();
+  Workspace<T>& ws = net.train_workspace(int(max_rows));
 
+  EpochResult result;
   double total = 0;
   for (const auto& [start, end] : bounds) {
-    const int B = static_cast<int>(end - start);
+    const int B = int(end - start);
     for (int r = 0; r < B; ++r) {  // gather the batch's rows
-      const std::int64_t src = order[start + r];
-      std::memcpy(xb + size_t(r) * I, X + size_t(src) * I, sizeof(T) * I);
-      std::memcpy(yb + size_t(r) * K, Y + size_t(src) * K, sizeof(T) * K);
+      const std::size_t src = std::size_t(order[start + r]);
+      std::memcpy(ws.x + std::size_t(r) * I, X + src * I, sizeof(T) * I);
+      std::memcpy(ws.y + std::size_t(r) * K, Y + src * K, sizeof(T) * K);
     }
-    const T* z = net.forward(ws, xb, B, true, step, true);
-    total += loss_forward(net.loss_kind(), h, z, yb, B, K) * B;
-    loss_backward(ws.delta.data(), h, yb, B, K);
-    net.backward(grads, ws, xb, B, true);
-    ++opt_step;
-    for (const ParamBlock& b : blocks)  // weight decay on dense weights only
-      optimizer_step(opt, params + b.offset, grads + b.offset, m + b.offset, v + b.offset,
-                     b.decays, opt_step, b.size);
-    ++step;
+    total += net.train_step(ws, B, opt, ++opt_step, step++) * B;
+    ++result.steps;
   }
-  return {total / double(n), static_cast<std::int64_t>(bounds.size())};
+  result.loss = total / double(n);
+  return result;
 }
 
-template std::pair<double, std::int64_t> train_epoch<float>(Network<float>&, const float*,
-                                                            const float*, std::int64_t, int,
-                                                            const Optimizer&, std::uint64_t,
-                                                            std::uint64_t, std::uint64_t, bool);
-template std::pair<double, std::int64_t> train_epoch<double>(Network<double>&, const double*,
-                                                             const double*, std::int64_t, int,
-                                                             const Optimizer&, std::uint64_t,
-                                                             std::uint64_t, std::uint64_t, bool);
+template EpochResult train_epoch<float>(Network<float>&, const float*, const float*,
+                                        std::int64_t, int, const Optimizer&, std::uint64_t,
+                                        std::uint64_t, std::uint64_t, bool);
+template EpochResult train_epoch<double>(Network<double>&, const double*, const double*,
+                                         std::int64_t, int, const Optimizer&, std::uint64_t,
+                                         std::uint64_t, std::uint64_t, bool);
 
 }  // namespace mlpcore

@@ -1,9 +1,9 @@
-// One epoch of minibatch SGD, entirely in C++. Twin: reference/train.py.
+// One epoch of minibatch SGD, entirely in C++: the client of Network's training step.
+// Twin: reference/train.py.
 //   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
-//   for each batch [start, end) of batch_bounds(n, batch_size, has_batchnorm):
-//     gather rows order[start:end] into the preallocated workspace; forward (training,
-//     this step's dropout masks, updating running statistics); backward; optimizer step
-//     number opt_step + 1, + 2, ... (see optim.hpp); step += 1
+//   for each batch [start, end) of batch_bounds(n, batch_size, needs_batch_statistics):
+//     gather rows order[start:end] into the training workspace (ws.x, ws.y);
+//     Network::train_step(optimizer step opt_step + 1, + 2, ...; dropout step step, + 1, ...)
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -19,11 +19,16 @@ namespace mlpcore {
 std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, int batch_size,
                                                                  bool fold_single);
 
-// X is (n, n_in), Y is (n, K). Returns the sample-weighted mean loss and the step count.
+struct EpochResult {
+  double loss = 0;        // sample-weighted mean of the batch losses
+  std::int64_t steps = 0;  // optimizer steps taken
+};
+
+// X is (n, n_in), Y is (n, K). Takes the network's lock for the whole epoch; checks
+// trainability and the optimizer before anything moves.
 template <typename T>
-std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
-                                            std::int64_t n, int batch_size, const Optimizer& opt,
-                                            std::uint64_t opt_step, std::uint64_t epoch,
-                                            std::uint64_t step, bool shuffle);
+EpochResult train_epoch(Network<T>& net, const T* X, const T* Y, std::int64_t n, int batch_size,
+                        const Optimizer& opt, std::uint64_t opt_step, std::uint64_t epoch,
+                        std::uint64_t step, bool shuffle);
 
 }  // namespace mlpcore
