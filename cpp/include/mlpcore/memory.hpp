@@ -22,14 +22,19 @@ std::size_t available_bytes();
 // `bytes` exceeds available_bytes().
 void check_available(std::size_t bytes, const std::string& what);
 
-// a = n copies of value, after check_available; std::bad_alloc and std::length_error
+// Allocations above this many bytes are checked against available_bytes() first (reading
+// /proc/meminfo costs microseconds: small buffers, e.g. one-row predictions, skip it).
+constexpr std::size_t LARGE_ALLOCATION = std::size_t(64) << 20;
+
+// a = n copies of value, after check_available for large ones; std::bad_alloc and std::length_error
 // become OutOfMemory naming `what`.
 template <typename T>
 void allocate(std::vector<T>& a, std::size_t n, T value, const std::string& what) {
   if (n > a.max_size() / 2)
     throw OutOfMemory(what + " needs " + std::to_string(n) + " values: more than any buffer "
                       "can hold");
-  if (n > a.capacity()) check_available((n - a.capacity()) * sizeof(T), what);
+  const std::size_t grow = n > a.capacity() ? (n - a.capacity()) * sizeof(T) : 0;
+  if (grow > LARGE_ALLOCATION) check_available(grow, what);
   try {
     a.assign(n, value);
   } catch (const std::bad_alloc&) {
