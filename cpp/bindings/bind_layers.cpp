@@ -1,6 +1,9 @@
 // The layer, activation and loss functions one by one, with the NumPy twin's signatures
 // (outputs returned instead of filled), so tests can call both engines the same way.
 #include "common.hpp"
+
+#include <optional>
+
 #include "mlpcore/activations.hpp"
 #include "mlpcore/layers.hpp"
 #include "mlpcore/losses.hpp"
@@ -64,23 +67,35 @@ static void def_layers(py::module_& m) {
     return h;
   }, py::arg("name"), py::arg("z"));
 
-  m.def("loss_forward", [](const std::string& name, const Array<T>& z, const Array<T>& y) {
+  // w: None or (B,) sample weights
+  auto weights = [](const py::object& w, int B) -> std::optional<Array<T>> {
+    if (w.is_none()) return std::nullopt;
+    Array<T> a = w.cast<Array<T>>();
+    check_size(a, "w", B);
+    return a;
+  };
+
+  m.def("loss_forward", [weights](const std::string& name, const Array<T>& z, const Array<T>& y,
+                                  const py::object& w) {
     const Loss l = loss_from_name(name);
     const int B = rows_of(z, "z", -1), K = static_cast<int>(z.shape(1));
     if (K < 1) throw std::invalid_argument("z must have at least one column");
     if (rows_of(y, "y", K) != B) throw std::invalid_argument("y must have the shape of z");
+    const auto wa = weights(w, B);
     Array<T> h({B, K});
-    const double value = loss_forward(l, h.mutable_data(), z.data(), y.data(), B, K);
+    const double value = loss_forward(l, h.mutable_data(), z.data(), y.data(),
+                                      wa ? wa->data() : nullptr, B, K);
     return py::make_tuple(value, h);
-  }, py::arg("name"), py::arg("z"), py::arg("y"));
+  }, py::arg("name"), py::arg("z"), py::arg("y"), py::arg("w") = py::none());
 
-  m.def("loss_backward", [](const Array<T>& h, const Array<T>& y) {
+  m.def("loss_backward", [weights](const Array<T>& h, const Array<T>& y, const py::object& w) {
     const int B = rows_of(h, "h", -1), K = static_cast<int>(h.shape(1));
     if (rows_of(y, "y", K) != B) throw std::invalid_argument("y must have the shape of h");
+    const auto wa = weights(w, B);
     Array<T> dz({B, K});
-    loss_backward(dz.mutable_data(), h.data(), y.data(), B, K);
+    loss_backward(dz.mutable_data(), h.data(), y.data(), wa ? wa->data() : nullptr, B, K);
     return dz;
-  }, py::arg("h"), py::arg("y"));
+  }, py::arg("h"), py::arg("y"), py::arg("w") = py::none());
 
   m.def("batchnorm_forward", [](const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                                 const Array<T>& running_mean, const Array<T>& running_var,

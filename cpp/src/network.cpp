@@ -1,6 +1,7 @@
 #include "mlpcore/network.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -68,7 +69,7 @@ void Network<T>::layout(Workspace<T>& ws, int rows, T* grad) {
   const size_t L = layers_.size();
   const size_t R = size_t(std::max(rows, ws.rows));
   // per-row and fixed sizes of everything the pass needs
-  size_t per_row = size_t(n_inputs()) + 2 * size_t(n_outputs()) + 2 * size_t(max_width_);
+  size_t per_row = size_t(n_inputs()) + 2 * size_t(n_outputs()) + 1 + 2 * size_t(max_width_);
   size_t fixed = 2 * size_t(max_width_);
   for (size_t i = 0; i < L; ++i) {
     per_row += size_t(layers_[i].n_out) + sizes_[i].cache_per_row;
@@ -84,6 +85,7 @@ void Network<T>::layout(Workspace<T>& ws, int rows, T* grad) {
   ws.x = take(R * size_t(n_inputs()));
   ws.y = take(R * size_t(n_outputs()));
   ws.h = take(R * size_t(n_outputs()));
+  ws.w = take(R);
   ws.delta[0] = take(R * size_t(max_width_));
   ws.delta[1] = take(R * size_t(max_width_));
   ws.scratch = take(2 * size_t(max_width_));
@@ -183,33 +185,36 @@ void Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::u
 }
 
 template <typename T>
-double Network<T>::loss(const T* x, const T* y, std::int64_t B, bool training,
+double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
                         std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
   const std::int64_t block = training ? B : std::min(B, EVAL_BLOCK);
   Workspace<T> ws;
   layout(ws, int(block), nullptr);
-  double total = 0;
+  double total = 0, weights = 0;
   for (std::int64_t r = 0; r < B; r += block) {
     const int rows = int(std::min(block, B - r));
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
-    total += loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), rows, n_outputs()) * rows;
+    const T* wr = w ? w + r : nullptr;
+    const double wsum = weight_sum(wr, rows);
+    total += loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows, n_outputs()) * wsum;
+    weights += wsum;
   }
-  return total / double(B);
+  return total / weights;
 }
 
 template <typename T>
-double Network<T>::gradients(T* grad, const T* x, const T* y, int B, bool training,
-                             std::uint64_t step) {
+double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B,
+                             bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_trainable();
   const PassContext ctx{training, false, seed_, step};
   Workspace<T> ws;
   layout(ws, B, grad);
   const T* z = forward(ws, x, B, ctx);
-  const double value = loss_forward(loss_, ws.h, z, y, B, n_outputs());
-  loss_backward(ws.delta[0], ws.h, y, B, n_outputs());
+  const double value = loss_forward(loss_, ws.h, z, y, w, B, n_outputs());
+  loss_backward(ws.delta[0], ws.h, y, w, B, n_outputs());
   backward(ws, x, B, ctx);
   return value;
 }
@@ -228,18 +233,48 @@ Workspace<T>& Network<T>::train_workspace(int rows) {
 }
 
 template <typename T>
-double Network<T>::train_step(Workspace<T>& ws, int B, const Optimizer& opt,
+void Network<T>::clip_and_measure(const StepSettings& s) {
+  T* g = grads_.data();
+  if (s.clip_value > 0) {
+    const T c = T(s.clip_value);
+    for (size_t i = 0; i < n_params_; ++i) g[i] = std::min(std::max(g[i], -c), c);
+  }
+  if (s.clip_norm <= 0 && !s.grad_norms) return;
+  double total = 0;
+  for (size_t l = 0; l < n_param_layers(); ++l) {  // blocks come in pairs, one per layer
+    double sq = 0;
+    const ParamBlock& a = blocks_[2 * l];
+    const ParamBlock& b = blocks_[2 * l + 1];
+    for (size_t i = a.offset; i < b.offset + b.size; ++i) sq += double(g[i]) * double(g[i]);
+    if (s.grad_norms) s.grad_norms[l] += std::sqrt(sq);
+    total += sq;
+  }
+  if (s.clip_norm > 0) {
+    const double factor = s.clip_norm / (std::sqrt(total) + 1e-6);
+    if (factor < 1) {
+      const T f = T(factor);
+      for (size_t i = 0; i < n_params_; ++i) g[i] *= f;
+    }
+  }
+}
+
+template <typename T>
+double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const StepSettings& s,
                               std::uint64_t opt_step, std::uint64_t step) {
   const PassContext ctx{true, true, seed_, step};
+  const T* w = weighted ? ws.w : nullptr;
   const T* z = forward(ws, ws.x, B, ctx);
-  const double value = loss_forward(loss_, ws.h, z, ws.y, B, n_outputs());
-  loss_backward(ws.delta[0], ws.h, ws.y, B, n_outputs());
+  const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
+  loss_backward(ws.delta[0], ws.h, ws.y, w, B, n_outputs());
   backward(ws, ws.x, B, ctx);
+  clip_and_measure(s);
+  // weight decay on dense weights only; scikit-learn's alpha scales with the batch weight
+  const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
   T* m = opt_state_.data();  // (n_params,) first moment / velocity
   T* v = m + n_params_;      // (n_params,) second moment
-  for (const ParamBlock& b : blocks_)  // weight decay on dense weights only
-    optimizer_step(opt, params_.data() + b.offset, grads_.data() + b.offset, m + b.offset,
-                   v + b.offset, b.decays, opt_step, b.size);
+  for (const ParamBlock& b : blocks_)
+    optimizer_step(s.opt, params_.data() + b.offset, grads_.data() + b.offset, m + b.offset,
+                   v + b.offset, b.decays ? decay : 0.0, opt_step, b.size);
   return value;
 }
 

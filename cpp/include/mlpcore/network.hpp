@@ -29,8 +29,21 @@ struct Workspace {
   T* x = nullptr;                    // (rows, n_in) gathered inputs of a training batch
   T* y = nullptr;                    // (rows, K) gathered targets
   T* h = nullptr;                    // (rows, K) output activations
+  T* w = nullptr;                    // (rows,) gathered sample weights of a training batch
   T* delta[2] = {nullptr, nullptr};  // (rows, max_width) each: backward's ping-pong deltas
   T* scratch = nullptr;              // (2 * max_width,) per-feature sums of batch-norm backward
+};
+
+// Everything about one training step besides the batch.
+struct StepSettings {
+  Optimizer opt;             // opt.lr is this step's learning rate
+  double l2_alpha = 0;       // scikit-learn's alpha: the decay of dense weights grows by
+                             // l2_alpha / (the batch's sample-weight sum)
+  double clip_value = 0;     // > 0: clamp every gradient element to [-clip_value, clip_value]
+  double clip_norm = 0;      // > 0: then scale the gradient to global L2 norm <= clip_norm
+                             // (torch.nn.utils.clip_grad_norm_: factor clip_norm/(norm+1e-6))
+  double* grad_norms = nullptr;  // (n_param_layers,) or null: += each parameter layer's
+                                 // gradient L2 norm (before clipping)
 };
 
 template <typename T>
@@ -63,10 +76,14 @@ class Network {
 
   // x is (B, n_in); h is (B, K): output activations.
   void predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step);
-  // x is (B, n_in), y is (B, K); the mean loss.
-  double loss(const T* x, const T* y, std::int64_t B, bool training, std::uint64_t step);
-  // The mean loss, and its gradient in grad (n_params,). Updates nothing.
-  double gradients(T* grad, const T* x, const T* y, int B, bool training, std::uint64_t step);
+  // x is (B, n_in), y is (B, K), w (B,) sample weights or null; the (weighted) mean loss.
+  double loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
+              std::uint64_t step);
+  // The (weighted) mean loss, and its gradient in grad (n_params,). Updates nothing.
+  double gradients(T* grad, const T* x, const T* y, const T* w, int B, bool training,
+                   std::uint64_t step);
+  // Layers with parameters (dense, batch norm): the entries of StepSettings::grad_norms.
+  std::size_t n_param_layers() const { return blocks_.size() / 2; }
 
   // ---- the training step: the epoch loop (train.hpp) is its client --------------------
   std::unique_lock<std::mutex> lock() const { return std::unique_lock<std::mutex>(mutex_); }
@@ -75,11 +92,12 @@ class Network {
   // The training workspace, laid out for `rows` samples with views of the gradients;
   // allocates the gradients and optimizer moments on first use.
   Workspace<T>& train_workspace(int rows);
-  // One step on the batch in ws.x (B, n_in), ws.y (B, K): forward (training, step's dropout
-  // masks, moving the running statistics), loss, backward, then optimizer step number
-  // opt_step (1-based). Returns the batch's mean loss (before the update).
-  double train_step(Workspace<T>& ws, int B, const Optimizer& opt, std::uint64_t opt_step,
-                    std::uint64_t step);
+  // One step on the batch in ws.x (B, n_in), ws.y (B, K) and, when weighted, ws.w (B,):
+  // forward (training, step's dropout masks, moving the running statistics), loss, backward,
+  // clipping, then optimizer step number opt_step (1-based). Returns the batch's (weighted)
+  // mean loss, before the update.
+  double train_step(Workspace<T>& ws, int B, bool weighted, const StepSettings& s,
+                    std::uint64_t opt_step, std::uint64_t step);
 
  private:
   // The one place that knows where each buffer lives: sizes ws for `rows` samples (it only
@@ -91,6 +109,9 @@ class Network {
   // x is the (B, n_in) input given to forward.
   void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
   void allocate_training_buffers();
+  // Clips grads_ and adds each parameter layer's gradient norm to s.grad_norms (see
+  // StepSettings).
+  void clip_and_measure(const StepSettings& s);
 
   std::vector<LayerSpec> layers_;
   std::vector<LayerSizes> sizes_;                    // per layer
