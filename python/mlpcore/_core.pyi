@@ -1,6 +1,6 @@
 """Type stub of mlpcore._core, the C++ engine (cpp/bindings). The Python API in mlpcore is
 the supported interface; this module is the engine behind Sequential(backend="native")."""
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,6 +11,14 @@ from . import _core_testing as testing  # noqa: F401  (the submodule _core.testi
 # ("batchnorm", 256, 256, momentum, eps), ("dropout", 256, 256, p),
 # ("leaky_relu", 256, 256, negative_slope).
 Spec = Tuple[Any, ...]
+
+class Progress:
+    """Samples done in the running epoch (engine-updated after every step)."""
+    def __init__(self) -> None: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def total(self) -> int: ...
 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
@@ -30,12 +38,20 @@ class _Network:
     def get_optimizer_state(self) -> NDArray[Any]: ...
     def set_optimizer_state(self, flat: NDArray[Any]) -> None: ...
     def predict(self, X: NDArray[Any], training: bool, step: int) -> NDArray[Any]: ...
-    def loss(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int) -> float: ...
-    def gradients(self, X: NDArray[Any], Y: NDArray[Any], training: bool,
-                  step: int) -> Tuple[float, NDArray[Any]]: ...
-    def train_epoch(self, X: NDArray[Any], Y: NDArray[Any], batch_size: int,
-                    optimizer: Dict[str, Any], opt_step: int, epoch: int, step: int,
-                    shuffle: bool) -> Tuple[float, int]: ...
+    def loss(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
+             sample_weight: Optional[NDArray[Any]] = ...) -> float: ...
+    def gradients(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
+                  sample_weight: Optional[NDArray[Any]] = ...) -> Tuple[float, NDArray[Any]]: ...
+    def train_epoch(self, X: Union[NDArray[Any], Tuple[NDArray[Any], NDArray[Any], NDArray[Any]]],
+                    Y: NDArray[Any], batch_size: int, optimizer: Dict[str, Any], opt_step: int,
+                    epoch: int, step: int, shuffle: bool, *,
+                    sample_weight: Optional[NDArray[Any]] = ...,
+                    lrs: Optional[Sequence[float]] = ..., l2_alpha: float = ...,
+                    clip_norm: float = ..., clip_value: float = ..., grad_norms: bool = ...,
+                    step_losses: bool = ..., progress: Optional[Progress] = ...,
+                    check_interrupts: bool = ...) -> Dict[str, Any]:
+        """One epoch: {"loss", "steps", "step_losses", "grad_norms"}. X is (n, n_in) or a CSR
+        triple (data, indices (int64), indptr (int64))."""
 
 class Network32(_Network): ...
 class Network64(_Network): ...
