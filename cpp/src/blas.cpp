@@ -31,6 +31,18 @@ void gemm<double>(Trans ta, Trans tb, int M, int N, int K, double alpha, const d
                        C, ldc);
 }
 
+template <>
+void gemv<float>(Trans ta, int M, int N, float alpha, const float* A, int lda, const float* x,
+                 float beta, float* y) {
+  MLPCORE_CBLAS(sgemv)(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+}
+
+template <>
+void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda,
+                  const double* x, double beta, double* y) {
+  MLPCORE_CBLAS(dgemv)(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+}
+
 template <typename T>
 void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                 const T* B, int ldb, T beta, T* C, int ldc) {

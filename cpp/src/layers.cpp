@@ -18,7 +18,10 @@ template <typename T>
 void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O) {
   // z (B, O) = b broadcast over rows, then z += x (B, I) @ w (I, O)
   for (int r = 0; r < B; ++r) std::copy(b, b + O, z + size_t(r) * O);
-  gemm(Trans::No, Trans::No, B, O, I, T(1), x, I, w, O, T(1), z, O);
+  if (B == 1)  // one row: z^T += w^T x^T, a gemv (OpenBLAS's gemm is slow for M = 1)
+    gemv(Trans::Yes, I, O, T(1), w, O, x, T(1), z);
+  else
+    gemm(Trans::No, Trans::No, B, O, I, T(1), x, I, w, O, T(1), z, O);
 }
 
 template <typename T>

@@ -11,6 +11,10 @@ template <typename T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
           int ldb, T beta, T* C, int ldc);
 
+// y (M or N) = alpha * op(A) x + beta * y, A (M, N) row-major; op(A) = A^T with ta.
+template <typename T>
+void gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T beta, T* y);
+
 // The same product by three plain loops: the reference the BLAS call is tested against.
 template <typename T>
 void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
