@@ -404,7 +404,7 @@ def test_batchnorm_training_call_with_one_sample(backend, rng):
         with pytest.raises(ValueError, match="at least 2 samples"):
             getattr(model, method)(*args, training=True)
         getattr(model, method)(*args, training=False)  # evaluation mode is fine
-    with pytest.raises(ValueError, match="at least 2 training samples"):
+    with pytest.raises(ValueError, match="at least 2 samples"):
         model.fit(X, y)
     assert_unchanged(model, snap)
 

@@ -26,7 +26,7 @@ def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle
     n = x.shape[0]
     order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
     total = 0.0
-    bounds = batch_bounds(n, batch_size, net.has_batchnorm)
+    bounds = batch_bounds(n, batch_size, net.needs_batch_statistics)
     for start, end in bounds:
         idx = order[start:end]
         xb, yb = x[idx], y[idx]
