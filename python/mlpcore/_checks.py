@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .reference import optim as _optim
+from .reference import losses as _losses, optim as _optim
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -19,6 +19,23 @@ def check_dtype(dtype):
     if name not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return np.dtype(name)
+
+
+def check_choice(what, value, known, plural=None):
+    """value, one of the names in known; the message lists them."""
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"unknown {what} {value!r}; known {plural or what + 's'}: "
+                         f"{', '.join(known)}")
+    return value
+
+
+def check_loss(loss, n_outputs):
+    """A loss of reference/losses.py that fits a network with n_outputs outputs."""
+    check_choice("loss", loss, _losses.NAMES, "losses")
+    if loss == "softmax_cross_entropy" and n_outputs < 2:
+        raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
+                         f"{n_outputs}; use binary_cross_entropy for one output")
+    return loss
 
 
 def check_seed(seed):
@@ -97,8 +114,7 @@ def check_optimizer(name, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=
     """The optimizer's settings as the dict both engines take: {"name", "momentum",
     "nesterov", "beta1", "beta2", "eps"}, plus "lr" and "weight_decay" when given (lr must be
     representable in dtype when dtype is given)."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known optimizers: {', '.join(OPTIMIZERS)}")
+    check_choice("optimizer", name, OPTIMIZERS)
     if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
             or not 0 <= momentum < 1):
         raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")

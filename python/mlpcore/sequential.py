@@ -8,7 +8,6 @@ import numpy as np
 from . import _checks, _record, _training
 from ._layout import Layout, join, split
 from .layers import deserialize, serialize
-from .reference import losses as _losses
 from .reference.network import Network as _NumpyNetwork
 
 BACKENDS = ("native", "numpy")
@@ -26,15 +25,8 @@ def _native_engine(dtype):
 def check_config(layers, loss, dtype, seed, backend):
     """The checked constructor arguments (layers as a Layout); builds nothing."""
     layout = Layout(layers)
-    if loss not in _losses.NAMES:
-        raise ValueError(f"unknown loss {loss!r}; known losses: {', '.join(_losses.NAMES)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
-    dtype, seed = _checks.check_dtype(dtype), _checks.check_seed(seed)
-    if loss == "softmax_cross_entropy" and layout.n_out < 2:
-        raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
-                         f"{layout.n_out}; use binary_cross_entropy for one output")
-    return layout, loss, dtype, seed, backend
+    return (layout, _checks.check_loss(loss, layout.n_out), _checks.check_dtype(dtype),
+            _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
 
 
 class Sequential:
