@@ -1,4 +1,4 @@
-// gemm (BLAS and naive) and the BLAS thread count.
+// gemm (BLAS and naive, in _core.testing) and the BLAS thread count (in _core).
 #include "common.hpp"
 #include "mlpcore/blas.hpp"
 
@@ -8,7 +8,8 @@ template <typename T>
 static void def_gemm(py::module_& m) {
   // a is (M, K) (or (K, M) with trans_a), b is (K, N) (or (N, K) with trans_b); returns (M, N).
   auto product = [](bool naive) {
-    return [naive](const Array<T>& a, const Array<T>& b, bool trans_a, bool trans_b) {
+    return [naive](const Array<T>& a_in, const Array<T>& b_in, bool trans_a, bool trans_b) {
+      const Array<T> a = aligned(a_in), b = aligned(b_in);
       const int ra = rows_of(a, "a", -1), rb = rows_of(b, "b", -1);
       const int ca = static_cast<int>(a.shape(1)), cb = static_cast<int>(b.shape(1));
       const int M = trans_a ? ca : ra, K = trans_a ? ra : ca;
@@ -32,13 +33,24 @@ static void def_gemm(py::module_& m) {
         py::arg("trans_b") = false, "op(a) @ op(b) by plain loops (the test reference)");
 }
 
-void register_blas(py::module_& m) {
-  def_gemm<float>(m);
-  def_gemm<double>(m);
+void register_gemm(py::module_& testing) {
+  def_gemm<float>(testing);
+  def_gemm<double>(testing);
+}
+
+void register_threads(py::module_& m) {
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
+    const int before = get_num_threads();
     set_num_threads(n);
-  }, py::arg("n"), "Sets the number of BLAS threads (the core's only thread pool).");
+    const int got = get_num_threads();
+    if (got != n) {  // OpenBLAS caps the count at the maximum it was built for
+      set_num_threads(before);
+      throw std::invalid_argument("n=" + std::to_string(n) + " exceeds the BLAS's maximum of " +
+                                  std::to_string(got) + " threads");
+    }
+  }, py::arg("n"), "Sets the number of BLAS threads (the core's only thread pool); raises "
+                   "ValueError above the BLAS's maximum.");
   m.def("get_num_threads", &get_num_threads, "The number of BLAS threads.");
 }
 

@@ -1,6 +1,9 @@
 // The layer, activation and loss functions one by one, with the NumPy twin's signatures
 // (outputs returned instead of filled), so tests can call both engines the same way.
 #include "common.hpp"
+
+#include <optional>
+
 #include "mlpcore/activations.hpp"
 #include "mlpcore/layers.hpp"
 #include "mlpcore/losses.hpp"
@@ -37,21 +40,23 @@ static void def_layers(py::module_& m) {
     return py::make_tuple(dx, dw, db);
   }, py::arg("dz"), py::arg("x"), py::arg("w"));
 
-  m.def("activation_forward", [](const std::string& name, const Array<T>& z) {
-    const Activation a = activation_from_name(name);
+  m.def("activation_forward", [](const std::string& name, const Array<T>& z, double param) {
+    const Activation a = activation_info(name).kind;
     Array<T> h(std::vector<py::ssize_t>(z.shape(), z.shape() + z.ndim()));
-    activation_forward(a, h.mutable_data(), z.data(), size_t(z.size()));
+    activation_forward(a, h.mutable_data(), z.data(), size_t(z.size()), param);
     return h;
-  }, py::arg("name"), py::arg("z"));
+  }, py::arg("name"), py::arg("z"), py::arg("param") = 0.0);
 
   m.def("activation_backward", [](const std::string& name, const Array<T>& dh,
-                                  const Array<T>& h) {
-    const Activation a = activation_from_name(name);
-    if (dh.size() != h.size()) throw std::invalid_argument("dh and h must have the same size");
+                                  const Array<T>& z, const Array<T>& h, double param) {
+    const Activation a = activation_info(name).kind;
+    if (dh.size() != h.size() || dh.size() != z.size())
+      throw std::invalid_argument("dh, z and h must have the same size");
     Array<T> dz(std::vector<py::ssize_t>(dh.shape(), dh.shape() + dh.ndim()));
-    activation_backward(a, dz.mutable_data(), dh.data(), h.data(), size_t(dh.size()));
+    activation_backward(a, dz.mutable_data(), dh.data(), z.data(), h.data(), size_t(dh.size()),
+                        param);
     return dz;
-  }, py::arg("name"), py::arg("dh"), py::arg("h"));
+  }, py::arg("name"), py::arg("dh"), py::arg("z"), py::arg("h"), py::arg("param") = 0.0);
 
   m.def("output_activation", [](const std::string& name, const Array<T>& z) {
     const Loss l = loss_from_name(name);
@@ -62,23 +67,35 @@ static void def_layers(py::module_& m) {
     return h;
   }, py::arg("name"), py::arg("z"));
 
-  m.def("loss_forward", [](const std::string& name, const Array<T>& z, const Array<T>& y) {
+  // w: None or (B,) sample weights
+  auto weights = [](const py::object& w, int B) -> std::optional<Array<T>> {
+    if (w.is_none()) return std::nullopt;
+    Array<T> a = w.cast<Array<T>>();
+    check_size(a, "w", B);
+    return a;
+  };
+
+  m.def("loss_forward", [weights](const std::string& name, const Array<T>& z, const Array<T>& y,
+                                  const py::object& w) {
     const Loss l = loss_from_name(name);
     const int B = rows_of(z, "z", -1), K = static_cast<int>(z.shape(1));
     if (K < 1) throw std::invalid_argument("z must have at least one column");
     if (rows_of(y, "y", K) != B) throw std::invalid_argument("y must have the shape of z");
+    const auto wa = weights(w, B);
     Array<T> h({B, K});
-    const double value = loss_forward(l, h.mutable_data(), z.data(), y.data(), B, K);
+    const double value = loss_forward(l, h.mutable_data(), z.data(), y.data(),
+                                      wa ? wa->data() : nullptr, B, K);
     return py::make_tuple(value, h);
-  }, py::arg("name"), py::arg("z"), py::arg("y"));
+  }, py::arg("name"), py::arg("z"), py::arg("y"), py::arg("w") = py::none());
 
-  m.def("loss_backward", [](const Array<T>& h, const Array<T>& y) {
+  m.def("loss_backward", [weights](const Array<T>& h, const Array<T>& y, const py::object& w) {
     const int B = rows_of(h, "h", -1), K = static_cast<int>(h.shape(1));
     if (rows_of(y, "y", K) != B) throw std::invalid_argument("y must have the shape of h");
+    const auto wa = weights(w, B);
     Array<T> dz({B, K});
-    loss_backward(dz.mutable_data(), h.data(), y.data(), B, K);
+    loss_backward(dz.mutable_data(), h.data(), y.data(), wa ? wa->data() : nullptr, B, K);
     return dz;
-  }, py::arg("h"), py::arg("y"));
+  }, py::arg("h"), py::arg("y"), py::arg("w") = py::none());
 
   m.def("batchnorm_forward", [](const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                                 const Array<T>& running_mean, const Array<T>& running_var,
@@ -144,7 +161,7 @@ static void def_layers(py::module_& m) {
   }, py::arg("dy"), py::arg("mask"));
 }
 
-void register_layers(py::module_& m) {
+void register_layers(py::module_& m) {  // m is _core.testing
   def_layers<double>(m);  // first, so that conversions from other dtypes land on float64
   def_layers<float>(m);
 }

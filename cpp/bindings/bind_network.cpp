@@ -2,46 +2,45 @@
 // reference/network.py's Network. Shapes are checked here; compute runs without the GIL.
 #include "common.hpp"
 #include "mlpcore/network.hpp"
+#include "mlpcore/train.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <optional>
 
 namespace mlpcore::bind {
 
-// A layer spec tuple as Sequential builds it: ("dense", n_in, n_out), ("relu",), ...,
-// ("batchnorm", n_features, momentum, eps), ("dropout", p).
+// Progress of a running epoch, shared with a Python thread that draws a progress bar.
+struct Progress {
+  std::atomic<std::int64_t> done{0}, total{0};
+};
+
+// A layer spec tuple as Sequential builds it: (kind, n_in, n_out, *args), e.g.
+// ("dense", 784, 256), ("relu", 256, 256), ("batchnorm", 256, 256, momentum, eps),
+// ("dropout", 256, 256, p), ("leaky_relu", 256, 256, negative_slope). The kind table
+// (layer_kinds.cpp) checks everything else.
 static LayerSpec parse_spec(const py::handle& h, size_t i) {
-  const py::tuple t = py::reinterpret_borrow<py::object>(h).cast<py::tuple>();
   const std::string where = "layer spec " + std::to_string(i) + ": ";
-  if (t.size() < 1) throw std::invalid_argument(where + "empty");
-  const std::string kind = t[0].cast<std::string>();
-  auto need = [&](size_t n) {
-    if (t.size() != n)
-      throw std::invalid_argument(where + kind + " takes " + std::to_string(n - 1) + " values");
-  };
-  LayerSpec s;
-  if (kind == "dense") {
-    need(3);
-    s.kind = LayerSpec::Kind::Dense;
-    s.n_in = t[1].cast<int>();
-    s.n_out = t[2].cast<int>();
-  } else if (kind == "batchnorm") {
-    need(4);
-    s.kind = LayerSpec::Kind::BatchNorm;
-    s.n_in = s.n_out = t[1].cast<int>();
-    s.momentum = t[2].cast<double>();
-    s.eps = t[3].cast<double>();
-  } else if (kind == "dropout") {
-    need(2);
-    s.kind = LayerSpec::Kind::Dropout;
-    s.p = t[1].cast<double>();
-  } else {
-    need(1);
-    s.kind = LayerSpec::Kind::Activation;
-    s.act = activation_from_name(kind);  // lists the known names when unknown
+  if (!py::isinstance<py::tuple>(h))
+    throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
+  const py::tuple t = py::reinterpret_borrow<py::tuple>(h);
+  if (t.size() < 3) throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
+  try {
+    std::vector<double> args;
+    for (size_t k = 3; k < t.size(); ++k) args.push_back(t[k].cast<double>());
+    return make_layer_spec(t[0].cast<std::string>(), t[1].cast<long long>(),
+                           t[2].cast<long long>(), args);
+  } catch (const py::cast_error&) {
+    throw std::invalid_argument(where + "expected (str, int, int, float...), got " +
+                                std::string(py::repr(t)));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where + e.what());
   }
-  return s;
 }
 
-// The optimizer as Sequential describes it: {"name": "sgd" | "adam", "lr", "weight_decay",
-// "momentum", "nesterov", "beta1", "beta2", "eps"}; missing keys keep their defaults.
+// The optimizer as Sequential describes it: {"name": "sgd" | "adam" | "adamw" | "rmsprop",
+// "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha"}; missing keys
+// keep their defaults.
 static Optimizer parse_optimizer(const py::dict& d) {
   Optimizer o;
   o.kind = optimizer_from_name(d.contains("name") ? d["name"].cast<std::string>() : "sgd");
@@ -54,10 +53,63 @@ static Optimizer parse_optimizer(const py::dict& d) {
   get("beta1", o.beta1);
   get("beta2", o.beta2);
   get("eps", o.eps);
+  get("alpha", o.alpha);
   if (d.contains("nesterov")) o.nesterov = d["nesterov"].cast<bool>();
   check_optimizer(o);
   return o;
 }
+
+// Sample weights: None, or (rows,) values > 0 (checked here: the engine divides by their sum).
+template <typename T>
+static std::optional<Array<T>> weights_of(const py::object& w, int rows) {
+  if (w.is_none()) return std::nullopt;
+  const Array<T> a = aligned(w.cast<Array<T>>());
+  check_size(a, "sample_weight", rows);
+  for (py::ssize_t i = 0; i < rows; ++i)
+    if (!(a.data()[i] > 0 && std::isfinite(double(a.data()[i]))))
+      throw std::invalid_argument("sample_weight must be finite and > 0");
+  return a;
+}
+
+// The input rows of an epoch: a dense (n, n_in) array, or a CSR triple (data, indices, indptr).
+template <typename T>
+struct EpochInput {
+  Array<T> dense, data;
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> indices, indptr;
+  Rows<T> rows;
+  int n = 0;
+  EpochInput(const py::object& X, int n_inputs) {
+    if (!py::isinstance<py::tuple>(X)) {
+      dense = aligned(X.cast<Array<T>>());
+      n = rows_of(dense, "X", n_inputs);
+      rows.dense = dense.data();
+      return;
+    }
+    const py::tuple t = X.cast<py::tuple>();
+    if (t.size() != 3) throw std::invalid_argument("a CSR X must be (data, indices, indptr)");
+    data = aligned(t[0].cast<Array<T>>());
+    indices = t[1].cast<decltype(indices)>();
+    indptr = t[2].cast<decltype(indptr)>();
+    if (data.ndim() != 1 || indices.ndim() != 1 || indptr.ndim() != 1 || indptr.size() < 2 ||
+        data.size() != indices.size() || indptr.size() - 1 > INT_MAX)
+      throw std::invalid_argument("a CSR X needs 1-D data and indices of one length and indptr "
+                                  "of n_rows + 1 entries");
+    const std::int64_t* p = indptr.data();
+    const std::int64_t nnz = std::int64_t(data.size());
+    if (p[0] != 0 || p[indptr.size() - 1] != nnz)
+      throw std::invalid_argument("CSR indptr must start at 0 and end at len(data)");
+    for (py::ssize_t r = 0; r + 1 < indptr.size(); ++r)
+      if (p[r + 1] < p[r]) throw std::invalid_argument("CSR indptr must be non-decreasing");
+    for (std::int64_t k = 0; k < nnz; ++k)
+      if (indices.data()[k] < 0 || indices.data()[k] >= n_inputs)
+        throw std::invalid_argument("CSR column indices must lie in [0, " +
+                                    std::to_string(n_inputs) + ")");
+    n = int(indptr.size() - 1);
+    rows.data = data.data();
+    rows.indices = indices.data();
+    rows.indptr = p;
+  }
+};
 
 template <typename T>
 static void def_network(py::module_& m, const char* name) {
@@ -80,7 +132,8 @@ static void def_network(py::module_& m, const char* name) {
     cls.def(("set_" + std::string(what)).c_str(), [b = b, what = what](Net& net,
                                                                         const Array<T>& flat) {
       check_size(flat, what, py::ssize_t(net.size(b)));
-      net.write(b, flat.data());
+      const Array<T> in = aligned(flat);
+      net.write(b, in.data());
     }, py::arg("flat"));
   }
   cls
@@ -92,52 +145,112 @@ static void def_network(py::module_& m, const char* name) {
            py::arg("specs"), py::arg("loss"), py::arg("seed"))
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
-      .def("predict", [](Net& net, const Array<T>& x, bool training, std::uint64_t step) {
+      .def_property_readonly("n_params", &Net::n_params)
+      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step) {
+        const Array<T> x = aligned(X);
         const int B = rows_of(x, "X", net.n_inputs());
         Array<T> h({B, net.n_outputs()});
         py::gil_scoped_release release;
         net.predict(h.mutable_data(), x.data(), B, training, step);
         return h;
       }, py::arg("X"), py::arg("training"), py::arg("step"))
-      .def("loss", [](Net& net, const Array<T>& x, const Array<T>& y, bool training,
-                      std::uint64_t step) {
+      .def("loss", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
+                      std::uint64_t step, const py::object& sample_weight) {
+        const Array<T> x = aligned(X), y = aligned(Y);
         const int B = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != B)
           throw std::invalid_argument("Y must have as many rows as X");
+        const auto w = weights_of<T>(sample_weight, B);
         py::gil_scoped_release release;
-        return net.loss(x.data(), y.data(), B, training, step);
-      }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
-      .def("gradients", [](Net& net, const Array<T>& x, const Array<T>& y, bool training,
-                           std::uint64_t step) {
+        return net.loss(x.data(), y.data(), w ? w->data() : nullptr, B, training, step);
+      }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
+         py::arg("sample_weight") = py::none())
+      .def("gradients", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
+                           std::uint64_t step, const py::object& sample_weight) {
+        const Array<T> x = aligned(X), y = aligned(Y);
         const int B = rows_of(x, "X", net.n_inputs());
         if (rows_of(y, "Y", net.n_outputs()) != B)
           throw std::invalid_argument("Y must have as many rows as X");
+        const auto w = weights_of<T>(sample_weight, B);
         Array<T> grad(py::ssize_t(net.n_params()));
         double value;
         {
           py::gil_scoped_release release;
-          value = net.gradients(grad.mutable_data(), x.data(), y.data(), B, training, step);
+          value = net.gradients(grad.mutable_data(), x.data(), y.data(),
+                                w ? w->data() : nullptr, B, training, step);
         }
         return py::make_tuple(value, grad);
-      }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"))
-      .def("train_epoch", [](Net& net, const Array<T>& x, const Array<T>& y, int batch_size,
+      }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
+         py::arg("sample_weight") = py::none())
+      .def("train_epoch", [](Net& net, const py::object& X, const Array<T>& Y, int batch_size,
                              const py::dict& optimizer, std::uint64_t opt_step,
-                             std::uint64_t epoch, std::uint64_t step, bool shuffle) {
-        const Optimizer opt = parse_optimizer(optimizer);
-        const int n = rows_of(x, "X", net.n_inputs());
-        if (rows_of(y, "Y", net.n_outputs()) != n)
+                             std::uint64_t epoch, std::uint64_t step, bool shuffle,
+                             const py::object& sample_weight, const py::object& lrs,
+                             double l2_alpha, double clip_norm, double clip_value,
+                             bool grad_norms, bool step_losses, Progress* progress,
+                             bool check_interrupts) {
+        EpochOptions o;
+        o.batch_size = batch_size;
+        o.shuffle = shuffle;
+        o.epoch = epoch;
+        o.step = step;
+        o.opt_step = opt_step;
+        o.settings.opt = parse_optimizer(optimizer);
+        if (!(l2_alpha >= 0 && clip_norm >= 0 && clip_value >= 0 && std::isfinite(l2_alpha) &&
+              std::isfinite(clip_norm) && std::isfinite(clip_value)))
+          throw std::invalid_argument("l2_alpha, clip_norm and clip_value must be finite and >= 0");
+        o.settings.l2_alpha = l2_alpha;
+        o.settings.clip_norm = clip_norm;
+        o.settings.clip_value = clip_value;
+        if (!lrs.is_none()) o.lrs = lrs.cast<std::vector<double>>();
+        o.grad_norms = grad_norms;
+        o.step_losses = step_losses;
+        if (progress) {
+          progress->done.store(0);
+          o.progress = &progress->done;
+        }
+        if (check_interrupts)  // Ctrl-C: Python's handler runs between steps (main thread)
+          o.interrupted = [] {
+            py::gil_scoped_acquire gil;
+            return PyErr_CheckSignals() != 0;
+          };
+        const EpochInput<T> x(X, net.n_inputs());
+        const Array<T> y = aligned(Y);
+        if (rows_of(y, "Y", net.n_outputs()) != x.n)
           throw std::invalid_argument("Y must have as many rows as X");
-        if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
-        if (net.has_batchnorm() && n < 2)
-          throw std::invalid_argument("a network with BatchNorm needs at least 2 samples");
-        py::gil_scoped_release release;
-        return net.train_epoch(x.data(), y.data(), n, batch_size, opt, opt_step, epoch, step,
-                               shuffle);
+        const auto w = weights_of<T>(sample_weight, x.n);
+        if (progress) progress->total.store(x.n);
+        EpochResult r;
+        {
+          py::gil_scoped_release release;
+          r = train_epoch(net, x.rows, y.data(), w ? w->data() : nullptr, x.n, o);
+        }
+        if (r.interrupted) throw py::error_already_set();  // the KeyboardInterrupt it raised
+        py::dict out;
+        out["loss"] = r.loss;
+        out["steps"] = r.steps;
+        out["step_losses"] = py::array_t<double>(py::ssize_t(r.step_losses.size()),
+                                                 r.step_losses.data());
+        out["grad_norms"] = py::array_t<double>(py::ssize_t(r.grad_norms.size()),
+                                                r.grad_norms.data());
+        return out;
       }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("optimizer"),
-         py::arg("opt_step"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"));
+         py::arg("opt_step"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"),
+         py::kw_only(), py::arg("sample_weight") = py::none(), py::arg("lrs") = py::none(),
+         py::arg("l2_alpha") = 0.0, py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
+         py::arg("grad_norms") = false, py::arg("step_losses") = false,
+         py::arg("progress") = nullptr, py::arg("check_interrupts") = false,
+         "One epoch; returns {loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a "
+         "CSR triple (data, indices, indptr). Raises KeyboardInterrupt (model as it was after "
+         "the last completed step) when check_interrupts and Ctrl-C is pressed.");
 }
 
 void register_network(py::module_& m) {
+  py::class_<Progress>(m, "Progress", "Samples done in the running epoch, updated by the engine "
+                                       "after every step; read it from another thread.")
+      .def(py::init<>())
+      .def_property_readonly("done", [](const Progress& p) { return p.done.load(); })
+      .def_property_readonly("total", [](const Progress& p) { return p.total.load(); });
   def_network<float>(m, "Network32");
   def_network<double>(m, "Network64");
 }

@@ -4,7 +4,7 @@
 
 namespace mlpcore::bind {
 
-void register_rng(py::module_& m) {
+void register_rng(py::module_& m) {  // m is _core.testing
   auto r = m.def_submodule("rng", "counter-based random numbers (twin: reference/rng.py)");
   r.def("key", &rng::key, py::arg("seed"), py::arg("stream"), py::arg("a"), py::arg("b"));
   r.def("bits", [](std::uint64_t k, std::int64_t n) {

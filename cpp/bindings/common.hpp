@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -17,6 +18,16 @@ namespace py = pybind11;
 // A C-contiguous array of T: other dtypes and layouts are converted by pybind11 (forcecast).
 template <typename T>
 using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// pybind11 lets a misaligned C-contiguous array of the right dtype through unconverted;
+// loops over it would be undefined behaviour. Such arrays are copied; others pass as they are.
+template <typename T>
+Array<T> aligned(const Array<T>& a) {
+  if (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) return a;
+  Array<T> copy(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+  std::memcpy(copy.mutable_data(), a.data(), size_t(a.nbytes()));
+  return copy;
+}
 
 inline std::string shape_str(const py::array& a) {
   std::string s = "(";
@@ -33,7 +44,8 @@ int rows_of(const Array<T>& a, const char* name, long cols) {
     throw std::invalid_argument(std::string(name) + " must have " + std::to_string(cols) +
                                 " columns, got shape " + shape_str(a));
   if (a.shape(0) < 1 || a.shape(0) > INT_MAX || a.shape(1) > INT_MAX)
-    throw std::invalid_argument(std::string(name) + " has an unsupported shape " + shape_str(a));
+    throw std::invalid_argument(std::string(name) + " has an unsupported shape " + shape_str(a) +
+                                " (rows must lie in [1, " + std::to_string(INT_MAX) + "])");
   return static_cast<int>(a.shape(0));
 }
 
@@ -42,11 +54,6 @@ void check_size(const Array<T>& a, const char* name, py::ssize_t size) {
   if (a.ndim() != 1 || a.shape(0) != size)
     throw std::invalid_argument(std::string(name) + " must have shape (" + std::to_string(size) +
                                 ",), got " + shape_str(a));
-}
-
-template <typename T>
-Array<T> empty(std::vector<py::ssize_t> shape) {
-  return Array<T>(shape);
 }
 
 }  // namespace mlpcore::bind

@@ -9,24 +9,28 @@
 namespace mlpcore {
 
 namespace {
-struct Entry {
-  const char* name;
-  Activation kind;
-  bool differentiable;
-};
-constexpr Entry REGISTRY[] = {
-    {"identity", Activation::Identity, true}, {"step", Activation::Step, false},
-    {"sign", Activation::Sign, false},         {"sigmoid", Activation::Sigmoid, true},
-    {"tanh", Activation::Tanh, true},         {"relu", Activation::Relu, true},
+constexpr ActivationInfo REGISTRY[] = {
+    {"identity", Activation::Identity, true, 0, nullptr},
+    {"step", Activation::Step, false, 0, nullptr},
+    {"sign", Activation::Sign, false, 0, nullptr},
+    {"sigmoid", Activation::Sigmoid, true, 0, nullptr},
+    {"tanh", Activation::Tanh, true, 0, nullptr},
+    {"relu", Activation::Relu, true, 0, nullptr},
+    {"leaky_relu", Activation::LeakyRelu, true, 1, "negative_slope"},
+    {"gelu", Activation::Gelu, true, 0, nullptr},
 };
 }  // namespace
 
-Activation activation_from_name(const std::string& name) {
-  return entry_by_name(REGISTRY, name, "activation", "activations").kind;
+const ActivationInfo& activation_info(const std::string& name) {
+  return entry_by_name(REGISTRY, name, "activation", "activations");
 }
+const ActivationInfo& activation_info(Activation a) { return entry_by_kind(REGISTRY, a); }
 
-const char* activation_name(Activation a) { return entry_by_kind(REGISTRY, a).name; }
-bool activation_differentiable(Activation a) { return entry_by_kind(REGISTRY, a).differentiable; }
+std::string activation_names() {
+  std::string s;
+  for (const ActivationInfo& e : REGISTRY) s += (s.empty() ? "" : ", ") + std::string(e.name);
+  return s;
+}
 
 template <typename T>
 T sigmoid(T z) {
@@ -35,7 +39,7 @@ T sigmoid(T z) {
 }
 
 template <typename T>
-void activation_forward(Activation a, T* h, const T* z, std::size_t n) {
+void activation_forward(Activation a, T* h, const T* z, std::size_t n, double param) {
   switch (a) {
     case Activation::Identity:
       for (std::size_t i = 0; i < n; ++i) h[i] = z[i];
@@ -55,15 +59,26 @@ void activation_forward(Activation a, T* h, const T* z, std::size_t n) {
     case Activation::Relu:
       for (std::size_t i = 0; i < n; ++i) h[i] = z[i] > 0 ? z[i] : T(0);
       break;
+    case Activation::LeakyRelu: {
+      const T slope = T(param);
+      for (std::size_t i = 0; i < n; ++i) h[i] = z[i] > 0 ? z[i] : slope * z[i];
+      break;
+    }
+    case Activation::Gelu: {  // exact: z Phi(z) = z/2 (1 + erf(z / sqrt 2))
+      const T r = T(0.70710678118654752440);
+      for (std::size_t i = 0; i < n; ++i) h[i] = T(0.5) * z[i] * (T(1) + std::erf(z[i] * r));
+      break;
+    }
   }
 }
 
 // Backprop runs in place (dz == dh). The loops read and write one delta pointer and read
-// h, which never aliases it (h is the layer's output): so they vectorise.
+// z and h, which never alias it (they are layer outputs): so they vectorise.
 template <typename T>
-void activation_backward(Activation a, T* dz, const T* dh, const T* __restrict h, std::size_t n) {
-  if (!activation_differentiable(a))
-    throw std::invalid_argument(std::string("activation '") + activation_name(a) +
+void activation_backward(Activation a, T* dz, const T* dh, const T* __restrict z,
+                         const T* __restrict h, std::size_t n, double param) {
+  if (!activation_info(a).differentiable)
+    throw std::invalid_argument(std::string("activation '") + activation_info(a).name +
                                 "' has zero derivative almost everywhere: no gradient can "
                                 "pass through it");
   if (dz != dh) std::copy(dh, dh + n, dz);
@@ -74,18 +89,32 @@ void activation_backward(Activation a, T* dz, const T* dh, const T* __restrict h
     case Activation::Tanh:
       for (std::size_t i = 0; i < n; ++i) dz[i] *= T(1) - h[i] * h[i];
       break;
-    case Activation::Relu:  // a select, not dh * [h > 0]: it vectorises (no -0.0 either)
-      for (std::size_t i = 0; i < n; ++i) dz[i] = h[i] > 0 ? dz[i] : T(0);
+    case Activation::Relu:  // a select, not dh * [z > 0]: it vectorises (no -0.0 either)
+      for (std::size_t i = 0; i < n; ++i) dz[i] = z[i] > 0 ? dz[i] : T(0);
       break;
+    case Activation::LeakyRelu: {
+      const T slope = T(param);
+      for (std::size_t i = 0; i < n; ++i) dz[i] = z[i] > 0 ? dz[i] : slope * dz[i];
+      break;
+    }
+    case Activation::Gelu: {  // Phi(z) + z phi(z)
+      const T r = T(0.70710678118654752440), c = T(0.39894228040143267794);  // 1/sqrt(2 pi)
+      for (std::size_t i = 0; i < n; ++i) {
+        const T x = z[i];
+        dz[i] *= T(0.5) * (T(1) + std::erf(x * r)) + x * c * std::exp(T(-0.5) * x * x);
+      }
+      break;
+    }
     default:  // identity: dz = dh
       break;
   }
 }
 
-#define MLPCORE_INSTANTIATE(T)                                                         \
-  template T sigmoid<T>(T);                                                            \
-  template void activation_forward<T>(Activation, T*, const T*, std::size_t);          \
-  template void activation_backward<T>(Activation, T*, const T*, const T*, std::size_t);
+#define MLPCORE_INSTANTIATE(T)                                                              \
+  template T sigmoid<T>(T);                                                                 \
+  template void activation_forward<T>(Activation, T*, const T*, std::size_t, double);       \
+  template void activation_backward<T>(Activation, T*, const T*, const T*, const T*,        \
+                                       std::size_t, double);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)
 #undef MLPCORE_INSTANTIATE

@@ -18,6 +18,7 @@ constexpr Entry REGISTRY[] = {
     {"softmax_cross_entropy", Loss::SoftmaxCrossEntropy},
     {"binary_cross_entropy", Loss::BinaryCrossEntropy},
     {"mse", Loss::Mse},
+    {"poisson", Loss::Poisson},
 };
 
 // One row: h (K,) = softmax(z (K,)); returns log-sum-exp of z.
@@ -48,16 +49,19 @@ void output_activation(Loss l, T* h, const T* z, int B, int K) {
       for (int i = 0; i < B; ++i) softmax_row(h + std::size_t(i) * K, z + std::size_t(i) * K, K);
       break;
     case Loss::BinaryCrossEntropy:
-      activation_forward(Activation::Sigmoid, h, z, n);
+      activation_forward(Activation::Sigmoid, h, z, n, 0.0);
       break;
     case Loss::Mse:
-      activation_forward(Activation::Identity, h, z, n);
+      activation_forward(Activation::Identity, h, z, n, 0.0);
+      break;
+    case Loss::Poisson:
+      for (std::size_t i = 0; i < n; ++i) h[i] = std::exp(z[i]);
       break;
   }
 }
 
 template <typename T>
-double loss_forward(Loss l, T* h, const T* z, const T* y, int B, int K) {
+double loss_forward(Loss l, T* h, const T* z, const T* y, const T* w, int B, int K) {
   double total = 0;
   for (int i = 0; i < B; ++i) {
     const T* zi = z + std::size_t(i) * K;
@@ -89,23 +93,48 @@ double loss_forward(Loss l, T* h, const T* z, const T* y, int B, int K) {
           hi[k] = zi[k];
         }
         break;
+      case Loss::Poisson:
+        for (int k = 0; k < K; ++k) {
+          const T yk = yi[k];
+          hi[k] = std::exp(zi[k]);
+          row += hi[k] - yk * zi[k] + (yk > 0 ? yk * std::log(yk) - yk : T(0));
+        }
+        break;
     }
-    total += static_cast<double>(row);
+    total += w ? static_cast<double>(w[i]) * static_cast<double>(row) : static_cast<double>(row);
   }
-  return total / B;
+  return total / weight_sum(w, B);
 }
 
 template <typename T>
-void loss_backward(T* dz, const T* h, const T* y, int B, int K) {
-  const std::size_t n = static_cast<std::size_t>(B) * K;
-  const T batch = T(B);
-  for (std::size_t i = 0; i < n; ++i) dz[i] = (h[i] - y[i]) / batch;
+double weight_sum(const T* w, int B) {
+  if (!w) return double(B);
+  double s = 0;
+  for (int i = 0; i < B; ++i) s += double(w[i]);
+  return s;
+}
+
+template <typename T>
+void loss_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
+  if (!w) {
+    const std::size_t n = static_cast<std::size_t>(B) * K;
+    const T batch = T(B);
+    for (std::size_t i = 0; i < n; ++i) dz[i] = (h[i] - y[i]) / batch;
+    return;
+  }
+  const double total = weight_sum(w, B);
+  for (int i = 0; i < B; ++i) {
+    const T scale = T(double(w[i]) / total);
+    const std::size_t o = std::size_t(i) * K;
+    for (int k = 0; k < K; ++k) dz[o + k] = (h[o + k] - y[o + k]) * scale;
+  }
 }
 
 #define MLPCORE_INSTANTIATE(T)                                                  \
   template void output_activation<T>(Loss, T*, const T*, int, int);             \
-  template double loss_forward<T>(Loss, T*, const T*, const T*, int, int);      \
-  template void loss_backward<T>(T*, const T*, const T*, int, int);
+  template double loss_forward<T>(Loss, T*, const T*, const T*, const T*, int, int); \
+  template void loss_backward<T>(T*, const T*, const T*, const T*, int, int);        \
+  template double weight_sum<T>(const T*, int);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)
 #undef MLPCORE_INSTANTIATE

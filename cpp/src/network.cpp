@@ -5,264 +5,277 @@
 #include <stdexcept>
 #include <string>
 
-#include "mlpcore/layers.hpp"
-#include "mlpcore/train.hpp"
+#include "mlpcore/memory.hpp"
 
 namespace mlpcore {
 
 using std::size_t;
+
+namespace {
+std::string describe(const LayerSpec& s, size_t i) {
+  return "layer " + std::to_string(i) + " (" + layer_spec_name(s) + " " +
+         std::to_string(s.n_in) + "x" + std::to_string(s.n_out) + ")";
+}
+// a + b, throwing when it would overflow size_t
+size_t checked_add(size_t a, size_t b, const std::string& what) {
+  if (b > SIZE_MAX / 4 - a) throw OutOfMemory(what + " is too large for any machine");
+  return a + b;
+}
+}  // namespace
 
 template <typename T>
 Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed)
     : layers_(std::move(layers)), loss_(loss), seed_(seed) {
   if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
   const size_t L = layers_.size();
-  width_.resize(L);
-  param_off_.resize(L);
-  state_off_.resize(L);
-  size_t n_params = 0, n_state = 0;
-  int width = 0;  // 0 until the first layer that fixes a width
+  size_t n_state = 0;
+  max_width_ = layers_.front().n_in;
   for (size_t i = 0; i < L; ++i) {
     const LayerSpec& s = layers_[i];
-    const std::string where = "layer " + std::to_string(i) + ": ";
-    param_off_[i] = n_params;
-    state_off_[i] = n_state;
-    if (s.kind == LayerSpec::Kind::Dense || s.kind == LayerSpec::Kind::BatchNorm) {
-      if (s.n_in < 1 || s.n_out < 1) throw std::invalid_argument(where + "widths must be >= 1");
-      if (width != 0 && s.n_in != width)
-        throw std::invalid_argument(where + "expects " + std::to_string(s.n_in) +
-                                    " inputs but the layer before produces " +
-                                    std::to_string(width));
-      if (width == 0) n_in_ = s.n_in;
-      if (first_param_ < 0) first_param_ = static_cast<int>(i);
-      width = s.n_out;
+    if (!s.kind) throw std::invalid_argument("layer " + std::to_string(i) + " has no kind");
+    if (i > 0 && s.n_in != layers_[i - 1].n_out)
+      throw std::invalid_argument(describe(s, i) + " expects " + std::to_string(s.n_in) +
+                                  " inputs but the layer before produces " +
+                                  std::to_string(layers_[i - 1].n_out));
+    const LayerSizes z = s.kind->sizes(s);
+    sizes_.push_back(z);
+    param_off_.push_back(n_params_);
+    state_off_.push_back(n_state);
+    if (z.w + z.b > 0) {
+      if (first_param_ < 0) first_param_ = int(i);
+      blocks_.push_back({n_params_, z.w, z.w_decays});
+      blocks_.push_back({n_params_ + z.w, z.b, false});
     }
-    switch (s.kind) {
-      case LayerSpec::Kind::Dense:
-        blocks_.push_back({n_params, size_t(s.n_in) * s.n_out, true});
-        blocks_.push_back({n_params + size_t(s.n_in) * s.n_out, size_t(s.n_out), false});
-        n_params += size_t(s.n_in) * s.n_out + s.n_out;
-        break;
-      case LayerSpec::Kind::BatchNorm:
-        if (s.n_out != s.n_in) throw std::invalid_argument(where + "BatchNorm keeps its width");
-        if (!(s.momentum >= 0 && s.momentum <= 1))
-          throw std::invalid_argument(where + "BatchNorm momentum must lie in [0, 1]");
-        if (!(s.eps > 0 && std::isfinite(s.eps)))
-          throw std::invalid_argument(where + "BatchNorm eps must be finite and > 0");
-        blocks_.push_back({n_params, size_t(s.n_in), false});
-        blocks_.push_back({n_params + s.n_in, size_t(s.n_in), false});
-        n_params += 2 * size_t(s.n_in);
-        n_state += 2 * size_t(s.n_in);
-        has_batchnorm_ = true;
-        break;
-      case LayerSpec::Kind::Dropout:
-        if (!(s.p >= 0 && s.p < 1))
-          throw std::invalid_argument(where + "Dropout p must lie in [0, 1)");
-        break;
-      case LayerSpec::Kind::Activation:
-        break;
-    }
-    width_[i] = width;  // 0 for width-keeping layers before the first Dense/BatchNorm
+    n_params_ = checked_add(n_params_, checked_add(z.w, z.b, describe(s, i)), describe(s, i));
+    n_state = checked_add(n_state, z.state, describe(s, i));
+    if (first_param_ >= 0 && int(i) > first_param_ && !s.kind->differentiable(s))
+      blocked_ = int(i);
+    needs_batch_statistics_ = needs_batch_statistics_ || s.kind->needs_batch_statistics;
+    max_width_ = std::max(max_width_, s.n_out);
   }
   if (first_param_ < 0)
-    throw std::invalid_argument("a network needs at least one Dense or BatchNorm layer");
-  for (size_t i = first_param_ + 1; i < L; ++i)  // gradients must pass through these
-    if (layers_[i].kind == LayerSpec::Kind::Activation && !activation_differentiable(layers_[i].act))
-      blocked_ = static_cast<int>(i);
-  // Width-keeping layers before the first Dense/BatchNorm see the input width.
-  for (size_t i = 0; i < L && width_[i] == 0; ++i) width_[i] = n_in_;
-  n_out_ = width_[L - 1];
-  if (loss_ == Loss::SoftmaxCrossEntropy && n_out_ < 2)
+    throw std::invalid_argument("a network needs at least one layer with parameters");
+  if (loss_ == Loss::SoftmaxCrossEntropy && n_outputs() < 2)
     throw std::invalid_argument("softmax_cross_entropy needs at least 2 outputs");
-  // Offsets of each layer's activations and caches: per row of the batch, plus fixed ones.
-  act_col_.resize(L);
-  cache_col_.resize(L);
-  cache_fixed_.resize(L);
-  max_width_ = n_in_;
-  for (size_t i = 0; i < L; ++i) {
-    act_col_[i] = act_cols_;
-    act_cols_ += width_[i];
-    max_width_ = std::max(max_width_, width_[i]);
-    cache_col_[i] = cache_cols_;
-    cache_fixed_[i] = cache_fixed_total_;
-    if (layers_[i].kind == LayerSpec::Kind::BatchNorm) {
-      cache_cols_ += width_[i];         // xhat (rows, F)
-      cache_fixed_total_ += width_[i];  // inv_std (F,)
-    } else if (layers_[i].kind == LayerSpec::Kind::Dropout) {
-      cache_cols_ += width_[i];         // mask (rows, F)
-    }
-  }
-  params_.assign(n_params, T(0));
-  grads_.assign(n_params, T(0));
-  opt_state_.assign(2 * n_params, T(0));
-  state_.assign(n_state, T(0));
-  for (size_t i = 0; i < L; ++i)  // running variance starts at one, as in PyTorch
-    if (layers_[i].kind == LayerSpec::Kind::BatchNorm)
-      std::fill_n(state_.begin() + state_off_[i] + width_[i], width_[i], T(1));
+  allocate(params_, n_params_, T(0), "the parameters (" + std::to_string(n_params_) + ")");
+  allocate(state_, n_state, T(0), "the batch-norm state");
+  Workspace<T> views;  // state views, to let each kind initialise its state
+  layout(views, 0, nullptr);
+  for (size_t i = 0; i < L; ++i) layers_[i].kind->template ops<T>().init_state(views.layers[i]);
 }
 
 template <typename T>
-void Network<T>::check_differentiable() const {
+void Network<T>::layout(Workspace<T>& ws, int rows, T* grad) {
+  const size_t L = layers_.size();
+  const size_t R = size_t(std::max(rows, ws.rows));
+  // per-row and fixed sizes of everything the pass needs
+  size_t per_row = size_t(n_inputs()) + 2 * size_t(n_outputs()) + 1 + 2 * size_t(max_width_);
+  size_t fixed = 2 * size_t(max_width_);
+  for (size_t i = 0; i < L; ++i) {
+    per_row += size_t(layers_[i].n_out) + sizes_[i].cache_per_row;
+    fixed += sizes_[i].cache_fixed;
+  }
+  if (R > size_t(ws.rows) || ws.layers.size() != L) {
+    allocate(ws.buf, R * per_row + fixed, T(0), "the workspace for " + std::to_string(R) + " rows");
+    ws.rows = int(R);
+  }
+  ws.layers.resize(L);
+  T* p = ws.buf.data();
+  auto take = [&p](size_t n) { T* q = p; p += n; return q; };
+  ws.x = take(R * size_t(n_inputs()));
+  ws.y = take(R * size_t(n_outputs()));
+  ws.h = take(R * size_t(n_outputs()));
+  ws.w = take(R);
+  ws.delta[0] = take(R * size_t(max_width_));
+  ws.delta[1] = take(R * size_t(max_width_));
+  ws.scratch = take(2 * size_t(max_width_));
+  for (size_t i = 0; i < L; ++i) {
+    LayerSlot<T>& s = ws.layers[i];
+    const LayerSizes& z = sizes_[i];
+    s.spec = &layers_[i];
+    s.index = i;
+    T* w = params_.data() + param_off_[i];
+    s.w = z.w ? w : nullptr;
+    s.b = z.b ? w + z.w : nullptr;
+    s.dw = grad && z.w ? grad + param_off_[i] : nullptr;
+    s.db = grad && z.b ? grad + param_off_[i] + z.w : nullptr;
+    s.state = z.state ? state_.data() + state_off_[i] : nullptr;
+    s.out = take(R * size_t(layers_[i].n_out));
+    s.cache = take(R * z.cache_per_row + z.cache_fixed);
+    s.masked = false;
+  }
+}
+
+template <typename T>
+void Network<T>::check_trainable() const {
   if (blocked_ >= 0)
-    throw std::invalid_argument("layer " + std::to_string(blocked_) + " (" +
-                                activation_name(layers_[blocked_].act) +
-                                ") has zero derivative almost everywhere: no gradient reaches "
+    throw std::invalid_argument(describe(layers_[blocked_], blocked_) +
+                                " has zero derivative almost everywhere: no gradient reaches "
                                 "the layers below it, so the network cannot be trained");
 }
 
 template <typename T>
-void Network<T>::reserve(Workspace<T>& ws, int rows) const {
-  if (rows <= ws.rows) return;
-  ws.rows = rows;
-  ws.act.assign(size_t(rows) * act_cols_, T(0));
-  ws.cache.assign(size_t(rows) * cache_cols_ + cache_fixed_total_, T(0));
-  ws.delta.assign(2 * size_t(rows) * max_width_, T(0));
-  ws.io.assign(size_t(rows) * (n_in_ + 2 * size_t(n_out_)), T(0));
-  ws.masked.assign(layers_.size(), 0);
-  ws.scratch.assign(2 * size_t(max_width_), T(0));
-}
-
-template <typename T>
-const T* Network<T>::forward(Workspace<T>& ws, const T* x, int B, bool training,
-                             std::uint64_t step, bool update_running) {
+const T* Network<T>::forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx) {
   const T* in = x;  // (B, width of the layer before)
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const LayerSpec& s = layers_[i];
-    T* out = layer_output(ws, i);  // (B, width_[i])
-    T* cache = layer_cache(ws, i);
-    const T* p = params_.data() + param_off_[i];
-    const int F = width_[i];
-    switch (s.kind) {
-      case LayerSpec::Kind::Dense:
-        dense_forward(out, in, p, p + size_t(s.n_in) * s.n_out, B, s.n_in, s.n_out);
-        break;
-      case LayerSpec::Kind::Activation:
-        activation_forward(s.act, out, in, size_t(B) * F);
-        break;
-      case LayerSpec::Kind::BatchNorm: {
-        T* run = state_.data() + state_off_[i];  // running mean (F,), running var (F,)
-        T* xhat = cache;                          // (B, F)
-        T* inv_std = cache + size_t(B) * F;       // (F,): cache layout for this row count
-        batchnorm_forward(out, xhat, inv_std, run, run + F, in, p, p + F, B, F, training,
-                          s.momentum, s.eps, update_running);
-        break;
-      }
-      case LayerSpec::Kind::Dropout:
-        ws.masked[i] = dropout_forward(out, cache, in, std::int64_t(B) * F, s.p, seed_, step,
-                                       std::uint64_t(i), training);
-        break;
-    }
-    in = out;
+  for (LayerSlot<T>& s : ws.layers) {
+    s.spec->kind->template ops<T>().forward(s, in, B, ctx);
+    in = s.out;
   }
   return in;
 }
 
 template <typename T>
-void Network<T>::backward(T* grad, Workspace<T>& ws, const T* x, int B, bool training) {
-  std::fill(grad, grad + params_.size(), T(0));
-  T* d = ws.delta.data();                                // current delta (B, width)
-  T* other = ws.delta.data() + size_t(ws.rows) * max_width_;  // the ping-pong partner
-  for (int i = int(layers_.size()) - 1; i >= first_param_; --i) {
-    const LayerSpec& s = layers_[i];
-    const T* in = i == 0 ? x : layer_output(ws, i - 1);  // this layer's forward input
-    T* cache = layer_cache(ws, i);
-    const T* p = params_.data() + param_off_[i];
-    T* g = grad + param_off_[i];
-    const int F = width_[i];
-    const size_t n = size_t(B) * F;
-    switch (s.kind) {
-      case LayerSpec::Kind::Dense: {
-        const bool need_dx = i > first_param_;
-        const size_t wsize = size_t(s.n_in) * s.n_out;
-        dense_backward(need_dx ? other : static_cast<T*>(nullptr), g, g + wsize, d, in, p,
-                       B, s.n_in, s.n_out);
-        std::swap(d, other);
-        break;
-      }
-      case LayerSpec::Kind::Activation:
-        activation_backward(s.act, d, d, layer_output(ws, i), n);
-        break;
-      case LayerSpec::Kind::BatchNorm:
-        batchnorm_backward(d, g, g + F, ws.scratch.data(), d, cache, cache + size_t(B) * F, p,
-                           B, F, training);
-        break;
-      case LayerSpec::Kind::Dropout:
-        dropout_backward(d, d, ws.masked[i] ? cache : static_cast<T*>(nullptr), std::int64_t(n));
-        break;
-    }
+void Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx) {
+  for (const LayerSlot<T>& s : ws.layers) {  // gradients accumulate: zero them first
+    if (s.dw) std::fill_n(s.dw, sizes_[s.index].w, T(0));
+    if (s.db) std::fill_n(s.db, sizes_[s.index].b, T(0));
   }
+  T* d = ws.delta[0];      // dL/d(output of layer i), (B, width)
+  T* other = ws.delta[1];  // the ping-pong partner for width-changing layers
+  for (int i = int(layers_.size()) - 1; i >= first_param_; --i) {
+    LayerSlot<T>& s = ws.layers[i];
+    const T* in = i == 0 ? x : ws.layers[i - 1].out;  // this layer's forward input
+    T* dx = i > first_param_ ? other : nullptr;        // nothing below needs a gradient
+    T* result = s.spec->kind->template ops<T>().backward(s, d, dx, in, B, ws.scratch, ctx);
+    if (result == other) std::swap(d, other);
+  }
+}
+
+template <typename T>
+size_t Network<T>::size(Buffer b) const {
+  return b == Buffer::Params ? params_.size()
+       : b == Buffer::State  ? state_.size()
+                             : 2 * n_params_;
 }
 
 template <typename T>
 void Network<T>::read(Buffer b, T* out) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(buffer(b).begin(), buffer(b).end(), out);
+  const std::vector<T>& src = b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
+  if (src.empty()) std::fill_n(out, size(b), T(0));  // moments not allocated yet: zeros
+  else std::copy(src.begin(), src.end(), out);
 }
+
 template <typename T>
 void Network<T>::write(Buffer b, const T* in) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::copy(in, in + buffer(b).size(), buffer(b).begin());
+  if (b == Buffer::OptimizerState && opt_state_.empty())
+    allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments");
+  std::vector<T>& dst = b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
+  std::copy(in, in + dst.size(), dst.begin());
 }
 
 // Evaluation-mode passes are row-independent, so predict and loss run over row blocks of
 // at most EVAL_BLOCK rows: the workspace stays small however many rows X has. Training mode
 // runs the whole batch at once (batch statistics; dropout masks keyed by element index).
-constexpr int EVAL_BLOCK = 1024;
+constexpr std::int64_t EVAL_BLOCK = 1024;
 
 template <typename T>
-void Network<T>::predict(T* h, const T* x, int B, bool training, std::uint64_t step) {
+void Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const int block = training ? B : std::min(B, EVAL_BLOCK);
+  const PassContext ctx{training, false, seed_, step};
+  const std::int64_t block = training ? B : std::min(B, EVAL_BLOCK);
   Workspace<T> ws;
-  reserve(ws, block);
-  for (int r = 0; r < B; r += block) {
-    const int rows = std::min(block, B - r);
-    const T* z = forward(ws, x + size_t(r) * n_in_, rows, training, step, false);
-    output_activation(loss_, h + size_t(r) * n_out_, z, rows, n_out_);
+  layout(ws, int(block), nullptr);
+  for (std::int64_t r = 0; r < B; r += block) {
+    const int rows = int(std::min(block, B - r));
+    const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
+    output_activation(loss_, h + size_t(r) * n_outputs(), z, rows, n_outputs());
   }
 }
 
 template <typename T>
-double Network<T>::loss(const T* x, const T* y, int B, bool training, std::uint64_t step) {
+double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
+                        std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const int block = training ? B : std::min(B, EVAL_BLOCK);
+  const PassContext ctx{training, false, seed_, step};
+  const std::int64_t block = training ? B : std::min(B, EVAL_BLOCK);
   Workspace<T> ws;
-  reserve(ws, block);
-  T* h = ws.io.data() + size_t(ws.rows) * (n_in_ + n_out_);  // (rows, K)
-  double total = 0;
-  for (int r = 0; r < B; r += block) {
-    const int rows = std::min(block, B - r);
-    const T* z = forward(ws, x + size_t(r) * n_in_, rows, training, step, false);
-    total += loss_forward(loss_, h, z, y + size_t(r) * n_out_, rows, n_out_) * rows;
+  layout(ws, int(block), nullptr);
+  double total = 0, weights = 0;
+  for (std::int64_t r = 0; r < B; r += block) {
+    const int rows = int(std::min(block, B - r));
+    const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
+    const T* wr = w ? w + r : nullptr;
+    const double wsum = weight_sum(wr, rows);
+    total += loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows, n_outputs()) * wsum;
+    weights += wsum;
   }
-  return total / B;
+  return total / weights;
 }
 
 template <typename T>
-double Network<T>::gradients(T* grad, const T* x, const T* y, int B, bool training,
-                             std::uint64_t step) {
+double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B,
+                             bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
-  check_differentiable();
+  check_trainable();
+  const PassContext ctx{training, false, seed_, step};
   Workspace<T> ws;
-  reserve(ws, B);
-  const T* z = forward(ws, x, B, training, step, false);
-  T* h = ws.io.data() + size_t(ws.rows) * (n_in_ + n_out_);  // (rows, K)
-  const double value = loss_forward(loss_, h, z, y, B, n_out_);
-  loss_backward(ws.delta.data(), h, y, B, n_out_);
-  backward(grad, ws, x, B, training);
+  layout(ws, B, grad);
+  const T* z = forward(ws, x, B, ctx);
+  const double value = loss_forward(loss_, ws.h, z, y, w, B, n_outputs());
+  loss_backward(ws.delta[0], ws.h, y, w, B, n_outputs());
+  backward(ws, x, B, ctx);
   return value;
 }
 
 template <typename T>
-std::pair<double, std::int64_t> Network<T>::train_epoch(const T* X, const T* Y, std::int64_t n,
-                                                        int batch_size, const Optimizer& opt,
-                                                        std::uint64_t opt_step,
-                                                        std::uint64_t epoch, std::uint64_t step,
-                                                        bool shuffle) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  check_differentiable();  // before anything moves: a failed call changes nothing
-  check_optimizer(opt);
-  return mlpcore::train_epoch(*this, X, Y, n, batch_size, opt, opt_step, epoch, step, shuffle);
+void Network<T>::allocate_training_buffers() {
+  if (grads_.empty()) allocate(grads_, n_params_, T(0), "the gradients");
+  if (opt_state_.empty()) allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments");
+}
+
+template <typename T>
+Workspace<T>& Network<T>::train_workspace(int rows) {
+  allocate_training_buffers();
+  layout(train_ws_, rows, grads_.data());
+  return train_ws_;
+}
+
+template <typename T>
+void Network<T>::clip_and_measure(const StepSettings& s) {
+  T* g = grads_.data();
+  if (s.clip_value > 0) {
+    const T c = T(s.clip_value);
+    for (size_t i = 0; i < n_params_; ++i) g[i] = std::min(std::max(g[i], -c), c);
+  }
+  if (s.clip_norm <= 0 && !s.grad_norms) return;
+  double total = 0;
+  for (size_t l = 0; l < n_param_layers(); ++l) {  // blocks come in pairs, one per layer
+    double sq = 0;
+    const ParamBlock& a = blocks_[2 * l];
+    const ParamBlock& b = blocks_[2 * l + 1];
+    for (size_t i = a.offset; i < b.offset + b.size; ++i) sq += double(g[i]) * double(g[i]);
+    if (s.grad_norms) s.grad_norms[l] += std::sqrt(sq);
+    total += sq;
+  }
+  if (s.clip_norm > 0) {
+    const double factor = s.clip_norm / (std::sqrt(total) + 1e-6);
+    if (factor < 1) {
+      const T f = T(factor);
+      for (size_t i = 0; i < n_params_; ++i) g[i] *= f;
+    }
+  }
+}
+
+template <typename T>
+double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const StepSettings& s,
+                              std::uint64_t opt_step, std::uint64_t step) {
+  const PassContext ctx{true, true, seed_, step};
+  const T* w = weighted ? ws.w : nullptr;
+  const T* z = forward(ws, ws.x, B, ctx);
+  const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
+  loss_backward(ws.delta[0], ws.h, ws.y, w, B, n_outputs());
+  backward(ws, ws.x, B, ctx);
+  clip_and_measure(s);
+  // weight decay on dense weights only; scikit-learn's alpha scales with the batch weight
+  const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
+  T* m = opt_state_.data();  // (n_params,) first moment / velocity
+  T* v = m + n_params_;      // (n_params,) second moment
+  for (const ParamBlock& b : blocks_)
+    optimizer_step(s.opt, params_.data() + b.offset, grads_.data() + b.offset, m + b.offset,
+                   v + b.offset, b.decays ? decay : 0.0, opt_step, b.size);
+  return value;
 }
 
 template class Network<float>;

@@ -1,10 +1,11 @@
 #include "mlpcore/train.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
-#include "mlpcore/losses.hpp"
-#include "mlpcore/optim.hpp"
 #include "mlpcore/rng.hpp"
 
 namespace mlpcore {
@@ -22,62 +23,91 @@ std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, 
 }
 
 template <typename T>
-std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
-                                            std::int64_t n, int batch_size, const Optimizer& opt,
-                                            std::uint64_t opt_step, std::uint64_t epoch,
-                                            std::uint64_t step, bool shuffle) {
-  const int I = net.n_inputs(), K = net.n_outputs();
-  const auto bounds = batch_bounds(n, batch_size, net.has_batchnorm());
+void Rows<T>::gather(std::int64_t r, T* dst, std::size_t n_in) const {
+  if (dense) {
+    std::memcpy(dst, dense + std::size_t(r) * n_in, sizeof(T) * n_in);
+    return;
+  }
+  std::fill_n(dst, n_in, T(0));
+  for (std::int64_t k = indptr[r]; k < indptr[r + 1]; ++k) dst[indices[k]] = data[k];
+}
+
+template <typename T>
+EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* w,
+                        std::int64_t n, const EpochOptions& o) {
+  const auto guard = net.lock();
+  net.check_trainable();  // before anything moves: a failed call changes nothing
+  check_optimizer(o.settings.opt);
+  if (o.batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
+  if (net.needs_batch_statistics() && n < 2)
+    throw std::invalid_argument("a network with batch statistics needs at least 2 samples");
+  const std::size_t I = std::size_t(net.n_inputs()), K = std::size_t(net.n_outputs());
+  const auto bounds = batch_bounds(n, o.batch_size, net.needs_batch_statistics());
+  if (!o.lrs.empty() && o.lrs.size() != bounds.size())
+    throw std::invalid_argument("lrs must hold one learning rate per step: " +
+                                std::to_string(bounds.size()) + ", got " +
+                                std::to_string(o.lrs.size()));
+  for (double lr : o.lrs)
+    if (!(lr > 0 && lr < 1e300)) throw std::invalid_argument("learning rates must be finite and > 0");
   std::int64_t max_rows = 0;
   for (const auto& b : bounds) max_rows = std::max(max_rows, b.second - b.first);
 
   // Everything the steps need is allocated here, before the first step.
   std::vector<std::int64_t> order(n);  // (n,) sample order of this epoch
-  if (shuffle) {
+  if (o.shuffle) {
     std::vector<std::uint64_t> keys(n);
-    rng::permutation(order.data(), keys.data(), net.seed(), epoch, n);
+    rng::permutation(order.data(), keys.data(), net.seed(), o.epoch, n);
   } else {
     for (std::int64_t i = 0; i < n; ++i) order[i] = i;
   }
-  Workspace<T>& ws = net.train_workspace();
-  net.reserve(ws, static_cast<int>(max_rows));
-  T* xb = ws.io.data();                      // (rows, I) gathered inputs
-  T* yb = xb + size_t(ws.rows) * I;          // (rows, K) gathered targets
-  T* h = yb + size_t(ws.rows) * K;           // (rows, K) output activations
-  T* params = net.params().data();
-  T* grads = net.grads().data();
-  T* m = net.optimizer_state().data();             // (n_params,) first moment / velocity
-  T* v = m + net.params().size();                   // (n_params,) second moment
-  const auto& blocks = net.param_blocks();
+  Workspace<T>& ws = net.train_workspace(int(max_rows));
+  EpochResult result;
+  if (o.step_losses) result.step_losses.reserve(bounds.size());
+  std::vector<double> norms(o.grad_norms ? net.n_param_layers() : 0, 0.0);
+  StepSettings settings = o.settings;
+  settings.grad_norms = o.grad_norms ? norms.data() : nullptr;
 
-  double total = 0;
-  for (const auto& [start, end] : bounds) {
-    const int B = static_cast<int>(end - start);
+  using Clock = std::chrono::steady_clock;
+  auto next_poll = Clock::now() + std::chrono::milliseconds(50);
+  double total = 0, weights = 0;
+  std::uint64_t opt_step = o.opt_step, step = o.step;
+  for (std::size_t k = 0; k < bounds.size(); ++k) {
+    const auto [start, end] = bounds[k];
+    const int B = int(end - start);
     for (int r = 0; r < B; ++r) {  // gather the batch's rows
-      const std::int64_t src = order[start + r];
-      std::memcpy(xb + size_t(r) * I, X + size_t(src) * I, sizeof(T) * I);
-      std::memcpy(yb + size_t(r) * K, Y + size_t(src) * K, sizeof(T) * K);
+      const std::size_t src = std::size_t(order[start + r]);
+      X.gather(std::int64_t(src), ws.x + std::size_t(r) * I, I);
+      std::memcpy(ws.y + std::size_t(r) * K, Y + src * K, sizeof(T) * K);
+      if (w) ws.w[r] = w[src];
     }
-    const T* z = net.forward(ws, xb, B, true, step, true);
-    total += loss_forward(net.loss_kind(), h, z, yb, B, K) * B;
-    loss_backward(ws.delta.data(), h, yb, B, K);
-    net.backward(grads, ws, xb, B, true);
-    ++opt_step;
-    for (const ParamBlock& b : blocks)  // weight decay on dense weights only
-      optimizer_step(opt, params + b.offset, grads + b.offset, m + b.offset, v + b.offset,
-                     b.decays, opt_step, b.size);
-    ++step;
+    if (!o.lrs.empty()) settings.opt.lr = o.lrs[k];
+    const double value = net.train_step(ws, B, w != nullptr, settings, ++opt_step, step++);
+    const double wsum = weight_sum(w ? ws.w : static_cast<const T*>(nullptr), B);
+    total += value * wsum;
+    weights += wsum;
+    ++result.steps;
+    if (o.step_losses) result.step_losses.push_back(value);
+    if (o.progress) o.progress->store(end, std::memory_order_relaxed);
+    if (o.interrupted && k + 1 < bounds.size() && Clock::now() >= next_poll) {
+      next_poll = Clock::now() + std::chrono::milliseconds(50);
+      if (o.interrupted()) {
+        result.interrupted = true;
+        break;
+      }
+    }
   }
-  return {total / double(n), static_cast<std::int64_t>(bounds.size())};
+  result.loss = total / weights;
+  for (double& v : norms) v /= double(std::max<std::int64_t>(result.steps, 1));
+  result.grad_norms = std::move(norms);
+  return result;
 }
 
-template std::pair<double, std::int64_t> train_epoch<float>(Network<float>&, const float*,
-                                                            const float*, std::int64_t, int,
-                                                            const Optimizer&, std::uint64_t,
-                                                            std::uint64_t, std::uint64_t, bool);
-template std::pair<double, std::int64_t> train_epoch<double>(Network<double>&, const double*,
-                                                             const double*, std::int64_t, int,
-                                                             const Optimizer&, std::uint64_t,
-                                                             std::uint64_t, std::uint64_t, bool);
+#define MLPCORE_INSTANTIATE(T)                                                             \
+  template struct Rows<T>;                                                                 \
+  template EpochResult train_epoch<T>(Network<T>&, const Rows<T>&, const T*, const T*,     \
+                                      std::int64_t, const EpochOptions&);
+MLPCORE_INSTANTIATE(float)
+MLPCORE_INSTANTIATE(double)
+#undef MLPCORE_INSTANTIATE
 
 }  // namespace mlpcore

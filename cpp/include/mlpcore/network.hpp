@@ -1,13 +1,13 @@
 // A feed-forward network: the layer list, one flat buffer per kind of data (parameters,
-// gradients, batch-norm state; activations, caches and deltas in a Workspace) with offsets
-// computed once, and the forward/backward passes over it. Twin: reference/network.py.
+// gradients, optimizer moments, batch-norm state) and the passes over them. Every buffer is
+// reached through named views (LayerSlot, Workspace) that layout() fills once; the layers'
+// maths is in the kind table (layer_kinds.hpp). Twin: reference/network.py.
 #pragma once
 #include <cstdint>
 #include <mutex>
-#include <utility>
 #include <vector>
 
-#include "mlpcore/activations.hpp"
+#include "mlpcore/layer_kinds.hpp"
 #include "mlpcore/losses.hpp"
 #include "mlpcore/optim.hpp"
 
@@ -20,120 +20,117 @@ struct ParamBlock {
   bool decays = false;
 };
 
-struct LayerSpec {
-  enum class Kind { Dense, Activation, BatchNorm, Dropout };
-  Kind kind = Kind::Activation;
-  Activation act = Activation::Identity;  // Activation layers
-  int n_in = 0, n_out = 0;                // Dense (I, O); BatchNorm (F, F); others 0
-  double momentum = 0.1, eps = 1e-5;      // BatchNorm
-  double p = 0.0;                         // Dropout
-};
-
-// Buffers for one pass over `rows` samples. Sizes come from Network::reserve.
+// Buffers for one pass over at most `rows` samples, in one allocation; filled by layout().
 template <typename T>
 struct Workspace {
-  int rows = 0;
-  std::vector<T> act;     // layer i's output (rows, width[i]) at rows * act_col[i]
-  std::vector<T> cache;   // layer i: batch norm xhat (rows, F) + inv_std (F); dropout mask (rows, F)
-  std::vector<T> delta;   // two (rows, max_width) buffers for backward
-  std::vector<T> io;      // gathered x (rows, n_in), gathered y (rows, K), output h (rows, K)
-  std::vector<char> masked;  // per layer: did the last forward draw a dropout mask
-  std::vector<T> scratch;    // (2 * max_width,) per-feature sums of batch-norm backward
+  int rows = 0;                      // capacity in samples
+  std::vector<T> buf;                // backs every view below
+  std::vector<LayerSlot<T>> layers;  // per layer: parameters, gradients, output, cache
+  T* x = nullptr;                    // (rows, n_in) gathered inputs of a training batch
+  T* y = nullptr;                    // (rows, K) gathered targets
+  T* h = nullptr;                    // (rows, K) output activations
+  T* w = nullptr;                    // (rows,) gathered sample weights of a training batch
+  T* delta[2] = {nullptr, nullptr};  // (rows, max_width) each: backward's ping-pong deltas
+  T* scratch = nullptr;              // (2 * max_width,) per-feature sums of batch-norm backward
+};
+
+// Everything about one training step besides the batch.
+struct StepSettings {
+  Optimizer opt;             // opt.lr is this step's learning rate
+  double l2_alpha = 0;       // scikit-learn's alpha: the decay of dense weights grows by
+                             // l2_alpha / (the batch's sample-weight sum)
+  double clip_value = 0;     // > 0: clamp every gradient element to [-clip_value, clip_value]
+  double clip_norm = 0;      // > 0: then scale the gradient to global L2 norm <= clip_norm
+                             // (torch.nn.utils.clip_grad_norm_: factor clip_norm/(norm+1e-6))
+  double* grad_norms = nullptr;  // (n_param_layers,) or null: += each parameter layer's
+                                 // gradient L2 norm (before clipping)
 };
 
 template <typename T>
 class Network {
  public:
-  // Validates the layer list (widths chain, ranges); throws std::invalid_argument.
+  // Checks every spec and that the widths chain; throws std::invalid_argument.
   Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed);
 
-  int n_inputs() const { return n_in_; }
-  int n_outputs() const { return n_out_; }
-  std::size_t n_params() const { return params_.size(); }
-  const std::vector<LayerSpec>& layers() const { return layers_; }
+  int n_inputs() const { return layers_.front().n_in; }
+  int n_outputs() const { return layers_.back().n_out; }
+  std::size_t n_params() const { return n_params_; }
   Loss loss_kind() const { return loss_; }
+  std::uint64_t seed() const { return seed_; }
+  // A layer needs batch statistics (batch norm): training batches need >= 2 samples.
+  bool needs_batch_statistics() const { return needs_batch_statistics_; }
 
-  // Every public call below takes the network's lock: calls from several Python threads
-  // (the GIL is released around compute) run one at a time.
+  // Every public call below takes the network's lock (the GIL is released around compute,
+  // so calls from several Python threads run one at a time), except train_step, whose
+  // caller holds lock().
   // The flat buffers the Python side reads and writes whole:
   //   Params:         [W1, b1, ..., gamma, beta, ...]                     (n_params,)
   //   State:          [running_mean, running_var] per batch-norm layer
   //   OptimizerState: moments [m (n_params,), v (n_params,)]; sgd keeps its velocity in m
-  // Copies in and out; sizes are checked by the caller against size(b).
+  // Copies in and out; sizes are checked by the caller against size(b). The optimizer state
+  // is allocated when first needed (reads before that give zeros).
   enum class Buffer { Params, State, OptimizerState };
-  std::size_t size(Buffer b) const { return buffer(b).size(); }
+  std::size_t size(Buffer b) const;
   void read(Buffer b, T* out) const;
   void write(Buffer b, const T* in);
 
   // x is (B, n_in); h is (B, K): output activations.
-  void predict(T* h, const T* x, int B, bool training, std::uint64_t step);
-  // x is (B, n_in), y is (B, K); the mean loss.
-  double loss(const T* x, const T* y, int B, bool training, std::uint64_t step);
-  // The mean loss, and its gradient in grad (n_params,). Updates nothing.
-  double gradients(T* grad, const T* x, const T* y, int B, bool training, std::uint64_t step);
-  // One epoch of minibatch SGD over X (n, n_in), Y (n, K) (see train.hpp);
-  // returns the sample-weighted mean batch loss and the number of steps taken.
-  // opt_step: optimizer steps taken so far (adam's bias correction).
-  std::pair<double, std::int64_t> train_epoch(const T* X, const T* Y, std::int64_t n,
-                                              int batch_size, const Optimizer& opt,
-                                              std::uint64_t opt_step, std::uint64_t epoch,
-                                              std::uint64_t step, bool shuffle);
+  void predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step);
+  // x is (B, n_in), y is (B, K), w (B,) sample weights or null; the (weighted) mean loss.
+  double loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
+              std::uint64_t step);
+  // The (weighted) mean loss, and its gradient in grad (n_params,). Updates nothing.
+  double gradients(T* grad, const T* x, const T* y, const T* w, int B, bool training,
+                   std::uint64_t step);
+  // Layers with parameters (dense, batch norm): the entries of StepSettings::grad_norms.
+  std::size_t n_param_layers() const { return blocks_.size() / 2; }
 
+  // ---- the training step: the epoch loop (train.hpp) is its client --------------------
+  std::unique_lock<std::mutex> lock() const { return std::unique_lock<std::mutex>(mutex_); }
   // Throws std::invalid_argument if a step/sign layer stands above a layer with parameters.
-  void check_differentiable() const;
-
-  // ---- the passes (used by the calls above and by train_epoch, under the lock) ----------
-  // Sizes ws for `rows` samples; allocates only when it grows.
-  void reserve(Workspace<T>& ws, int rows) const;
-  // Runs every layer on x (B, n_in); returns the last net input z (B, K) inside ws.
-  // With update_running, batch-norm layers move their running statistics.
-  const T* forward(Workspace<T>& ws, const T* x, int B, bool training, std::uint64_t step,
-                   bool update_running);
-  // Backpropagates dz (B, K) (in ws.delta's first half); grad (n_params,) is zeroed, then
-  // accumulated. x is the (B, n_in) input given to forward.
-  void backward(T* grad, Workspace<T>& ws, const T* x, int B, bool training);
-  bool has_batchnorm() const { return has_batchnorm_; }
-  const std::vector<ParamBlock>& param_blocks() const { return blocks_; }
-  std::vector<T>& params() { return params_; }
-  std::vector<T>& grads() { return grads_; }
-  std::vector<T>& state() { return state_; }
-  std::vector<T>& optimizer_state() { return opt_state_; }
-  Workspace<T>& train_workspace() { return train_ws_; }
-  std::uint64_t seed() const { return seed_; }
+  void check_trainable() const;
+  // The training workspace, laid out for `rows` samples with views of the gradients;
+  // allocates the gradients and optimizer moments on first use.
+  Workspace<T>& train_workspace(int rows);
+  // One step on the batch in ws.x (B, n_in), ws.y (B, K) and, when weighted, ws.w (B,):
+  // forward (training, step's dropout masks, moving the running statistics), loss, backward,
+  // clipping, then optimizer step number opt_step (1-based). Returns the batch's (weighted)
+  // mean loss, before the update.
+  double train_step(Workspace<T>& ws, int B, bool weighted, const StepSettings& s,
+                    std::uint64_t opt_step, std::uint64_t step);
 
  private:
-  const std::vector<T>& buffer(Buffer b) const {
-    return b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
-  }
-  std::vector<T>& buffer(Buffer b) {
-    return b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
-  }
-  T* layer_output(Workspace<T>& ws, std::size_t i) const {
-    return ws.act.data() + ws.rows * act_col_[i];
-  }
-  T* layer_cache(Workspace<T>& ws, std::size_t i) const {
-    return ws.cache.data() + ws.rows * cache_col_[i] + cache_fixed_[i];
-  }
+  // The one place that knows where each buffer lives: sizes ws for `rows` samples (it only
+  // grows) and fills its views; grad (n_params,) or null backs the gradient views.
+  void layout(Workspace<T>& ws, int rows, T* grad);
+  // Runs every layer on x (B, n_in); returns the last net input z (B, K) inside ws.
+  const T* forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
+  // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first);
+  // x is the (B, n_in) input given to forward.
+  void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
+  void allocate_training_buffers();
+  // Clips grads_ and adds each parameter layer's gradient norm to s.grad_norms (see
+  // StepSettings).
+  void clip_and_measure(const StepSettings& s);
 
   std::vector<LayerSpec> layers_;
+  std::vector<LayerSizes> sizes_;                    // per layer
+  std::vector<std::size_t> param_off_, state_off_;  // per layer, into params_ / state_
+  std::vector<ParamBlock> blocks_;  // [W1, b1, ..., gamma, beta, ...] as in get_weights()
   Loss loss_;
   std::uint64_t seed_;
-  int n_in_ = 0, n_out_ = 0, max_width_ = 0;
-  int first_param_ = -1;               // index of the first layer with parameters
-  int blocked_ = -1;                   // a step/sign layer above first_param_, or -1
-  bool has_batchnorm_ = false;
-  std::vector<int> width_;             // output width of each layer
-  std::vector<ParamBlock> blocks_;      // [W1, b1, ..., gamma, beta, ...] as in get_weights()
-  std::vector<std::size_t> param_off_, state_off_;      // per layer, into params_ / state_
-  std::vector<std::size_t> act_col_, cache_col_, cache_fixed_;  // per layer: offsets per row / fixed
-  std::size_t act_cols_ = 0, cache_cols_ = 0, cache_fixed_total_ = 0;  // totals
+  std::size_t n_params_ = 0;
+  int max_width_ = 0;
+  int first_param_ = -1;  // index of the first layer with parameters
+  int blocked_ = -1;      // a non-differentiable layer above first_param_, or -1
+  bool needs_batch_statistics_ = false;
 
-  std::vector<T> params_;  // (n_params,)
-  std::vector<T> grads_;   // (n_params,)
-  std::vector<T> state_;   // (n_state,)
-  std::vector<T> opt_state_;  // (2 * n_params,): optimizer moments m, v
+  std::vector<T> params_;     // (n_params,)
+  std::vector<T> grads_;      // (n_params,), allocated by the first training step
+  std::vector<T> state_;      // (n_state,)
+  std::vector<T> opt_state_;  // (2 * n_params,): moments m, v; allocated when first needed
   Workspace<T> train_ws_;
-  mutable std::mutex mutex_;  // one call at a time: the GIL is released around compute
+  mutable std::mutex mutex_;
 };
 
 }  // namespace mlpcore

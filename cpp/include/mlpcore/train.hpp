@@ -1,11 +1,14 @@
-// One epoch of minibatch SGD, entirely in C++. Twin: reference/train.py.
+// One epoch of minibatch training, entirely in C++: the client of Network's training step.
+// Twin: reference/train.py.
 //   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
-//   for each batch [start, end) of batch_bounds(n, batch_size, has_batchnorm):
-//     gather rows order[start:end] into the preallocated workspace; forward (training,
-//     this step's dropout masks, updating running statistics); backward; optimizer step
-//     number opt_step + 1, + 2, ... (see optim.hpp); step += 1
+//   for each batch [start, end) of batch_bounds(n, batch_size, needs_batch_statistics):
+//     gather rows order[start:end] (inputs, targets, sample weights) into the training
+//     workspace; Network::train_step with learning rate lrs[k] of step k (or opt.lr),
+//     optimizer step opt_step + 1, + 2, ... and dropout step step, step + 1, ...
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -19,11 +22,44 @@ namespace mlpcore {
 std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, int batch_size,
                                                                  bool fold_single);
 
-// X is (n, n_in), Y is (n, K). Returns the sample-weighted mean loss and the step count.
+// Where the input rows come from: a dense (n, n_in) row-major matrix, or a CSR matrix whose
+// rows are scattered into the dense batch buffer (no dense copy of the whole matrix).
 template <typename T>
-std::pair<double, std::int64_t> train_epoch(Network<T>& net, const T* X, const T* Y,
-                                            std::int64_t n, int batch_size, const Optimizer& opt,
-                                            std::uint64_t opt_step, std::uint64_t epoch,
-                                            std::uint64_t step, bool shuffle);
+struct Rows {
+  const T* dense = nullptr;               // (n, n_in)
+  const T* data = nullptr;                // CSR: (nnz,) values
+  const std::int64_t* indices = nullptr;  // CSR: (nnz,) column of each value
+  const std::int64_t* indptr = nullptr;   // CSR: (n + 1,) row r is [indptr[r], indptr[r+1])
+  // dst (n_in,) = row r
+  void gather(std::int64_t r, T* dst, std::size_t n_in) const;
+};
+
+struct EpochOptions {
+  int batch_size = 32;
+  bool shuffle = true;
+  std::uint64_t epoch = 0;     // keys the shuffle
+  std::uint64_t step = 0;      // training steps so far: keys the dropout masks
+  std::uint64_t opt_step = 0;  // steps of the optimizer so far (adam's bias correction)
+  StepSettings settings;       // optimizer (its lr when lrs is empty), alpha, clipping
+  std::vector<double> lrs;     // (n_steps,) per-step learning rates, or empty
+  bool grad_norms = false;     // measure each parameter layer's mean gradient norm
+  bool step_losses = false;    // keep every step's loss
+  std::atomic<std::int64_t>* progress = nullptr;  // samples done this epoch, for progress bars
+  std::function<bool()> interrupted;  // polled between steps, at most every 50 ms; true stops
+};
+
+struct EpochResult {
+  double loss = 0;          // sample-weighted mean of the batch losses (weights summed)
+  std::int64_t steps = 0;   // optimizer steps taken
+  bool interrupted = false; // stopped early by EpochOptions::interrupted
+  std::vector<double> step_losses;  // (steps,) when asked
+  std::vector<double> grad_norms;   // (n_param_layers,) mean over the steps, when asked
+};
+
+// X rows (n, n_in), Y (n, K), w (n,) sample weights or null. Takes the network's lock for the
+// whole epoch; checks trainability and the options before anything moves.
+template <typename T>
+EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* w,
+                        std::int64_t n, const EpochOptions& o);
 
 }  // namespace mlpcore
