@@ -551,7 +551,7 @@ def test_engine_refuses_training_through_sign_before_touching_state(native):
 @pytest.mark.parametrize("spec, match", [
     (("batchnorm", 2, 2, 0.1, float("inf")), "eps"),
     (("dropout", 2, 2, 1.0), "p must lie"),
-    (("dense", 2), "dense"),
+    (("dense", 2), r"layer spec 1: must be a tuple \(kind, n_in, n_out"),
     (("swish", 2, 2), "'swish'.*known"),
 ])
 def test_engine_rejects_bad_specs(spec, match, native):

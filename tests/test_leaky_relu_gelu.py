@@ -72,7 +72,7 @@ def test_engines_agree(name, loss, dtype, native, rng):
         for a, b in zip(*g):
             _report(f"{name} {dtype} gradients C++ vs twin", a, b)
         assert_all_close(*g, **tol, what="gradients")
-    h = [m.fit(X, y, epochs=3, batch_size=4, lr=0.05) for m in models]
+    h = [m.fit(X, y, epochs=3, batch_size=4, lr=0.01) for m in models]
     assert_close(*h, **tol, what="loss history")
     assert_all_close(models[0].get_weights(), models[1].get_weights(), **tol, what="weights")
 

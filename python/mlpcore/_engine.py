@@ -9,7 +9,7 @@ of the engine's dtype, copied in and out: parameters [W1, b1, ..., gamma, beta, 
 trust their caller: Sequential checks every argument first (mlpcore._checks), the C++
 engine keeps cheap invariant checks that raise ValueError.
 """
-from typing import Protocol, Tuple, runtime_checkable
+from typing import Any, Dict, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -45,5 +45,7 @@ class Engine(Protocol):
         """(mean loss, flat gradient shaped like get_params()); updates nothing."""
 
     def train_epoch(self, X: np.ndarray, Y: np.ndarray, batch_size: int, optimizer: dict,
-                    opt_step: int, epoch: int, step: int, shuffle: bool) -> Tuple[float, int]:
-        """One epoch (reference/train.py): (sample-weighted mean batch loss, steps taken)."""
+                    opt_step: int, epoch: int, step: int, shuffle: bool) -> Dict[str, Any]:
+        """One epoch (reference/train.py): {"loss": sample-weighted mean batch loss, "steps":
+        steps taken, "step_losses", "grad_norms"}. The C++ engine takes keyword-only
+        options after these (sample weights, per-step learning rates, clipping, ...)."""

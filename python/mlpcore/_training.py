@@ -53,8 +53,9 @@ def _epochs(net, X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience, callb
             if settings != net.optimizer_:  # another optimizer starts from zero moments
                 net._engine.set_optimizer_state(np.zeros_like(before[2]))
                 net.optimizer_, net.opt_steps_ = settings, 0
-            value, steps = net._engine.train_epoch(X, Y, batch_size, opt, net.opt_steps_,
-                                                    net.epoch_, net.step_, bool(shuffle))
+            result = net._engine.train_epoch(X, Y, batch_size, opt, net.opt_steps_,
+                                             net.epoch_, net.step_, bool(shuffle))
+            value, steps = result["loss"], result["steps"]
             # The last batch's update is not in the epoch loss: check the weights and
             # the batch-norm running statistics as well.
             if not (np.isfinite(value) and np.isfinite(net._engine.get_params()).all()
