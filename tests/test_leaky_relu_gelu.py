@@ -108,19 +108,11 @@ def test_derivative_at_zero_matches_torch():
 
 
 def _torch_layers(torch, layers):
-    out = []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            out.append(torch.nn.Linear(layer.n_in, layer.n_out, dtype=torch.float64))
-        elif isinstance(layer, LeakyReLU):
-            out.append(torch.nn.LeakyReLU(layer.negative_slope))
-        elif isinstance(layer, GELU):
-            out.append(torch.nn.GELU())
-        elif isinstance(layer, Tanh):
-            out.append(torch.nn.Tanh())
-        else:
-            raise AssertionError(f"no torch twin for {layer!r} in this test")
-    return torch.nn.Sequential(*out)
+    """The torch.nn twin of each layer, looked up by its kind."""
+    twins = {"dense": lambda l: torch.nn.Linear(l.n_in, l.n_out, dtype=torch.float64),
+             "leaky_relu": lambda l: torch.nn.LeakyReLU(l.negative_slope),
+             "gelu": lambda l: torch.nn.GELU(), "tanh": lambda l: torch.nn.Tanh()}
+    return torch.nn.Sequential(*(twins[layer.kind](layer) for layer in layers))
 
 
 @pytest.mark.parametrize("layers", [
