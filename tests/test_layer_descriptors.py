@@ -305,3 +305,23 @@ def test_twin_methods_have_the_protocol_signatures():
         ours = list(inspect.signature(getattr(Network, name)).parameters)
         theirs = list(inspect.signature(member).parameters)
         assert ours == theirs, f"{name}: {ours} vs the protocol's {theirs}"
+
+
+def test_unpickles_the_field_dict_of_earlier_versions():
+    # the state mlpcore 0.1 pickled before _record existed: layer objects and weight lists
+    model, X, _ = trained("numpy")
+    old = {"layers": model.layers, "loss": model.loss_name, "dtype": model.dtype.name,
+           "seed": model.seed, "backend": "numpy", "epoch_": model.epoch_, "step_": model.step_,
+           "history_": model.history_, "weights": model.get_weights(), "state": model.get_state(),
+           "optimizer_": model.optimizer_, "opt_steps_": model.opt_steps_,
+           "optimizer_state": model.get_optimizer_state()}
+    for d in (old, {k: v for k, v in old.items()
+                    if k not in ("optimizer_state", "optimizer_", "opt_steps_")}):
+        back = Sequential.__new__(Sequential)
+        back.__setstate__(pickle.loads(pickle.dumps(d)))
+        assert_all_equal(back.get_weights() + back.get_state(),
+                         model.get_weights() + model.get_state(), "arrays")
+        assert (back.epoch_, back.step_) == (model.epoch_, model.step_)
+        assert_all_equal([back.predict(X)], [model.predict(X)], "predictions")
+    with pytest.raises(ValueError, match="not the pickled state of an mlpcore Sequential"):
+        Sequential.__new__(Sequential).__setstate__({"weights": []})

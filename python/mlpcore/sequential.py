@@ -51,8 +51,8 @@ class Sequential:
     def __init__(self, layers, loss="mse", dtype="float64", seed=None, backend="native"):
         layout, self.loss_name, self.dtype, self.seed, self.backend = check_config(
             layers, loss, dtype, seed, backend)
-        self.layers = copy.deepcopy(layout.layers)
-        self._layout = Layout(self.layers)
+        self._layout = copy.deepcopy(layout)  # the model owns its layers: later edits of the
+        self.layers = self._layout.layers    # caller's layer objects do not reach it
         self.n_features_in_, self.n_outputs_ = self._layout.n_in, self._layout.n_out
         self._param_shapes, self._state_shapes = self._layout.param_shapes, self._layout.state_shapes
         if backend == "native":
