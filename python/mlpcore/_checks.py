@@ -1,6 +1,7 @@
-"""Input checks shared by both engines. Every public entry point converts and checks its
-arguments here before either engine sees them, so a bad call raises ValueError (naming
-the argument, the expected and the actual value) and leaves the model untouched."""
+"""Input checks shared by both engines, and the argument checks the layer descriptors call.
+Every public entry point converts and checks its arguments here before either engine sees
+them, so a bad call raises ValueError (naming the argument, the expected and the actual
+value) and leaves the model untouched."""
 import math
 import numbers
 
