@@ -4,15 +4,16 @@ twin (backend="numpy"), through the public Sequential API. Skipped until mlpcore
 import numpy as np
 import pytest
 
-from mlpcore import (BatchNorm, Dense, Dropout, Identity, ReLU, Sequential, Sigmoid, Sign, Step,
-                     Tanh)
+from mlpcore import (GELU, BatchNorm, Dense, Dropout, Identity, LeakyReLU, ReLU, Sequential,
+                     Sigmoid, Sign, Step, Tanh)
 
 from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
                       random_weights, targets)
 
 pytestmark = pytest.mark.usefixtures("native")
 
-ACTIVATIONS = {"identity": Identity, "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
+ACTIVATIONS = {"identity": Identity, "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU,
+               "leaky_relu": lambda: LeakyReLU(0.1), "gelu": GELU}
 LOSSES = ["softmax_cross_entropy", "binary_cross_entropy", "mse"]
 
 
@@ -30,7 +31,9 @@ def bn_dropout_layers(n_in=6, n_out=3):
     lambda: [Dense(5, 7), ReLU(), Dense(7, 3)],
     lambda: [Dense(4, 4), Tanh(), Dense(4, 2), Sigmoid(), Dense(2, 1)],
     lambda: bn_dropout_layers(),
-], ids=["relu", "tanh-sigmoid", "bn-dropout"])
+    lambda: [Dense(5, 6), BatchNorm(6), LeakyReLU(), Dense(6, 4), Dropout(0.2), GELU(),
+             Dense(4, 2)],
+], ids=["relu", "tanh-sigmoid", "bn-dropout", "leaky-gelu"])
 def test_initial_weights_and_state_identical(layers, dtype):
     native, numpy_ = pair(layers(), loss="mse", dtype=dtype, seed=2024)
     assert_all_equal(native.get_weights(), numpy_.get_weights(), "initial weights")

@@ -1,5 +1,6 @@
 """The C++ functions one by one against their NumPy twins (same names, same arguments), on
 fresh random inputs of several shapes: batch size 1, non-square layers, both dtypes.
+The kernels are bound for tests only, in the submodule mlpcore._core.testing.
 Whole networks are compared in test_backends_agree.py."""
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from mlpcore.reference import activations, layers, losses, rng as ref_rng
 
 from conftest import assert_close
 
-core = pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built")
+core = pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built").testing
 
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 3, 8), (16, 33, 10), (64, 128, 17)]  # (B, I, O)
 
@@ -47,20 +48,45 @@ def test_dense_forward_backward(B, I, O, dtype, tol, rng):
         assert_close(got, ref, **tol, what=name)
 
 
-@pytest.mark.parametrize("name", activations.NAMES)
+# (name, param): param is leaky_relu's negative slope, 0 for the others
+ACTIVATION_CASES = [(name, 0.0) for name in activations.NAMES if name != "leaky_relu"] + [
+    ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3)]
+
+
+def test_activation_cases_cover_every_activation():
+    assert {name for name, _ in ACTIVATION_CASES} == set(activations.NAMES)
+
+
+@pytest.mark.parametrize("name,param", ACTIVATION_CASES)
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (32, 17)])
-def test_activation_forward_backward(name, shape, dtype, tol, rng):
+def test_activation_forward_backward(name, param, shape, dtype, tol, rng):
     z = _rand(rng, shape, dtype, scale=3.0)
-    z[0, 0] = 0  # the convention at zero: step(0) = 1, sign(0) = 1, relu'(0) = 0
-    h = core.activation_forward(name, z)
-    assert_close(h, activations.activation_forward(name, z), **tol, what=f"{name} forward")
+    z[0, 0] = 0  # the convention at zero: step(0) = 1, sign(0) = 1, relu'(0) = 0, leaky' = slope
+    h = core.activation_forward(name, z, param)
+    assert_close(h, activations.activation_forward(name, z, param), **tol, what=f"{name} forward")
     dh = _rand(rng, shape, dtype)
     if name in activations.DIFFERENTIABLE:
-        assert_close(core.activation_backward(name, dh, h),
-                     activations.activation_backward(name, dh, h), **tol, what=f"{name} backward")
+        assert_close(core.activation_backward(name, dh, z, h, param),
+                     activations.activation_backward(name, dh, z, h, param), **tol,
+                     what=f"{name} backward")
     else:
         with pytest.raises(ValueError, match="derivative"):
-            core.activation_backward(name, dh, h)
+            core.activation_backward(name, dh, z, h, param)
+
+
+@pytest.mark.parametrize("name,param", [("gelu", 0.0), ("leaky_relu", 0.01), ("leaky_relu", -0.3)])
+def test_new_activations_float64_to_1e_12(name, param, rng):
+    # GELU and LeakyReLU against the twin at the float64 cross-check level (about 1e-12
+    # relative), over a wide range of z including the far tails, where GELU's 1 + erf cancels
+    z = np.concatenate([rng.normal(0, 3, 2000), np.linspace(-40, 40, 801)]).reshape(-1, 1)
+    dh = rng.normal(size=z.shape)
+    h = core.activation_forward(name, z, param)
+    for what, got, ref in (
+            ("forward", h, activations.activation_forward(name, z, param)),
+            ("backward", core.activation_backward(name, dh, z, h, param),
+             activations.activation_backward(name, dh, z, h, param))):
+        print(f"{name}({param}) {what}: max |C++ - twin| {np.max(np.abs(got - ref)):.3e}")
+        assert_close(got, ref, rtol=1e-12, atol=1e-15, what=f"{name} {what}")
 
 
 def test_unknown_activation_lists_the_known_ones():

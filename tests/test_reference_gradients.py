@@ -42,24 +42,61 @@ def test_dense_forward_is_x_times_w_plus_b():
 
 
 # ---- activations ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["identity", "sigmoid", "tanh", "relu"])
+# (name, param): leaky_relu with its default slope, a steep one and a negative one
+ACTIVATION_CASES = [("identity", 0.0), ("sigmoid", 0.0), ("tanh", 0.0), ("relu", 0.0),
+                    ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3),
+                    ("gelu", 0.0)]
+
+
+@pytest.mark.parametrize("name,param", ACTIVATION_CASES)
 @pytest.mark.parametrize("B,F", [(1, 1), (3, 4), (6, 2)])
-def test_activation_backward(name, B, F, rng):
+def test_activation_backward(name, param, B, F, rng):
     z = rng.normal(0, 2, size=(B, F))
-    if name == "relu":  # stay away from the kink at 0
+    if name in ("relu", "leaky_relu"):  # stay away from the kink at 0
         z = np.where(np.abs(z) < 0.1, 0.5, z)
     G = rng.normal(size=(B, F))
-    h = activations.activation_forward(name, z)
-    dz = activations.activation_backward(name, G, h)
-    num = numerical_gradient(weighted_sum(G, lambda: activations.activation_forward(name, z)), z)
+    h = activations.activation_forward(name, z, param)
+    dz = activations.activation_backward(name, G, z, h, param)
+    num = numerical_gradient(weighted_sum(G, lambda: activations.activation_forward(name, z, param)), z)
     assert_close(dz, num, **FD, what=f"{name}'")
 
 
 def test_relu_derivative_at_zero_is_zero():
     z = np.array([[0.0, -0.0, 1e-300, -1e-300]])
     h = activations.activation_forward("relu", z)
-    np.testing.assert_array_equal(activations.activation_backward("relu", np.ones_like(z), h),
+    np.testing.assert_array_equal(activations.activation_backward("relu", np.ones_like(z), z, h),
                                   [[0.0, 0.0, 1.0, 0.0]])
+
+
+def test_leaky_relu_by_hand():
+    # slope 0.1: h = [-0.2, 0 (z = 0 takes the slope side: 0.1 * 0), 3]; h' = [0.1, 0.1, 1]
+    z = np.array([[-2.0, 0.0, 3.0]])
+    h = activations.activation_forward("leaky_relu", z, 0.1)
+    np.testing.assert_array_equal(h, [[-0.2, 0.0, 3.0]])
+    np.testing.assert_array_equal(
+        activations.activation_backward("leaky_relu", np.ones_like(z), z, h, 0.1), [[0.1, 0.1, 1.0]])
+    # the default parameter 0.0 of the functions is ReLU's slope: the same values as relu
+    np.testing.assert_array_equal(activations.activation_forward("leaky_relu", z),
+                                  activations.activation_forward("relu", z))
+
+
+def test_gelu_by_hand():
+    # GELU(z) = z Phi(z): Phi(0) = 1/2, Phi(1) = 0.841344746068543 (tables), Phi(-1) = 1 - Phi(1)
+    # so h = [0, 0.841344746068543, -0.158655253931457]; h'(0) = Phi(0) + 0 = 1/2,
+    # h'(1) = Phi(1) + phi(1) = 0.841344746068543 + 0.241970724519143 = 1.083315470587686
+    z = np.array([[0.0, 1.0, -1.0]])
+    h = activations.activation_forward("gelu", z)
+    assert_close(h, [[0.0, 0.841344746068543, -0.158655253931457]], rtol=1e-14, atol=1e-15,
+                 what="gelu")
+    dz = activations.activation_backward("gelu", np.ones_like(z), z, h)
+    # h'(-1) = Phi(-1) - phi(-1) = 1 - Phi(1) - phi(1) = 1 - 1.083315470587686
+    assert_close(dz, [[0.5, 1.083315470587686, 1 - 1.083315470587686]],
+                 rtol=1e-14, atol=1e-15, what="gelu'")
+
+
+def test_unknown_activation_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known activations: identity, step, sign.*gelu"):
+        activations.activation_forward("swish", np.zeros((1, 1)))
 
 
 def test_sigmoid_is_stable_for_huge_inputs():
@@ -77,7 +114,7 @@ def test_step_and_sign_have_no_backward(name):
     expected = [[0, 1, 1]] if name == "step" else [[-1, 1, 1]]
     np.testing.assert_array_equal(h, expected)
     with pytest.raises(ValueError, match="derivative"):
-        activations.activation_backward(name, np.ones_like(z), h)
+        activations.activation_backward(name, np.ones_like(z), z, h)
 
 
 # ---- fused output/loss pairs ---------------------------------------------------------------
@@ -194,16 +231,21 @@ def test_dropout_backward(p, B, F, rng):
 
 # ---- the whole reference network -----------------------------------------------------------
 NETWORKS = {
-    "tanh-softmax": ([("dense", 3, 4), ("tanh",), ("dense", 4, 3)], "softmax_cross_entropy"),
-    "sigmoid-relu-bce": ([("dense", 4, 5), ("sigmoid",), ("dense", 5, 3), ("relu",),
+    "tanh-softmax": ([("dense", 3, 4), ("tanh", 4, 4), ("dense", 4, 3)], "softmax_cross_entropy"),
+    "sigmoid-relu-bce": ([("dense", 4, 5), ("sigmoid", 5, 5), ("dense", 5, 3), ("relu", 3, 3),
                           ("dense", 3, 2)], "binary_cross_entropy"),
-    "identity-mse": ([("dense", 2, 3), ("identity",), ("dense", 3, 1)], "mse"),
-    "leading-activation": ([("tanh",), ("dense", 3, 2)], "mse"),
-    "bn-dropout": ([("dense", 3, 5), ("batchnorm", 5, 0.1, 1e-5), ("relu",), ("dropout", 0.4),
-                    ("dense", 5, 4), ("tanh",), ("dropout", 0.2), ("dense", 4, 3)],
-                   "softmax_cross_entropy"),
-    "bn-first": ([("batchnorm", 3, 0.2, 1e-3), ("dense", 3, 2), ("sigmoid",), ("dense", 2, 2)],
-                 "binary_cross_entropy"),
+    "identity-mse": ([("dense", 2, 3), ("identity", 3, 3), ("dense", 3, 1)], "mse"),
+    "leading-activation": ([("tanh", 3, 3), ("dense", 3, 2)], "mse"),
+    "bn-dropout": ([("dense", 3, 5), ("batchnorm", 5, 5, 0.1, 1e-5), ("relu", 5, 5),
+                    ("dropout", 5, 5, 0.4), ("dense", 5, 4), ("tanh", 4, 4),
+                    ("dropout", 4, 4, 0.2), ("dense", 4, 3)], "softmax_cross_entropy"),
+    "bn-first": ([("batchnorm", 3, 3, 0.2, 1e-3), ("dense", 3, 2), ("sigmoid", 2, 2),
+                  ("dense", 2, 2)], "binary_cross_entropy"),
+    "leaky-gelu": ([("dense", 3, 5), ("leaky_relu", 5, 5, 0.2), ("dense", 5, 4), ("gelu", 4, 4),
+                    ("dense", 4, 2)], "mse"),
+    "gelu-bn-dropout": ([("dense", 4, 6), ("batchnorm", 6, 6, 0.1, 1e-5), ("gelu", 6, 6),
+                         ("dropout", 6, 6, 0.3), ("dense", 6, 3), ("leaky_relu", 3, 3, -0.5),
+                         ("dense", 3, 3)], "softmax_cross_entropy"),
 }
 
 
@@ -231,8 +273,7 @@ def test_network_gradients(name, training, step, B, rng):
     has_bn = any(s[0] == "batchnorm" for s in specs)
     if training and has_bn and B < 2:
         pytest.skip("BatchNorm training mode needs two samples")
-    n_in = next(s[1] for s in specs if s[0] in ("dense", "batchnorm"))
-    n_out = [s for s in specs if s[0] == "dense"][-1][2]
+    n_in, n_out = specs[0][1], specs[-1][2]
     x = rng.normal(size=(B, n_in))
     y = net_targets(loss, B, n_out, rng)
     state = net.get_state()

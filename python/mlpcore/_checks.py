@@ -1,9 +1,13 @@
-"""Input checks shared by both engines. Every public entry point converts and checks its
-arguments here before either engine sees them, so a bad call raises ValueError (naming
-the argument, the expected and the actual value) and leaves the model untouched."""
+"""Input checks shared by both engines, and the argument checks the layer descriptors call.
+Every public entry point converts and checks its arguments here before either engine sees
+them, so a bad call raises ValueError (naming the argument, the expected and the actual
+value) and leaves the model untouched."""
+import math
 import numbers
 
 import numpy as np
+
+from .reference import losses as _losses, optim as _optim
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -16,6 +20,23 @@ def check_dtype(dtype):
     if name not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return np.dtype(name)
+
+
+def check_choice(what, value, known, plural=None):
+    """value, one of the names in known; the message lists them."""
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"unknown {what} {value!r}; known {plural or what + 's'}: "
+                         f"{', '.join(known)}")
+    return value
+
+
+def check_loss(loss, n_outputs):
+    """A loss of reference/losses.py that fits a network with n_outputs outputs."""
+    check_choice("loss", loss, _losses.NAMES, "losses")
+    if loss == "softmax_cross_entropy" and n_outputs < 2:
+        raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
+                         f"{n_outputs}; use binary_cross_entropy for one output")
+    return loss
 
 
 def check_seed(seed):
@@ -54,10 +75,47 @@ def check_nonnegative_real(name, value):
     return float(value)
 
 
-def check_optimizer(name, momentum, nesterov, betas, eps):
-    """The optimizer's settings (all but lr and weight_decay) as a dict."""
-    if name not in ("sgd", "adam"):
-        raise ValueError(f"unknown optimizer {name!r}; known optimizers: sgd, adam")
+# ---- layer arguments (the descriptors in layers.py call these) ------------------------------
+MAX_WIDTH = 2**31 - 1  # the BLAS takes 32-bit sizes
+
+
+def check_width(layer, name, value):
+    """A layer width: an integer in [1, MAX_WIDTH]."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not 1 <= value <= MAX_WIDTH):
+        raise ValueError(f"{layer}: {name} must be an integer in [1, {MAX_WIDTH}], got {value!r}")
+    return int(value)
+
+
+def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(True, True)):
+    """A finite real layer argument in the interval from low to high (closed on the sides
+    marked True); the message names the layer, the argument and the interval."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{layer}: {name} must be a finite real number, got {value!r}")
+    v = float(value)
+    if not ((v >= low if closed[0] else v > low) and (v <= high if closed[1] else v < high)):
+        if high == math.inf:
+            rule = f"be {'>=' if closed[0] else '>'} {low:g}"
+        else:
+            rule = f"lie in {'[' if closed[0] else '('}{low:g}, {high:g}{']' if closed[1] else ')'}"
+        raise ValueError(f"{layer}: {name} must {rule}, got {value!r}")
+    return v
+
+
+# ---- optimizer settings: the one place they are checked ------------------------------------
+OPTIMIZERS = _optim.NAMES
+OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps")  # as in optimizer_
+
+
+_UNSET = object()  # lr and weight_decay not given
+
+
+def check_optimizer(name, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8, *,
+                    lr=_UNSET, weight_decay=_UNSET, dtype=None):
+    """The optimizer's settings as the dict both engines take: {"name", "momentum",
+    "nesterov", "beta1", "beta2", "eps"}, plus "lr" and "weight_decay" when given (lr must be
+    representable in dtype when dtype is given)."""
+    check_choice("optimizer", name, OPTIMIZERS)
     if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
             or not 0 <= momentum < 1):
         raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
@@ -72,8 +130,28 @@ def check_optimizer(name, momentum, nesterov, betas, eps):
                        for b in betas)):
         raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")
     eps = check_positive_real("adam_eps", eps)
-    return {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
-            "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps}
+    out = {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
+           "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps}
+    if lr is not _UNSET:
+        out["lr"] = check_positive_real("lr", lr)
+        if dtype is not None and out["lr"] >= np.finfo(dtype).max:
+            raise ValueError(f"lr={lr!r} is not representable in {np.dtype(dtype).name}")
+    if weight_decay is not _UNSET:
+        out["weight_decay"] = check_nonnegative_real("weight_decay", weight_decay)
+    return out
+
+
+def check_optimizer_dict(name, d):
+    """An optimizer_ dict (as Sequential.optimizer_ holds it; missing keys take the
+    defaults), checked by check_optimizer; None passes."""
+    if d is None:
+        return None
+    if not isinstance(d, dict) or not set(d) <= set(_optim.DEFAULTS):
+        raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
+                         f" or None, got {d!r}")
+    o = {**_optim.DEFAULTS, **d}
+    return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
+                           o["eps"])
 
 
 def _as_numeric(name, a):

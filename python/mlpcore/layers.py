@@ -1,100 +1,169 @@
-"""Layer objects of the Python API. They hold only configuration; the parameters live in
-the Sequential that contains them (one flat buffer per engine)."""
-import numbers
-import math
+"""Layer descriptors of the Python API: one class per layer kind owns everything about it.
+
+A descriptor holds configuration only (the parameters live in the Sequential that contains
+it, one flat buffer per engine) and answers every question the rest of the package asks
+about its kind: the spec name both engines know it by (`kind`), its output width, the
+shapes of its parameters (and which of them get weight decay) and of its state, how its
+parameters are initialised, the rules it imposes (`needs_batch_statistics`,
+`differentiable`), its engine spec tuple, repr and (de)serialisation. Sequential, io and
+pickling iterate over descriptors; nothing else branches on the kind of a layer.
+
+Adding a kind: subclass Layer (or Activation) here; __init_subclass__ registers it by class
+name for `deserialize`. The engines need the kind too: cpp/src/layer_kinds.cpp and
+reference/layer_kinds.py (see docs/ARCHITECTURE.md).
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _checks
+
+_REGISTRY = {}  # class name -> descriptor class, filled by Layer.__init_subclass__
 
 
-MAX_WIDTH = 2**31 - 1  # the BLAS takes 32-bit sizes
+class Param(NamedTuple):
+    """One trainable parameter array of a layer."""
+    name: str
+    shape: tuple
+    weight_decay: bool  # fit's weight_decay applies to it (Dense weight matrices only)
 
 
-def _check_int(name, value, cls, minimum=1):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or not minimum <= value <= MAX_WIDTH):
-        raise ValueError(f"{cls}: {name} must be an integer in [{minimum}, {MAX_WIDTH}], "
-                         f"got {value!r}")
-    return int(value)
-
-
-def _check_real(name, value, cls):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{cls}: {name} must be a finite real number, got {value!r}")
-    return float(value)
+class State(NamedTuple):
+    """One non-trainable state array of a layer, filled with `initial` at construction."""
+    name: str         # what it is, for messages: "running variance"
+    shape: tuple
+    initial: float
+    nonnegative: bool = False  # set_state refuses negative values
 
 
 class Layer:
-    """Base class. ``spec()`` is the tuple both engines are built from."""
-    n_in = None   # required input width, None when any width passes
-    n_out = None  # output width, None when equal to the input width
+    """Base class of the layer descriptors.
 
-    def spec(self):
-        raise NotImplementedError
+    Class attributes a kind sets:
+      kind                   the spec name both engines know the kind by
+      needs_batch_statistics training needs >= 2 samples per batch (one has no variance)
+      differentiable         False: derivative zero almost everywhere, no training through it
+      relu_like              a Dense layer right before it is He-initialised
+      init_transparent       the Dense layer before it looks past it to pick its initialisation
+    Instance attributes: n_in (the input width it requires, None when any width passes) and
+    n_out (its output width, None when it equals the input width).
+    """
+    kind = None
+    needs_batch_statistics = False
+    differentiable = True
+    relu_like = False
+    init_transparent = False
+    n_in = None
+    n_out = None
+    _positional = ()  # get_config keys shown positionally by repr
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind is not None:
+            _REGISTRY.setdefault(cls.__name__, cls)  # the first class of a name keeps it
+
+    # ---- shapes -----------------------------------------------------------------------
+    def output_width(self, n_in):
+        """The width this layer produces from an input of width n_in."""
+        return n_in if self.n_out is None else self.n_out
+
+    def params(self, n_in):
+        """Its trainable parameters, in storage order: a list of Param."""
+        return []
+
+    def state(self, n_in):
+        """Its non-trainable state, in storage order: a list of State."""
+        return []
+
+    def initial_params(self, n_in, rng, he):
+        """Initial parameter arrays (float64), shaped like params(n_in). rng is the one
+        np.random.Generator of the model, drawn from in layer order; he is True when the
+        next layer that is not init_transparent is relu_like."""
+        return [np.zeros(p.shape) for p in self.params(n_in)]
+
+    def initial_state(self, n_in):
+        return [np.full(s.shape, s.initial) for s in self.state(n_in)]
+
+    # ---- the engines' view ------------------------------------------------------------
+    def spec_args(self):
+        """The values after the two widths in the spec tuple."""
+        return ()
+
+    def spec(self, n_in):
+        """The tuple both engines build this layer from: (kind, n_in, n_out, *spec_args)."""
+        return (self.kind, n_in, self.output_width(n_in)) + tuple(self.spec_args())
+
+    # ---- serialisation ----------------------------------------------------------------
     def get_config(self):
-        """Constructor arguments: type(layer)(**layer.get_config()) rebuilds the layer."""
+        """Constructor arguments: type(layer).from_config(layer.get_config()) rebuilds it."""
         return {}
 
+    @classmethod
+    def from_config(cls, config):
+        if not isinstance(config, dict):
+            raise ValueError(f"{cls.__name__}: config must be a dict of constructor "
+                             f"arguments, got {config!r}")
+        try:
+            return cls(**config)
+        except TypeError as exc:  # missing or unknown arguments
+            raise ValueError(f"{cls.__name__}: bad config {config!r} ({exc})") from None
+
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        config = self.get_config()
+        args = [repr(config.pop(k)) for k in self._positional]
+        args += [f"{k}={v!r}" for k, v in config.items()]
+        return f"{type(self).__name__}({', '.join(args)})"
 
 
+def serialize(layer):
+    """{"class": class name, "config": get_config()}: JSON-able."""
+    return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(d):
+    """The layer serialize() described; ValueError for anything else."""
+    if not isinstance(d, dict) or set(d) != {"class", "config"}:
+        raise ValueError(f"a layer must be described as {{'class': name, 'config': {{...}}}}, "
+                         f"got {d!r}")
+    cls = _REGISTRY.get(d["class"]) if isinstance(d["class"], str) else None
+    if cls is None:
+        raise ValueError(f"unknown layer class {d['class']!r}; known layers: "
+                         f"{', '.join(_REGISTRY)}")
+    return cls.from_config(d["config"])
+
+
+def registered():
+    """The registered layer classes by name (a copy)."""
+    return dict(_REGISTRY)
+
+
+# ---- the kinds -----------------------------------------------------------------------------
 class Dense(Layer):
     """Fully connected layer z = x @ W + b with W of shape (n_in, n_out), b of shape (n_out,).
 
     Initialisation (seeded by the Sequential): W is drawn uniformly from [-r, r] with
-    r = sqrt(6 / n_in) (He/Kaiming-uniform) when the next activation is ReLU, and
+    r = sqrt(6 / n_in) (He/Kaiming-uniform) when the next activation is ReLU-like (ReLU,
+    LeakyReLU, GELU; BatchNorm and Dropout in between are looked past), and
     r = sqrt(6 / (n_in + n_out)) (Glorot/Xavier-uniform) otherwise; b starts at zero.
     """
+    kind = "dense"
+    _positional = ("n_in", "n_out")
 
     def __init__(self, n_in, n_out):
-        self.n_in = _check_int("n_in", n_in, "Dense")
-        self.n_out = _check_int("n_out", n_out, "Dense")
+        self.n_in = _checks.check_width("Dense", "n_in", n_in)
+        self.n_out = _checks.check_width("Dense", "n_out", n_out)
 
-    def spec(self):
-        return ("dense", self.n_in, self.n_out)
+    def params(self, n_in):
+        return [Param("W", (self.n_in, self.n_out), True), Param("b", (self.n_out,), False)]
+
+    def initial_params(self, n_in, rng, he):
+        fan = self.n_in if he else self.n_in + self.n_out
+        bound = np.sqrt(6.0 / fan)
+        return [rng.uniform(-bound, bound, self.n_in * self.n_out).reshape(self.n_in, self.n_out),
+                np.zeros(self.n_out)]
 
     def get_config(self):
         return {"n_in": self.n_in, "n_out": self.n_out}
-
-    def __repr__(self):
-        return f"Dense({self.n_in}, {self.n_out})"
-
-
-class Activation(Layer):
-    name = None
-
-    def spec(self):
-        return (self.name,)
-
-
-class Identity(Activation):
-    """h = z."""
-    name = "identity"
-
-
-class Step(Activation):
-    """Heaviside step: h = 1 if z >= 0 else 0. Forward only: its derivative is zero almost
-    everywhere, so no gradient-based training can pass through it."""
-    name = "step"
-
-
-class Sign(Activation):
-    """h = +1 if z >= 0 else -1. Forward only, like Step."""
-    name = "sign"
-
-
-class Sigmoid(Activation):
-    """Logistic function h = 1 / (1 + exp(-z)), computed without overflow."""
-    name = "sigmoid"
-
-
-class Tanh(Activation):
-    """h = tanh(z)."""
-    name = "tanh"
-
-
-class ReLU(Activation):
-    """h = max(z, 0); derivative 1 where z > 0 and 0 elsewhere (also at z = 0)."""
-    name = "relu"
 
 
 class BatchNorm(Layer):
@@ -110,26 +179,34 @@ class BatchNorm(Layer):
 
     gamma (init 1) and beta (init 0) are trainable parameters in get_weights(); the running
     mean (init 0) and variance (init 1) are state: Sequential.get_state()/set_state().
+    Training needs at least 2 samples per batch.
     """
+    kind = "batchnorm"
+    needs_batch_statistics = True
+    init_transparent = True
+    _positional = ("n_features",)
 
     def __init__(self, n_features, momentum=0.1, eps=1e-5):
-        self.n_in = _check_int("n_features", n_features, "BatchNorm")
+        self.n_in = _checks.check_width("BatchNorm", "n_features", n_features)
         self.n_out = self.n_in
-        self.momentum = _check_real("momentum", momentum, "BatchNorm")
-        if not 0 <= self.momentum <= 1:
-            raise ValueError(f"BatchNorm: momentum must lie in [0, 1], got {momentum!r}")
-        self.eps = _check_real("eps", eps, "BatchNorm")
-        if self.eps <= 0:
-            raise ValueError(f"BatchNorm: eps must be > 0, got {eps!r}")
+        self.momentum = _checks.check_layer_real("BatchNorm", "momentum", momentum, 0, 1)
+        self.eps = _checks.check_layer_real("BatchNorm", "eps", eps, 0, closed=(False, True))
 
-    def spec(self):
-        return ("batchnorm", self.n_in, self.momentum, self.eps)
+    def params(self, n_in):
+        return [Param("gamma", (self.n_in,), False), Param("beta", (self.n_in,), False)]
+
+    def initial_params(self, n_in, rng, he):
+        return [np.ones(self.n_in), np.zeros(self.n_in)]
+
+    def state(self, n_in):
+        return [State("running mean", (self.n_in,), 0.0),
+                State("running variance", (self.n_in,), 1.0, nonnegative=True)]
+
+    def spec_args(self):
+        return (self.momentum, self.eps)
 
     def get_config(self):
         return {"n_features": self.n_in, "momentum": self.momentum, "eps": self.eps}
-
-    def __repr__(self):
-        return f"BatchNorm({self.n_in}, momentum={self.momentum}, eps={self.eps})"
 
 
 class Dropout(Layer):
@@ -138,17 +215,77 @@ class Dropout(Layer):
 
     Masks come from a counter-based generator keyed by (model seed, training step, layer
     index, element index), identical in both engines and independent of thread count."""
+    kind = "dropout"
+    init_transparent = True
 
     def __init__(self, p=0.5):
-        self.p = _check_real("p", p, "Dropout")
-        if not 0 <= self.p < 1:
-            raise ValueError(f"Dropout: p must lie in [0, 1), got {p!r}")
+        self.p = _checks.check_layer_real("Dropout", "p", p, 0, 1, closed=(True, False))
 
-    def spec(self):
-        return ("dropout", self.p)
+    def spec_args(self):
+        return (self.p,)
 
     def get_config(self):
         return {"p": self.p}
 
-    def __repr__(self):
-        return f"Dropout(p={self.p})"
+
+class Activation(Layer):
+    """Base of the elementwise activations: no parameters, any width."""
+
+
+class Identity(Activation):
+    """h = z."""
+    kind = "identity"
+
+
+class Step(Activation):
+    """Heaviside step: h = 1 if z >= 0 else 0. Forward only: its derivative is zero almost
+    everywhere, so no gradient-based training can pass through it."""
+    kind = "step"
+    differentiable = False
+
+
+class Sign(Activation):
+    """h = +1 if z >= 0 else -1. Forward only, like Step."""
+    kind = "sign"
+    differentiable = False
+
+
+class Sigmoid(Activation):
+    """Logistic function h = 1 / (1 + exp(-z)), computed without overflow."""
+    kind = "sigmoid"
+
+
+class Tanh(Activation):
+    """h = tanh(z)."""
+    kind = "tanh"
+
+
+class ReLU(Activation):
+    """h = max(z, 0); derivative 1 where z > 0 and 0 elsewhere (also at z = 0)."""
+    kind = "relu"
+    relu_like = True
+
+
+class LeakyReLU(Activation):
+    """h = z where z > 0, negative_slope * z elsewhere (torch.nn.LeakyReLU); derivative 1
+    where z > 0 and negative_slope elsewhere (also at z = 0). negative_slope: any finite
+    real number, as in PyTorch."""
+    kind = "leaky_relu"
+    relu_like = True
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = _checks.check_layer_real("LeakyReLU", "negative_slope",
+                                                       negative_slope)
+
+    def spec_args(self):
+        return (self.negative_slope,)
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class GELU(Activation):
+    """Gaussian error linear unit, exact form (torch.nn.GELU's default):
+    h = z * Phi(z) = 0.5 z (1 + erf(z / sqrt(2))), h' = Phi(z) + z phi(z)."""
+    kind = "gelu"
+    relu_like = True

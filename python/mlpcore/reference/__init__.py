@@ -1,7 +1,8 @@
 """The pure-NumPy twin of the C++ core: the executable specification of every computation.
 
 Same names and argument order as the C++ functions (which fill caller-owned outputs where
-these return them): activations, losses, layers (dense, batch norm, dropout), optim, rng, network,
-train. Sequential(..., backend="numpy") runs on it.
+these return them): activations, losses, layers (dense, batch norm, dropout), layer_kinds
+(the per-kind table network.py iterates over), optim, rng, network, train.
+Sequential(..., backend="numpy") runs on it.
 """
-from . import activations, layers, losses, network, optim, rng, train  # noqa: F401
+from . import activations, layer_kinds, layers, losses, network, optim, rng, train  # noqa: F401

@@ -1,10 +1,23 @@
 """Elementwise activations and their derivatives (twin of cpp/include/mlpcore/activations.hpp).
 
-Backward passes take the forward *output* h (all derivatives here are functions of it):
-    sigmoid' = h (1 - h),  tanh' = 1 - h^2,  relu' = [h > 0],  identity' = 1.
+    activation_forward(name, z, param=0.0) -> h
+    activation_backward(name, dh, z, h, param=0.0) -> dz = dh * f'(z)
+
+param is the negative slope of leaky_relu (ignored by the others). Derivatives are written
+with whichever of z and h is natural:
+    sigmoid' = h (1 - h),  tanh' = 1 - h^2,  relu' = [h > 0],  identity' = 1,
+    leaky_relu' = 1 if z > 0 else slope (also at 0),  gelu' = Phi(z) + z phi(z).
+GELU is the exact erf form (torch.nn.GELU's default), h = z Phi(z) = 0.5 z (1 + erf(z/sqrt2));
+erf is math.erf (the C library's, as std::erf in C++), computed in float64.
 Step and sign have derivative zero almost everywhere: they have no backward pass.
 """
+import math
+
 import numpy as np
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_erf = np.frompyfunc(math.erf, 1, 1)
 
 
 def sigmoid(z):
@@ -13,43 +26,73 @@ def sigmoid(z):
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
 
 
-def _step(z):
+def _step(z, param):
     return (z >= 0).astype(z.dtype)
 
 
-def _sign(z):
+def _sign(z, param):
     return np.where(z >= 0, 1, -1).astype(z.dtype)
 
 
+def _leaky_relu(z, slope):
+    return np.where(z > 0, z, z.dtype.type(slope) * z)
+
+
+def _phi_cdf(z64):
+    """Phi(z) = 0.5 (1 + erf(z / sqrt 2)) of a float64 array."""
+    return 0.5 * (1.0 + _erf(z64 * _SQRT_HALF).astype(np.float64))
+
+
+def _gelu(z, param):
+    z64 = z.astype(np.float64)
+    return (z64 * _phi_cdf(z64)).astype(z.dtype)
+
+
+def _gelu_derivative(z, h, param):
+    z64 = z.astype(np.float64)
+    return (_phi_cdf(z64) + z64 * (_INV_SQRT_2PI * np.exp(-0.5 * z64 * z64))).astype(z.dtype)
+
+
 FORWARD = {
-    "identity": lambda z: z.copy(),
+    "identity": lambda z, param: z.copy(),
     "step": _step,
     "sign": _sign,
-    "sigmoid": sigmoid,
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0),
+    "sigmoid": lambda z, param: sigmoid(z),
+    "tanh": lambda z, param: np.tanh(z),
+    "relu": lambda z, param: np.maximum(z, 0),
+    "leaky_relu": _leaky_relu,
+    "gelu": _gelu,
 }
 
-# derivative dh/dz written as a function of the output h
+# derivative dh/dz as a function of (z, h, param)
 DERIVATIVE = {
-    "identity": lambda h: np.ones_like(h),
-    "sigmoid": lambda h: h * (1 - h),
-    "tanh": lambda h: 1 - h * h,
-    "relu": lambda h: (h > 0).astype(h.dtype),
+    "identity": lambda z, h, param: np.ones_like(h),
+    "sigmoid": lambda z, h, param: h * (1 - h),
+    "tanh": lambda z, h, param: 1 - h * h,
+    "relu": lambda z, h, param: (h > 0).astype(h.dtype),
+    "leaky_relu": lambda z, h, slope: np.where(z > 0, z.dtype.type(1), z.dtype.type(slope)),
+    "gelu": _gelu_derivative,
 }
 
 NAMES = tuple(FORWARD)
 DIFFERENTIABLE = tuple(DERIVATIVE)
 
 
-def activation_forward(name, z):
+def _known(name):
+    if name not in FORWARD:
+        raise ValueError(f"unknown activation {name!r}; known activations: {', '.join(NAMES)}")
+
+
+def activation_forward(name, z, param=0.0):
     """h = f(z); z is (B, F), h is (B, F)."""
-    return FORWARD[name](z)
+    _known(name)
+    return FORWARD[name](z, param)
 
 
-def activation_backward(name, dh, h):
-    """dz = dh * f'(z), from the forward output h; dh, h and dz are (B, F)."""
+def activation_backward(name, dh, z, h, param=0.0):
+    """dz = dh * f'(z); dh, z (the forward input), h (its output) and dz are (B, F)."""
+    _known(name)
     if name not in DERIVATIVE:
         raise ValueError(f"activation {name!r} has zero derivative almost everywhere: "
                          "no gradient can pass through it")
-    return dh * DERIVATIVE[name](h)
+    return dh * DERIVATIVE[name](z, h, param)

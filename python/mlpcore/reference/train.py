@@ -5,7 +5,8 @@
         gather rows order[start:end]; forward (training, this step's dropout masks,
         updating batch-norm running statistics); backward; optimizer step number
         opt_step + 1, + 2, ... (optim.py); step += 1
-Returns the sample-weighted mean of the batch losses and the number of steps taken.
+Returns {"loss": the sample-weighted mean of the batch losses, "steps": the number of
+steps taken, "step_losses", "grad_norms": empty (the C++ engine fills them on request)}.
 """
 import numpy as np
 
@@ -26,7 +27,7 @@ def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle
     n = x.shape[0]
     order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
     total = 0.0
-    bounds = batch_bounds(n, batch_size, net.has_batchnorm)
+    bounds = batch_bounds(n, batch_size, net.needs_batch_statistics)
     for start, end in bounds:
         idx = order[start:end]
         xb, yb = x[idx], y[idx]
@@ -38,4 +39,5 @@ def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle
         optim.optimizer_step(optimizer, net.params, grad, m, v, net.decay, opt_step)
         total += value * (end - start)
         step += 1
-    return total / n, len(bounds)
+    return {"loss": total / n, "steps": len(bounds), "step_losses": np.zeros(0),
+            "grad_norms": np.zeros(0)}

@@ -1,0 +1,101 @@
+"""What a list of layer descriptors implies for a model, computed once: the widths chained
+through the layers, the spec tuples the engines are built from, the shapes of the
+parameters and state, the initial values, and the rules the layers impose on a call."""
+import numpy as np
+
+from . import _checks
+from .layers import Layer
+
+
+class Layout:
+    """Raises ValueError (naming the layer) for a list that is not a valid network."""
+
+    def __init__(self, layers):
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise ValueError("layers must be a list of mlpcore layers")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must not be empty")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"layers[{i}] must be an mlpcore layer, got {layer!r}")
+        self.layers = layers
+        width = next((l.n_in for l in layers if l.n_in is not None), None)
+        if width is None:
+            raise ValueError("the network needs at least one Dense or BatchNorm layer to "
+                             "know its input width")
+        self.n_in = width
+        self.widths = []  # input width of each layer
+        for i, layer in enumerate(layers):
+            if layer.n_in is not None and layer.n_in != width:
+                raise ValueError(f"layers[{i}] ({layer!r}) expects {layer.n_in} inputs but "
+                                 f"the layer before it produces {width}")
+            self.widths.append(width)
+            width = layer.output_width(width)
+        self.n_out = width
+        self.specs = [l.spec(w) for l, w in zip(layers, self.widths)]
+        self.param_shapes = [p.shape for l, w in zip(layers, self.widths) for p in l.params(w)]
+        self.states = [s for l, w in zip(layers, self.widths) for s in l.state(w)]
+        self.state_shapes = [s.shape for s in self.states]
+        # the first layer that needs batch statistics, if any: its rule applies to the model
+        self.batch_statistics = next((l for l in layers if l.needs_batch_statistics), None)
+
+    # ---- initial values -----------------------------------------------------------------
+    def initial_params(self, seed):
+        """Every layer's initial parameters, drawn in layer order from one generator."""
+        rng = np.random.default_rng(seed)
+        arrays = []
+        for i, (layer, width) in enumerate(zip(self.layers, self.widths)):
+            after = next((l for l in self.layers[i + 1:] if not l.init_transparent), None)
+            arrays += layer.initial_params(width, rng, he=after is not None and after.relu_like)
+        return arrays
+
+    def initial_state(self):
+        return [a for l, w in zip(self.layers, self.widths) for a in l.initial_state(w)]
+
+    def check_state(self, state, dtype):
+        """A list shaped like the state, checked (e.g. running variances >= 0)."""
+        arrays = _checks.check_array_list("state", state, self.state_shapes, dtype)
+        for i, (a, s) in enumerate(zip(arrays, self.states)):
+            if s.nonnegative and (a < 0).any():
+                raise ValueError(f"state[{i}] is a {s.name} and must be >= 0")
+        return arrays
+
+    # ---- rules ---------------------------------------------------------------------------
+    def check_batch(self, n_samples, what):
+        """Training with batch statistics needs >= 2 samples per batch; `what` says where the
+        number came from, e.g. "X has 1"."""
+        layer = self.batch_statistics
+        if layer is not None and n_samples < 2:
+            raise ValueError(f"{type(layer).__name__} in training mode needs at least 2 samples "
+                             f"per batch ({what}): one sample has no batch variance")
+
+    def check_differentiable(self):
+        """Training needs a gradient through every layer above the first one with parameters."""
+        first = next((i for i, (l, w) in enumerate(zip(self.layers, self.widths))
+                      if l.params(w)), None)
+        if first is None:
+            return
+        for i, layer in enumerate(self.layers[first + 1:], first + 1):
+            if not layer.differentiable:
+                raise ValueError(
+                    f"layers[{i}] is {layer!r}, whose derivative is zero almost "
+                    "everywhere: no gradient reaches the layers below it, so the network "
+                    "cannot be trained by gradient descent. Use Sigmoid/Tanh (smooth "
+                    "versions of step/sign) for training.")
+
+
+def split(flat, shapes):
+    """Views of the flat vector with the given shapes, in order."""
+    out, off = [], 0
+    for s in shapes:
+        size = int(np.prod(s))
+        out.append(flat[off:off + size].reshape(s))
+        off += size
+    return out
+
+
+def join(arrays, dtype):
+    """The arrays flattened into one vector of dtype."""
+    return (np.concatenate([np.ravel(a) for a in arrays]).astype(dtype, copy=False)
+            if arrays else np.zeros(0, dtype))
