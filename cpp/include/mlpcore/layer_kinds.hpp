@@ -2,7 +2,7 @@
 // entry per kind (layer_kinds.cpp): its arguments and their checks, the sizes of its
 // parameters, state and cache, the rules it imposes, and its forward and backward passes
 // over the named views of one layer (LayerSlot). Adding a layer kind = its kernels
-// (layers.cpp / activations.cpp) + one entry here. Twin: the kind table of reference/network.py.
+// (layers.cpp / activations.cpp) + one entry here. Twin: the kind table of reference/layer_kinds.py.
 #pragma once
 #include <cstddef>
 #include <cstdint>
