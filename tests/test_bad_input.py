@@ -208,7 +208,8 @@ def test_unknown_loss_lists_known_ones(backend):
         make([Dense(2, 2)], backend, loss="cross_entropy")
     for name in ref_losses.NAMES:
         assert name in str(info.value)
-    assert set(ref_losses.NAMES) == {"softmax_cross_entropy", "binary_cross_entropy", "mse"}
+    assert set(ref_losses.NAMES) == {"softmax_cross_entropy", "binary_cross_entropy", "mse",
+                                     "poisson"}
 
 
 def test_unknown_backend():

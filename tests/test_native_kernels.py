@@ -117,7 +117,7 @@ def test_loss_forward_backward(name, B, K, dtype, tol, rng):
     assert_close(core.loss_backward(h, y), losses.loss_backward(ref_h, y), **tol, what="dz")
 
 
-@pytest.mark.parametrize("name", losses.NAMES)
+@pytest.mark.parametrize("name", [n for n in losses.NAMES if n != "poisson"])  # exp(1000) = inf
 def test_losses_are_stable_for_huge_logits(name, dtype):
     z = np.array([[1000.0, -1000.0], [-1000.0, 1000.0], [0.0, 1000.0]], dtype)
     y = np.array([[1, 0], [1, 0], [0, 1]], dtype)

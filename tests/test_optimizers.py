@@ -107,7 +107,7 @@ def test_changing_the_optimizer_restarts_its_moments(backend, rng):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"optimizer": "rmsprop"}, "known optimizers: sgd, adam"),
+    ({"optimizer": "adagrad"}, "known optimizers: sgd, adam, adamw, rmsprop"),
     ({"momentum": 1.0}, "momentum"),
     ({"momentum": -0.1}, "momentum"),
     ({"nesterov": True}, "nesterov"),
@@ -179,8 +179,8 @@ class InterruptedEngine:
     def __getattr__(self, name):
         return getattr(self._engine, name)
 
-    def train_epoch(self, *args):
-        self._engine.train_epoch(*args)
+    def train_epoch(self, *args, **options):
+        self._engine.train_epoch(*args, **options)
         raise Interrupt
 
 

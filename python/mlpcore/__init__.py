@@ -4,8 +4,12 @@ from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU
                      Sign, Step, Tanh)
 from .sequential import Sequential
 from .io import load, save
+from . import callbacks, schedules  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
+from .history import History
+from .optimizers import SGD, Adam, AdamW, RMSprop
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load"]
+           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
+           "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules"]

@@ -104,17 +104,18 @@ def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(T
 
 # ---- optimizer settings: the one place they are checked ------------------------------------
 OPTIMIZERS = _optim.NAMES
-OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps")  # as in optimizer_
+OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")  # optimizer_
 
 
 _UNSET = object()  # lr and weight_decay not given
 
 
 def check_optimizer(name, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8, *,
-                    lr=_UNSET, weight_decay=_UNSET, dtype=None):
+                    alpha=0.99, lr=_UNSET, weight_decay=_UNSET, dtype=None):
     """The optimizer's settings as the dict both engines take: {"name", "momentum",
-    "nesterov", "beta1", "beta2", "eps"}, plus "lr" and "weight_decay" when given (lr must be
-    representable in dtype when dtype is given)."""
+    "nesterov", "beta1", "beta2", "eps", "alpha"}, plus "lr" and "weight_decay" when given (lr
+    must be representable in dtype when dtype is given). momentum belongs to sgd and rmsprop,
+    nesterov to sgd, betas to adam and adamw, alpha to rmsprop."""
     check_choice("optimizer", name, OPTIMIZERS)
     if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
             or not 0 <= momentum < 1):
@@ -123,15 +124,17 @@ def check_optimizer(name, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=
         raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
     if nesterov and (name != "sgd" or momentum == 0):
         raise ValueError("nesterov needs optimizer='sgd' and a momentum > 0")
-    if name != "sgd" and momentum != 0:
-        raise ValueError(f"momentum is an option of optimizer='sgd', not {name!r}")
+    if name not in ("sgd", "rmsprop") and momentum != 0:
+        raise ValueError(f"momentum is an option of optimizer='sgd' or 'rmsprop', not {name!r}")
     if (not isinstance(betas, (tuple, list)) or len(betas) != 2
             or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1
                        for b in betas)):
         raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")
-    eps = check_positive_real("adam_eps", eps)
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < 1:
+        raise ValueError(f"alpha (rmsprop's smoothing constant) must lie in [0, 1), got {alpha!r}")
+    eps = check_positive_real("eps (adam_eps)", eps)
     out = {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
-           "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps}
+           "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps, "alpha": float(alpha)}
     if lr is not _UNSET:
         out["lr"] = check_positive_real("lr", lr)
         if dtype is not None and out["lr"] >= np.finfo(dtype).max:
@@ -151,7 +154,7 @@ def check_optimizer_dict(name, d):
                          f" or None, got {d!r}")
     o = {**_optim.DEFAULTS, **d}
     return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
-                           o["eps"])
+                           o["eps"], alpha=o["alpha"])
 
 
 def _as_numeric(name, a):
@@ -193,7 +196,8 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
     softmax_cross_entropy: integer class labels (n_samples,) in [0, n_outputs), or rows of
         class probabilities (n_samples, n_outputs) that are >= 0 and sum to 1;
     binary_cross_entropy: values in [0, 1], (n_samples, n_outputs) or (n_samples,) for one output;
-    mse: any finite values, (n_samples, n_outputs) or (n_samples,) for one output.
+    mse: any finite values, (n_samples, n_outputs) or (n_samples,) for one output;
+    poisson: values >= 0 (counts, rates), shaped as for mse.
     """
     arr = _as_numeric(name, y)
     if arr.ndim == 0 or arr.ndim > 2:
@@ -226,6 +230,9 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name}: targets of {loss} must lie in [0, 1], got values in "
                              f"[{out.min()}, {out.max()}]")
+    if loss == "poisson" and out.min() < 0:
+        raise ValueError(f"{name}: targets of the poisson loss must be >= 0, got values down to "
+                         f"{out.min()}")
     if loss == "softmax_cross_entropy":
         sums = out.sum(axis=1, dtype=np.float64)
         worst = int(np.argmax(np.abs(sums - 1)))
@@ -250,3 +257,50 @@ def check_array_list(name, arrays, shapes, dtype):
         _check_finite(f"{name}[{i}]", arr)
         out.append(arr)
     return out
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
+    """None, or the weights as a (n_samples,) array of dtype, every one finite and > 0
+    (zero weights: drop those rows instead)."""
+    if sample_weight is None:
+        return None
+    w = _as_numeric(name, sample_weight)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(f"{name} must have shape ({n_samples},) (one weight per sample), "
+                         f"got shape {w.shape}")
+    _check_finite(name, w)
+    out = np.ascontiguousarray(w, dtype=dtype)
+    bad = np.flatnonzero(~(out > 0))
+    if bad.size:
+        raise ValueError(f"{name} must be > 0 (drop the samples of weight 0 instead), got "
+                         f"{w[bad[0]]!r} at index {int(bad[0])}")
+    if not np.isfinite(out.sum(dtype=np.float64)):
+        raise ValueError(f"{name} sums to infinity")
+    return out
+
+
+def is_sparse(X):
+    """True for a scipy.sparse matrix or array (duck-typed: scipy is not imported)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "shape")
+
+
+def check_X_sparse(X, n_features, dtype, name="X"):
+    """A scipy.sparse X as the CSR triple the engines take: (data (nnz,) of dtype, indices
+    (nnz,) int64, indptr (n + 1,) int64), finite, with canonical (summed) duplicates."""
+    if len(X.shape) != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {X.shape}, expected at least one sample")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features per sample, the network expects "
+                         f"{n_features} (shape {X.shape})")
+    csr = X.tocsr()
+    if csr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {csr.dtype}")
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    data = np.ascontiguousarray(csr.data, dtype=dtype)
+    _check_finite(name, data)
+    return (data, np.ascontiguousarray(csr.indices, dtype=np.int64),
+            np.ascontiguousarray(csr.indptr, dtype=np.int64))

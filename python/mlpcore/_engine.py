@@ -9,7 +9,7 @@ of the engine's dtype, copied in and out: parameters [W1, b1, ..., gamma, beta, 
 trust their caller: Sequential checks every argument first (mlpcore._checks), the C++
 engine keeps cheap invariant checks that raise ValueError.
 """
-from typing import Any, Dict, Protocol, Tuple, runtime_checkable
+from typing import Any, Dict, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -37,15 +37,19 @@ class Engine(Protocol):
     def predict(self, X: np.ndarray, training: bool, step: int) -> np.ndarray:
         """Output activations (B, n_outputs); updates nothing."""
 
-    def loss(self, X: np.ndarray, Y: np.ndarray, training: bool, step: int) -> float:
-        """Mean loss over the rows; updates nothing."""
+    def loss(self, X: np.ndarray, Y: np.ndarray, training: bool, step: int,
+             sample_weight: Optional[np.ndarray] = None) -> float:
+        """Mean (or sample_weight-weighted mean) loss over the rows; updates nothing."""
 
-    def gradients(self, X: np.ndarray, Y: np.ndarray, training: bool,
-                  step: int) -> Tuple[float, np.ndarray]:
+    def gradients(self, X: np.ndarray, Y: np.ndarray, training: bool, step: int,
+                  sample_weight: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
         """(mean loss, flat gradient shaped like get_params()); updates nothing."""
 
-    def train_epoch(self, X: np.ndarray, Y: np.ndarray, batch_size: int, optimizer: dict,
-                    opt_step: int, epoch: int, step: int, shuffle: bool) -> Dict[str, Any]:
+    def train_epoch(self, X: Any, Y: np.ndarray, batch_size: int, optimizer: dict,
+                    opt_step: int, epoch: int, step: int, shuffle: bool,
+                    **options: Any) -> Dict[str, Any]:
         """One epoch (reference/train.py): {"loss": sample-weighted mean batch loss, "steps":
-        steps taken, "step_losses", "grad_norms"}. The C++ engine takes keyword-only
-        options after these (sample weights, per-step learning rates, clipping, ...)."""
+        steps taken, "step_losses", "grad_norms"}. X is (n, n_in) or a CSR triple (data,
+        indices int64, indptr int64). Keyword-only options: sample_weight, lrs (per-step
+        learning rates), l2_alpha, clip_norm, clip_value, grad_norms, step_losses, progress
+        (a Progress counter), check_interrupts (Ctrl-C between steps)."""

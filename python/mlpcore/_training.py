@@ -1,94 +1,376 @@
 """Sequential.fit: its arguments, checked, and the epoch loop. The loop is a client of the
-engine's narrow interface (train_epoch, loss, get/set of the flat buffers): every epoch runs
-in the engine, and Python is back once per epoch for the history, early stopping and the
-callback."""
+engine's narrow interface (train_epoch, loss, predict, get/set of the flat buffers): every
+epoch runs in the engine (per-step learning rates, clipping, sample weights and gradient
+norms included), and Python is back once per epoch for the history, the schedule, the
+callbacks and the progress line.
+
+Each epoch is all or nothing: an epoch that fails (divergence, an exception, Ctrl-C) leaves
+weights, state, moments and counters as they were before it. The C++ engine polls for
+Ctrl-C between steps (at most every 50 ms) and raises KeyboardInterrupt, so an interrupt
+stops fit within about one step and rolls the model back to the end of the last completed
+epoch.
+"""
+import numbers
+import time
+
 import numpy as np
 
-from . import _checks
+from . import _checks, metrics as _metrics
+from ._progress import Printer
+from .callbacks import Callback, EarlyStopping, LambdaCallback
+from .history import History
+from .optimizers import Optimizer
+from .reference.train import Progress as _NumpyProgress, batch_bounds, gather
+from .schedules import as_schedule
+
+# Per-layer gradient norms cost one extra pass over the gradients per step (measured in
+# bench/bench_loop.py); on by default.
+GRAD_NORMS_DEFAULT = True
+_CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
+
+
+class Default:
+    """A fit argument left at its default (shown as the value): with an optimizer object,
+    only arguments left at their defaults are allowed."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return repr(self.value)
+
+
+def _given(value):
+    return not isinstance(value, Default)
+
+
+def _value(value):
+    return value.value if isinstance(value, Default) else value
+
+
+def _optional_positive(name, value):
+    return None if value is None else _checks.check_positive_real(name, value)
+
+
+def _resolve_optimizer(net, optimizer, lr, weight_decay, momentum, nesterov, betas, adam_eps):
+    """(settings dict without lr/weight_decay, schedule, weight_decay)."""
+    if isinstance(optimizer, Optimizer):
+        given = [k for k, v in (("lr", lr), ("weight_decay", weight_decay),
+                                ("momentum", momentum), ("nesterov", nesterov), ("betas", betas),
+                                ("adam_eps", adam_eps)) if _given(v)]
+        if given:
+            raise ValueError(f"{', '.join(given)} given to fit together with the optimizer "
+                             f"object {optimizer!r}: set them on the optimizer")
+        return optimizer.settings(), as_schedule(optimizer.lr), optimizer.weight_decay
+    settings = _checks.check_optimizer(optimizer, _value(momentum), _value(nesterov),
+                                       _value(betas), _value(adam_eps))
+    wd = _checks.check_nonnegative_real("weight_decay", _value(weight_decay))
+    lr = _value(lr)
+    if not hasattr(lr, "rates"):
+        _checks.check_optimizer(optimizer, lr=lr, dtype=net.dtype)
+    return settings, as_schedule(lr), wd
+
+
+def _class_weights(class_weight, Y, loss):
+    """(n,) weights of the samples' classes; Y is the (n, K) target matrix."""
+    if loss not in _CLASSIFICATION:
+        raise ValueError(f"class_weight needs a classification loss "
+                         f"({', '.join(_CLASSIFICATION)}), not {loss!r}")
+    if loss == "binary_cross_entropy":
+        if Y.shape[1] != 1:
+            raise ValueError("class_weight needs one output with binary_cross_entropy "
+                             f"(the network has {Y.shape[1]}; weight multi-label samples with "
+                             "sample_weight)")
+        P = np.hstack([1 - Y, Y]).astype(np.float64)  # (n, 2) class memberships
+    else:
+        P = Y.astype(np.float64)
+    K = P.shape[1]
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = P.sum(axis=0)
+        per_class = np.where(counts > 0, P.shape[0] / (K * np.where(counts > 0, counts, 1)), 1.0)
+    elif isinstance(class_weight, dict):
+        per_class = np.ones(K)
+        for c, wc in class_weight.items():
+            if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < K:
+                raise ValueError(f"class_weight keys must be class indices in [0, {K - 1}], "
+                                 f"got {c!r}")
+            per_class[int(c)] = _checks.check_positive_real(f"class_weight[{c}]", wc)
+    else:
+        raise ValueError(f"class_weight must be 'balanced' or a dict {{class: weight}}, "
+                         f"got {class_weight!r}")
+    return P @ per_class
+
+
+def _split(n, fraction, Y, loss, seed):
+    """(train indices, validation indices): a seeded hold-out of about fraction * n samples,
+    stratified by class for the classification losses."""
+    rng = np.random.default_rng([seed, 0x5A11])
+    if loss in _CLASSIFICATION and (loss == "softmax_cross_entropy" or Y.shape[1] == 1):
+        labels = Y.argmax(axis=1) if loss == "softmax_cross_entropy" else (Y[:, 0] > 0.5)
+        val = []
+        for c in np.unique(labels):
+            idx = rng.permutation(np.flatnonzero(labels == c))
+            val.append(idx[:int(round(fraction * idx.size))])
+        val = np.sort(np.concatenate(val))
+    else:
+        val = np.sort(rng.permutation(n)[:int(round(fraction * n))])
+    if val.size == 0 or val.size == n:
+        raise ValueError(f"validation_split={fraction} leaves {n - val.size} training and "
+                         f"{val.size} validation samples of {n}")
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def _rows(X, idx):
+    """Rows idx of X (a dense array or a scipy sparse matrix)."""
+    return X[idx]
 
 
 def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, momentum,
-        nesterov, betas, adam_eps, validation_data, patience, callback):
+        nesterov, betas, adam_eps, validation_data, patience, callback, validation_split=None,
+        sample_weight=None, class_weight=None, clip_norm=None, clip_value=None, l2_alpha=0.0,
+        record_steps=False, verbose=0, callbacks=None, grad_norms=None):
     """Checks every argument (nothing changes on a ValueError), then runs the epochs under
-    the model's fit lock; returns the per-epoch training losses."""
-    X = _checks.check_X(X, net.n_features_in_, net.dtype)
-    Y = _checks.check_targets(y, net.loss_name, X.shape[0], net.n_outputs_, net.dtype)
+    the model's fit lock; returns the History."""
+    sparse = _checks.is_sparse(X)
+    if sparse:
+        n = int(X.shape[0])
+        _checks.check_X_sparse(X, net.n_features_in_, net.dtype)  # the checks, early
+    else:
+        X = _checks.check_X(X, net.n_features_in_, net.dtype)
+        n = X.shape[0]
+    Y = _checks.check_targets(y, net.loss_name, n, net.n_outputs_, net.dtype)
+    w = _checks.check_sample_weight(sample_weight, n, np.float64)
+    if class_weight is not None:
+        cw = _class_weights(class_weight, Y, net.loss_name)
+        w = cw if w is None else w * cw
     epochs = _checks.check_nonnegative_int("epochs", epochs)
-    batch_size = min(_checks.check_positive_int("batch_size", batch_size), X.shape[0])
-    opt = _checks.check_optimizer(optimizer, momentum, nesterov, betas, adam_eps, lr=lr,
-                                  weight_decay=weight_decay, dtype=net.dtype)
-    Xv = Yv = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, y_val)")
-        Xv = _checks.check_X(validation_data[0], net.n_features_in_, net.dtype, "X_val")
+    batch_size = _checks.check_positive_int("batch_size", batch_size)
+    settings, schedule, wd = _resolve_optimizer(net, optimizer, lr, weight_decay, momentum,
+                                                nesterov, betas, adam_eps)
+    clip_norm = _optional_positive("clip_norm", clip_norm)
+    clip_value = _optional_positive("clip_value", clip_value)
+    l2_alpha = _checks.check_nonnegative_real("l2_alpha", l2_alpha)
+    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    grad_norms = GRAD_NORMS_DEFAULT if grad_norms is None else bool(grad_norms)
+
+    Xv = Yv = wv = None
+    if validation_split is not None:
+        if validation_data is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
+                or not 0 < validation_split < 1):
+            raise ValueError(f"validation_split must be a fraction in (0, 1), got "
+                             f"{validation_split!r}")
+        tr, va = _split(n, float(validation_split), Y, net.loss_name, net.seed)
+        Xv, Yv = _rows(X, va), Y[va]
+        Xv = Xv.toarray() if sparse else Xv
+        X, Y, n = _rows(X, tr), Y[tr], tr.size
+        wv, w = (None, None) if w is None else (w[va], w[tr])
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
+                             "(X_val, y_val, sample_weight_val)")
+        Xv = validation_data[0]
+        Xv = Xv.toarray() if _checks.is_sparse(Xv) else Xv
+        Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
         Yv = _checks.check_targets(validation_data[1], net.loss_name, Xv.shape[0],
                                    net.n_outputs_, net.dtype, "y_val")
+        if len(validation_data) == 3:
+            wv = _checks.check_sample_weight(validation_data[2], Xv.shape[0], np.float64,
+                                             "sample_weight_val")
+    if Xv is not None:
+        Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
+    Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype) if sparse else X
+    w = None if w is None else np.ascontiguousarray(w, dtype=net.dtype)
+    if w is not None and not (w > 0).all():
+        raise ValueError("sample_weight times class_weight underflows to 0 in "
+                         f"{net.dtype.name}")
+
+    cbs = []
+    for c in (callbacks or []) if not isinstance(callbacks, Callback) else [callbacks]:
+        if not any(hasattr(c, m) for m in ("on_train_begin", "on_epoch_begin", "on_epoch_end",
+                                           "on_train_end")):
+            raise ValueError(f"callbacks must be mlpcore.callbacks.Callback objects, got {c!r}")
+        cbs.append(c)
     if patience is not None:
         patience = _checks.check_positive_int("patience", patience)
-        if validation_data is None:
+        if Xv is None:
             raise ValueError("patience (early stopping) needs validation_data")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
+        cbs.append(EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
+    if callback is not None:
+        if not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        cbs.append(LambdaCallback(on_epoch_end=lambda epoch, logs: callback(net, logs)))
+
     net._layout.check_differentiable()
-    if X.shape[0] < 2:
-        net._layout.check_batch(X.shape[0], f"X has {X.shape[0]} training sample")
+    if n < 2:
+        net._layout.check_batch(n, f"X has {n} training sample")
+    batch_size = min(batch_size, n)
     net._layout.check_batch(batch_size, f"batch_size={batch_size}")
     with net._fit_lock:
-        return _epochs(net, X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience, callback)
+        loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, epochs, batch_size, bool(shuffle), settings,
+                     schedule, wd, dict(l2_alpha=l2_alpha, clip_norm=clip_norm or 0.0,
+                                        clip_value=clip_value or 0.0, grad_norms=grad_norms,
+                                        step_losses=bool(record_steps)),
+                     cbs, verbose)
+        return loop.run()
 
 
-def _epochs(net, X, Y, epochs, batch_size, opt, shuffle, Xv, Yv, patience, callback):
-    """The epochs of fit, each one all or nothing: an epoch that fails (divergence, an
-    exception, Ctrl-C) leaves weights, state, moments and counters as they were before it."""
-    losses = []
-    best = (np.inf, None)  # (validation loss, (params, state)) of the best epoch
-    since_best = 0
-    settings = {k: v for k, v in opt.items() if k not in ("lr", "weight_decay")}
-    for _ in range(epochs):
-        before = (net._engine.get_params(), net._engine.get_state(),
-                  net._engine.get_optimizer_state(), net.optimizer_, net.opt_steps_)
+class _Loop:
+    """The running fit, as callbacks see it (callback.loop): epoch_in_fit, lr_factor (scales
+    the schedule's rates), stop_training, history."""
+
+    def __init__(self, net, X, Y, w, Xv, Yv, wv, epochs, batch_size, shuffle, settings,
+                 schedule, wd, options, callbacks, verbose):
+        self.net, self.X, self.Y, self.w = net, X, Y, w
+        self.Xv, self.Yv, self.wv = Xv, Yv, wv
+        self.epochs, self.batch_size, self.shuffle = epochs, batch_size, shuffle
+        self.settings, self.schedule, self.wd, self.options = settings, schedule, wd, options
+        self.callbacks, self.verbose = callbacks, verbose
+        self.n = Y.shape[0]
+        self.n_steps = len(batch_bounds(self.n, batch_size, net._layout.batch_statistics is not None))
+        self.epoch_in_fit = 0
+        self.first_step = 0  # steps of this fit so far: the schedule's step count
+        self.lr_factor = 1.0
+        self.stop_training = False
+        self.history = History({"epochs": epochs, "batch_size": batch_size,
+                                "steps": self.n_steps, "samples": self.n})
+        layout = net._layout
+        self.param_layers = [i for i, (l, wd_) in enumerate(zip(layout.layers, layout.widths))
+                             if l.params(wd_)]
+
+    def current_lr(self):
+        """The rate the next step would get."""
+        return float(self.schedule.rates(self.epoch_in_fit, self.first_step, 1, self.n)[0]
+                     * self.lr_factor)
+
+    def _call(self, name, *args):
+        stop = False
+        for c in self.callbacks:
+            method = getattr(c, name, None)
+            if method is None:
+                continue
+            if isinstance(c, Callback):
+                c.model, c.loop = self.net, self
+            stop = bool(method(*args)) or stop
+        return stop
+
+    def _rates(self):
+        rates = np.asarray(self.schedule.rates(self.epoch_in_fit, self.first_step, self.n_steps,
+                                               self.n), np.float64) * self.lr_factor
+        top = float(np.finfo(self.net.dtype).max)
+        bad = np.flatnonzero(~((rates > 0) & (rates < top)))
+        if bad.size:
+            raise ValueError(f"the learning-rate schedule {self.schedule!r} gives lr="
+                             f"{rates[bad[0]]!r} at step {self.first_step + int(bad[0])} of this "
+                             "fit: rates must be finite and > 0 (is total_steps too small?)")
+        return rates
+
+    def run(self):
+        net = self.net
+        self.schedule.reset()
+        printer = Printer(self.verbose, self.epochs, self.n, self.batch_size)
+        self._call("on_train_begin", {})
+        printer.start()
+        try:
+            for _ in range(self.epochs):
+                self._call("on_epoch_begin", net.epoch_, {})
+                logs, step_losses = self._epoch(printer)
+                self.history._append(logs, step_losses)
+                _extend(net.history_, logs)
+                self.schedule.epoch_end(logs)
+                printer.epoch_end(self.epoch_in_fit, logs, logs["time"])
+                self.epoch_in_fit += 1
+                if self._call("on_epoch_end", int(logs["epoch"]), logs) or self.stop_training:
+                    break
+        finally:
+            printer.stop()
+        self._call("on_train_end", {})
+        return self.history
+
+    def _epoch(self, printer):
+        net, engine = self.net, self.net._engine
+        rates = self._rates()
+        opt = {**self.settings, "lr": float(rates[0]), "weight_decay": self.wd}
+        lrs = None if (rates == rates[0]).all() else rates.tolist()
+        progress = None
+        if self.verbose == 1:
+            progress = (_NumpyProgress() if net.backend == "numpy"
+                        else __import__("mlpcore._core", fromlist=["Progress"]).Progress())
+        t0 = time.perf_counter()
+        before = (engine.get_params(), engine.get_state(), engine.get_optimizer_state(),
+                  net.optimizer_, net.opt_steps_)
         committed = False
         try:
-            if settings != net.optimizer_:  # another optimizer starts from zero moments
-                net._engine.set_optimizer_state(np.zeros_like(before[2]))
-                net.optimizer_, net.opt_steps_ = settings, 0
-            result = net._engine.train_epoch(X, Y, batch_size, opt, net.opt_steps_,
-                                             net.epoch_, net.step_, bool(shuffle))
-            value, steps = result["loss"], result["steps"]
-            # The last batch's update is not in the epoch loss: check the weights and
-            # the batch-norm running statistics as well.
-            if not (np.isfinite(value) and np.isfinite(net._engine.get_params()).all()
-                    and np.isfinite(net._engine.get_state()).all()):
-                raise FloatingPointError(
-                    f"training diverged in epoch {net.epoch_} (loss {value}; weights or "
-                    "batch-norm statistics overflowed); the weights and state from before "
-                    "that epoch were restored. Try a smaller lr or rescale the inputs.")
-            logs = {"epoch": net.epoch_, "loss": float(value)}
-            net.epoch_, net.step_, net.opt_steps_ = (
-                net.epoch_ + 1, net.step_ + int(steps), net.opt_steps_ + int(steps))
+            if self.settings != net.optimizer_:  # another optimizer starts from zero moments
+                engine.set_optimizer_state(np.zeros_like(before[2]))
+                net.optimizer_, net.opt_steps_ = self.settings, 0
+            printer.epoch_begin(self.epoch_in_fit, progress)
+            kwargs = dict(self.options, sample_weight=self.w, lrs=lrs, progress=progress)
+            if net.backend == "native":
+                kwargs["check_interrupts"] = True
+            result = engine.train_epoch(self.X, self.Y, self.batch_size, opt, net.opt_steps_,
+                                        net.epoch_, net.step_, self.shuffle, **kwargs)
+            value, steps = float(result["loss"]), int(result["steps"])
+            step = net.step_ + steps
+            logs = {"epoch": net.epoch_, "loss": value}
+            # the outputs on one batch of training rows must be finite too (exp and float32
+            # overflow); the validation data may be anything, its loss is only recorded
+            rows = np.arange(min(self.batch_size, self.n))
+            finite = (np.isfinite(value) and np.isfinite(engine.get_params()).all()
+                      and np.isfinite(engine.get_state()).all()
+                      and np.isfinite(engine.predict(gather(self.X, rows, net.n_features_in_),
+                                                     False, step)).all())
+            if finite and self.Xv is not None:
+                logs["val_loss"] = float(engine.loss(self.Xv, self.Yv, False, step, self.wv))
+                with np.errstate(all="ignore"):
+                    logs.update({f"val_{k}": v for k, v in _metrics.compute(
+                        net.loss_name, engine.predict(self.Xv, False, step), self.Yv,
+                        self.wv).items()})
+            if not finite:
+                raise FloatingPointError(self._divergence_message(value))
+            logs["lr"] = float(rates[-1])
+            logs["time"] = time.perf_counter() - t0
+            for i, g in zip(self.param_layers, np.asarray(result["grad_norms"])):
+                logs[f"grad_norm_{i}"] = float(g)
+            net.epoch_, net.step_, net.opt_steps_ = (net.epoch_ + 1, step,
+                                                     net.opt_steps_ + steps)
+            self.first_step += steps
             committed = True
         finally:
             if not committed:
-                net._engine.set_params(before[0])
-                net._engine.set_state(before[1])
-                net._engine.set_optimizer_state(before[2])
+                printer.epoch_failed()
+                engine.set_params(before[0])
+                engine.set_state(before[1])
+                engine.set_optimizer_state(before[2])
                 net.optimizer_, net.opt_steps_ = before[3], before[4]
-        losses.append(float(value))
-        net.history_["loss"].append(float(value))
-        if Xv is not None:
-            logs["val_loss"] = float(net._engine.loss(Xv, Yv, False, net.step_))
-            net.history_.setdefault("val_loss", []).append(logs["val_loss"])
-            if logs["val_loss"] < best[0]:
-                best = (logs["val_loss"], (net._engine.get_params(), net._engine.get_state()))
-                since_best = 0
-            else:
-                since_best += 1
-        if callback is not None and callback(net, logs):
-            break
-        if patience is not None and since_best >= patience:
-            if best[1] is not None:  # None: no finite validation loss was ever seen
-                net._engine.set_params(best[1][0])
-                net._engine.set_state(best[1][1])
-            break
-    return losses
+        return logs, (result["step_losses"] if self.options["step_losses"] else None)
+
+    def _divergence_message(self, value):
+        net = self.net
+        msg = (f"training diverged in epoch {net.epoch_} (loss {value}; weights, batch-norm "
+               "statistics or outputs overflowed); the weights and state from before that "
+               "epoch were restored.")
+        if net.loss_name in ("mse", "poisson"):
+            Y = self.Y.astype(np.float64)
+            scale = float(max(Y.std(axis=0).max(), np.abs(Y.mean(axis=0)).max()))
+            if scale > 10:
+                return (msg + f" The targets are the likely cause: y has values of size "
+                        f"{scale:.3g} (standard deviation {Y.std(axis=0).max():.3g}); "
+                        "standardise y (e.g. scikit-learn's StandardScaler, or "
+                        "TransformedTargetRegressor around an estimator) and/or use a "
+                        "smaller lr.")
+        return msg + " Try a smaller lr (or clip_norm=...) or rescale the inputs."
+
+
+def _extend(history, logs):
+    """Appends one epoch's logs to net.history_, a dict of equally long lists (None where an
+    epoch lacks a key)."""
+    n = len(history.get("loss", []))
+    for key, value in logs.items():
+        values = history.setdefault(key, [])
+        values.extend([None] * (n - len(values)))
+        values.append(float(value))
+    for values in history.values():
+        values.extend([None] * (n + 1 - len(values)))

@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from . import _checks, _record, _training
+from . import _checks, _record, _training, metrics as _metrics
 from ._layout import Layout, join, split
 from .layers import deserialize, serialize
 from .reference.network import Network as _NumpyNetwork
@@ -122,54 +122,103 @@ class Sequential:
         X, _, training, step = self._check_call(X, None, training, step)
         return self._engine.predict(X, training, step)
 
-    def loss(self, X, y, training=False, step=None):
-        """Mean loss over the samples, a float."""
+    def loss(self, X, y, training=False, step=None, sample_weight=None):
+        """Mean loss over the samples, a float; with sample_weight (n_samples,) > 0 the
+        weighted mean sum_i w_i l_i / sum_i w_i (scikit-learn's definition)."""
         X, Y, training, step = self._check_call(X, y, training, step)
-        return float(self._engine.loss(X, Y, training, step))
+        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return float(self._engine.loss(X, Y, training, step, w))
 
-    def gradients(self, X, y, training=False, step=None):
-        """Gradient of loss(X, y, training, step) with respect to every parameter: a list
-        shaped like get_weights(). Updates nothing (batch-norm running statistics included)."""
+    def gradients(self, X, y, training=False, step=None, sample_weight=None):
+        """Gradient of loss(X, y, training, step, sample_weight) with respect to every
+        parameter: a list shaped like get_weights(). Updates nothing (batch-norm running
+        statistics included)."""
         X, Y, training, step = self._check_call(X, y, training, step)
+        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         self._layout.check_differentiable()
-        _, grad = self._engine.gradients(X, Y, training, step)
+        _, grad = self._engine.gradients(X, Y, training, step, w)
         return split(grad, self._param_shapes)
 
+    def evaluate(self, X, y, sample_weight=None):
+        """{"loss": the (weighted) mean loss, and the loss's metrics (mlpcore.metrics):
+        "accuracy" for the cross-entropy losses, "r2" and "mae" for mse and poisson}, in
+        evaluation mode."""
+        X, Y, _, step = self._check_call(X, y, False, None)
+        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        out = {"loss": float(self._engine.loss(X, Y, False, step, w))}
+        out.update(_metrics.compute(self.loss_name, self._engine.predict(X, False, step), Y, w))
+        return out
+
     # ---- training ----------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True, weight_decay=0.0,
-            optimizer="sgd", momentum=0.0, nesterov=False, betas=(0.9, 0.999), adam_eps=1e-8,
-            validation_data=None, patience=None, callback=None):
-        """Minibatch stochastic gradient descent; returns the per-epoch training loss.
+    def fit(self, X, y, epochs=1, batch_size=32, lr=_training.Default(0.01), shuffle=True,
+            weight_decay=_training.Default(0.0), optimizer="sgd",
+            momentum=_training.Default(0.0), nesterov=_training.Default(False),
+            betas=_training.Default((0.9, 0.999)), adam_eps=_training.Default(1e-8),
+            validation_data=None, patience=None, callback=None, *, validation_split=None,
+            sample_weight=None, class_weight=None, clip_norm=None, clip_value=None,
+            l2_alpha=0.0, record_steps=False, verbose=0, callbacks=None, grad_norms=None):
+        """Minibatch stochastic gradient descent; returns a History (mlpcore.history): a list
+        of the per-epoch training losses that also holds history.history, a dict of lists
+        ("epoch", "loss", "val_loss", validation metrics, "lr", "time", "grad_norm_<i>").
+        net.history_ keeps the same record across fit calls.
 
         Each epoch visits every sample once, in an order shuffled by (seed, epoch) when
         shuffle is true, in batches of batch_size; the last, smaller batch is used too
         (with BatchNorm, a trailing one-sample batch joins the batch before it).
         batch_size >= n_samples is full-batch gradient descent. The loss of an epoch is the
-        sample-weighted mean of its batch losses, each computed before its update.
+        (sample-weight) weighted mean of its batch losses, each computed before its update.
         The whole epoch runs in the engine (in C++ with the GIL released for "native");
         Python is back once per epoch only.
 
-        optimizer="sgd" (with momentum and nesterov) or "adam" (with betas and adam_eps)
-        follows torch.optim.SGD / torch.optim.Adam exactly. weight_decay=lam is L2
-        regularisation of the Dense weight matrices (not biases or BatchNorm): lam * W is
-        added to their gradient, so plain SGD steps W -= lr * (dL/dW + lam * W), the gradient
-        step on loss + lam/2 * sum ||W||^2. The reported losses exclude the penalty term.
-        The optimizer's moments persist across fit calls, in get_optimizer_state(),
-        save/load and pickles; they restart from zero when fit is called with a different
-        optimizer, momentum, nesterov, betas or adam_eps (changing lr or weight_decay keeps
-        them). Adam usually wants a smaller lr (1e-3).
+        X is a (n_samples, n_features) array or a scipy.sparse matrix (its rows are gathered
+        per batch in the engine; results equal the dense ones).
 
-        validation_data=(X_val, y_val) records the evaluation-mode validation loss after
-        every epoch in history_["val_loss"]. patience=k (needs validation_data) stops early
-        once the validation loss has not improved for k epochs, and restores the weights and
-        state of the best epoch. callback(net, logs) is called after every epoch with
-        logs = {"epoch", "loss"[, "val_loss"]}; returning True stops training.
-        If the loss becomes NaN or infinite, the weights of the last finite epoch are
-        restored and FloatingPointError is raised.
+        Optimizer: an object of mlpcore.optimizers (mc.SGD, mc.Adam, mc.AdamW, mc.RMSprop,
+        with torch.optim's names, defaults and update rules), or a name "sgd", "adam",
+        "adamw", "rmsprop" with the settings lr (default 0.01), momentum, nesterov (sgd),
+        betas, adam_eps (adam, adamw; eps of rmsprop too) and weight_decay (default 0; with
+        an optimizer object, set these on the object). weight_decay=lam is L2
+        regularisation of the Dense weight matrices (not biases or BatchNorm): lam * W is
+        added to their gradient (adamw: decoupled, W *= 1 - lr lam). l2_alpha=a is
+        scikit-learn's alpha: a / (the batch's weight sum) is added to that decay. The
+        reported losses exclude the penalty. The moments persist across fit calls, in
+        get_optimizer_state(), save/load and pickles; they restart from zero when the
+        optimizer's kind or settings other than lr and weight_decay change.
+
+        lr may be a schedule of mlpcore.schedules (applied per step inside the engine;
+        steps and epochs count from the start of this fit). clip_value=c clamps every
+        gradient element to [-c, c]; clip_norm=c then scales the gradient to global L2 norm
+        at most c (torch.nn.utils.clip_grad_norm_).
+
+        sample_weight (n_samples,) > 0: each batch's loss is the weighted mean
+        sum w_i l_i / sum w_i, so a sample of weight 2 counts as that sample twice in
+        full-batch training. class_weight ("balanced" or {class: weight}, classification
+        losses) multiplies them.
+
+        validation_data=(X_val, y_val[, w_val]) or validation_split=f (a hold-out of a
+        fraction f of the samples drawn from the model's seed, stratified by class for
+        classification)
+        record the evaluation-mode validation loss and metrics after every epoch.
+        patience=k (needs validation) is EarlyStopping("val_loss", patience=k,
+        restore_best_weights=True). callbacks=[...] (mlpcore.callbacks) are called once per
+        epoch; callback(net, logs) is the older shortcut (return True to stop).
+        record_steps=True keeps every step's loss in history.step_losses. verbose=1 draws
+        a progress bar while each epoch runs, verbose=2 prints one line per epoch.
+        grad_norms=False skips the per-layer gradient norms (on by default).
+
+        Each epoch is all or nothing: if the loss, the weights, the batch-norm statistics
+        or the outputs (on the validation data, else on one batch of X) become NaN or
+        infinite, the weights from before the epoch are restored and FloatingPointError is
+        raised; an exception or Ctrl-C (polled between steps by the C++ engine, so it
+        stops within about one step) restores them too and propagates.
         """
         return _training.fit(self, X, y, epochs, batch_size, lr, shuffle, weight_decay,
                              optimizer, momentum, nesterov, betas, adam_eps, validation_data,
-                             patience, callback)
+                             patience, callback, validation_split=validation_split,
+                             sample_weight=sample_weight, class_weight=class_weight,
+                             clip_norm=clip_norm, clip_value=clip_value, l2_alpha=l2_alpha,
+                             record_steps=record_steps, verbose=verbose, callbacks=callbacks,
+                             grad_norms=grad_norms)
 
     def get_optimizer_state(self):
         """The optimizer's moments as two lists shaped like get_weights(): [m, v] (SGD

@@ -1,13 +1,18 @@
 """Fused output activation + loss pairs (twin of cpp/include/mlpcore/losses.hpp).
 
-Each pair maps the last layer's net input z (B, K) and a target matrix y (B, K) to
-    loss = (1/B) sum_i sum_k l(z_ik, y_ik)        (mean over samples, sum over outputs)
-    h    = output activation of z                   (what predict() returns)
-    dz   = (h - y) / B                              (the output error delta)
+Each pair maps the last layer's net input z (B, K) and a target matrix y (B, K) to the
+per-sample loss l_i = sum_k l(z_ik, y_ik) (summed over outputs) and
+    loss = (1/B) sum_i l_i                              without sample weights
+    loss = sum_i w_i l_i / sum_i w_i                    with weights w (B,) > 0 (float64 sums)
+    h    = output activation of z                       (what predict() returns)
+    dz   = (h - y) / B,   or (h - y) * (w_i / sum w)    (the output error delta)
   softmax_cross_entropy: h = softmax(z), l_i = logsumexp(z_i) sum_k y_ik - sum_k y_ik z_ik
   binary_cross_entropy:  h = sigmoid(z), l = max(z, 0) - z y + log1p(exp(-|z|))
   mse:                   h = z,          l = (z - y)^2 / 2
-Every form is stable for logits of any size (no exp of a positive number).
+  poisson:               h = exp(z),     l = exp(z) - y z + (y log y - y if y > 0 else 0)
+                         (scikit-learn's half Poisson deviance; y >= 0, log link)
+The weighted scale w_i / sum w is computed in float64, then cast to the dtype.
+Every form but poisson's exp is stable for logits of any size (no exp of a positive number).
 """
 import numpy as np
 
@@ -38,29 +43,50 @@ def _mse(z, y):
     return 0.5 * (d * d).sum(axis=1), z.copy()
 
 
+def _poisson(z, y):
+    h = np.exp(z)
+    positive = y > 0
+    ylogy = np.where(positive, y * np.log(np.where(positive, y, 1)) - y, 0).astype(z.dtype)
+    return (h - y * z + ylogy).sum(axis=1), h
+
+
 PAIRS = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "binary_cross_entropy": _binary_cross_entropy,
     "mse": _mse,
+    "poisson": _poisson,
 }
 NAMES = tuple(PAIRS)
 
 
 def output_activation(name, z):
-    """h for the named pair: softmax, sigmoid or identity of z (B, K)."""
+    """h for the named pair: softmax, sigmoid, identity or exp of z (B, K)."""
     if name == "softmax_cross_entropy":
         return softmax(z)[0]
     if name == "binary_cross_entropy":
         return sigmoid(z)
+    if name == "poisson":
+        return np.exp(z)
     return z.copy()
 
 
-def loss_forward(name, z, y):
-    """Mean loss over the batch (a float) and the output activation h (B, K)."""
+def weight_sum(w, B):
+    """sum of the weights (B,) in float64; B without weights."""
+    return float(B) if w is None else float(np.asarray(w, np.float64).sum())
+
+
+def loss_forward(name, z, y, w=None):
+    """Mean (or w-weighted mean) loss over the batch (a float) and the output activation h."""
     per_sample, h = PAIRS[name](z, y)
-    return float(per_sample.sum(dtype=np.float64) / z.shape[0]), h
+    if w is None:
+        return float(per_sample.sum(dtype=np.float64) / z.shape[0]), h
+    w64 = np.asarray(w, np.float64)
+    return float((w64 * per_sample.astype(np.float64)).sum() / w64.sum()), h
 
 
-def loss_backward(h, y):
-    """Output error delta dz = (h - y) / B, the same for every pair."""
-    return (h - y) / h.dtype.type(h.shape[0])
+def loss_backward(h, y, w=None):
+    """Output error delta dz = (h - y) / B, or (h - y) * T(w_i / sum w); the same for every pair."""
+    if w is None:
+        return (h - y) / h.dtype.type(h.shape[0])
+    w64 = np.asarray(w, np.float64)
+    return (h - y) * (w64 / w64.sum()).astype(h.dtype)[:, None]

@@ -53,14 +53,25 @@ class Network:
         for layer, views in zip(states, self._s):
             for (_, initial), v in zip(layer, views):
                 v[...] = initial
-        # 1 where weight decay applies (dense weight matrices), 0 elsewhere
-        self.decay = np.zeros_like(self.params)
+        # (n_params,) float64: 1 where weight decay applies (dense weight matrices), 0 elsewhere
+        self.decay = np.zeros(self.params.size, np.float64)
         for layer, views in zip(params, _views(self.decay, pshapes)):
             for (_, decay), v in zip(layer, views):
                 v[...] = decay
         self.needs_batch_statistics = any(k.needs_batch_statistics for k in self.kinds)
         # backward stops below the first layer with parameters: nothing there needs a gradient
         self._first_param = next((i for i, p in enumerate(pshapes) if p), None)
+        self._param_layers = [i for i, p in enumerate(pshapes) if p]  # dense, batch norm
+
+    @property
+    def n_param_layers(self):
+        """Layers with parameters: the entries of train_epoch's grad_norms."""
+        return len(self._param_layers)
+
+    def layer_grad_views(self, grad):
+        """Per parameter layer, the flat slice of grad (n_params,) holding its gradients."""
+        views = _views(grad, self._pshapes)
+        return [np.concatenate([v.ravel() for v in views[i]]) for i in self._param_layers]
 
     @property
     def n_inputs(self):
@@ -115,16 +126,18 @@ class Network:
         z, _ = self.forward(X, training, step, update_running=False)
         return losses.output_activation(self.loss_name, z)
 
-    def loss(self, X, Y, training=False, step=0):
+    def loss(self, X, Y, training=False, step=0, sample_weight=None):
         z, _ = self.forward(X, training, step, update_running=False)
-        return losses.loss_forward(self.loss_name, z, Y)[0]
+        return losses.loss_forward(self.loss_name, z, Y, sample_weight)[0]
 
-    def gradients(self, X, Y, training=False, step=0):
-        """Mean loss and its gradient (flat) w.r.t. the parameters; updates nothing."""
+    def gradients(self, X, Y, training=False, step=0, sample_weight=None):
+        """(Weighted) mean loss and its gradient (flat) w.r.t. the parameters; updates
+        nothing."""
         z, caches = self.forward(X, training, step, update_running=False)
-        value, h = losses.loss_forward(self.loss_name, z, Y)
-        return value, self.backward(losses.loss_backward(h, Y), caches, training)
+        value, h = losses.loss_forward(self.loss_name, z, Y, sample_weight)
+        return value, self.backward(losses.loss_backward(h, Y, sample_weight), caches, training)
 
-    def train_epoch(self, X, Y, batch_size, optimizer, opt_step, epoch, step, shuffle):
+    def train_epoch(self, X, Y, batch_size, optimizer, opt_step, epoch, step, shuffle, **options):
+        """One epoch; options as the C++ engine's keyword-only ones (train.train_epoch)."""
         return train.train_epoch(self, X, Y, batch_size, optimizer, opt_step, epoch, step,
-                                 shuffle)
+                                 shuffle, **options)

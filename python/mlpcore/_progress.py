@@ -1,0 +1,115 @@
+"""fit's console output. verbose=1: a progress bar per epoch, redrawn about 8 times a second
+by a Python thread that reads the engine's Progress counter (samples done, updated by the
+engine after every step) while the epoch runs in C++ without the GIL: the training loop
+never calls into Python per batch. verbose=2: one line per epoch.
+
+    epoch 3/10 [=========>          ] 4096/8192 samples  32/64 batches  51.2k samples/s  0:01 left  loss 0.4312 (last epoch)
+
+The engine reports no loss before the epoch ends, so the bar shows the previous epoch's loss
+while it runs and the epoch's own when it ends.
+"""
+import sys
+import threading
+import time
+
+_WIDTH = 24
+_INTERVAL = 0.125  # seconds between redraws
+
+
+def _rate(x):
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
+
+
+def _clock(s):
+    s = int(s + 0.5)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def format_logs(logs):
+    skip = ("epoch", "time")
+    parts = [f"{k} {v:.4g}" for k, v in logs.items() if k not in skip
+             and not k.startswith("grad_norm_")]
+    return "  ".join(parts)
+
+
+class Printer:
+    """Draws fit's output on `stream` (sys.stdout by default) for verbose 1 or 2."""
+
+    def __init__(self, verbose, epochs, n_samples, batch_size, stream=None):
+        self.verbose, self.epochs, self.n = verbose, epochs, n_samples
+        self.batch_size = batch_size
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._epoch = None      # (label, progress, start time) of the running epoch, or None
+        self._last_loss = None
+        self._thread = None
+        self._width = 0
+
+    # ---- the drawing thread (verbose=1) ------------------------------------------------
+    def start(self):
+        if self.verbose == 1:
+            self._thread = threading.Thread(target=self._run, name="mlpcore-progress", daemon=True)
+            self._thread.start()
+
+    def stop(self):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self):
+        while not self._stop.wait(_INTERVAL):
+            with self._lock:
+                if self._epoch is not None:
+                    self._draw(*self._epoch)
+
+    def _write(self, text, end=""):
+        pad = max(0, self._width - len(text)) if end == "" or text.startswith("\r") else 0
+        self.stream.write(text + " " * pad + end)
+        self.stream.flush()
+        self._width = 0 if end else len(text)
+
+    def _draw(self, label, progress, start):
+        done, total = progress.done, progress.total or self.n
+        elapsed = time.perf_counter() - start
+        frac = done / total if total else 0.0
+        filled = int(frac * _WIDTH)
+        bar = "=" * filled + (">" if filled < _WIDTH else "") + " " * (_WIDTH - filled - 1)
+        batches = -(-total // self.batch_size)
+        speed = done / elapsed if elapsed > 0 else 0.0
+        left = (total - done) / speed if speed > 0 else float("nan")
+        line = (f"\r{label} [{bar[:_WIDTH]}] {done}/{total} samples  "
+                f"{min(-(-done // self.batch_size), batches)}/{batches} batches  "
+                f"{_rate(speed)} samples/s  "
+                + (f"{_clock(left)} left" if left == left else "--:-- left"))
+        if self._last_loss is not None:
+            line += f"  loss {self._last_loss:.4g} (last epoch)"
+        self._write(line)
+
+    # ---- called by the fit loop --------------------------------------------------------
+    def epoch_begin(self, epoch_in_fit, progress):
+        if self.verbose == 1:
+            with self._lock:
+                self._epoch = (f"epoch {epoch_in_fit + 1}/{self.epochs}", progress,
+                               time.perf_counter())
+
+    def epoch_end(self, epoch_in_fit, logs, seconds):
+        label = f"epoch {epoch_in_fit + 1}/{self.epochs}"
+        if self.verbose == 1:
+            with self._lock:
+                self._epoch = None
+                self._last_loss = logs["loss"]
+                speed = self.n / seconds if seconds > 0 else 0.0
+                self._write(f"\r{label} [{'=' * _WIDTH}] {self.n}/{self.n} samples  "
+                            f"{_rate(speed)} samples/s  {seconds:.2f}s  " + format_logs(logs),
+                            end="\n")
+        elif self.verbose == 2:
+            self._write(f"{label}  {seconds:.2f}s  " + format_logs(logs), end="\n")
+
+    def epoch_failed(self):
+        if self.verbose == 1:
+            with self._lock:
+                self._epoch = None
+                if self._width:
+                    self._write("", end="\n")

@@ -1,0 +1,204 @@
+"""Callbacks for Sequential.fit(callbacks=[...]), called once per epoch (never per batch):
+
+    on_train_begin(logs)          before the first epoch
+    on_epoch_begin(epoch, logs)   before each epoch
+    on_epoch_end(epoch, logs)     after each epoch; logs holds "epoch", "loss", "val_loss",
+                                  the metrics, "lr", "time", "grad_norm_<i>" (see History);
+                                  returning True stops training
+    on_train_end(logs)            after the last epoch (also after an early stop)
+
+A callback's `model` is the Sequential being trained and `loop` the running fit: set
+`loop.stop_training = True` to stop after this epoch, and scale the rates with
+`loop.lr_factor` (the schedule's rates are multiplied by it; 1 at the start of each fit).
+Epochs are numbered by net.epoch_ (counting across fit calls).
+
+Built-ins: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler,
+CSVLogger, LambdaCallback.
+"""
+import csv
+import math
+import numbers
+import os
+
+from . import _checks
+from .schedules import Plateau
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
+           "LearningRateScheduler", "CSVLogger", "LambdaCallback"]
+
+
+class Callback:
+    model = None
+    loop = None
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def _mode(mode, monitor):
+    _checks.check_choice("mode", mode, ("auto", "min", "max"), "modes")
+    if mode == "auto":
+        return "max" if ("acc" in monitor or monitor.endswith("r2")) else "min"
+    return mode
+
+
+def _monitored(logs, monitor):
+    if monitor not in logs:
+        raise ValueError(f"cannot monitor {monitor!r}: the logs hold {', '.join(sorted(logs))}")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stops when `monitor` has not improved by more than min_delta for `patience` epochs
+    (Keras's rule). With restore_best_weights, the weights and state of the best epoch are
+    restored when it stops training (not when the epochs simply run out). A NaN value never
+    counts as an improvement."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0,
+                 restore_best_weights=False, mode="auto"):
+        if not isinstance(monitor, str):
+            raise ValueError(f"monitor must be a name in the logs, got {monitor!r}")
+        self.monitor = monitor
+        self.min_delta = abs(_checks.check_nonnegative_real("min_delta", min_delta))
+        self.patience = _checks.check_nonnegative_int("patience", patience)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.mode = _mode(mode, monitor)
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.best_weights, self.wait, self.stopped_epoch = None, None, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = _monitored(logs, self.monitor)
+        better = (current < self.best - self.min_delta if self.mode == "min"
+                  else current > self.best + self.min_delta)
+        if better:
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = (self.model.get_weights(), self.model.get_state())
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights[0])
+                self.model.set_state(self.best_weights[1])
+            return True
+        return False
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model with mlpcore.save after every epoch, or only when `monitor` improved
+    (save_best_only). path may hold format fields of the logs, e.g. "ckpt-{epoch:03d}.npz"."""
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode = _mode(mode, monitor)
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .io import save
+        if self.save_best_only:
+            current = _monitored(logs, self.monitor)
+            if not (current < self.best if self.mode == "min" else current > self.best):
+                return False
+            self.best = current
+        save(self.model, self.path.format(**logs))
+        return False
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the rates by `factor` after more than `patience` epochs without an
+    improvement of `monitor` (torch.optim.lr_scheduler.ReduceLROnPlateau's rule, on top of
+    whatever schedule fit uses), never below min_lr."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto",
+                 min_delta=1e-4, threshold_mode="rel", cooldown=0, min_lr=0.0):
+        self._plateau = Plateau(monitor, _mode(mode, monitor), factor, patience, min_delta,
+                                threshold_mode, cooldown, min_lr, 1e-8)
+
+    def on_train_begin(self, logs=None):
+        self._plateau.reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self._plateau.scale
+        lr = float(logs["lr"])
+        after = self._plateau.update(logs, lr)
+        self.loop.lr_factor *= after / before
+        return False
+
+
+class LearningRateScheduler(Callback):
+    """schedule(epoch, lr) -> the rate of the coming epoch, given the epoch number (counted
+    from the start of this fit) and the current rate (Keras's LearningRateScheduler); it
+    scales every step's rate of the epoch so that the first step gets the returned rate."""
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise ValueError(f"schedule must be callable as schedule(epoch, lr), got {schedule!r}")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        current = self.loop.current_lr()
+        lr = self.schedule(self.loop.epoch_in_fit, current)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
+                math.isfinite(lr) and lr > 0):
+            raise ValueError(f"LearningRateScheduler: schedule returned {lr!r}; it must "
+                             "return a finite rate > 0")
+        self.loop.lr_factor *= float(lr) / current
+
+
+class CSVLogger(Callback):
+    """Writes one CSV row per epoch with the logs (columns from the first epoch's keys)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = bool(append)
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        self._keys = None
+        if not self.append:
+            open(self.filename, "w").close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        new = self._keys is None
+        if new:
+            self._keys = list(logs)
+            new = not (self.append and os.path.exists(self.filename)
+                           and os.path.getsize(self.filename) > 0)
+        with open(self.filename, "a", newline="") as f:
+            w = csv.writer(f, delimiter=self.separator)
+            if new:
+                w.writerow(self._keys)
+            w.writerow([logs.get(k, "") for k in self._keys])
+        return False
+
+
+class LambdaCallback(Callback):
+    """A callback from functions: on_epoch_end(epoch, logs) etc.; fit(callback=f) is
+    LambdaCallback(on_epoch_end=lambda epoch, logs: f(net, logs))."""
+
+    def __init__(self, on_train_begin=None, on_epoch_begin=None, on_epoch_end=None,
+                 on_train_end=None):
+        for name, f in (("on_train_begin", on_train_begin), ("on_epoch_begin", on_epoch_begin),
+                        ("on_epoch_end", on_epoch_end), ("on_train_end", on_train_end)):
+            if f is not None:
+                if not callable(f):
+                    raise ValueError(f"{name} must be callable, got {f!r}")
+                setattr(self, name, f)

@@ -1,0 +1,82 @@
+"""Optimizers as objects, with torch.optim's names, defaults and update rules:
+
+    mc.SGD(lr=1e-3, momentum=0, nesterov=False, weight_decay=0)       torch.optim.SGD
+    mc.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)    torch.optim.Adam (L2 added
+                                                                      to the gradient)
+    mc.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01) torch.optim.AdamW
+                                                                      (decoupled decay)
+    mc.RMSprop(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0) torch.optim.RMSprop
+                                                                      (not centered)
+
+net.fit(X, y, optimizer=mc.Adam(1e-3)). Weight decay applies to the Dense weight matrices only
+(torch: one parameter group for the weights, one without decay for the rest). lr may be a
+number or a schedule of mlpcore.schedules. The update rules are written out in
+mlpcore/reference/optim.py; the moments live in the model (they persist across fit calls,
+save/load and pickles) and restart from zero when the optimizer's kind or settings other
+than lr and weight_decay change. The objects hold settings only, so one can serve many fits.
+"""
+from . import _checks
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop"]
+
+
+class Optimizer:
+    """Base class: `name` (the engines' name) and the settings given to the constructor."""
+    name = None
+
+    def __init__(self, lr, weight_decay, **settings):
+        from .schedules import Schedule
+        if not isinstance(lr, Schedule):
+            _checks.check_positive_real("lr", lr)
+        _checks.check_nonnegative_real("weight_decay", weight_decay)
+        self.lr, self.weight_decay = lr, float(weight_decay)
+        self._settings = settings
+        self.settings()  # the checks
+
+    def settings(self):
+        """The engines' optimizer dict without lr and weight_decay (checked)."""
+        s = dict(self._settings)
+        return _checks.check_optimizer(self.name, s.pop("momentum", 0.0), s.pop("nesterov", False),
+                                       s.pop("betas", (0.9, 0.999)), s.pop("eps", 1e-8), **s)
+
+    def get_config(self):
+        return {"lr": self.lr, "weight_decay": self.weight_decay, **self._settings}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: m = momentum m + g; params -= lr (nesterov ? g + momentum m : m)."""
+    name = "sgd"
+
+    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr, weight_decay, momentum=momentum, nesterov=nesterov)
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam; weight_decay adds weight_decay * W to the gradient (L2)."""
+    name = "adam"
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay, betas=tuple(betas) if isinstance(betas, list)
+                         else betas, eps=eps)
+
+
+class AdamW(Optimizer):
+    """torch.optim.AdamW: W *= 1 - lr weight_decay, then Adam's step without decay."""
+    name = "adamw"
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, weight_decay, betas=tuple(betas) if isinstance(betas, list)
+                         else betas, eps=eps)
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop (centered=False): v = alpha v + (1 - alpha) g^2;
+    u = g / (sqrt(v) + eps); params -= lr u (or through a momentum buffer)."""
+    name = "rmsprop"
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+        super().__init__(lr, weight_decay, alpha=alpha, eps=eps, momentum=momentum)
