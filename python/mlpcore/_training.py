@@ -263,7 +263,7 @@ class _Loop:
         bad = np.flatnonzero(~((rates > 0) & (rates < top)))
         if bad.size:
             raise ValueError(f"the learning-rate schedule {self.schedule!r} gives lr="
-                             f"{rates[bad[0]]!r} at step {self.first_step + int(bad[0])} of this "
+                             f"{float(rates[bad[0]])!r} at step {self.first_step + int(bad[0])} of this "
                              "fit: rates must be finite and > 0 (is total_steps too small?)")
         return rates
 
