@@ -46,6 +46,7 @@ def test_history_is_the_list_of_losses_and_a_keras_like_record(backend, rng):
     assert h.history["val_loss"][-1] == pytest.approx(model.loss(X[:20], y[:20]), rel=1e-12)
     assert h.history["val_accuracy"][-1] == model.evaluate(X[:20], y[:20])["accuracy"]
     assert h.params["steps"] == 4 and h.params["samples"] == 60
+    pytest.importorskip("pandas")
     df = h.to_pandas()
     assert list(df.index) == [0, 1, 2, 3] and df["loss"].tolist() == list(h)
     h2 = pickle.loads(pickle.dumps(h))
