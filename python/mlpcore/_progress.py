@@ -8,6 +8,7 @@ never calls into Python per batch. verbose=2: one line per epoch.
 The engine reports no loss before the epoch ends, so the bar shows the previous epoch's loss
 while it runs and the epoch's own when it ends.
 """
+import _thread
 import sys
 import threading
 import time
@@ -48,15 +49,16 @@ class Printer:
 
     # ---- the drawing thread (verbose=1) ------------------------------------------------
     def start(self):
+        # _thread.start_new_thread does not wait for the thread to be scheduled (Thread.start
+        # does: milliseconds per fit on a loaded machine); the thread ends at its next wake
+        # after stop() and never draws once the epoch is over (_epoch is None under the lock)
         if self.verbose == 1:
-            self._thread = threading.Thread(target=self._run, name="mlpcore-progress", daemon=True)
-            self._thread.start()
+            self._thread = _thread.start_new_thread(self._run, ())
 
     def stop(self):
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
+        self._stop.set()
+        with self._lock:
+            self._epoch = None
 
     def _run(self):
         while not self._stop.wait(_INTERVAL):
