@@ -13,7 +13,6 @@ repeat is reported with the median next to it, and the ratios to verbose=0 last.
 writes its bar to /dev/null.
 """
 import argparse
-import io
 import os
 import statistics
 import sys

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mlpcore as mc
-from mlpcore import BatchNorm, Dense, ReLU, Tanh
+from mlpcore import Dense, ReLU, Tanh
 from mlpcore.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
                                ModelCheckpoint, ReduceLROnPlateau)
 

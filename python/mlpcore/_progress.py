@@ -3,7 +3,8 @@ by a Python thread that reads the engine's Progress counter (samples done, updat
 engine after every step) while the epoch runs in C++ without the GIL: the training loop
 never calls into Python per batch. verbose=2: one line per epoch.
 
-    epoch 3/10 [=========>          ] 4096/8192 samples  32/64 batches  51.2k samples/s  0:01 left  loss 0.4312 (last epoch)
+    epoch 3/10 [=========>          ] 4096/8192 samples  32/64 batches  51.2k samples/s
+        0:01 left  loss 0.4312 (last epoch)                                     (one line)
 
 The engine reports no loss before the epoch ends, so the bar shows the previous epoch's loss
 while it runs and the epoch's own when it ends.
@@ -23,7 +24,9 @@ def _rate(x):
 
 def _clock(s):
     s = int(s + 0.5)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
 
 
 def format_logs(logs):

@@ -35,8 +35,9 @@ def capture(net):
 def _check_history(h):
     if (not isinstance(h, dict) or "loss" not in h
             or not all(isinstance(k, str) and isinstance(v, list)
-                       and all(x is None or (isinstance(x, numbers.Real) and not isinstance(x, bool))
-                               for x in v) for k, v in h.items())):
+                       and all(x is None or (isinstance(x, numbers.Real)
+                                             and not isinstance(x, bool)) for x in v)
+                       for k, v in h.items())):
         raise ValueError(f"history_ must be a dict of lists of numbers (None where an epoch "
                          f"lacks the entry) with a 'loss' entry, got {h!r}")
     return {k: [None if x is None else float(x) for x in v] for k, v in h.items()}

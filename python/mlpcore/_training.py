@@ -229,7 +229,8 @@ class _Loop:
         self.settings, self.schedule, self.wd, self.options = settings, schedule, wd, options
         self.callbacks, self.verbose = callbacks, verbose
         self.n = Y.shape[0]
-        self.n_steps = len(batch_bounds(self.n, batch_size, net._layout.batch_statistics is not None))
+        fold = net._layout.batch_statistics is not None
+        self.n_steps = len(batch_bounds(self.n, batch_size, fold))
         self.epoch_in_fit = 0
         self.first_step = 0  # steps of this fit so far: the schedule's step count
         self.lr_factor = 1.0
@@ -263,8 +264,8 @@ class _Loop:
         bad = np.flatnonzero(~((rates > 0) & (rates < top)))
         if bad.size:
             raise ValueError(f"the learning-rate schedule {self.schedule!r} gives lr="
-                             f"{float(rates[bad[0]])!r} at step {self.first_step + int(bad[0])} of this "
-                             "fit: rates must be finite and > 0 (is total_steps too small?)")
+                             f"{float(rates[bad[0]])!r} at step {self.first_step + int(bad[0])} "
+                             "of this fit: rates must be finite and > 0 (is total_steps too small?)")
         return rates
 
     def run(self):

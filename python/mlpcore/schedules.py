@@ -7,7 +7,7 @@ a torch scheduler created before the loop counts them.
 
     Constant(lr)
     StepDecay(lr, step_size, gamma=0.1)          lr gamma^(epoch // step_size)     torch StepLR
-    Exponential(lr, gamma)                       lr gamma^epoch                    torch ExponentialLR
+    Exponential(lr, gamma)                       lr gamma^epoch             torch ExponentialLR
     InverseScaling(lr, power_t=0.5)              lr / (n_samples epoch + 1)^power_t
                                                  (scikit-learn's learning_rate="invscaling")
     CosineWarmup(lr, total_steps, warmup_steps=0, start_factor=0.01, min_lr=0.0)   per step:
@@ -192,7 +192,8 @@ class Plateau:
     def __init__(self, monitor, mode, factor, patience, threshold, threshold_mode, cooldown,
                  min_lr, eps):
         if not isinstance(monitor, str):
-            raise ValueError(f"monitor must be a name in the logs, e.g. 'val_loss', got {monitor!r}")
+            raise ValueError(f"monitor must be a name in the logs, e.g. 'val_loss', got "
+                             f"{monitor!r}")
         self.monitor = monitor
         self.mode = _checks.check_choice("mode", mode, ("min", "max"), "modes")
         self.factor = _real("factor", factor, 0, 1, low_open=True, high_open=True)
