@@ -35,7 +35,8 @@ def _data(rng, n=60, d=4, k=3):
 def test_history_is_the_list_of_losses_and_a_keras_like_record(backend, rng):
     X, y = _data(rng)
     model = _clf(backend)
-    h = model.fit(X, y, epochs=4, batch_size=16, lr=0.1, validation_data=(X[:20], y[:20]))
+    h = model.fit(X, y, epochs=4, batch_size=16, lr=0.1, validation_data=(X[:20], y[:20]),
+                  grad_norms=True)
     assert isinstance(h, list) and isinstance(h, mc.History) and len(h) == 4
     assert list(h) == h.history["loss"] == model.history_["loss"]
     assert h.epoch == [0, 1, 2, 3]
@@ -56,7 +57,7 @@ def test_history_is_the_list_of_losses_and_a_keras_like_record(backend, rng):
 def test_history_accumulates_across_fits_and_files(backend, rng, tmp_path):
     X, y = _data(rng)
     model = _clf(backend)
-    model.fit(X, y, epochs=2, batch_size=16, validation_split=0.25)
+    model.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, grad_norms=True)
     model.fit(X, y, epochs=3, batch_size=16, record_steps=True)
     hist = model.history_
     assert hist["epoch"] == [0, 1, 2, 3, 4]
@@ -88,7 +89,7 @@ def test_plot_draws_loss_metrics_and_gradient_norms(backend, rng):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     X, y = _data(rng)
-    h = _clf(backend).fit(X, y, epochs=3, validation_split=0.2)
+    h = _clf(backend).fit(X, y, epochs=3, validation_split=0.2, grad_norms=True)
     axes = h.plot()
     assert [len(a.get_lines()) for a in axes] == [2, 1, 2]  # loss+val, accuracy, 2 layers
 
@@ -294,8 +295,9 @@ def test_csv_logger(backend, rng, tmp_path):
     X, y = _data(rng)
     path = tmp_path / "log.csv"
     model = _clf(backend)
-    model.fit(X, y, epochs=3, validation_split=0.2, callbacks=[CSVLogger(path)])
-    model.fit(X, y, epochs=2, validation_split=0.2, callbacks=[CSVLogger(path, append=True)])
+    model.fit(X, y, epochs=3, validation_split=0.2, callbacks=[CSVLogger(path)], grad_norms=True)
+    model.fit(X, y, epochs=2, validation_split=0.2, callbacks=[CSVLogger(path, append=True)],
+              grad_norms=True)
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]

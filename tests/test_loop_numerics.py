@@ -12,7 +12,7 @@ from mlpcore.reference import losses
 from mlpcore.reference.network import Network
 
 from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      assert_unchanged, make,
+                      assert_unchanged, make, xfail_if_lrs_broken,
                       numerical_gradient, snapshot)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}
@@ -162,7 +162,8 @@ def test_clipping_by_hand_and_gradient_norms(clip, backend, rng):
     model = _net(backend)
     w0, g = model.get_weights(), model.gradients(X, y, training=True)
     lr = 0.5
-    hist = model.fit(X, y, epochs=1, batch_size=12, shuffle=False, lr=lr, **clip)
+    hist = model.fit(X, y, epochs=1, batch_size=12, shuffle=False, lr=lr, grad_norms=True,
+                     **clip)
     c = [np.clip(a, -clip["clip_value"], clip["clip_value"]) if "clip_value" in clip else a
          for a in g]
     # the recorded norms are per layer, after clip_value and before clip_norm (as the engine
@@ -325,7 +326,7 @@ def test_engines_agree_on_fit_options(opts, dtype, rng, native):
     kw = {k: (w if v == "w" else v) for k, v in opts.items()}
     models = [make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=3)
               for b in ("numpy", "native")]
-    hist = [m.fit(X, y, epochs=4, batch_size=16, **kw) for m in models]
+    hist = [m.fit(X, y, epochs=4, batch_size=16, grad_norms=True, **kw) for m in models]
     tol = TOLERANCES[dtype]
     assert_all_close([list(hist[1])], [list(hist[0])], **tol, what="losses")
     assert_all_close(models[1].get_weights(), models[0].get_weights(), **tol, what="weights")
@@ -354,25 +355,9 @@ def test_engines_agree_on_regression_with_weights(loss, dtype, rng, native):
     assert_close([ev[1][k] for k in ev[0]], [ev[0][k] for k in ev[0]], **tol, what="evaluate")
 
 
-def _per_step_native(request, backend):
-    """Per-step learning rates (train_epoch(lrs=...)) on the C++ engine: its binding casts
-    lrs to std::vector<double> without pybind11/stl.h, so every call raises (engine bug):
-    expected to fail until the binding is fixed (strict: then this marker must go)."""
-    if backend == "native":
-        import mlpcore._core as core
-        net = core.Network64([("dense", 1, 1)], "mse", 0)
-        try:
-            net.train_epoch(np.ones((2, 1)), np.ones((2, 1)), 1, {"lr": 0.1}, 0, 0, 0, False,
-                            lrs=[0.1, 0.1])
-        except RuntimeError as exc:
-            request.applymarker(pytest.mark.xfail(
-                raises=RuntimeError, strict=True,
-                reason=f"engine bug, lrs cannot be passed to the C++ train_epoch: {exc}"))
-
-
 def test_per_step_schedule_matches_torch_one_cycle(backend, rng, request):
     torch = pytest.importorskip("torch")
-    _per_step_native(request, backend)
+    xfail_if_lrs_broken(request, backend)
     X, y = rng.normal(size=(24, 4)), rng.integers(0, 3, 24)
     model = _net(backend)
     w0 = model.get_weights()
@@ -400,7 +385,7 @@ def test_per_step_schedule_matches_torch_one_cycle(backend, rng, request):
 
 
 def test_engines_agree_on_a_per_step_schedule(dtype, rng, native, request):
-    _per_step_native(request, "native")
+    xfail_if_lrs_broken(request, "native")
     X, y = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
     sched = mc.schedules.CosineWarmup(0.1, total_steps=20, warmup_steps=5, min_lr=1e-3)
     models = [make([Dense(6, 8), ReLU(), Dense(8, 3)], b, loss="softmax_cross_entropy",

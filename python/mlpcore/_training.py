@@ -21,11 +21,11 @@ from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
 from .reference.train import Progress as _NumpyProgress, batch_bounds, gather
-from .schedules import as_schedule
+from .schedules import Constant, as_schedule
 
 # Per-layer gradient norms cost one extra pass over the gradients per step (measured in
 # bench/bench_loop.py); on by default.
-GRAD_NORMS_DEFAULT = True
+GRAD_NORMS_DEFAULT = False
 _CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
 
 
@@ -120,11 +120,6 @@ def _split(n, fraction, Y, loss, seed):
     return np.setdiff1d(np.arange(n), val), val
 
 
-def _rows(X, idx):
-    """Rows idx of X (a dense array or a scipy sparse matrix)."""
-    return X[idx]
-
-
 def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, momentum,
         nesterov, betas, adam_eps, validation_data, patience, callback, validation_split=None,
         sample_weight=None, class_weight=None, clip_norm=None, clip_value=None, l2_alpha=0.0,
@@ -132,9 +127,10 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
     """Checks every argument (nothing changes on a ValueError), then runs the epochs under
     the model's fit lock; returns the History."""
     sparse = _checks.is_sparse(X)
+    Xe = None  # what the engine trains on: X, or its CSR triple
     if sparse:
         n = int(X.shape[0])
-        _checks.check_X_sparse(X, net.n_features_in_, net.dtype)  # the checks, early
+        Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype)
     else:
         X = _checks.check_X(X, net.n_features_in_, net.dtype)
         n = X.shape[0]
@@ -163,9 +159,9 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
             raise ValueError(f"validation_split must be a fraction in (0, 1), got "
                              f"{validation_split!r}")
         tr, va = _split(n, float(validation_split), Y, net.loss_name, net.seed)
-        Xv, Yv = _rows(X, va), Y[va]
+        Xv, Yv = X[va], Y[va]
         Xv = Xv.toarray() if sparse else Xv
-        X, Y, n = _rows(X, tr), Y[tr], tr.size
+        X, Y, n, Xe = X[tr], Y[tr], tr.size, None
         wv, w = (None, None) if w is None else (w[va], w[tr])
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -181,7 +177,8 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
                                              "sample_weight_val")
     if Xv is not None:
         Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
-    Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype) if sparse else X
+    if Xe is None:
+        Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype) if sparse else X
     w = None if w is None else np.ascontiguousarray(w, dtype=net.dtype)
     if w is not None and not (w > 0).all():
         raise ValueError("sample_weight times class_weight underflows to 0 in "
@@ -258,9 +255,13 @@ class _Loop:
         return stop
 
     def _rates(self):
+        """The epoch's per-step rates (n_steps,), or one rate for all its steps."""
+        top = float(np.finfo(self.net.dtype).max)
+        if (isinstance(self.schedule, Constant) and self.lr_factor == 1.0
+                and self.schedule.lr < top):
+            return np.array([self.schedule.lr])  # the plain loop's fast path: one rate
         rates = np.asarray(self.schedule.rates(self.epoch_in_fit, self.first_step, self.n_steps,
                                                self.n), np.float64) * self.lr_factor
-        top = float(np.finfo(self.net.dtype).max)
         bad = np.flatnonzero(~((rates > 0) & (rates < top)))
         if bad.size:
             raise ValueError(f"the learning-rate schedule {self.schedule!r} gives lr="
