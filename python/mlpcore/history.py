@@ -7,9 +7,10 @@ A list of the per-epoch training losses (what fit returned before, so `losses[-1
                       "val_loss" (with validation data), the metrics (mlpcore.metrics:
                       "val_accuracy" or "val_r2"/"val_mae" with validation data), "lr" (the
                       rate of the epoch's last step), "time" (wall seconds of the epoch, its
-                      evaluation included) and "grad_norm_<i>": the mean over the epoch's steps
-                      of the L2 norm of the gradient of layer i (net.layers[i], each layer with
-                      parameters), measured before clipping
+                      evaluation included) and, with fit(grad_norms=True), "grad_norm_<i>": the
+                      mean over the epoch's steps of the L2 norm of the gradient of layer i
+                      (net.layers[i], each layer with parameters), measured after clip_value
+                      and before clip_norm
     history.epoch     the epoch numbers (net.epoch_ counts across fit calls)
     history.step_losses  with fit(record_steps=True): per epoch, the loss of every step (an
                       array), computed on the step's batch before its update
