@@ -1,7 +1,9 @@
 """A whole Sequential as (meta, arrays), the one serialisation path of mlpcore.save/load and
 of pickling.
 
-    meta:   JSON-able: Sequential.get_config() plus the training counters COUNTERS
+    meta:   JSON-able: Sequential.get_config() plus the training counters COUNTERS; history_
+            is fit's whole record, a dict of equally long lists of numbers (None where an
+            epoch lacks an entry, e.g. val_loss of a fit without validation)
     arrays: {"weight_i", "state_i", "moment_m_i", "moment_v_i": ndarray}, i = 0, 1, ...
             shaped like get_weights(), get_state() and get_optimizer_state()
 
@@ -15,7 +17,7 @@ from . import _checks
 
 COUNTERS = ("epoch_", "step_", "opt_steps_", "optimizer_", "history_")
 # absent from records written before the optimizers existed: these defaults apply
-_OPTIONAL = {"opt_steps_": 0, "optimizer_": None}
+_OPTIONAL = {"opt_steps_": 0, "optimizer_": None, "history_": {"loss": []}}
 _ARRAY_LISTS = ("weight", "state", "moment_m", "moment_v")
 
 
