@@ -209,7 +209,7 @@ class Sequential:
         engine's pass over the gradients costs up to about 20% of a step on small nets).
 
         Each epoch is all or nothing: if the loss, the weights, the batch-norm statistics
-        or the outputs (on the validation data, else on one batch of X) become NaN or
+        or the outputs (on the first 32 rows of X) become NaN or
         infinite, the weights from before the epoch are restored and FloatingPointError is
         raised; an exception or Ctrl-C (polled between steps by the C++ engine, so it
         stops within about one step) restores them too and propagates.
