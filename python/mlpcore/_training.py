@@ -20,7 +20,7 @@ from ._progress import Printer
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
-from .reference.train import Progress as _NumpyProgress, batch_bounds, gather
+from .reference.train import Progress as _NumpyProgress, gather
 from .schedules import Constant, as_schedule
 
 # Per-layer gradient norms cost one extra pass over the gradients per step: about 20% of a
@@ -231,8 +231,12 @@ class _Loop:
         self.settings, self.schedule, self.wd, self.options = settings, schedule, wd, options
         self.callbacks, self.verbose = callbacks, verbose
         self.n = Y.shape[0]
+        # len(batch_bounds(n, batch_size, fold)) without building the list
         fold = net._layout.batch_statistics is not None
-        self.n_steps = len(batch_bounds(self.n, batch_size, fold))
+        b = max(1, min(batch_size, self.n))
+        self.n_steps = -(-self.n // b)
+        if fold and self.n_steps > 1 and self.n - (self.n_steps - 1) * b == 1:
+            self.n_steps -= 1
         self.epoch_in_fit = 0
         self.first_step = 0  # steps of this fit so far: the schedule's step count
         self.lr_factor = 1.0
