@@ -29,6 +29,10 @@ def _clock(s):
     return f"{s // 60}:{s % 60:02d}"
 
 
+def _duration(s):
+    return f"{s * 1e3:.1f}ms" if s < 1 else f"{s:.2f}s"
+
+
 def format_logs(logs):
     skip = ("epoch", "time")
     parts = [f"{k} {v:.4g}" for k, v in logs.items() if k not in skip
@@ -107,10 +111,10 @@ class Printer:
                 self._last_loss = logs["loss"]
                 speed = self.n / seconds if seconds > 0 else 0.0
                 self._write(f"\r{label} [{'=' * _WIDTH}] {self.n}/{self.n} samples  "
-                            f"{_rate(speed)} samples/s  {seconds:.2f}s  " + format_logs(logs),
+                            f"{_rate(speed)} samples/s  {_duration(seconds)}  " + format_logs(logs),
                             end="\n")
         elif self.verbose == 2:
-            self._write(f"{label}  {seconds:.2f}s  " + format_logs(logs), end="\n")
+            self._write(f"{label}  {_duration(seconds)}  " + format_logs(logs), end="\n")
 
     def epoch_failed(self):
         if self.verbose == 1:
