@@ -19,8 +19,10 @@ a torch scheduler created before the loop counts them.
     ReduceOnPlateau(lr, monitor="val_loss", mode="min", factor=0.1, patience=10,
                     threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8)
         epoch-level, torch ReduceLROnPlateau's rule. scikit-learn's learning_rate="adaptive"
-        is ReduceOnPlateau(lr, monitor="loss", factor=0.2, patience=n_iter_no_change,
-        threshold=tol, threshold_mode="abs", min_lr=1e-6) (up to its counting of patience).
+        is this rule as ReduceOnPlateau(lr, monitor="loss", factor=0.2,
+        patience=n_iter_no_change, threshold=tol, threshold_mode="abs", min_lr=1e-6), except
+        that scikit-learn's reference loss follows every decrease (torch's and ours only
+        those by more than the threshold) and that it stops training at lr 1e-6.
 
 A rate <= 0 (a cosine with min_lr=0 or a one-cycle run past total_steps) is a ValueError
 when fit reaches it; the rate of each epoch's last step is history.history["lr"].
