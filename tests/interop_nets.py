@@ -35,11 +35,13 @@ def randomise(net, rng, scale=0.6):
 
 def every_kind_net(loss, dtype, rng, backend="native", n_in=5, width=7, kinds=None):
     """BatchNorm on the inputs, then Dense -> BatchNorm -> ReLU -> Dropout, then
-    Dense -> activation for every other activation kind, then Dense to the outputs."""
+    Dense -> activation for every other activation kind (Step and Sign first), then Dense to
+    the outputs."""
     kinds = KINDS if kinds is None else kinds
     layers = [mc.BatchNorm(n_in), mc.Dense(n_in, width)]
     layers += [FACTORIES[k](width) for k in ("BatchNorm", "ReLU", "Dropout") if k in kinds]
-    for k in ACTIVATIONS:
+    # Step and Sign first: they quantise, and would hide any difference made before them
+    for k in sorted(ACTIVATIONS, key=lambda k: k not in ("Step", "Sign")):
         if k in kinds and k != "ReLU":
             layers += [mc.Dense(width, width), FACTORIES[k](width)]
     layers.append(mc.Dense(width, N_OUT[loss]))

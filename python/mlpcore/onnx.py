@@ -12,11 +12,13 @@ per layer kind in LAYERS (keyed by the layer's class name):
     Dense       Gemm(x, W, b) with W (n_in, n_out) as stored, b (n_out,)
     BatchNorm   BatchNormalization in inference form (running mean and variance, eps): kept
                 as its own node, not folded into the Gemm, so the exported arithmetic is
-                mlpcore's (onnxruntime may still fuse it when it optimises the graph)
+                mlpcore's (onnxruntime may still fuse it when it optimises the graph); the
+                float32 epsilon attribute's rounding is moved into the variance initializer
     Dropout     nothing: the identity at inference
     Identity    Identity
     ReLU, Sigmoid, Tanh     Relu, Sigmoid, Tanh
-    LeakyReLU   LeakyRelu(alpha=negative_slope)
+    LeakyReLU   LeakyRelu(alpha=negative_slope) in float32; in float64
+                Where(Less(x, 0), x * negative_slope, x), since ONNX attributes are float32
     GELU        exact (erf) form: Gelu(approximate="none") for opset >= 20 in float32,
                 x * 0.5 * (1 + Erf(x / sqrt 2)) for older opsets; in float64 erf is built
                 from elementary operators (see mlpcore._onnx_erf: onnxruntime has no float64
@@ -82,8 +84,14 @@ def _dense(g, layer, x, arrays):
 
 
 def _batchnorm(g, layer, x, arrays):
-    names = [g.array(arrays[k], k) for k in ("gamma", "beta", "running_mean", "running_var")]
-    return g.node("BatchNormalization", [x] + names, epsilon=float(layer.eps))
+    # ONNX attributes are float32: epsilon=1e-3 becomes 1.0000000475e-3. The variance carries
+    # the rest (eps - float32(eps), exact in float64), so var + epsilon is mlpcore's var + eps
+    # to an ulp in float64 models too (0 for float32 models, whose eps is a float32 anyway).
+    eps32 = np.float32(layer.eps)
+    var = arrays["running_var"] + g.dtype.type(float(layer.eps) - float(eps32))
+    names = [g.array(arrays[k], k) for k in ("gamma", "beta", "running_mean")]
+    return g.node("BatchNormalization", [x] + names + [g.array(var, "running_var")],
+                  epsilon=float(eps32))
 
 
 def _dropout(g, layer, x, arrays):
@@ -95,7 +103,11 @@ def _simple(op):
 
 
 def _leaky_relu(g, layer, x, arrays):
-    return g.node("LeakyRelu", [x], alpha=float(layer.negative_slope))
+    if g.dtype == np.float32:
+        return g.node("LeakyRelu", [x], alpha=float(layer.negative_slope))
+    # LeakyRelu's alpha is a float32 attribute: in float64 the slope goes in a float64 constant
+    scaled = g.node("Mul", [x, g.const(layer.negative_slope)])
+    return g.node("Where", [g.node("Less", [x, g.const(0.0)]), scaled, x])
 
 
 def _gelu(g, layer, x, arrays):
