@@ -193,8 +193,9 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
         Names of the graph's input (batch, n_features) and output (batch, n_outputs).
 
     Returns the onnx.ModelProto. Its output is net.predict(X) (probabilities for the
-    cross-entropy losses, values for mse). Layer kinds without an entry in LAYERS raise a
-    ValueError naming the layer.
+    cross-entropy losses, values for mse). For an estimator that is its network's output:
+    a binary MLPClassifier's model gives the one column p (predict_proba is [1 - p, p]).
+    Layer kinds without an entry in LAYERS raise a ValueError naming the layer.
     """
     onnx = _import_onnx()
     net = _interop.unwrap(net)
