@@ -186,3 +186,12 @@ def test_to_torch_rejects_step_and_sign(kind):
     net = mc.Sequential([mc.Dense(3, 3), getattr(mc, kind)(), mc.Dense(3, 1)], loss="mse", seed=0)
     with pytest.raises(ValueError, match=rf"layers\[1\] \({kind}\(\)\): no torch.nn module"):
         mc.to_torch(net)
+
+
+def test_from_torch_asks_for_a_dtype_for_half_precision():
+    m = nn.Sequential(nn.Linear(3, 2)).half()
+    with pytest.raises(ValueError, match="parameters are float16; pass dtype="):
+        mc.from_torch(m, loss="mse")
+    net = mc.from_torch(m, loss="mse", dtype="float32")
+    assert_close(net.get_weights()[0], m[0].weight.detach().float().numpy().T, rtol=0, atol=0,
+                 what="float16 weights in float32")
