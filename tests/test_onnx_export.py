@@ -156,9 +156,8 @@ def graph_of(emit, dtype, opset=mo.DEFAULT_OPSET):
     out = emit(g, "x")
     g.nodes.append(onnx.helper.make_node("Identity", [out], ["y"]))
     elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    graph = onnx.helper.make_graph(g.nodes, "g", [onnx.helper.make_tensor_value_info("x", elem, ["n"])],
-                                   [onnx.helper.make_tensor_value_info("y", elem, ["n"])],
-                                   g.initializers)
+    io_info = [onnx.helper.make_tensor_value_info(name, elem, ["n"]) for name in ("x", "y")]
+    graph = onnx.helper.make_graph(g.nodes, "g", io_info[:1], io_info[1:], g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
     model = onnx.helper.make_model(graph, opset_imports=opsets)
     model.ir_version = onnx.helper.find_min_ir_version_for(opsets)

@@ -58,8 +58,8 @@ def test_predictions_equal(kind, activation, backend, rng):
                      random_state=0), X, y)
     net = mc.from_sklearn(est, backend=backend)
     assert net.loss_name == loss and net.dtype == np.float64
-    assert [type(l).__name__ for l in net.layers][1::2] == [
-        {"identity": "Identity", "logistic": "Sigmoid", "tanh": "Tanh", "relu": "ReLU"}[activation]] * 2
+    hidden = {"identity": "Identity", "logistic": "Sigmoid", "tanh": "Tanh", "relu": "ReLU"}
+    assert [type(l).__name__ for l in net.layers][1::2] == [hidden[activation]] * 2
     report(f"{kind} {activation}", net.predict(X), output(est), 1e-12)
 
 

@@ -144,7 +144,8 @@ def test_loss_conventions_match(rng):
 @pytest.mark.parametrize("module, match", [
     (nn.Sequential(nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 2)),
      r"module\[1\] \(Softplus.*not supported.*Softplus"),
-    (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)), r"module\[1\].*end the module at the logits"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)),
+     r"module\[1\].*end the module at the logits"),
     (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2)),
      "affine=True"),
     (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False),
