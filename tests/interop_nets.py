@@ -21,7 +21,19 @@ FACTORIES = {
 }
 KINDS = [k for k in FACTORIES if hasattr(mc, k)]
 ACTIVATIONS = [k for k in KINDS if k not in ("Dense", "BatchNorm", "Dropout")]
-N_OUT = {"softmax_cross_entropy": 3, "binary_cross_entropy": 2, "mse": 2}
+N_OUT = {"softmax_cross_entropy": 3, "binary_cross_entropy": 2, "mse": 2, "poisson": 2}
+
+
+def _has_loss(name):
+    try:
+        mc.Sequential([mc.Dense(2, 2)], loss=name, seed=0, backend="numpy")
+        return True
+    except ValueError:
+        return False
+
+
+LOSSES = [loss for loss in N_OUT if _has_loss(loss)]  # poisson arrives with the training work
+assert {"softmax_cross_entropy", "binary_cross_entropy", "mse"} <= set(LOSSES), LOSSES
 
 
 def randomise(net, rng, scale=0.6):

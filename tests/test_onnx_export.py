@@ -17,9 +17,7 @@ import mlpcore.onnx as mo  # noqa: E402
 from mlpcore import _onnx_erf  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
-from interop_nets import KINDS, N_OUT, every_kind_net, one_kind_net, scale_tolerance  # noqa: E402
-
-LOSSES = list(N_OUT)
+from interop_nets import KINDS, LOSSES, every_kind_net, one_kind_net, scale_tolerance  # noqa: E402
 OPSETS = [13, mo.DEFAULT_OPSET, 21]
 
 

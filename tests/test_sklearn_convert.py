@@ -9,6 +9,7 @@ import mlpcore as mc
 
 sklearn_nn = pytest.importorskip("sklearn.neural_network")
 from conftest import assert_close  # noqa: E402
+from interop_nets import LOSSES  # noqa: E402
 
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 
@@ -90,12 +91,23 @@ def test_rejects_what_it_cannot_convert(rng):
     with pytest.raises(ValueError, match="fitted scikit-learn"):
         mc.from_sklearn(object())
     X = data(rng)
-    est = fitted(sklearn_nn.MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=5,
-                                         random_state=0), X, np.exp(X[:, 0]))
-    with pytest.raises(ValueError, match="out_activation_='exp'"):
-        mc.from_sklearn(est)
-    est = fitted(sklearn_nn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0),
-                 X, X[:, 0])
+    est = fitted(sklearn_nn.MLPRegressor(hidden_layer_sizes=(3,), activation="relu",
+                                         max_iter=5, random_state=0), X, X[:, 0])
     est.activation = "softsign"
     with pytest.raises(ValueError, match="activation='softsign'"):
         mc.from_sklearn(est)
+
+
+def test_poisson_regressor(rng):
+    """MLPRegressor(loss="poisson") has an exp output: mlpcore's "poisson" loss where this
+    mlpcore has it, else a ValueError saying so."""
+    X = data(rng)
+    est = fitted(sklearn_nn.MLPRegressor(hidden_layer_sizes=(5,), loss="poisson", max_iter=20,
+                                         random_state=0), X, rng.poisson(np.exp(X[:, 0] / 2)))
+    if "poisson" not in LOSSES:
+        with pytest.raises(ValueError, match="out_activation_='exp' needs the mlpcore loss"):
+            mc.from_sklearn(est)
+        return
+    net = mc.from_sklearn(est)
+    assert net.loss_name == "poisson"
+    report("poisson regression", net.predict(X)[:, 0], est.predict(X), 1e-12)

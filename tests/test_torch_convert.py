@@ -10,9 +10,8 @@ nn = torch.nn
 from mlpcore.convert_torch import torch_loss  # noqa: E402
 
 from conftest import assert_all_close, assert_all_equal, assert_close, targets  # noqa: E402
-from interop_nets import KINDS, N_OUT, every_kind_net  # noqa: E402
+from interop_nets import KINDS, LOSSES, N_OUT, every_kind_net  # noqa: E402
 
-LOSSES = list(N_OUT)
 TOL = {"float32": 1e-5, "float64": 1e-12}
 # torch.nn module per mlpcore kind, for building torch networks with every kind there is
 TORCH_ACTIVATIONS = {"Identity": nn.Identity, "ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid,
@@ -40,7 +39,15 @@ def torch_net(loss, dtype, seed, dropout=0.3, no_bias=True, n_in=5, width=8):
 
 def probabilities(loss, z):
     return {"softmax_cross_entropy": lambda: torch.softmax(z, -1),
-            "binary_cross_entropy": lambda: torch.sigmoid(z), "mse": lambda: z}[loss]()
+            "binary_cross_entropy": lambda: torch.sigmoid(z), "mse": lambda: z,
+            "poisson": lambda: torch.exp(z)}[loss]()
+
+
+def torch_targets(loss, n, k, rng):
+    """Targets as numpy and as torch tensors (class indices as int64)."""
+    y = (rng.poisson(2.0, (n, k)).astype(np.float64) if loss == "poisson"
+         else targets(loss, n, k, rng))
+    return y, torch.from_numpy(y).long() if loss == "softmax_cross_entropy" else torch.from_numpy(y)
 
 
 def report(what, out, ref, dtype):
@@ -66,16 +73,21 @@ def test_from_torch_predicts_like_torch(loss, dtype, backend, rng):
 def test_to_torch_predicts_like_mlpcore(loss, dtype, backend, rng):
     kinds = [k for k in KINDS if k not in ("Step", "Sign")]  # no torch.nn twin
     net = every_kind_net(loss, dtype, rng, backend=backend, kinds=kinds)
-    X = rng.normal(size=(40, net.n_features_in_)).astype(dtype)
+    X = torch.from_numpy(rng.normal(size=(40, net.n_features_in_)).astype(dtype))
     logits_module = mc.to_torch(net)
-    full_module = mc.to_torch(net, output_activation=True)
     assert not logits_module.training
     with torch.no_grad():
-        z = logits_module(torch.from_numpy(X))
-        out = full_module(torch.from_numpy(X)).numpy()
+        z = logits_module(X)
     assert z.dtype == getattr(torch, dtype)
-    report(f"{dtype} {loss} to_torch", out, net.predict(X), dtype)
-    report(f"{dtype} {loss} to_torch logits", probabilities(loss, z).numpy(), net.predict(X), dtype)
+    ref = net.predict(X.numpy())
+    report(f"{dtype} {loss} to_torch logits", probabilities(loss, z).numpy(), ref, dtype)
+    if loss == "poisson":  # torch.nn has no Exp module
+        with pytest.raises(ValueError, match="torch.exp for poisson"):
+            mc.to_torch(net, output_activation=True)
+        return
+    with torch.no_grad():
+        out = mc.to_torch(net, output_activation=True)(X).numpy()
+    report(f"{dtype} {loss} to_torch", out, ref, dtype)
 
 
 def test_round_trip_is_exact(rng, dtype):
@@ -97,7 +109,7 @@ def test_sgd_steps_agree_with_torch(loss, batch_size, backend, rng):
     m = torch_net(loss, "float64", seed=int(rng.integers(1000)), dropout=0.0, no_bias=False)
     net = mc.from_torch(m, loss=loss, backend=backend)
     X = rng.normal(size=(64, 5))
-    y = targets(loss, 64, N_OUT[loss], rng)
+    y, yt = torch_targets(loss, 64, N_OUT[loss], rng)
     lr, epochs = 0.1, 3
     start_weights = net.get_weights()
     net.fit(X, y, epochs=epochs, batch_size=batch_size, lr=lr, shuffle=False)
@@ -106,7 +118,6 @@ def test_sgd_steps_agree_with_torch(loss, batch_size, backend, rng):
     opt = torch.optim.SGD(m.parameters(), lr=lr)
     f = torch_loss(net)
     Xt = torch.from_numpy(X)
-    yt = torch.from_numpy(y) if loss != "softmax_cross_entropy" else torch.from_numpy(y).long()
     losses = []
     for _ in range(epochs):
         for start in range(0, 64, batch_size):
@@ -133,8 +144,7 @@ def test_loss_conventions_match(rng):
         net = every_kind_net(loss, "float64", rng, kinds=["Dense", "ReLU"])
         m = mc.to_torch(net)
         X = rng.normal(size=(30, net.n_features_in_))
-        y = targets(loss, 30, N_OUT[loss], rng)
-        yt = torch.from_numpy(y).long() if loss == "softmax_cross_entropy" else torch.from_numpy(y)
+        y, yt = torch_targets(loss, 30, N_OUT[loss], rng)
         with torch.no_grad():
             value = torch_loss(net)(m(torch.from_numpy(X)), yt).item()
         assert abs(value - net.loss(X, y)) <= 1e-12 * abs(value), (loss, value, net.loss(X, y))

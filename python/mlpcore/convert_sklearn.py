@@ -14,10 +14,11 @@ activation between them, and an output activation that fixes mlpcore's loss:
                                                    predict(X) equals predict_proba(X)
       identity     MLPRegressor                -> "mse": predict(X) equals its predict(X)
                                                    (shaped (n, n_outputs) also for one output)
+      exp          MLPRegressor(loss="poisson") -> "poisson" (where mlpcore has that loss)
 """
 ACTIVATIONS = {"identity": "Identity", "logistic": "Sigmoid", "tanh": "Tanh", "relu": "ReLU"}
 OUTPUTS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
-           "identity": "mse"}
+           "identity": "mse", "exp": "poisson"}
 
 
 def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
@@ -48,6 +49,12 @@ def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
         layers.append(mlpcore.Dense(W.shape[0], W.shape[1]))
         weights += [W, b]
     dtype = coefs[0].dtype.name if dtype is None else dtype
+    try:  # a one-unit probe: does this mlpcore have the loss?
+        mlpcore.Sequential([mlpcore.Dense(2, 2)], loss=loss, seed=0, backend="numpy")
+    except ValueError:
+        raise ValueError(f"{name}.out_activation_={estimator.out_activation_!r} needs the "
+                         f"mlpcore loss {loss!r}, which this version of mlpcore does not "
+                         "have") from None
     net = mlpcore.Sequential(layers, loss=loss, dtype=dtype, seed=seed, backend=backend)
     net.set_weights(weights)
     return net

@@ -28,6 +28,8 @@ module's output equals net.predict. torch_loss(net) is the torch loss mlpcore mi
     binary_cross_entropy    F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / n
     mse                     0.5 * F.mse_loss(out, y, reduction="sum") / n  (half squared error
                                                                              summed over outputs)
+    poisson (where mlpcore has it)  (exp(z) - y z + xlogy(y, y) - y).sum() / n; to_torch's
+                            output_activation=True has no module for its exp output
 """
 import numpy as np
 
@@ -230,6 +232,10 @@ def to_torch(net, output_activation=False):
         except ValueError as exc:
             raise ValueError(f"layers[{i}] ({layer!r}): {exc}") from None
     if output_activation:
+        if net.loss_name not in OUTPUT_MODULES:
+            raise ValueError(f"torch.nn has no module for the output activation of the loss "
+                             f"{net.loss_name!r}: use output_activation=False and apply it to "
+                             "the output (torch.exp for poisson)")
         out = OUTPUT_MODULES[net.loss_name](torch.nn)
         modules += [out] if out is not None else []
     dtype = getattr(torch, net.dtype.name)
@@ -240,10 +246,16 @@ def _bce_with_logits(F, z, y):
     return F.binary_cross_entropy_with_logits(z, y, reduction="sum") / z.shape[0]
 
 
+def _poisson(F, z, y):
+    import torch
+    return (torch.exp(z) - y * z + torch.special.xlogy(y, y) - y).sum() / z.shape[0]
+
+
 LOSSES = {
     "softmax_cross_entropy": lambda F, z, y: F.cross_entropy(z, y),
     "binary_cross_entropy": _bce_with_logits,
     "mse": lambda F, z, y: 0.5 * F.mse_loss(z, y, reduction="sum") / z.shape[0],
+    "poisson": _poisson,
 }
 
 
@@ -251,5 +263,8 @@ def torch_loss(net):
     """loss(logits, y): the torch loss equal to net.loss (y as class indices (n,) or
     probability rows for softmax_cross_entropy, (n, n_outputs) otherwise)."""
     import torch.nn.functional as F
-    f = LOSSES[_interop.unwrap(net).loss_name]
+    name = _interop.unwrap(net).loss_name
+    if name not in LOSSES:
+        raise ValueError(f"no torch form of the loss {name!r} here; known: {', '.join(LOSSES)}")
+    f = LOSSES[name]
     return lambda z, y: f(F, z, y)

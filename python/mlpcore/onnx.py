@@ -27,8 +27,9 @@ per layer kind in LAYERS (keyed by the layer's class name):
     Sign        Where(Less(x, 0), -1, 1): +1 at x = 0, as mlpcore (ONNX's Sign(0) is 0)
 
 and the loss's output activation on top: Softmax(axis=-1) for softmax_cross_entropy,
-Sigmoid for binary_cross_entropy, nothing for mse. So the model's output equals
-net.predict(X): class probabilities or values, never logits.
+Sigmoid for binary_cross_entropy, nothing for mse, Exp for poisson (where mlpcore has that
+loss). So the model's output equals net.predict(X): class probabilities or values, never
+logits.
 
 Input and output are 2-D tensors (batch, features) of the network's dtype (float32 or
 float64) with a dynamic batch dimension named "batch".
@@ -147,6 +148,7 @@ OUTPUTS = {
     "softmax_cross_entropy": lambda g, z, out: g.node("Softmax", [z], out, axis=-1),
     "binary_cross_entropy": lambda g, z, out: g.node("Sigmoid", [z], out),
     "mse": lambda g, z, out: g.node("Identity", [z], out),
+    "poisson": lambda g, z, out: g.node("Exp", [z], out),
 }
 
 
@@ -213,6 +215,9 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
         g.prefix = f"layers.{i}.{_interop.kind(layer)}"
         x = emit(g, layer, x, arrays)
     g.prefix = "output"
+    if net.loss_name not in OUTPUTS:
+        raise ValueError(f"the loss {net.loss_name!r} has no ONNX output activation here; "
+                         f"supported: {', '.join(OUTPUTS)}")
     OUTPUTS[net.loss_name](g, x, output_name)
 
     elem = onnx.helper.np_dtype_to_tensor_dtype(net.dtype)
