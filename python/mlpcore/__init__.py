@@ -4,8 +4,13 @@ from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU
                      Sign, Step, Tanh)
 from .sequential import Sequential
 from .io import load, save
+# Interop (issue 9): these modules import torch / onnx only when their functions run.
+from . import onnx
+from .convert_sklearn import from_sklearn
+from .convert_torch import from_torch, to_torch
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load"]
+           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
+           "from_torch", "to_torch", "from_sklearn", "onnx"]
