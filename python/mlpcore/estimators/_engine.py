@@ -300,11 +300,10 @@ class FullBatchObjective:
 # ---- prediction ------------------------------------------------------------------------------------
 def forward(net, X, out_activation):
     """The network's output activations for X (a sparse X densified chunk by chunk)."""
-    chunks = row_chunks(X)
-    if chunks == [None]:
+    if not sp.issparse(X):
         z = net.predict(X)
     else:
-        z = np.concatenate([net.predict(take_rows(X, idx)) for idx in chunks])
+        z = np.concatenate([net.predict(take_rows(X, idx)) for idx in row_chunks(X)])
     if out_activation == "exp":
         with np.errstate(over="ignore"):
             z = np.exp(z)
