@@ -204,8 +204,9 @@ class BaseMLP(BaseEstimator):
         need no engine support: they only rescale alpha's batch weight sum."""
         if sw is None:
             return None, 1.0
-        if np.all(sw == sw[0]):
-            return None, float(sw[0])
+        positive = sw[sw > 0]  # zero-weight samples are left out before the engine
+        if np.all(positive == positive[0]):
+            return None, float(positive[0])
         if full_batch_regression or _engine.engine_supports_sample_weight():
             return sw, 1.0
         raise ValueError(
@@ -216,6 +217,8 @@ class BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, Y, sw):
         regression = self.out_activation_ in ("identity", "exp")
+        if sw is not None and not (sw > 0).all():  # zero weights: as if the rows were absent
+            X, Y, sw = X[sw > 0], Y[sw > 0], sw[sw > 0]
         w, scale = self._weights_for_engine(sw, full_batch_regression=regression)
         objective = _engine.FullBatchObjective(self.model_, X, Y, w, self.out_activation_,
                                                self.alpha / scale)

@@ -128,21 +128,25 @@ def rescale_momentum(net, factor):
 
 
 def adam_eps(net, opt, n_steps):
-    """Adam's epsilon for the engine's next call of n_steps steps, so that its step equals
-    scikit-learn's. scikit-learn adds epsilon to sqrt(v); the engine (torch.optim.Adam) adds
-    it to sqrt(v_hat) = sqrt(v) / sqrt(1 - beta2^t): the same step needs the engine's
-    eps_t = epsilon / sqrt(1 - beta2^t). t changes every step; this takes t of the call's
-    middle step (exact for one step per call, e.g. full batches; for minibatches the
-    difference fades as beta2^t -> 0). The moments are kept: only the recorded eps changes."""
-    beta2 = opt["betas"][1]
+    """Adam's epsilon for the engine's next n_steps steps (one epoch), so that its steps
+    equal scikit-learn's. scikit-learn adds epsilon to sqrt(v); the engine (torch.optim.Adam)
+    adds it to sqrt(v_hat) = sqrt(v) / sqrt(1 - beta2^t): the same step needs the engine's
+    eps_t = epsilon / sqrt(1 - beta2^t). t changes every step; this takes t of the epoch's
+    middle step (exact for one step per epoch, i.e. full batches; for minibatches the
+    difference fades as beta2^t -> 0). Returns opt with that adam_eps."""
     current = net.optimizer_
     t = (net.opt_steps_ if current is not None else 0) + (n_steps + 1) / 2
-    eps_t = opt["adam_eps"] / np.sqrt(1.0 - beta2 ** t)
+    return {**opt, "adam_eps": float(opt["adam_eps"] / np.sqrt(1.0 - opt["betas"][1] ** t))}
+
+
+def set_adam_eps(net, opt):
+    """Records opt's adam_eps as the engine's current one, keeping the moments (a changed eps
+    would otherwise restart them)."""
+    current, eps_t = net.optimizer_, opt["adam_eps"]
     if current is not None and current.get("name") == "adam" and current["eps"] != eps_t and (
             current["beta1"], current["beta2"]) == tuple(opt["betas"]):
         net.set_optimizer_state(net.get_optimizer_state(), {**current, "eps": eps_t},
                                 net.opt_steps_)
-    return {**opt, "adam_eps": float(eps_t)}
 
 
 # ---- rows ---------------------------------------------------------------------------------------
@@ -187,6 +191,8 @@ def train_epoch(net, X, Y, sw, order, batch_size, lr, alpha, out_activation, opt
     batch_norm = any(isinstance(l, BatchNorm) for l in net.layers)
     if batch_norm and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
         bounds[-2:] = [(bounds[-2][0], n)]
+    if opt["optimizer"] == "adam":
+        opt = adam_eps(net, opt, -(-n // batch_size))
     identity = not sparse and n == X.shape[0] and np.array_equal(order, np.arange(n))
     total = 0.0
     for a, b in bounds:
@@ -200,10 +206,10 @@ def train_epoch(net, X, Y, sw, order, batch_size, lr, alpha, out_activation, opt
         else:
             batch_weight = size * sw_scale
         terms = objective_terms(out_activation, Y.shape[1], alpha, batch_weight)
-        call_opt = adam_eps(net, opt, -(-(b - a) // batch_size)) if opt["optimizer"] == "adam" \
-            else opt
+        if opt["optimizer"] == "adam":
+            set_adam_eps(net, opt)
         losses = net.fit(Xs, Ys, epochs=1, batch_size=batch_size, lr=lr, shuffle=False,
-                         weight_decay=terms["weight_decay"], **call_opt, **kw)
+                         weight_decay=terms["weight_decay"], **opt, **kw)
         total += losses[0] * (b - a) * terms["loss_scale"]
     return total / n, -(-n // batch_size)
 
