@@ -81,6 +81,10 @@ def global_random_seed():
 
 @pytest.fixture(autouse=True)
 def _one_blas_thread():
+    try:  # load the engine's OpenBLAS first, so that the limit reaches it
+        import mlpcore._core  # noqa: F401
+    except ImportError:
+        pass
     # mlpcore's own addition: these problems are tiny, and two BLAS threads on a shared
     # 2-core machine made them 50x slower (for scikit-learn's own estimators as well)
     with threadpool_limits(limits=1, user_api="blas"):

@@ -140,13 +140,14 @@ def adam_eps(net, opt, n_steps):
 
 
 def set_adam_eps(net, opt):
-    """Records opt's adam_eps as the engine's current one, keeping the moments (a changed eps
-    would otherwise restart them)."""
+    """Records opt's adam_eps as the engine's current one, keeping the moments (Sequential.fit
+    restarts them when its optimizer settings differ from optimizer_). Sequential documents
+    optimizer_ as the settings dict of the last fit; replacing it is O(1), where
+    set_optimizer_state would copy and check every moment each epoch."""
     current, eps_t = net.optimizer_, opt["adam_eps"]
     if current is not None and current.get("name") == "adam" and current["eps"] != eps_t and (
             current["beta1"], current["beta2"]) == tuple(opt["betas"]):
-        net.set_optimizer_state(net.get_optimizer_state(), {**current, "eps": eps_t},
-                                net.opt_steps_)
+        net.optimizer_ = {**current, "eps": eps_t}
 
 
 # ---- rows ---------------------------------------------------------------------------------------
