@@ -78,6 +78,9 @@ class BaseMLP(BaseEstimator):
         if self.solver == "lbfgs" and (self.batch_norm or self.dropout > 0):
             raise ValueError(f"{cls}: batch_norm and dropout need a stochastic solver "
                              "('sgd' or 'adam'), not solver='lbfgs'")
+        if self.solver == "sgd" and self.momentum == 1:
+            raise ValueError(f"{cls}: momentum=1 is not supported (mlpcore's SGD needs "
+                             "momentum < 1; with 1 the velocity would never decay)")
         if getattr(self, "loss", None) == "poisson" and self.solver in _STOCHASTIC:
             raise ValueError(
                 f"{cls}: loss='poisson' is available with solver='lbfgs' only for now: "
