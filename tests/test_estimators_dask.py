@@ -41,17 +41,19 @@ def test_grid_search_on_dask_workers(client):
     import joblib
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    grid = GridSearchCV(MLPClassifier(solver="lbfgs", random_state=0, max_iter=300),
-                        {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(5,), (20,)]}, cv=3)
-    with joblib.parallel_backend("dask"):
-        grid.fit(X, y)
-    local = GridSearchCV(grid.estimator, grid.param_grid, cv=3).fit(X, y)
-    # the workers ran the fits (in other processes) and got the same numbers
-    workers = client.run(lambda: __import__("os").getpid())
-    assert len(set(workers.values())) == 2
+    grid = GridSearchCV(MLPClassifier((10,), solver="lbfgs", random_state=0, max_iter=50),
+                        {"alpha": [1e-4, 1e-1]}, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as ts:
+            grid.fit(X, y)
+        local = GridSearchCV(grid.estimator, grid.param_grid, cv=2).fit(X, y)
+    # the fits ran as tasks on the worker processes, and gave the same numbers
+    assert len(ts.data) >= 4 and {t["worker"] for t in ts.data} <= set(
+        client.scheduler_info()["workers"])
     np.testing.assert_allclose(grid.cv_results_["mean_test_score"],
                                local.cv_results_["mean_test_score"], rtol=0, atol=1e-12)
-    assert grid.best_score_ > 0.9
+    assert grid.best_score_ > 0.8
 
 
 def test_fitted_estimator_round_trips_through_a_worker(client):
@@ -72,14 +74,14 @@ def test_dask_ml_incremental_partial_fit():
     Xd, yd = da.from_array(X, chunks=300), da.from_array(y, chunks=300)  # 4 blocks
     inc = wrappers.Incremental(MLPRegressor(solver="sgd", random_state=0,
                                             learning_rate_init=0.01), shuffle_blocks=False)
-    for _ in range(5):
+    for _ in range(3):
         inc.partial_fit(Xd, yd)
     est = inc.estimator_
-    # one partial_fit epoch per block: 5 passes over 4 blocks
-    assert est.t_ == 5 * 1200 and len(est.loss_curve_) == 20
+    # one partial_fit epoch per block: 3 passes over 4 blocks
+    assert est.t_ == 3 * 1200 and len(est.loss_curve_) == 12
     # the same blocks fed by hand give the same model
     ref = MLPRegressor(solver="sgd", random_state=0, learning_rate_init=0.01)
-    for _ in range(5):
+    for _ in range(3):
         for i in range(0, 1200, 300):
             ref.partial_fit(X[i:i + 300], y[i:i + 300])
     np.testing.assert_array_equal(est.coefs_[0], ref.coefs_[0])
@@ -88,4 +90,4 @@ def test_dask_ml_incremental_partial_fit():
     # blockwise predictions instead
     from sklearn.metrics import r2_score
     pred = inc.predict(Xd)
-    assert isinstance(pred, da.Array) and r2_score(y, pred.compute()) > 0.9
+    assert isinstance(pred, da.Array) and r2_score(y, pred.compute()) > 0.8
