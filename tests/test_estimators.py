@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from mlpcore import MLPClassifier, MLPRegressor  # noqa: E402
+from mlpcore import MLPClassifier, MLPRegressor, Sequential  # noqa: E402
 from mlpcore.estimators import _engine  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
@@ -371,6 +371,76 @@ def test_unequal_weights_need_the_engine(iris):
         MLPClassifier().fit(*iris, sample_weight=np.arange(150) % 2 + 1)
 
 
+class _RepeatingSequential(Sequential):
+    """Test double of the engine's coming sample_weight (issue 7) for integer weights and
+    full batches: a sample of weight k is that sample repeated k times, which is what the
+    issue defines. It exercises the estimators' weighted code paths (alpha / weight sum,
+    shares of chunks, zero weights, the validation split) before the engine has them."""
+
+    def fit(self, X, y, *args, sample_weight=None, batch_size=32, **kw):
+        if sample_weight is not None:
+            if batch_size < len(X):
+                raise NotImplementedError("the test double handles full batches only")
+            reps = np.asarray(sample_weight).astype(int)
+            X, y, batch_size = np.repeat(X, reps, axis=0), np.repeat(y, reps, axis=0), reps.sum()
+        return super().fit(X, y, *args, batch_size=batch_size, **kw)
+
+    def loss(self, X, y, *args, sample_weight=None, **kw):
+        if sample_weight is not None:
+            reps = np.asarray(sample_weight).astype(int)
+            X, y = np.repeat(X, reps, axis=0), np.repeat(y, reps, axis=0)
+        return super().loss(X, y, *args, **kw)
+
+    def gradients(self, X, y, *args, sample_weight=None, **kw):
+        if sample_weight is not None:
+            reps = np.asarray(sample_weight).astype(int)
+            X, y = np.repeat(X, reps, axis=0), np.repeat(y, reps, axis=0)
+        return super().gradients(X, y, *args, **kw)
+
+
+@pytest.fixture(params=["engine", "test double"])
+def weighted_engine(request, monkeypatch):
+    if request.param == "engine":
+        if not _engine.engine_supports_sample_weight():
+            pytest.skip("needs Sequential.fit/loss/gradients(sample_weight=...) "
+                        "(mlpcore issue 7)")
+    else:
+        monkeypatch.setattr(_engine, "Sequential", _RepeatingSequential)
+    assert _engine.engine_supports_sample_weight()
+    return request.param
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+def test_weights_equal_duplication(solver, weighted_engine, iris):
+    X, y = iris
+    w = np.arange(150) % 3  # 0, 1, 2: zero weights drop out, weight 2 counts twice
+    kw = dict(solver=solver, random_state=0, max_iter=10, batch_size=1000, alpha=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning, batch_size clipped
+        a = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+        b = MLPClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    diff = max_coef_diff(a, b)
+    print(f"{weighted_engine}: max |coef diff| weights vs duplication = {diff:.3g}")
+    assert diff < 1e-8
+    assert_close(a.loss_, b.loss_, rtol=1e-8, atol=1e-10, what="loss_")
+
+
+def test_class_weight_balanced(weighted_engine, iris):
+    X, y = iris
+    keep = np.r_[0:50, 50:60, 100:150]  # class 1 has 10 samples, the others 50
+    counts = np.bincount(y[keep])
+    kw = dict(solver="lbfgs", random_state=0, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPClassifier(class_weight={0: 1, 1: 5, 2: 1}, **kw).fit(X[keep], y[keep])
+        b = MLPClassifier(**kw).fit(X[keep], y[keep],
+                                    sample_weight=np.where(y[keep] == 1, 5, 1))
+    assert max_coef_diff(a, b) == 0 and counts.tolist() == [50, 10, 50]
+    if weighted_engine == "engine":  # "balanced" weights are not integers: not for the double
+        c = MLPClassifier(class_weight="balanced", **kw).fit(X[keep], y[keep])
+        assert c.score(X[keep], y[keep]) > 0.9
+
+
 @needs_weights
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_weight_two_equals_duplication(solver, iris):
@@ -384,15 +454,6 @@ def test_weight_two_equals_duplication(solver, iris):
     diff = max_coef_diff(a, b)
     print(f"max |coef diff| weights vs duplication = {diff:.3g}")
     assert diff < 1e-8
-
-
-@needs_weights
-def test_class_weight_balanced(iris):
-    X, y = iris
-    keep = np.r_[0:50, 50:60, 100:150]
-    clf = MLPClassifier(solver="lbfgs", class_weight="balanced", random_state=0).fit(
-        X[keep], y[keep])
-    assert clf.score(X[keep], y[keep]) > 0.9
 
 
 # ---- scikit-learn tooling -----------------------------------------------------------------------

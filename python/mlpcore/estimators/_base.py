@@ -304,11 +304,12 @@ class BaseMLP(BaseEstimator):
                 # the penalty each batch added, from the weights before and after the epoch
                 norm_after = _engine.squared_norm(self.model_) if self.alpha else 0.0
                 norm = 0.5 * (norm_before + norm_after)
-                batch_weight = batch_size * (sw_scale if engine_sw is None
-                                             else float(np.mean(engine_sw)))
+                # scikit-learn adds sum_b penalty(s_b) * len_b / N over the batches b, with s_b
+                # the batch's weight sum: n_batches * penalty(mean weight * N / n_batches)
+                mean_w = sw_scale if engine_sw is None else float(np.mean(engine_sw[order]))
                 self.loss_ = data_loss + _engine.objective_terms(
-                    self.out_activation_, self.n_outputs_, self.alpha, batch_weight
-                )["penalty"] * norm * n_batches * batch_size / len(order)
+                    self.out_activation_, self.n_outputs_, self.alpha,
+                    mean_w * len(order) / n_batches)["penalty"] * norm
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
