@@ -28,10 +28,6 @@ from mlpcore.estimators import _engine  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
 
-needs_weights = pytest.mark.skipif(
-    not _engine.engine_supports_sample_weight(),
-    reason="needs Sequential.fit/loss/gradients(sample_weight=...) (mlpcore issue 7)")
-
 
 @pytest.fixture(autouse=True)
 def _one_blas_thread():
@@ -439,21 +435,6 @@ def test_class_weight_balanced(weighted_engine, iris):
     if weighted_engine == "engine":  # "balanced" weights are not integers: not for the double
         c = MLPClassifier(class_weight="balanced", **kw).fit(X[keep], y[keep])
         assert c.score(X[keep], y[keep]) > 0.9
-
-
-@needs_weights
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
-def test_weight_two_equals_duplication(solver, iris):
-    X, y = iris
-    w = np.arange(150) % 2 + 1
-    kw = dict(solver=solver, random_state=0, max_iter=10, batch_size=1000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        a = MLPClassifier(**kw).fit(X, y, sample_weight=w)
-        b = MLPClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
-    diff = max_coef_diff(a, b)
-    print(f"max |coef diff| weights vs duplication = {diff:.3g}")
-    assert diff < 1e-8
 
 
 # ---- scikit-learn tooling -----------------------------------------------------------------------

@@ -6,7 +6,8 @@ specification of issue 8. The file is scikit-learn's with these changes only:
   ``from sklearn.neural_network import ...``;
 - a ``global_random_seed`` fixture (scikit-learn's conftest provides it; 42 is its default),
   and an autouse fixture that limits the BLAS to one thread (these problems are tiny);
-- left out, because it calls a private scikit-learn method that has no counterpart here:
+- left out (with its now unused import of LabelBinarizer), because it calls a private
+  scikit-learn method that has no counterpart here:
   * test_gradient: calls ``mlp._loss_grad_lbfgs(theta, X, Y, None, activations, deltas,
     coef_grads, intercept_grads)``, scikit-learn's internal backprop. The same check (central
     finite differences of the L-BFGS objective against its analytic gradient, for every
@@ -37,7 +38,7 @@ from sklearn.datasets import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import LabelBinarizer, MinMaxScaler, scale
+from sklearn.preprocessing import MinMaxScaler, scale
 from sklearn.utils._testing import (
     assert_allclose,
     assert_almost_equal,
