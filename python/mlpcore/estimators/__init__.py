@@ -11,10 +11,14 @@ Files: _params (the parameter table and its validation), _engine (scikit-learn's
 on mlpcore.Sequential), _base (the shared fit loop), _classes (the two estimators).
 """
 try:
-    import sklearn  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    import sklearn
+except ImportError as exc:  # exercised in a subprocess test
     raise ImportError('mlpcore.estimators needs scikit-learn: pip install "mlpcore[sklearn]"'
                       ) from exc
+if tuple(int(p) for p in sklearn.__version__.split(".")[:2] if p.isdigit()) < (1, 6):
+    raise ImportError(f"mlpcore.estimators needs scikit-learn >= 1.6 (validate_data, "
+                      f"__sklearn_tags__), found {sklearn.__version__}: "
+                      'pip install -U "mlpcore[sklearn]"')
 
 from ._classes import MLPClassifier, MLPRegressor
 

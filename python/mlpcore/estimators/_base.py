@@ -424,6 +424,3 @@ class BaseMLP(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multioutput": True}
-
