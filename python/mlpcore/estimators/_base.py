@@ -70,7 +70,7 @@ def _check_sample_weight(sample_weight, n_samples, cls):
 class BaseMLP(BaseEstimator):
     """Shared by MLPClassifier and MLPRegressor; not for direct use."""
 
-    # ---- set-up -------------------------------------------------------------------------------
+    # ---- set-up -----------------------------------------------------------------------------
     def _check_setup(self):
         """Parameters checked against the table plus the combinations the engine cannot run."""
         hidden = _params.validate(self)
@@ -154,7 +154,7 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = -np.inf if self.early_stopping else None
 
-    # ---- fit ------------------------------------------------------------------------------------
+    # ---- fit --------------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._check_setup()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -388,7 +388,7 @@ class BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    # ---- prediction ---------------------------------------------------------------------------------
+    # ---- prediction -------------------------------------------------------------------------
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,

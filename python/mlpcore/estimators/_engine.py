@@ -31,7 +31,7 @@ def engine_supports_sample_weight():
                for m in ("fit", "loss", "gradients"))
 
 
-# ---- the objective --------------------------------------------------------------------------
+# ---- the objective -------------------------------------------------------------------------
 def objective_terms(out_activation, n_outputs, alpha, batch_weight):
     """How scikit-learn's objective for one batch maps onto the engine's. The only place
     where the two conventions meet.
@@ -60,7 +60,7 @@ def objective_terms(out_activation, n_outputs, alpha, batch_weight):
             "penalty": 0.5 * alpha / batch_weight}
 
 
-# ---- the network ------------------------------------------------------------------------------
+# ---- the network ---------------------------------------------------------------------------
 def build_network(layer_units, activation, out_activation, batch_norm, dropout, dtype, seed,
                   backend):
     layers = []
@@ -145,12 +145,15 @@ def set_adam_eps(net, opt):
     optimizer_ as the settings dict of the last fit; replacing it is O(1), where
     set_optimizer_state would copy and check every moment each epoch."""
     current, eps_t = net.optimizer_, opt["adam_eps"]
-    if current is not None and current.get("name") == "adam" and current["eps"] != eps_t and (
-            current["beta1"], current["beta2"]) == tuple(opt["betas"]):
+    # (if optimizer_ stops being that dict, the engine restarts the moments at every epoch:
+    # test_warm_start_keeps_the_optimizer_moments counts the steps and would fail)
+    if (isinstance(current, dict) and current.get("name") == "adam"
+            and current["eps"] != eps_t
+            and (current["beta1"], current["beta2"]) == tuple(opt["betas"])):
         net.optimizer_ = {**current, "eps": eps_t}
 
 
-# ---- rows ---------------------------------------------------------------------------------------
+# ---- rows ----------------------------------------------------------------------------------
 def take_rows(X, idx):
     """X[idx] as a dense array (a sparse X is densified for these rows only)."""
     if sp.issparse(X):
@@ -166,7 +169,7 @@ def row_chunks(X, n_rows=None):
     return [np.arange(a, min(a + SPARSE_CHUNK_ROWS, n)) for a in range(0, n, SPARSE_CHUNK_ROWS)]
 
 
-# ---- training -----------------------------------------------------------------------------------
+# ---- training ------------------------------------------------------------------------------
 def train_epoch(net, X, Y, sw, order, batch_size, lr, alpha, out_activation, opt,
                 sw_scale=1.0):
     """One epoch of minibatch training over the rows `order` of X, in that order, in
@@ -215,7 +218,7 @@ def train_epoch(net, X, Y, sw, order, batch_size, lr, alpha, out_activation, opt
     return total / n, -(-n // batch_size)
 
 
-# ---- the full-batch objective (L-BFGS) ------------------------------------------------------------
+# ---- the full-batch objective (L-BFGS) -----------------------------------------------------
 class FullBatchObjective:
     """scikit-learn's full-batch objective and its gradient as functions of the packed
     parameter vector [W1.ravel(), ..., Wk.ravel(), b1, ..., bk] (scikit-learn's order).
@@ -304,7 +307,7 @@ class FullBatchObjective:
         return loss, self.net.gradients(Xc, target.astype(self.net.dtype))
 
 
-# ---- prediction ------------------------------------------------------------------------------------
+# ---- prediction ----------------------------------------------------------------------------
 def forward(net, X, out_activation):
     """The network's output activations for X (a sparse X densified chunk by chunk)."""
     if not sp.issparse(X):
