@@ -174,7 +174,7 @@ def test_lbfgs_objective_gradient(activation, task):
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 def test_sparse_equals_dense(fmt, solver, iris, monkeypatch):
-    monkeypatch.setattr(_engine, "SPARSE_CHUNK_ROWS", 32)  # several chunks per epoch
+    monkeypatch.setattr(_engine, "CHUNK_BYTES", 40 * 4 * 8)  # chunks of 40 rows per epoch
     X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=15, solver=solver,
@@ -189,6 +189,24 @@ def test_sparse_equals_dense(fmt, solver, iris, monkeypatch):
     assert diff < 1e-12
     assert_close(sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), rtol=1e-12,
                  atol=1e-12, what="proba")
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_large_data_is_copied_in_chunks(solver, iris, monkeypatch):
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5, solver=solver,
+              batch_size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole = MLPClassifier(**kw).fit(X, y)
+        monkeypatch.setattr(_engine, "CHUNK_BYTES", 50 * 4 * 8)  # 50 rows -> 40 (2 batches)
+        calls = []
+        fit = Sequential.fit
+        monkeypatch.setattr(Sequential, "fit", lambda self, X, *a, **k: (
+            calls.append(len(X)), fit(self, X, *a, **k))[1])
+        chunked = MLPClassifier(**kw).fit(X, y)
+    assert calls[:5] == [40, 40, 40, 20, 10]  # 7 full batches in 4 calls, then the last one
+    assert max_coef_diff(whole, chunked) == 0
 
 
 # ---- parameters ---------------------------------------------------------------------------------

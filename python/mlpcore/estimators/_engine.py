@@ -22,7 +22,9 @@ HIDDEN = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU}
 ENGINE_LOSS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
                "identity": "mse", "exp": "mse"}
 
-SPARSE_CHUNK_ROWS = 4096  # rows densified at a time for sparse X (about 4096 * n_features values)
+# Rows that are copied or densified at a time are bounded to about this many bytes (at
+# least one minibatch): the shuffled rows of an epoch, a sparse X's dense rows.
+CHUNK_BYTES = 64 << 20
 
 
 def engine_supports_sample_weight():
@@ -161,12 +163,19 @@ def take_rows(X, idx):
     return X if idx is None else X[idx]
 
 
-def row_chunks(X, n_rows=None):
-    """Index arrays (or None for 'all rows, no copy') covering the rows of X."""
-    n = X.shape[0] if n_rows is None else n_rows
+def chunk_rows(X, multiple=1):
+    """Rows per chunk: about CHUNK_BYTES of dense rows, a multiple of `multiple` (>= 1 of it)."""
+    row_bytes = X.shape[1] * np.dtype(X.dtype).itemsize
+    return max(1, CHUNK_BYTES // max(row_bytes, 1) // multiple) * multiple
+
+
+def row_chunks(X):
+    """Index arrays covering the rows of a sparse X chunk by chunk; [None] ('all rows, no
+    copy') for a dense X."""
     if not sp.issparse(X):
         return [None]
-    return [np.arange(a, min(a + SPARSE_CHUNK_ROWS, n)) for a in range(0, n, SPARSE_CHUNK_ROWS)]
+    n, step = X.shape[0], chunk_rows(X)
+    return [np.arange(a, min(a + step, n)) for a in range(0, n, step)]
 
 
 # ---- training ------------------------------------------------------------------------------
@@ -180,15 +189,17 @@ def train_epoch(net, X, Y, sw, order, batch_size, lr, alpha, out_activation, opt
 
     The epoch runs as a few engine calls ("segments"): the full batches in one call and
     the trailing smaller batch in another, so that each gets weight_decay = alpha / its
-    own size (scikit-learn's per-batch scaling). A sparse X is densified one segment of
-    about SPARSE_CHUNK_ROWS rows (whole batches) at a time. With BatchNorm a one-sample
-    trailing batch stays in the last call (the engine joins it to the batch before).
+    own size (scikit-learn's per-batch scaling). The rows of a segment are gathered in
+    `order` (densified when X is sparse); segments of full batches hold about CHUNK_BYTES
+    at most, so an epoch never copies all of a large X at once. With BatchNorm a
+    one-sample trailing batch stays in the last call (the engine joins it to the batch
+    before).
     sw_scale: the common value of equal sample weights (scales the batch weight sum).
     """
     n = len(order)
     n_full = n - n % batch_size
     sparse = sp.issparse(X)
-    step = n_full if not sparse else batch_size * max(1, SPARSE_CHUNK_ROWS // batch_size)
+    step = min(n_full, chunk_rows(X, batch_size)) or batch_size
     bounds = [(a, min(a + step, n_full)) for a in range(0, n_full, step)] if n_full else []
     if n_full < n:
         bounds.append((n_full, n))
