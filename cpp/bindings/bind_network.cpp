@@ -40,7 +40,8 @@ static LayerSpec parse_spec(const py::handle& h, size_t i) {
 }
 
 // The optimizer as Sequential describes it: {"name": "sgd" | "adam" | "adamw" | "rmsprop",
-// "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha"}; missing keys
+// "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha",
+// "sklearn_eps"}; missing keys
 // keep their defaults.
 static Optimizer parse_optimizer(const py::dict& d) {
   Optimizer o;
@@ -56,8 +57,17 @@ static Optimizer parse_optimizer(const py::dict& d) {
   get("eps", o.eps);
   get("alpha", o.alpha);
   if (d.contains("nesterov")) o.nesterov = d["nesterov"].cast<bool>();
+  if (d.contains("sklearn_eps")) o.sklearn_eps = d["sklearn_eps"].cast<bool>();
   check_optimizer(o);
   return o;
+}
+
+// A 1-D sequence of numbers as a vector (converted like numpy.asarray).
+template <typename V>
+static std::vector<V> to_vector(const py::object& a, const char* name) {
+  const auto arr = py::array_t<V, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!arr || arr.ndim() != 1) throw std::invalid_argument(std::string(name) + " must be 1-D");
+  return std::vector<V>(arr.data(), arr.data() + arr.size());
 }
 
 // Sample weights: None, or (rows,) values > 0 (checked here: the engine divides by their sum).
@@ -206,7 +216,7 @@ static void def_network(py::module_& m, const char* name) {
                              const py::object& sample_weight, const py::object& lrs,
                              double l2_alpha, double clip_norm, double clip_value,
                              bool grad_norms, bool step_losses, Progress* progress,
-                             bool check_interrupts) {
+                             bool check_interrupts, const py::object& order) {
         EpochOptions o;
         o.batch_size = batch_size;
         o.shuffle = shuffle;
@@ -220,7 +230,8 @@ static void def_network(py::module_& m, const char* name) {
         o.settings.l2_alpha = l2_alpha;
         o.settings.clip_norm = clip_norm;
         o.settings.clip_value = clip_value;
-        if (!lrs.is_none()) o.lrs = lrs.cast<std::vector<double>>();
+        if (!lrs.is_none()) o.lrs = to_vector<double>(lrs, "lrs");
+        if (!order.is_none()) o.order = to_vector<std::int64_t>(order, "order");
         o.grad_norms = grad_norms;
         o.step_losses = step_losses;
         if (progress) {
@@ -258,6 +269,7 @@ static void def_network(py::module_& m, const char* name) {
          py::arg("l2_alpha") = 0.0, py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
          py::arg("grad_norms") = false, py::arg("step_losses") = false,
          py::arg("progress") = nullptr, py::arg("check_interrupts") = false,
+         py::arg("order") = py::none(),
          "One epoch; returns {loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a "
          "CSR triple (data, indices, indptr). Raises KeyboardInterrupt (model as it was after "
          "the last completed step) when check_interrupts and Ctrl-C is pressed.");

@@ -49,7 +49,8 @@ class _Network:
                     lrs: Optional[Sequence[float]] = ..., l2_alpha: float = ...,
                     clip_norm: float = ..., clip_value: float = ..., grad_norms: bool = ...,
                     step_losses: bool = ..., progress: Optional[Progress] = ...,
-                    check_interrupts: bool = ...) -> Dict[str, Any]:
+                    check_interrupts: bool = ...,
+                    order: Optional[Sequence[int]] = ...) -> Dict[str, Any]:
         """One epoch: {"loss", "steps", "step_losses", "grad_norms"}. X is (n, n_in) or a CSR
         triple (data, indices (int64), indptr (int64))."""
 

@@ -1,6 +1,6 @@
 // One epoch of minibatch training, entirely in C++: the client of Network's training step.
 // Twin: reference/train.py.
-//   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
+//   order = the given order, or rng::permutation(seed, epoch, n) if shuffle, else 0..n-1
 //   for each batch [start, end) of batch_bounds(n, batch_size, needs_batch_statistics):
 //     gather rows order[start:end] (inputs, targets, sample weights) into the training
 //     workspace; Network::train_step with learning rate lrs[k] of step k (or opt.lr),
@@ -40,6 +40,7 @@ struct Rows {
 struct EpochOptions {
   int batch_size = 32;
   bool shuffle = true;
+  std::vector<std::int64_t> order;  // (n,) a given sample order (overrides shuffle), or empty
   std::uint64_t epoch = 0;     // keys the shuffle
   std::uint64_t step = 0;      // training steps so far: keys the dropout masks
   std::uint64_t opt_step = 0;  // steps of the optimizer so far (adam's bias correction)
