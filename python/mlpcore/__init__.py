@@ -4,8 +4,10 @@ from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU
                      Sign, Step, Tanh)
 from .sequential import Sequential
 from .io import load, save
+from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load"]
+           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
+           "set_num_threads", "get_num_threads"]
