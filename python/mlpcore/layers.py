@@ -45,8 +45,9 @@ class Layer:
       differentiable         False: derivative zero almost everywhere, no training through it
       relu_like              a Dense layer right before it is He-initialised
       init_transparent       the Dense layer before it looks past it to pick its initialisation
-    Instance attributes: n_in (the input width it requires, None when any width passes) and
-    n_out (its output width, None when it equals the input width).
+    Instance attributes: n_in (the input width it requires, None when any width passes, as
+    for activations and for Dense(n_out), which takes the width before it) and n_out (its
+    output width, None when it equals the input width).
     """
     kind = None
     needs_batch_statistics = False
