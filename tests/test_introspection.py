@@ -140,6 +140,21 @@ def test_layer_outputs_in_training_mode(backend, rng):
     assert_unchanged(model, snap)  # running statistics untouched
 
 
+def test_layer_outputs_with_layers_before_the_first_dense(native, rng):
+    # an input dropout and an activation in front: the C++ engine needs a layer with
+    # parameters, so layer_outputs computes these two with the twin
+    layers = lambda: [Dropout(0.5), GELU(), Dense(4, 5), Sigmoid(), Dense(5, 2)]  # noqa: E731
+    models = [make(layers(), b, loss="binary_cross_entropy", seed=8) for b in ("numpy", "native")]
+    X = rng.normal(size=(6, 4))
+    for training in (False, True):
+        a, b = (m.layer_outputs(X, training=training, step=1) for m in models)
+        _report(f"leading parameterless layers, numpy vs native (training={training})", b, a)
+        assert_all_close(b, a, **TOLERANCES["float64"], what="native vs numpy")
+        assert len(a) == 6 and (training or np.array_equal(a[0], X))
+    dropped = models[0].layer_outputs(X, training=True, step=1)[0]
+    assert ((dropped == 0) | np.isclose(dropped, 2 * X)).all() and (dropped == 0).any()
+
+
 @pytest.mark.parametrize("loss,activation", [
     ("mse", lambda z: z), ("binary_cross_entropy", lambda z: 1 / (1 + np.exp(-z)))])
 def test_layer_outputs_end_with_the_output_activation(backend, loss, activation, rng):
@@ -215,6 +230,7 @@ def test_inferred_widths_mixed_with_explicit_ones(backend):
     (lambda: [ReLU(), Dense(4), BatchNorm(4)], {}, r"layers\[1\] \(Dense\(4\)\).*input_dim"),
     (lambda: [ReLU(), Dropout(0.5)], {}, "at least one Dense or BatchNorm.*input_dim"),
     (lambda: [Dense(3, 4), Dense(2)], {"input_dim": 4}, "expects 3 inputs but input_dim is 4"),
+    (lambda: [ReLU(), Dropout(0.5)], {"input_dim": 3}, "at least one Dense or BatchNorm"),
     (lambda: [Dense(4)], {"input_dim": 0}, "Sequential: input_dim must be an integer"),
     (lambda: [Dense(4)], {"input_dim": True}, "input_dim"),
     (lambda: [Dense(4)], {"input_dim": "3"}, "input_dim"),

@@ -38,6 +38,9 @@ class Layout:
         self.param_shapes = [p.shape for l, w in zip(layers, self.widths) for p in l.params(w)]
         self.states = [s for l, w in zip(layers, self.widths) for s in l.state(w)]
         self.state_shapes = [s.shape for s in self.states]
+        if not self.param_shapes:
+            raise ValueError("the network needs at least one Dense or BatchNorm layer (a layer "
+                             "with parameters)")
         # the first layer that needs batch statistics, if any: its rule applies to the model
         self.batch_statistics = next((l for l in layers if l.needs_batch_statistics), None)
 

@@ -245,15 +245,20 @@ class Sequential:
         masks of `step` (default: the next training step), exactly as predict(X, training,
         step) does. Updates nothing. X is checked as by predict. Each layer's output is
         computed by the model's engine, as a network made of the layers up to it sharing
-        the model's weights, so it costs about len(layers) / 2 forward passes."""
+        the model's weights, so it costs about len(layers) / 2 forward passes (layers in
+        front of the first Dense or BatchNorm, e.g. an input Dropout, by the NumPy twin: the
+        C++ engine needs a layer with parameters)."""
         X, _, training, step = self._check_call(X, None, training, step)
         params, state = self._engine.get_params(), self._engine.get_state()  # flat copies
         outputs, n_params, n_state = [], 0, 0
         for i, (layer, width) in enumerate(zip(self.layers, self._layout.widths)):
             n_params += sum(int(np.prod(p.shape)) for p in layer.params(width))
             n_state += sum(int(np.prod(s.shape)) for s in layer.state(width))
-            # layers[:i+1] with the identity output ("mse"): predict returns layer i's output
-            prefix = _new_engine(self.backend, self._layout.specs[:i + 1], "mse", self.dtype,
+            # layers[:i+1] with the identity output ("mse"): predict returns layer i's output.
+            # The C++ engine needs a layer with parameters: the layers before the first one
+            # (activations, dropout) run in the twin, which computes them the same way.
+            backend = self.backend if n_params else "numpy"
+            prefix = _new_engine(backend, self._layout.specs[:i + 1], "mse", self.dtype,
                                  self.seed)
             prefix.set_params(np.ascontiguousarray(params[:n_params]))
             prefix.set_state(np.ascontiguousarray(state[:n_state]))
