@@ -56,7 +56,8 @@ def test_summary_hand_counted():
     text = str(s)
     print(text)
     for piece in ("Dense(64)", "(None, 64)", "50,240", "Trainable params:     51,018",
-                  "Non-trainable params: 128", "Total params:         51,146 (199.79 KiB)",
+                  "Non-trainable params: 128", "Total params:         51,146",
+                  "Memory (float32):     204,584 bytes (199.79 KiB)",
                   "loss softmax_cross_entropy", "dtype float32", "input (None, 784)"):
         assert piece in text, piece
     assert repr(s) == text  # a notebook shows the table too

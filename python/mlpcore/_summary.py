@@ -56,16 +56,14 @@ class Summary:
             return "  ".join(f"{v:{a}{w}}" for v, a, w in zip(row, align, widths)).rstrip()
 
         rule = "-" * len(line(head))
-        itemsize = np.dtype(self.dtype).itemsize
         out = [f"Sequential: input (None, {self.input_dim}), loss {self.loss}, "
                f"dtype {self.dtype}", rule, line(head), rule]
         out += [line(r) for r in body]
-        out += [rule,
-                f"Trainable params:     {self.trainable:,} "
-                f"({_human(self.trainable * itemsize)})",
-                f"Non-trainable params: {self.non_trainable:,} "
-                f"({_human(self.non_trainable * itemsize)})",
-                f"Total params:         {self.total:,} ({_human(self.nbytes)})"]
+        totals = [("Trainable params:", f"{self.trainable:,}"),
+                  ("Non-trainable params:", f"{self.non_trainable:,}"),
+                  ("Total params:", f"{self.total:,}"),
+                  (f"Memory ({self.dtype}):", f"{self.nbytes:,} bytes ({_human(self.nbytes)})")]
+        out += [rule] + [f"{label:<22}{value}" for label, value in totals]
         return "\n".join(out)
 
     __repr__ = __str__  # a notebook shows the table, not an object address
