@@ -2,7 +2,6 @@
 input_dim, Keras loss aliases, mlpcore.set/get_num_threads, predict_classes/predict_proba.
 Everything numerical runs on both engines; cross-engine comparisons print their max
 difference (pytest -s shows them)."""
-import io as _io
 import json
 import pickle
 import sys
@@ -16,7 +15,7 @@ from mlpcore import (BatchNorm, Dense, Dropout, GELU, LeakyReLU, ReLU, Sequentia
 from mlpcore.reference import losses as ref_losses
 
 from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      assert_unchanged, make, random_weights, require_backend, snapshot, targets)
+                      assert_unchanged, make, random_weights, snapshot, targets)
 
 
 def _report(what, a, b):
