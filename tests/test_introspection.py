@@ -387,3 +387,27 @@ def test_predict_classes_and_proba_refuse_regression(backend, rng):
     clf = make([Dense(4, 2)], backend, loss="softmax_cross_entropy", seed=0)
     with pytest.raises(ValueError, match="X has 3 features"):
         clf.predict_classes(np.zeros((2, 3)))
+
+
+# ---- Dense(n_out) through the converters -----------------------------------------------------------
+def test_inferred_widths_export_to_torch(backend, rng):
+    torch = pytest.importorskip("torch")
+    model = inferred(backend)
+    model.set_weights(random_weights(model, rng))
+    X = rng.normal(size=(10, 5))
+    with torch.no_grad():
+        out = mc.to_torch(model, output_activation=True)(torch.from_numpy(X)).numpy()
+    _report("to_torch of a Dense(n_out) model vs predict", [out], [model.predict(X)])
+    assert_close(out, model.predict(X), **TOLERANCES["float64"], what="torch vs predict")
+
+
+def test_inferred_widths_export_to_onnx(backend, rng):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = inferred(backend)
+    X = rng.normal(size=(10, 5))
+    proto = mc.onnx.export(model)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: X})[0]
+    _report("ONNX of a Dense(n_out) model vs predict", [out], [model.predict(X)])
+    assert_close(out, model.predict(X), rtol=1e-9, atol=1e-12, what="onnxruntime vs predict")

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <optional>
+#include <type_traits>
 
 namespace mlpcore::bind {
 
@@ -71,14 +72,31 @@ static std::optional<Array<T>> weights_of(const py::object& w, int rows) {
   return a;
 }
 
-// The input rows of an epoch: a dense (n, n_in) array, or a CSR triple (data, indices, indptr).
+// The input rows of an epoch: a dense (n, n_in) array (a float32 network also reads float64
+// rows without a converted copy), or a CSR triple (data, indices, indptr).
 template <typename T>
 struct EpochInput {
   Array<T> dense, data;
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> indices, indptr;
   Rows<T> rows;
   int n = 0;
+  py::array_t<double, py::array::c_style> dense_f64;
   EpochInput(const py::object& X, int n_inputs) {
+    if constexpr (std::is_same_v<T, float>) {
+      // a C-contiguous, aligned float64 X is read as it is and converted batch by batch
+      if (py::isinstance<py::array_t<double, py::array::c_style>>(X)) {
+        dense_f64 = X.cast<py::array_t<double, py::array::c_style>>();
+        if (dense_f64.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) {
+          if (dense_f64.ndim() != 2 || dense_f64.shape(1) != n_inputs || dense_f64.shape(0) < 1 ||
+              dense_f64.shape(0) > INT_MAX)
+            throw std::invalid_argument("X must have shape (n, " + std::to_string(n_inputs) +
+                                        "), got " + shape_str(dense_f64));
+          n = int(dense_f64.shape(0));
+          rows.dense_f64 = dense_f64.data();
+          return;
+        }
+      }
+    }
     if (!py::isinstance<py::tuple>(X)) {
       dense = aligned(X.cast<Array<T>>());
       n = rows_of(dense, "X", n_inputs);

@@ -28,6 +28,11 @@ void Rows<T>::gather(std::int64_t r, T* dst, std::size_t n_in) const {
     std::memcpy(dst, dense + std::size_t(r) * n_in, sizeof(T) * n_in);
     return;
   }
+  if (dense_f64) {
+    const double* src = dense_f64 + std::size_t(r) * n_in;
+    for (std::size_t j = 0; j < n_in; ++j) dst[j] = T(src[j]);
+    return;
+  }
   std::fill_n(dst, n_in, T(0));
   for (std::int64_t k = indptr[r]; k < indptr[r + 1]; ++k) dst[indices[k]] = data[k];
 }

@@ -22,11 +22,14 @@ namespace mlpcore {
 std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, int batch_size,
                                                                  bool fold_single);
 
-// Where the input rows come from: a dense (n, n_in) row-major matrix, or a CSR matrix whose
-// rows are scattered into the dense batch buffer (no dense copy of the whole matrix).
+// Where the input rows come from: a dense (n, n_in) row-major matrix (of T, or of float64
+// converted row by row), or a CSR matrix whose rows are scattered into the dense batch buffer:
+// no copy of the whole matrix in either case.
 template <typename T>
 struct Rows {
   const T* dense = nullptr;               // (n, n_in)
+  const double* dense_f64 = nullptr;      // (n, n_in) float64 rows for a float32 network,
+                                          // converted per batch (no float32 copy of X)
   const T* data = nullptr;                // CSR: (nnz,) values
   const std::int64_t* indices = nullptr;  // CSR: (nnz,) column of each value
   const std::int64_t* indptr = nullptr;   // CSR: (n + 1,) row r is [indptr[r], indptr[r+1])
