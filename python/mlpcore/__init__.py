@@ -15,3 +15,23 @@ __version__ = "0.1.0"
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
            "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
            "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx"]
+
+
+# ---- scikit-learn estimators, imported on first use (issue 8) --------------------------------
+# `import mlpcore` never imports scikit-learn; `from mlpcore import MLPClassifier` does.
+_LAZY_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    if name in _LAZY_ESTIMATORS:
+        try:
+            from . import estimators
+        except ImportError as exc:
+            raise ImportError(f"mlpcore.{name} needs scikit-learn: "
+                              'pip install "mlpcore[sklearn]"') from exc
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'mlpcore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY_ESTIMATORS))
