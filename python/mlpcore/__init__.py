@@ -4,6 +4,7 @@ from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU
                      Sign, Step, Tanh)
 from .sequential import Sequential
 from .io import load, save
+from ._threads import get_num_threads, set_num_threads
 # Interop (issue 9): these modules import torch / onnx only when their functions run.
 from . import onnx
 from .convert_sklearn import from_sklearn
@@ -13,7 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
            "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
-           "from_torch", "to_torch", "from_sklearn", "onnx"]
+           "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx"]
 
 
 # ---- scikit-learn estimators, imported on first use (issue 8) --------------------------------

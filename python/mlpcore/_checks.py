@@ -30,9 +30,23 @@ def check_choice(what, value, known, plural=None):
     return value
 
 
+# Keras' loss names -> ours. Both categorical forms map to softmax_cross_entropy, which takes
+# integer labels and one-hot/probability rows alike. Our mse is HALF the squared error summed
+# over the outputs (mean over samples), Keras' is the mean over outputs and samples without the
+# half: for K outputs, ours = Keras' * K / 2 (gradients scale the same way).
+LOSS_ALIASES = {
+    "categorical_crossentropy": "softmax_cross_entropy",
+    "sparse_categorical_crossentropy": "softmax_cross_entropy",
+    "binary_crossentropy": "binary_cross_entropy",
+    "mean_squared_error": "mse",
+}
+
+
 def check_loss(loss, n_outputs):
-    """A loss of reference/losses.py that fits a network with n_outputs outputs."""
-    check_choice("loss", loss, _losses.NAMES, "losses")
+    """The canonical name (reference/losses.py) of loss, or of its Keras alias (LOSS_ALIASES),
+    checked to fit a network with n_outputs outputs."""
+    loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
+    check_choice("loss", loss, _losses.NAMES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
         raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
                          f"{n_outputs}; use binary_cross_entropy for one output")

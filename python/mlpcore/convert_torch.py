@@ -167,7 +167,7 @@ def from_torch(module, loss, dtype=None, seed=None, backend="native"):
 
 # ---- mlpcore -> torch: (nn, layer, arrays) -> module ----------------------------------------
 def _to_linear(nn, layer, a):
-    m = nn.Linear(layer.n_in, layer.n_out)
+    m = nn.Linear(*a["W"].shape)  # (n_in, n_out): a Dense(n_out) has no n_in of its own
     m.weight.data = _tensor(a["W"].T)
     m.bias.data = _tensor(a["b"])
     return m
