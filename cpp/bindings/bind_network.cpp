@@ -174,14 +174,18 @@ static void def_network(py::module_& m, const char* name) {
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
       .def_property_readonly("n_params", &Net::n_params)
-      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step) {
+      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step,
+                         bool check_finite) {
         const Array<T> x = aligned(X);
         const int B = rows_of(x, "X", net.n_inputs());
+        if (check_finite) require_finite(x, "X");
         Array<T> h({B, net.n_outputs()});
         py::gil_scoped_release release;
         net.predict(h.mutable_data(), x.data(), B, training, step);
         return h;
-      }, py::arg("X"), py::arg("training"), py::arg("step"))
+      }, py::arg("X"), py::arg("training"), py::arg("step"), py::arg("check_finite") = false,
+         "Output activations; check_finite raises ValueError naming the first NaN/inf of X "
+         "(the fast path of Sequential.predict for arrays that need no conversion).")
       .def("loss", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
                       std::uint64_t step, const py::object& sample_weight) {
         const Array<T> x = aligned(X), y = aligned(Y);

@@ -138,6 +138,13 @@ class Sequential:
         """Output activations (n_samples, n_outputs): class probabilities for the
         cross-entropy losses, values for mse. training=True applies dropout masks of
         `step` (default: the next training step) and batch statistics."""
+        if (type(X) is np.ndarray and training is False and step is None
+                and self.backend == "native" and X.dtype == self.dtype and X.ndim == 2
+                and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
+                and X.flags.c_contiguous and X.flags.aligned):
+            # The serving fast path: an array the engine reads as it is; the engine checks it
+            # for NaN/inf with the same message as _checks.check_X.
+            return self._engine.predict(X, False, self.step_, True)
         X, _, training, step = self._check_call(X, None, training, step)
         return self._engine.predict(X, training, step)
 
