@@ -86,6 +86,13 @@ def _as_numeric(name, a):
     return arr
 
 
+def as_engine_array(arr, dtype):
+    """arr in dtype (native byte order), C-contiguous and aligned: the only form an engine
+    may see (a misaligned view, e.g. np.frombuffer(buf, offset=1), is undefined behaviour in
+    C++). Arrays that already qualify are returned as they are, without a copy."""
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
+
+
 def _check_finite(name, arr):
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
@@ -104,7 +111,7 @@ def check_X(X, n_features, dtype, name="X"):
         raise ValueError(f"{name} has {arr.shape[1]} features per sample, the network expects "
                          f"{n_features} (shape {arr.shape})")
     _check_finite(name, arr)
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = as_engine_array(arr, dtype)
     _check_finite(name, out)  # float64 values beyond float32's range overflow here
     return out
 
@@ -142,7 +149,7 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
                          f"outputs (expected shape ({n_samples}, {n_outputs}))")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = as_engine_array(arr, dtype)
     _check_finite(name, out)
     if loss in ("softmax_cross_entropy", "binary_cross_entropy"):
         if out.min() < 0 or out.max() > 1:
@@ -168,7 +175,7 @@ def check_array_list(name, arrays, shapes, dtype):
         arr = _as_numeric(f"{name}[{i}]", a)
         if arr.shape != shape:
             raise ValueError(f"{name}[{i}] must have shape {shape}, got {arr.shape}")
-        arr = np.asarray(arr, dtype=dtype)
+        arr = as_engine_array(arr, dtype)
         _check_finite(f"{name}[{i}]", arr)
         out.append(arr)
     return out
