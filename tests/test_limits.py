@@ -5,6 +5,7 @@ point), so a crash is reported as a failed test with the child's output, never a
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -20,19 +21,35 @@ SANITIZED = pytest.mark.skipif(
 
 def run_child(code, limit_bytes=None, timeout=600):
     """Runs code in a fresh interpreter (optionally under RLIMIT_AS = limit_bytes); returns
-    its stdout; fails the test, with the tail of its output, if it crashes or fails."""
+    its output; fails the test, with that output, if the child crashes or fails. The output
+    goes through files and repeated lines are dropped: a BLAS given illegal sizes printed
+    millions of identical error lines."""
     prelude = ""
     if limit_bytes is not None:
         prelude = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, "
                    f"({limit_bytes}, {limit_bytes}))\n")
-    proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=timeout)
-    tail = (proc.stdout[-3000:] + "\n--- stderr (tail) ---\n" + proc.stderr[-3000:])
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
+                              stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        out.seek(0)
+        lines, last, repeats = [], None, 0
+        for raw in out:
+            line = raw.decode(errors="replace").rstrip("\n")
+            if line == last:
+                repeats += 1
+                continue
+            if repeats:
+                lines.append(f"    (previous line repeated {repeats} more times)")
+            lines.append(line)
+            last, repeats = line, 0
+        if repeats:
+            lines.append(f"    (previous line repeated {repeats} more times)")
+    text = "\n".join(lines[-80:])
     if proc.returncode < 0:
-        pytest.fail(f"the child process was killed by signal {-proc.returncode}:\n{tail}")
-    assert proc.returncode == 0, f"the child process failed (exit {proc.returncode}):\n{tail}"
-    print(proc.stdout)
-    return proc.stdout
+        pytest.fail(f"the child process was killed by signal {-proc.returncode}:\n{text}")
+    assert proc.returncode == 0, f"the child process failed (exit {proc.returncode}):\n{text}"
+    print(text)
+    return text
 
 
 def mem_available():
