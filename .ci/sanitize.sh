@@ -12,14 +12,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mlpcore-sanitize.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# MLPCORE_SANITIZE_DIR=dir keeps the build there and reuses it on the next run (delete the
+# folder after changing C++ or Python sources); by default a temporary folder is used.
+if [ -n "${MLPCORE_SANITIZE_DIR:-}" ]; then
+  tmp=$MLPCORE_SANITIZE_DIR
+  mkdir -p "$tmp"
+else
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/mlpcore-sanitize.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+fi
 
 start=$SECONDS
-python -m pip wheel --quiet --no-deps --wheel-dir "$tmp/dist" \
-  -C cmake.define.MLPCORE_SANITIZE=ON -C build-dir="$tmp/build" .
-python -m pip install --quiet --no-deps --target "$tmp/site" "$tmp"/dist/mlpcore-*.whl
-echo "sanitize: built in $((SECONDS - start)) s"
+if [ ! -d "$tmp/site/mlpcore" ]; then
+  python -m pip wheel --quiet --no-deps --wheel-dir "$tmp/dist" \
+    -C cmake.define.MLPCORE_SANITIZE=ON -C build-dir="$tmp/build" .
+  python -m pip install --quiet --no-deps --target "$tmp/site" "$tmp"/dist/mlpcore-*.whl
+  echo "sanitize: built in $((SECONDS - start)) s"
+fi
 
 cxx=${CXX:-c++}
 libasan=$("$cxx" -print-file-name=libasan.so)
@@ -34,6 +43,8 @@ done
 # ASan) instead of aborting, so tests of MemoryError paths still test something.
 # MLPCORE_SANITIZED tells tests that cannot run under ASan (address-space limits, 8 GiB
 # inputs) to skip themselves.
+# --capture=sys: pytest's default fd-level capture would swallow a report written to fd 2 by
+# a sanitizer that then ends the process (log_path= was tried: GCC 12's runtime ignores it).
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(tests)
 log="$tmp/pytest.log"
@@ -42,15 +53,16 @@ env LD_PRELOAD="$libasan $libstdcxx" \
   ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   MLPCORE_SANITIZED=1 PYTHONPATH="$tmp/site" \
-  python -m pytest -q -p no:cacheprovider "${args[@]}" 2>&1 | tee "$log"
+  python -m pytest -q -p no:cacheprovider --capture=sys "${args[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "sanitize: tests took $((SECONDS - start)) s in all (pytest exit $rc)"
 
-reports=$(grep -cE "runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer" "$log" || true)
-if [ "$reports" -ne 0 ]; then
-  echo "sanitize: FAILED, $reports sanitizer report(s):" >&2
-  grep -E -A3 "runtime error:|ERROR: AddressSanitizer" "$log" | head -60 >&2
+pattern="runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer"
+found=$(grep -cE "$pattern" "$log" || true)
+if [ "$found" -ne 0 ]; then
+  echo "sanitize: FAILED, $found sanitizer report(s):" >&2
+  grep -E -A12 "$pattern" "$log" | head -60 >&2
   exit 1
 fi
 if [ "$rc" -eq 5 ]; then
