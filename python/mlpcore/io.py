@@ -250,11 +250,11 @@ def _check_config(config, arrays):
         except (TypeError, OverflowError) as exc:
             raise ValueError(f"optimizer_: {exc}") from None
 
-    specs_layers = config["layers"]
-    if not isinstance(specs_layers, list) or not specs_layers:
+    layer_configs = config["layers"]
+    if not isinstance(layer_configs, list) or not layer_configs:
         raise ValueError("layers must be a non-empty list")
     classes, layers = _layer_classes(), []
-    for i, c in enumerate(specs_layers):
+    for i, c in enumerate(layer_configs):
         if (not isinstance(c, dict) or set(c) != {"class", "config"}
                 or not isinstance(c["config"], dict) or not isinstance(c["class"], str)):
             raise ValueError(f"layers[{i}] must be {{'class': name, 'config': dict}}, got {c!r}")
