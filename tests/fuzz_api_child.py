@@ -130,10 +130,10 @@ def architectures(draw):
 
 # ---- array-like arguments ----------------------------------------------------------------
 SPECIALS = [np.nan, np.inf, -np.inf, 1e300, -1e300, 3.5e38, -3.5e38, 1e-320, -0.0, 1e10]
-DTYPES = ["float64", "float32"] * 4 + ["float16", "int64", "int32", "uint8", "bool",
+DTYPES = ["float64", "float32"] * 6 + ["float16", "int64", "int32", "uint8", "bool",
                                        "complex128", "object", "U3", ">f8", ">f4"]
-LAYOUTS = ["c"] * 6 + ["f", "strided", "misaligned", "readonly", "broadcast", "list",
-                       "tuple-rows", "ragged"]
+LAYOUTS = ["c"] * 6 + ["f", "strided", "misaligned", "misaligned", "readonly", "broadcast",
+                       "list", "tuple-rows", "ragged"]
 
 
 def make_layout(a, layout):

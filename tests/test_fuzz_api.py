@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def test_fuzz_public_api(tmp_path):
     case_file = tmp_path / "case.txt"
     sanitized = bool(os.environ.get("MLPCORE_SANITIZED"))
-    calls = os.environ.get("MLPCORE_FUZZ_CALLS", "1500" if sanitized else "4000")
+    calls = os.environ.get("MLPCORE_FUZZ_CALLS", "3000" if sanitized else "4000")
     seconds = os.environ.get("MLPCORE_FUZZ_SECONDS", "60" if sanitized else "90")
     cmd = [sys.executable, os.path.join(HERE, "fuzz_api_child.py"), str(case_file),
            "--calls", calls, "--seconds", seconds]
