@@ -332,7 +332,7 @@ def fit_kwargs(draw, net, n):
     kw["epochs"] = junk_or(draw, [0, 1, 1, 2, 3], [-1, 1.5, "1", None, True])
     kw["batch_size"] = junk_or(draw, [1, 2, 3, 8, 1000], [0, -1, 2.0, "2", None])
     kw["lr"] = junk_or(draw, [0.01, 0.1, 1.0, 1e-30, 1e10],
-                       [0, -1, np.nan, np.inf, 1e39, "0.1", None, True])
+                       [0, -1, np.nan, np.inf, 1e39, 10**400, "0.1", None, True])
     kw["optimizer"] = junk_or(draw, ["sgd", "adam"], ["rmsprop", None, 1, "SGD"])
     if kw["optimizer"] == "sgd" and draw(st.booleans()):
         kw["momentum"] = junk_or(draw, [0.0, 0.5, 0.9], [1.0, -0.1, np.nan, "x", True])
@@ -340,9 +340,9 @@ def fit_kwargs(draw, net, n):
     if draw(st.integers(0, 3)) == 0:
         kw["betas"] = junk_or(draw, [(0.9, 0.999), [0.5, 0.5], (0.0, 0.0)],
                               [(1, 0.9), (0.9,), None, "ab", (np.nan, 0.9)])
-        kw["adam_eps"] = junk_or(draw, [1e-8, 1e-3], [0, -1, np.nan, np.inf, "x"])
+        kw["adam_eps"] = junk_or(draw, [1e-8, 1e-3], [0, -1, np.nan, np.inf, 10**400, "x"])
     if draw(st.integers(0, 3)) == 0:
-        kw["weight_decay"] = junk_or(draw, [0.0, 1e-4, 0.1], [-1, np.nan, np.inf, 1e300, "x"])
+        kw["weight_decay"] = junk_or(draw, [0.0, 1e-4, 0.1], [-1, np.nan, np.inf, 1e300, 10**400, "x"])
     if draw(st.integers(0, 3)) == 0:
         kw["shuffle"] = draw(st.sampled_from([True, False, 0, 1]))
     if draw(st.integers(0, 2)) == 0:

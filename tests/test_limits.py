@@ -210,3 +210,28 @@ def test_fit_returns_only_models_that_predict_finite_values(case, n, seed, backe
     assert bad == 0, (f"fit returned normally but {bad} of {pred.size} predictions are not "
                       f"finite (max |weight| {max(np.abs(w).max() for w in net.get_weights()):.3e})")
     assert np.isfinite(loss), f"fit returned normally but the training loss is {loss}"
+
+
+# ---- Python ints beyond float's range where a real number is expected -----------------------
+HUGE = 10**400  # a valid Python int that no float can hold
+
+
+@pytest.mark.parametrize("kwargs, name", [({"lr": HUGE}, "lr"),
+                                          ({"weight_decay": HUGE}, "weight_decay"),
+                                          ({"optimizer": "adam", "adam_eps": HUGE}, "adam_eps")])
+def test_huge_ints_as_fit_arguments(kwargs, name, backend):
+    net = mc.Sequential([mc.Dense(2, 2)], seed=0, backend=backend)
+    before = snapshot(net)
+    with pytest.raises(ValueError, match=name):
+        net.fit(np.zeros((3, 2)), np.zeros((3, 2)), **kwargs)
+    assert_unchanged(net, before)
+
+
+@pytest.mark.parametrize("make, name", [(lambda: mc.Dropout(p=HUGE), "p"),
+                                        (lambda: mc.BatchNorm(3, momentum=HUGE), "momentum"),
+                                        (lambda: mc.BatchNorm(3, eps=HUGE), "eps")],
+                         ids=["Dropout-p", "BatchNorm-momentum", "BatchNorm-eps"])
+def test_huge_ints_as_layer_arguments(make, name):
+    """Found by the fuzz test: math.isfinite(10**400) raises OverflowError in layers.py."""
+    with pytest.raises(ValueError, match=name):
+        make()

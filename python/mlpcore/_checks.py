@@ -1,6 +1,7 @@
 """Input checks shared by both engines. Every public entry point converts and checks its
 arguments here before either engine sees them, so a bad call raises ValueError (naming
 the argument, the expected and the actual value) and leaves the model untouched."""
+import math
 import numbers
 
 import numpy as np
@@ -40,16 +41,24 @@ def check_nonnegative_int(name, value, maximum=(1 << 64) - 1):
     return int(value)
 
 
+def _is_finite_real(value):
+    """A real number (not bool) that is finite as a float; ints beyond float's range are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def check_positive_real(name, value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value <= 0):
+    if not _is_finite_real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def check_nonnegative_real(name, value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value < 0):
+    if not _is_finite_real(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
