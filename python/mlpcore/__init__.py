@@ -3,7 +3,7 @@
 from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid,
                      Sign, Step, Tanh)
 from .sequential import Sequential
-from .io import load, save
+from .io import ModelFileError, load, save
 from ._threads import get_num_threads, set_num_threads
 # Interop (issue 9): these modules import torch / onnx only when their functions run.
 from . import onnx
@@ -13,7 +13,7 @@ from .convert_torch import from_torch, to_torch
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
+           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load", "ModelFileError",
            "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx"]
 
 

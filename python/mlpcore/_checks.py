@@ -75,16 +75,24 @@ def check_nonnegative_int(name, value, maximum=(1 << 64) - 1):
     return int(value)
 
 
+def _is_finite_real(value):
+    """A real number (not bool) that is finite as a float; ints beyond float's range are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def check_positive_real(name, value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value <= 0):
+    if not _is_finite_real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def check_nonnegative_real(name, value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value < 0):
+    if not _is_finite_real(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -160,7 +168,7 @@ def check_optimizer_dict(name, d):
     defaults), checked by check_optimizer; None passes."""
     if d is None:
         return None
-    if not isinstance(d, dict) or not set(d) <= set(_optim.DEFAULTS):
+    if not isinstance(d, dict) or not set(d) <= set(OPTIMIZER_KEYS):
         raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
                          f" or None, got {d!r}")
     o = {**_optim.DEFAULTS, **d}
@@ -176,6 +184,13 @@ def _as_numeric(name, a):
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     return arr
+
+
+def as_engine_array(arr, dtype):
+    """arr in dtype (native byte order), C-contiguous and aligned: the only form an engine
+    may see (a misaligned view, e.g. np.frombuffer(buf, offset=1), is undefined behaviour in
+    C++). Arrays that already qualify are returned as they are, without a copy."""
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
 def _check_finite(name, arr):
@@ -196,7 +211,7 @@ def check_X(X, n_features, dtype, name="X"):
         raise ValueError(f"{name} has {arr.shape[1]} features per sample, the network expects "
                          f"{n_features} (shape {arr.shape})")
     _check_finite(name, arr)
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = as_engine_array(arr, dtype)
     _check_finite(name, out)  # float64 values beyond float32's range overflow here
     return out
 
@@ -234,7 +249,7 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
                          f"outputs (expected shape ({n_samples}, {n_outputs}))")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = as_engine_array(arr, dtype)
     _check_finite(name, out)
     if loss in ("softmax_cross_entropy", "binary_cross_entropy"):
         if out.min() < 0 or out.max() > 1:
@@ -260,7 +275,7 @@ def check_array_list(name, arrays, shapes, dtype):
         arr = _as_numeric(f"{name}[{i}]", a)
         if arr.shape != shape:
             raise ValueError(f"{name}[{i}] must have shape {shape}, got {arr.shape}")
-        arr = np.asarray(arr, dtype=dtype)
+        arr = as_engine_array(arr, dtype)
         _check_finite(f"{name}[{i}]", arr)
         out.append(arr)
     return out
