@@ -112,7 +112,7 @@ def check_width(layer, name, value):
 def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(True, True)):
     """A finite real layer argument in the interval from low to high (closed on the sides
     marked True); the message names the layer, the argument and the interval."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if not _is_finite_real(value):
         raise ValueError(f"{layer}: {name} must be a finite real number, got {value!r}")
     v = float(value)
     if not ((v >= low if closed[0] else v > low) and (v <= high if closed[1] else v < high)):
