@@ -193,8 +193,22 @@ def as_engine_array(arr, dtype):
     return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
+def _all_finite(arr):
+    """Whether every element of a float array is finite, without an n x d temporary: NaN and
+    infinity make the float64 sum non-finite, and a float32 array's float64 sum cannot
+    overflow; only a non-finite sum of finite float64 values (an overflow) needs the exact
+    check, done in blocks of rows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr, dtype=np.float64)):
+            return True
+    if arr.dtype.itemsize < 8 or arr.ndim == 0:
+        return False
+    rows = max(1, (1 << 16) // max(1, arr[0].size))
+    return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, arr.shape[0], rows))
+
+
 def _check_finite(name, arr):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
 
