@@ -43,13 +43,27 @@ def bundled_cblas():
     return lib
 
 
+def bundled_core():
+    """The CPU kernel set the bundled OpenBLAS runs (e.g. SkylakeX = AVX-512, Haswell = AVX2),
+    with OPENBLAS_CORETYPE when that environment variable forces it."""
+    lib = bundled_cblas()
+    try:
+        lib.scipy_openblas_get_corename.restype = ctypes.c_char_p
+        name = lib.scipy_openblas_get_corename().decode()
+    except (AttributeError, OSError):
+        return "unknown"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return name + (f", forced by OPENBLAS_CORETYPE={forced}" if forced else "")
+
+
 def blas_products():
     """{name: (description, make(a, b) -> zero-argument callable computing a @ b)}."""
     out = {}
     gemm = bundled_gemm()
     if gemm is not None:
         out["openblas"] = ("mlpcore's bundled OpenBLAS (" + gemm.__module__ + "." +
-                           gemm.__name__ + ")", lambda a, b: (lambda: gemm(a, b)))
+                           gemm.__name__ + f"; kernels for core {bundled_core()})",
+                           lambda a, b: (lambda: gemm(a, b)))
     try:
         import torch
         mkl = torch.backends.mkl.is_available()

@@ -101,10 +101,12 @@ def busy_threads(before, after, wall):
 
 def measure_training(run, n_samples, seconds, repeats, warm_seconds):
     """run(k) trains k epochs and returns the epochs it did. Warms up (at least one epoch and
-    warm_seconds), calibrates epochs per repeat to ~seconds, then times repeats.
+    warm_seconds), calibrates epochs per repeat to ~seconds, then times repeats (at most 3
+    when one epoch takes longer than 2 x seconds).
     Returns summary(samples/s) plus "epochs" per repeat, "cpu_per_wall" (cores busy on
     average) and "busy_threads" (threads that ran > 20% of the time: a check that the thread
-    limit took effect)."""
+    limit took effect) and "per_cpu_second" (summary of samples per CPU-second of the
+    process: with one thread, a figure that other processes on the machine barely move)."""
     t0 = perf()
     run(1)
     while perf() - t0 < warm_seconds:
@@ -113,23 +115,28 @@ def measure_training(run, n_samples, seconds, repeats, warm_seconds):
     done = run(1)
     per_epoch = (perf() - t0) / max(done, 1)
     k = int(min(1000, max(1, round(seconds / max(per_epoch, 1e-9)))))
-    rates = []
+    if per_epoch > 2 * seconds:  # a slow peer (or a busy machine): bound the time spent
+        repeats = min(repeats, 3)
+    rates, cpu_rates = [], []
     c0, w0, th0 = cpu_seconds(), perf(), thread_cpu()
     for _ in range(repeats):
-        t0 = perf()
+        t0, tc = perf(), cpu_seconds()
         done = run(k)
         rates.append(done * n_samples / (perf() - t0))
+        cpu_rates.append(done * n_samples / max(cpu_seconds() - tc, 1e-3))
     out = summary(rates)
     wall = perf() - w0
     out.update(epochs=k, cpu_per_wall=(cpu_seconds() - c0) / wall,
-               busy_threads=busy_threads(th0, thread_cpu(), wall))
+               busy_threads=busy_threads(th0, thread_cpu(), wall),
+               per_cpu_second=summary(cpu_rates))
     return out
 
 
-def measure_calls(fn, seconds, repeats, warm_seconds=0.05, max_calls=100000):
+def measure_calls(fn, seconds, repeats, warm_seconds=0.05, max_calls=100000, clock=perf):
     """Seconds per call of fn(): warm-up, calibration of calls per repeat (each repeat lasts
     ~seconds), then summary() over the repeats of the mean time per call, plus "calls" per
-    repeat and "cpu_per_wall" (threads busy on average)."""
+    repeat and "cpu_per_wall" (threads busy on average). clock=time.process_time times
+    single-threaded work in CPU time, which other processes barely move."""
     t0 = perf()
     fn()
     while perf() - t0 < warm_seconds:
@@ -141,10 +148,10 @@ def measure_calls(fn, seconds, repeats, warm_seconds=0.05, max_calls=100000):
     times = []
     c0, w0 = cpu_seconds(), perf()
     for _ in range(repeats):
-        t0 = perf()
+        t0 = clock()
         for _ in range(calls):
             fn()
-        times.append((perf() - t0) / calls)
+        times.append((clock() - t0) / calls)
     out = summary(times)
     out.update(calls=calls, cpu_per_wall=(cpu_seconds() - c0) / (perf() - w0))
     return out

@@ -59,6 +59,13 @@ def print_report(results, say=print):
         rows = [[BY_KEY[k].title] + [cell(res["train"][k].get(p), rate) for p in peers]
                 for k in keys if k in res["train"]]
         say(f"\n{t} thread(s):\n" + table(["config"] + peers, rows))
+        if t == 1:
+            rows = [[BY_KEY[k].title] + [
+                cell(res["train"][k][p].get("per_cpu_second") if ok(res["train"][k].get(p))
+                     else res["train"][k].get(p), rate) for p in peers]
+                for k in keys if k in res["train"]]
+            say("\n1 thread, samples per CPU-second of the process (other load barely moves "
+                "it):\n" + table(["config"] + peers, rows))
         comp = [f"{BY_KEY[k].title}: " + ", ".join(
             f"{p} {res['train'][k][p]['compile_seconds']:.1f} s" for p in peers
             if ok(res["train"][k].get(p)) and res["train"][k][p].get("compile_seconds"))
