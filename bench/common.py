@@ -135,7 +135,9 @@ def measure_training(run, n_samples, seconds, repeats, warm_seconds):
 def measure_calls(fn, seconds, repeats, warm_seconds=0.05, max_calls=100000, clock=perf):
     """Seconds per call of fn(): warm-up, calibration of calls per repeat (each repeat lasts
     ~seconds), then summary() over the repeats of the mean time per call, plus "calls" per
-    repeat and "cpu_per_wall" (threads busy on average). clock=time.process_time times
+    repeat, "cpu_per_wall" (threads busy on average) and "cpu_seconds" (summary of the
+    process's CPU seconds per call: with one thread, robust to other load; os.times has a
+    10 ms tick, so it needs repeats of ~0.1 s or more). clock=time.process_time times
     single-threaded work in CPU time, which other processes barely move."""
     t0 = perf()
     fn()
@@ -145,15 +147,17 @@ def measure_calls(fn, seconds, repeats, warm_seconds=0.05, max_calls=100000, clo
     fn()
     one = max(perf() - t0, 1e-7)
     calls = int(min(max_calls, max(1, seconds / one)))
-    times = []
+    times, cpu_times = [], []
     c0, w0 = cpu_seconds(), perf()
     for _ in range(repeats):
-        t0 = clock()
+        t0, tc = clock(), cpu_seconds()
         for _ in range(calls):
             fn()
         times.append((clock() - t0) / calls)
+        cpu_times.append((cpu_seconds() - tc) / calls)
     out = summary(times)
-    out.update(calls=calls, cpu_per_wall=(cpu_seconds() - c0) / (perf() - w0))
+    out.update(calls=calls, cpu_per_wall=(cpu_seconds() - c0) / (perf() - w0),
+               cpu_seconds=summary(cpu_times))
     return out
 
 
