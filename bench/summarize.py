@@ -6,6 +6,7 @@ the range over the runs, like the ranges of issue 10.
 """
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,9 +21,8 @@ def span(vals, fmt="{:.2f}x"):
     vals = [v for v in vals if v is not None]
     if not vals:
         return "-"
-    lo, hi = min(vals), max(vals)
-    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else \
-        fmt.format(lo).rstrip("x%") + "-" + fmt.format(hi)
+    lo, hi = fmt.format(min(vals)), fmt.format(max(vals))
+    return lo if lo == hi else re.match(r"[-\d.]+", lo).group(0) + "-" + hi
 
 
 def ratio(run, t, k, peer, field=None):
