@@ -77,14 +77,16 @@ def main(argv=None):
     p.add_argument("--threads", default="1,2")
     args = p.parse_args(argv)
     from mlpcore import _core
+    set_threads = getattr(_core, "set_num_threads", None) or _core.testing.set_num_threads
     lib = blas.bundled_cblas()
     if lib is None:
         print("the bundled OpenBLAS is not next to the extension: nothing to diagnose")
         return 1
-    nop = lambda: lib.scipy_cblas_sgemm(ROW, NT, NT, 0, 0, 0, ctypes.c_float(1.0), None, 1,  # noqa: E731
-                                        None, 1, ctypes.c_float(0.0), None, 1)
+    def nop():  # an empty sgemm: the ctypes call overhead
+        lib.scipy_cblas_sgemm(ROW, NT, NT, 0, 0, 0, ctypes.c_float(1.0), None, 1, None, 1,
+                              ctypes.c_float(0.0), None, 1)
     for t in [int(x) for x in args.threads.split(",")]:
-        _core.set_num_threads(t)
+        set_threads(t)
         # One thread: CPU time of the process, which other processes on a shared machine
         # barely move; more threads: wall time (CPU time would count the spinning).
         clock = time.process_time if t == 1 else perf
@@ -105,7 +107,7 @@ def main(argv=None):
                   f"= {total / step:.0%} of the step ({flops / total / 1e9:.0f} GFLOP/s on the "
                   f"step's shapes); rest {(step - total) * 1e6:.1f} us\n    " + ", ".join(rows))
     # predict on one row: where the microseconds go
-    _core.set_num_threads(1)
+    set_threads(1)
     print("\n== predict on one row, 1 thread (median CPU us)")
     clock = time.process_time
     for key in args.configs:
@@ -113,7 +115,7 @@ def main(argv=None):
         net = mlpcore_peer.build(cfg)
         x = np.ascontiguousarray(make_data(1, cfg.widths[0], cfg.widths[-1], 5)[0])
         full = measure_calls(lambda: net.predict(x), 0.1, args.repeats, clock=clock)["median"]
-        engine = measure_calls(lambda: net._engine.predict(x, False, 0), 0.1,
+        engine = measure_calls(lambda: net._engine.predict(x, False, 0), 0.1,  # private API
                                args.repeats, clock=clock)["median"]
         g = 0.0
         for I, O in zip(cfg.widths[:-1], cfg.widths[1:]):

@@ -85,7 +85,7 @@ def print_report(results, say=print):
             say("note: less than 0.8 of a core busy on average (another process took the CPU, "
                 "or the peer waits) for: " + ", ".join(low))
 
-    say(f"\n## Serving (predict, NumPy in, probabilities out; median time per call)")
+    say("\n## Serving (predict, NumPy in, probabilities out; median time per call)")
     for t in threads:
         res = results[t]
         head = ["config"] + [f"{p} {n} rows" for n in SERVE_ROWS for p in SERVE_PEERS]
@@ -106,7 +106,7 @@ def print_report(results, say=print):
                  for p, r in res["serve"].get(k, {}).items() if p != "mlpcore" and
                  "max_abs_diff" in r]
         if diffs:
-            say(f"largest |probability - mlpcore's| over configs: "
+            say("largest |probability - mlpcore's| over configs: "
                 + ", ".join(sorted(set(d.split()[0] for d in diffs))) + ": max "
                 + f"{max(float(d.split()[1]) for d in diffs):.0e}")
 
