@@ -2,7 +2,8 @@
 """Where mlpcore's time goes (a diagnostic, not part of the benchmark tables): for each
 config, the GEMMs of one training step timed alone through the bundled OpenBLAS (same
 shapes, transposes and beta as cpp/src/layers.cpp) against the measured step time of
-Sequential.fit, at 1 and 2 threads; and the cost layers of predict on one row.
+Sequential.fit, at 1 and 2 threads; the cost layers of predict on one row; predict on 4096
+rows against its GEMMs.
 
     PYTHONPATH=python python bench/diagnose.py [--configs abcde] [--seconds 0.3]
 
@@ -124,6 +125,19 @@ def main(argv=None):
         print(f"{cfg.title}: predict {full * 1e6:.1f}, engine.predict {engine * 1e6:.1f} "
               f"(Python checks {(full - engine) * 1e6:.1f}), its M=1 sgemms alone "
               f"{g * 1e6:.1f}")
+    # predict on 4096 rows: the engine runs 1024-row blocks (EVAL_BLOCK in network.cpp)
+    print("\n== predict on 4096 rows, 1 thread (median CPU ms)")
+    for key in args.configs:
+        cfg = BY_KEY[key]
+        net = mlpcore_peer.build(cfg)
+        x = make_data(4096, cfg.widths[0], cfg.widths[-1], 6)[0]
+        full = measure_calls(lambda: net.predict(x), 0.3, args.repeats, clock=clock)["median"]
+        g = 0.0
+        for I, O in zip(cfg.widths[:-1], cfg.widths[1:]):
+            g += 4 * max(measure_calls(gemm_call(lib, NT, NT, 1024, O, I, 1.0), 0.1,
+                                       args.repeats, clock=clock)["median"] - overhead, 0)
+        print(f"{cfg.title}: predict {full * 1e3:.2f}, its GEMMs (4 blocks of 1024 rows) alone "
+              f"{g * 1e3:.2f} ({g / full:.0%}); rest {(full - g) * 1e3:.2f}")
     return 0
 
 
