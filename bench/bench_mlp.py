@@ -2,8 +2,8 @@
 """mlpcore against every peer, side by side, one thread and two: training throughput and
 serving latency, with the sgemm rate of each BLAS present. Ratios are printed last.
 
-    PYTHONPATH=python python bench/bench_mlp.py              # full run, < ~10 min on 2 cores
-    PYTHONPATH=python python bench/bench_mlp.py --quick      # smoke test (CI), < ~60 s
+    PYTHONPATH=python python bench/bench_mlp.py              # full run, 1 and 2 threads
+    PYTHONPATH=python python bench/bench_mlp.py --quick      # smoke test (CI)
     PYTHONPATH=python python bench/bench_mlp.py --threads 2 --configs ab --seconds 1
 
 Training configs (float32, SGD lr 0.01, softmax cross-entropy, every sample once per epoch,
