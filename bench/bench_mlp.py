@@ -53,6 +53,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, short repeats (CI)")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the workers (by default "
+                        "a full run drops them: see OPENBLAS_ENV)")
     p.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2 (default)")
     p.add_argument("--seconds", type=float, default=None,
                    help="duration of one timed repeat (default 0.4, quick 0.02)")
@@ -110,9 +113,20 @@ def idlest_cpus(t, sample=0.2):
     return sorted(cpus[:t])
 
 
-def thread_env(t):
+# Some environments set these for older OpenBLAS builds that misdetect or crash on their CPU;
+# they force the bundled OpenBLAS (and NumPy's) onto e.g. the AVX2 "Haswell" kernels of an
+# AVX-512 machine. The full benchmark drops both in its workers (this command alone), so
+# OpenBLAS picks the kernels of the CPU as it would on a machine without them; torch, JAX and
+# onnxruntime do not read them. --keep-openblas-env keeps them (and --quick, the CI smoke run).
+OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def thread_env(t, keep_openblas_env=True):
     """The environment of the worker that runs t threads."""
     env = dict(os.environ)
+    if not keep_openblas_env:
+        for var in OPENBLAS_ENV:
+            env.pop(var, None)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(t)
     flags = env.get("XLA_FLAGS", "")
@@ -140,7 +154,7 @@ def run_worker(args, t, configs, out):
         # may run on; XLA_FLAGS alone left JAX with several busy threads).
         pin = idlest_cpus(t)
         cmd += ["--pinned", ",".join(map(str, pin))]
-    return subprocess.run(cmd, env=thread_env(t),
+    return subprocess.run(cmd, env=thread_env(t, args.quick or args.keep_openblas_env),
                           preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None
                           ).returncode
 
@@ -153,6 +167,10 @@ def main(argv=None):
                                  if args.quick else ""), flush=True)
     print(f"  usable cores {usable_cores()}; threads {args.threads}; median of {args.repeats} "
           f"repeats of ~{args.seconds:g} s; backend {args.backend}", flush=True)
+    dropped = [v for v in OPENBLAS_ENV if v in os.environ]
+    if dropped and not (args.quick or args.keep_openblas_env):
+        print(f"  {' and '.join(dropped)} set here: dropped in the workers, so OpenBLAS uses the "
+              "kernels of this CPU (--keep-openblas-env keeps them)", flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for t in args.threads:
