@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from . import _checks, _record, _summary, _training
+from . import _checks, _memory, _record, _summary, _training
 from ._layout import Layout, join, split
 from .layers import deserialize, serialize
 from .reference.network import Network as _NumpyNetwork
@@ -75,6 +75,11 @@ class Sequential:
         self.layers = self._layout.layers    # caller's layer objects do not reach it
         self.n_features_in_, self.n_outputs_ = self._layout.n_in, self._layout.n_out
         self._param_shapes, self._state_shapes = self._layout.param_shapes, self._layout.state_shapes
+        n_params = sum(_memory._prod(s) for s in self._param_shapes)
+        # the engine's parameters, and their initial values drawn in float64, then converted
+        _memory.require(n_params * (2 * self.dtype.itemsize + 8),
+                        f"the {n_params} parameters (largest: "
+                        f"{_memory.describe_largest(self._layout)})")
         self._engine = _new_engine(backend, self._layout.specs, self.loss_name, self.dtype,
                                    self.seed)
         self.epoch_ = 0  # epochs trained so far: keys the next epoch's shuffle
