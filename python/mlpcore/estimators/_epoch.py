@@ -7,7 +7,7 @@ scaled by each batch's weight sum (`l2_alpha=`), scikit-learn's Adam epsilon
 into the batch buffer. The NumPy twin (backend="numpy") has fewer of these options: what
 it lacks is emulated here as before (rows gathered in the epoch's order, one engine call
 for the full batches and one for the trailing smaller batch with weight_decay = alpha /
-batch size, Adam's epsilon matched at the middle step of each call), or refused with a
+batch size, Adam's epsilon matched at the middle step of the epoch), or refused with a
 ValueError (unequal weights, the Poisson loss). `engine_features` says which is which.
 
 Each epoch is all or nothing, like Sequential.fit's (python/mlpcore/_training.py): if it
@@ -191,8 +191,8 @@ def train_epoch(net, engine, rows, Y, sw, order, batch_size, lr, alpha, settings
                 if settings["name"] == "adam":
                     if "sklearn_eps" in features:
                         opt["sklearn_eps"] = True
-                    else:  # scikit-learn's eps at the call's middle step (see module doc)
-                        t = net.opt_steps_ + steps + (-(-(b - a) // batch_size) + 1) / 2
+                    else:  # scikit-learn's eps at the epoch's middle step (module doc)
+                        t = net.opt_steps_ + (len(bounds) + 1) / 2
                         opt["eps"] = float(settings["eps"] / np.sqrt(1 - settings["beta2"] ** t))
                 if direct:
                     X_in, Y_in, w_in, kw["order"] = rows.engine_input(), Y, sw, order
