@@ -268,6 +268,28 @@ def test_sparse_rows_go_to_the_engine_as_csr(iris, monkeypatch):
     assert diff < 1e-12
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_rows_are_not_copied(dtype, iris, monkeypatch):
+    """The C++ engine reads the caller's float64 X itself every epoch (a float32 model
+    converts batch by batch), in scikit-learn's shuffled order."""
+    from mlpcore import _core
+    X, y = iris
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    seen = []
+    cls = _core.Network32 if dtype == "float32" else _core.Network64
+    real = cls.train_epoch
+
+    def spy(self, X_in, *args, **kw):
+        seen.append(np.shares_memory(X_in, X) and len(kw["order"]) == len(X))
+        return real(self, X_in, *args, **kw)
+
+    monkeypatch.setattr(cls, "train_epoch", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((8,), max_iter=3, random_state=0, dtype=dtype).fit(X, y)
+    assert seen == [True] * 3
+
+
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_twin_copies_large_data_in_chunks(solver, iris, monkeypatch):
     """The NumPy twin has no order= yet: its epochs gather the shuffled rows in chunks."""

@@ -189,8 +189,9 @@ class BaseMLP(BaseEstimator):
         """X (finite, as validate_data checked) must stay finite in the network's dtype."""
         dtype = self.model_.dtype
         values = X.data if sp.issparse(X) else X
+        big = np.finfo(np.float32).max
         if (dtype == np.float32 and values.dtype == np.float64 and values.size
-                and np.abs(values).max() > np.finfo(np.float32).max):
+                and (values.max() > big or values.min() < -big)):  # no |X| copy
             raise ValueError(f"{type(self).__name__}: X has values too large for {dtype.name}")
 
     def _engine_inputs(self, X):
@@ -317,7 +318,7 @@ class BaseMLP(BaseEstimator):
                 norm_before = norm_after
                 try:
                     data_loss, penalty_factor = _epoch.train_epoch(
-                        net, engine, rows, Y_train, engine_sw, order.astype(np.int64),
+                        net, engine, rows, Y_train, engine_sw, order.astype(np.int64, copy=False),
                         batch_size, lr, alpha, settings, scale)
                 except FloatingPointError:
                     self._diverged(n_samples, early_stopping, incremental)
