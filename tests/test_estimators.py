@@ -268,6 +268,39 @@ def test_sparse_rows_go_to_the_engine_as_csr(iris, monkeypatch):
     assert diff < 1e-12
 
 
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_a_failing_epoch_changes_nothing(loss, regression, monkeypatch):
+    """An exception after the engine ran an epoch (here: raised by a spy) leaves the
+    weights, the optimizer moments and the counters as they were before that epoch."""
+    from mlpcore import _core
+    X, Y = regression
+    Y = np.exp(Y) if loss == "poisson" else Y
+    reg = MLPRegressor(loss=loss, hidden_layer_sizes=(8,), solver="adam", max_iter=2,
+                       warm_start=True,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y)
+    net = reg.model_
+    before = (net.get_weights(), net.get_optimizer_state(), net.opt_steps_, net.step_,
+              net.epoch_, dict(net.optimizer_))
+    real = _core.Network64.train_epoch
+
+    def failing(self, *args, **kw):
+        real(self, *args, **kw)
+        raise RuntimeError("after the epoch")
+
+    monkeypatch.setattr(_core.Network64, "train_epoch", failing)
+    with pytest.raises(RuntimeError, match="after the epoch"):
+        reg.fit(X, Y)
+    after = (net.get_weights(), net.get_optimizer_state(), net.opt_steps_, net.step_,
+             net.epoch_, net.optimizer_)
+    for a, b in zip(before[0] + before[1][0] + before[1][1],
+                    after[0] + after[1][0] + after[1][1]):
+        np.testing.assert_array_equal(a, b)
+    assert before[2:] == after[2:] == (2, 2, 2, before[5])  # 2 epochs of one batch (120 rows)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dense_rows_are_not_copied(dtype, iris, monkeypatch):
     """The C++ engine reads the caller's float64 X itself every epoch (a float32 model
