@@ -98,13 +98,13 @@ class Rows:
             X = np.ascontiguousarray(X, dtype=self.dtype)
         self.X = X
         self.engine_reads_all = "order" in features and (not self.sparse or "csr" in features)
+        self._csr = None
+        if self.sparse and self.engine_reads_all:  # (nnz,) data, (nnz,) indices, (n + 1,) indptr
+            self._csr = (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64))
 
     def engine_input(self):
         """X for one engine call over all rows (with order=)."""
-        if self.sparse:
-            return (self.X.data, self.X.indices.astype(np.int64, copy=False),
-                    self.X.indptr.astype(np.int64, copy=False))
-        return self.X
+        return self._csr if self.sparse else self.X
 
     def take(self, idx):
         """(len(idx), n_features) dense rows of the model's dtype."""
