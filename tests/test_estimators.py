@@ -1,7 +1,7 @@
 """mlpcore's scikit-learn estimators beyond scikit-learn's own tests (test_sklearn_port.py):
 the same numbers as scikit-learn for the same random_state, the L-BFGS objective's gradient,
 sparse input, the parameter table's errors, mlpcore's own options, both engines, sklearn
-tooling, and what waits for the engine's sample weights (skipped, naming the feature)."""
+tooling, sample and class weights."""
 import pickle
 import subprocess
 import sys
@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from mlpcore import MLPClassifier, MLPRegressor, Sequential  # noqa: E402
-from mlpcore.estimators import _engine  # noqa: E402
+from mlpcore.estimators import _engine, _epoch  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
 
@@ -115,18 +115,62 @@ def test_regressor_same_as_sklearn(kw, regression):
     assert_close(ours.predict(X), ref.predict(X), rtol=1e-6, atol=1e-8, what="predict")
 
 
-def test_minibatch_adam_close_to_sklearn(iris):
-    """With minibatches Adam's epsilon is matched at the middle step of each engine call
-    (exact only for one step per call): close, not equal."""
+@pytest.mark.parametrize("hidden, epochs", [((20,), 30), ((100,), 50)])
+def test_minibatch_adam_same_as_sklearn(hidden, epochs, iris):
+    """5 batches per epoch: the engine adds Adam's epsilon where scikit-learn does."""
     X, y = iris
+    kw = dict(hidden_layer_sizes=hidden, batch_size=32, random_state=0, max_iter=epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ours = MLPClassifier((20,), batch_size=32, random_state=0, max_iter=30).fit(X, y)
-        ref = SkClassifier((20,), batch_size=32, random_state=0, max_iter=30).fit(X, y)
+        ours, ref = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
     diff = max_coef_diff(ours, ref)
-    print(f"max |coef diff| = {diff:.3g}")
-    assert diff < 0.05
-    assert_close(ours.loss_curve_, ref.loss_curve_, rtol=1e-2, atol=0, what="loss curve")
+    print(f"{hidden}, {epochs} epochs: max |coef diff| = {diff:.3g}")
+    assert diff < 1e-12
+    assert_close(ours.loss_curve_, ref.loss_curve_, rtol=1e-6, atol=1e-9, what="loss curve")
+
+
+# ---- sample weights and the Poisson loss: scikit-learn's definitions (1.7+) --------------------
+WEIGHTS = np.random.RandomState(0).rand(150) * 2 + 0.1  # unequal, in [0.1, 2.1)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("task", ["classifier", "regressor"])
+def test_weighted_fit_same_as_sklearn(solver, task, iris, regression):
+    X, y = iris if task == "classifier" else regression
+    w = WEIGHTS[:len(X)]
+    Ours, Ref = ((MLPClassifier, SkClassifier) if task == "classifier"
+                 else (MLPRegressor, SkRegressor))
+    kw = dict(hidden_layer_sizes=(20,), solver=solver, batch_size=32, max_iter=30,
+              alpha=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, ref = Ours(**kw).fit(X, y, sample_weight=w), Ref(**kw).fit(X, y, sample_weight=w)
+    diff = max_coef_diff(ours, ref)
+    print(f"{task} {solver}: max |coef diff| = {diff:.3g}, loss_ {ours.loss_!r} vs "
+          f"{ref.loss_!r}")
+    assert diff < (1e-9 if solver == "lbfgs" else 1e-12)
+    # the alpha penalty of loss_ (sgd/adam) uses the weights before and after each epoch
+    assert_close(ours.loss_, ref.loss_, rtol=1e-5, atol=1e-9, what="loss_")
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_minibatches_same_as_sklearn(solver, weighted, regression):
+    X, Y = regression
+    Y = np.exp(Y)
+    w = WEIGHTS[:len(X)] if weighted else None
+    kw = dict(hidden_layer_sizes=(15,), solver=solver, batch_size=32, max_iter=30,
+              loss="poisson", learning_rate_init=0.01, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**kw).fit(X, Y, sample_weight=w)
+        ref = SkRegressor(**kw).fit(X, Y, sample_weight=w)
+    diff = max_coef_diff(ours, ref)
+    print(f"poisson {solver} weighted={weighted}: max |coef diff| = {diff:.3g}")
+    assert diff < 1e-12
+    # loss_curve_'s alpha penalty: from the weights before and after each epoch
+    assert_close(ours.loss_curve_, ref.loss_curve_, rtol=1e-5, atol=1e-9, what="loss curve")
+    assert_close(ours.predict(X), ref.predict(X), rtol=1e-10, atol=1e-12, what="predict")
 
 
 def test_partial_fit_same_as_sklearn(iris):
@@ -170,15 +214,17 @@ def test_lbfgs_objective_gradient(activation, task):
     assert_close(grad, num, rtol=1e-5, atol=1e-7, what="gradient")
 
 
-# ---- sparse X -----------------------------------------------------------------------------------
+# ---- sparse X ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
-def test_sparse_equals_dense(fmt, solver, iris, monkeypatch):
-    monkeypatch.setattr(_engine, "CHUNK_BYTES", 40 * 4 * 8)  # chunks of 40 rows per epoch
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_sparse_equals_dense(fmt, solver, backend, iris, monkeypatch):
+    monkeypatch.setattr(_engine, "CHUNK_BYTES", 40 * 4 * 8)  # L-BFGS, predict: 40-row chunks
+    monkeypatch.setattr(_epoch, "CHUNK_BYTES", 40 * 4 * 8)   # the twin's epochs: 40 rows
     X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=15, solver=solver,
-              batch_size=20)
+              batch_size=20, backend=backend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         dense = MLPClassifier(**kw).fit(X, y)
@@ -191,22 +237,119 @@ def test_sparse_equals_dense(fmt, solver, iris, monkeypatch):
                  atol=1e-12, what="proba")
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_large_data_is_copied_in_chunks(solver, iris, monkeypatch):
+def test_sparse_rows_go_to_the_engine_as_csr(iris, monkeypatch):
+    """The C++ engine gets the CSR triple itself (no densified rows), one call per epoch with
+    scikit-learn's order; duplicate entries of a non-canonical CSR matrix are summed."""
+    from mlpcore import _core
     X, y = iris
-    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5, solver=solver,
+    X = np.where(np.abs(X) < 0.5, 0.0, X)
+    coo = sp.coo_matrix(X)
+    half = coo.data / 2  # every entry stored twice, as two halves: not canonical
+    Xs = sp.csr_matrix((np.r_[half, half], (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col])),
+                       shape=X.shape)
+    Xs.has_canonical_format = False
+    calls = []
+    real = _core.Network64.train_epoch
+
+    def spy(self, X_in, *args, **kw):
+        calls.append((type(X_in).__name__, len(kw["order"])))
+        return real(self, X_in, *args, **kw)
+
+    monkeypatch.setattr(_core.Network64, "train_epoch", spy)
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=4, solver="sgd",
               batch_size=20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse = MLPClassifier(**kw).fit(Xs, y)
+        dense = MLPClassifier(**kw).fit(X, y)
+    assert calls[:4] == [("tuple", 150)] * 4 and calls[4:] == [("ndarray", 150)] * 4
+    diff = max_coef_diff(dense, sparse)
+    print(f"max |coef diff| non-canonical CSR vs dense = {diff:.3g}")
+    assert diff < 1e-12
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_a_failing_epoch_changes_nothing(loss, regression, monkeypatch):
+    """An exception after the engine ran an epoch (here: raised by a spy) leaves the
+    weights, the optimizer moments and the counters as they were before that epoch."""
+    from mlpcore import _core
+    X, Y = regression
+    Y = np.exp(Y) if loss == "poisson" else Y
+    reg = MLPRegressor(loss=loss, hidden_layer_sizes=(8,), solver="adam", max_iter=2,
+                       warm_start=True,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y)
+    net = reg.model_
+    before = (net.get_weights(), net.get_optimizer_state(), net.opt_steps_, net.step_,
+              net.epoch_, dict(net.optimizer_))
+    real = _core.Network64.train_epoch
+
+    def failing(self, *args, **kw):
+        real(self, *args, **kw)
+        raise RuntimeError("after the epoch")
+
+    monkeypatch.setattr(_core.Network64, "train_epoch", failing)
+    with pytest.raises(RuntimeError, match="after the epoch"):
+        reg.fit(X, Y)
+    after = (net.get_weights(), net.get_optimizer_state(), net.opt_steps_, net.step_,
+             net.epoch_, net.optimizer_)
+    for a, b in zip(before[0] + before[1][0] + before[1][1],
+                    after[0] + after[1][0] + after[1][1]):
+        np.testing.assert_array_equal(a, b)
+    assert before[2:] == after[2:] == (2, 2, 2, before[5])  # 2 epochs of one batch (120 rows)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_rows_are_not_copied(dtype, iris, monkeypatch):
+    """The C++ engine reads the caller's float64 X itself every epoch (a float32 model
+    converts batch by batch), in scikit-learn's shuffled order."""
+    from mlpcore import _core
+    X, y = iris
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    seen = []
+    cls = _core.Network32 if dtype == "float32" else _core.Network64
+    real = cls.train_epoch
+
+    def spy(self, X_in, *args, **kw):
+        seen.append(np.shares_memory(X_in, X) and len(kw["order"]) == len(X))
+        return real(self, X_in, *args, **kw)
+
+    monkeypatch.setattr(cls, "train_epoch", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((8,), max_iter=3, random_state=0, dtype=dtype).fit(X, y)
+    assert seen == [True] * 3
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_twin_copies_large_data_in_chunks(solver, iris, monkeypatch):
+    """The NumPy twin has no order= yet: its epochs gather the shuffled rows in chunks."""
+    from mlpcore.reference.network import Network
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5, solver=solver,
+              batch_size=20, backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
         whole = MLPClassifier(**kw).fit(X, y)
-        monkeypatch.setattr(_engine, "CHUNK_BYTES", 50 * 4 * 8)  # 50 rows -> 40 (2 batches)
+        monkeypatch.setattr(_epoch, "CHUNK_BYTES", 50 * 4 * 8)  # 50 rows -> 40 (2 batches)
         calls = []
-        fit = Sequential.fit
-        monkeypatch.setattr(Sequential, "fit", lambda self, X, *a, **k: (
-            calls.append(len(X)), fit(self, X, *a, **k))[1])
+        real = Network.train_epoch
+        monkeypatch.setattr(Network, "train_epoch", lambda self, X, *a, **k: (
+            calls.append(len(X)), real(self, X, *a, **k))[1])
         chunked = MLPClassifier(**kw).fit(X, y)
-    assert calls[:5] == [40, 40, 40, 20, 10]  # 7 full batches in 4 calls, then the last one
+        native = MLPClassifier(**{**kw, "backend": "native"}).fit(X, y)
+    if "order" in _epoch.engine_features(chunked.model_._engine):
+        assert calls[:1] == [150]  # the twin has it now: one call per epoch
+    else:
+        assert calls[:5] == [40, 40, 40, 20, 10]  # 7 full batches in 4 calls, then the last
     assert max_coef_diff(whole, chunked) == 0
+    diff = max_coef_diff(native, chunked)
+    print(f"max |coef diff| native vs twin = {diff:.3g}")
+    # without sklearn_eps the twin's Adam matches scikit-learn's epsilon at the middle step
+    exact = solver == "sgd" or "sklearn_eps" in _epoch.engine_features(chunked.model_._engine)
+    assert diff < (1e-12 if exact else 0.05)
 
 
 # ---- parameters ---------------------------------------------------------------------------------
@@ -261,8 +404,10 @@ def test_combinations_the_engine_cannot_run(iris, regression):
     with pytest.raises(ValueError, match="batch_norm and dropout need a stochastic solver"):
         MLPClassifier(solver="lbfgs", dropout=0.2).fit(*iris)
     X, Y = regression
-    with pytest.raises(ValueError, match="loss='poisson' is available with solver='lbfgs'"):
-        MLPRegressor(loss="poisson").fit(X, np.abs(Y))
+    if not _epoch.sequential_has_poisson():
+        with pytest.raises(ValueError, match="loss='poisson' with solver='adam' needs "
+                                             "backend='native'"):
+            MLPRegressor(loss="poisson", backend="numpy").fit(X, np.abs(Y))
     with pytest.raises(ValueError, match="needs y >= 0"):
         MLPRegressor(loss="poisson", solver="lbfgs").fit(X, Y)
 
@@ -365,67 +510,41 @@ def test_zero_weights_drop_the_samples(iris):
 
 
 def test_weighted_lbfgs_regression_equals_duplication(regression):
-    """Regression with L-BFGS computes its loss derivative in Python: weights work already."""
     X, Y = regression
     w = np.arange(len(X)) % 3  # 0, 1, 2
     kw = dict(solver="lbfgs", random_state=0, max_iter=20, hidden_layer_sizes=(10,))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = MLPRegressor(**kw).fit(X, Y, sample_weight=w)
-        b = MLPRegressor(**kw).fit(np.repeat(X, w, axis=0), np.repeat(Y, w, axis=0))
-    diff = max_coef_diff(a, b)
-    print(f"max |coef diff| weights vs duplication = {diff:.3g}")
-    assert diff < 1e-8
+        for backend in ("native", "numpy"):  # the twin: weights computed in Python
+            a = MLPRegressor(backend=backend, **kw).fit(X, Y, sample_weight=w)
+            b = MLPRegressor(**kw).fit(np.repeat(X, w, axis=0), np.repeat(Y, w, axis=0))
+            diff = max_coef_diff(a, b)
+            print(f"{backend}: max |coef diff| weights vs duplication = {diff:.3g}")
+            assert diff < 1e-8
 
 
-def test_unequal_weights_need_the_engine(iris):
-    if _engine.engine_supports_sample_weight():
-        pytest.skip("the engine has sample_weight")
-    with pytest.raises(ValueError, match="unequal sample weights.*mlpcore issue 7"):
-        MLPClassifier().fit(*iris, sample_weight=np.arange(150) % 2 + 1)
-
-
-class _RepeatingSequential(Sequential):
-    """Test double of the engine's coming sample_weight (issue 7) for integer weights and
-    full batches: a sample of weight k is that sample repeated k times, which is what the
-    issue defines. It exercises the estimators' weighted code paths (alpha / weight sum,
-    shares of chunks, zero weights, the validation split) before the engine has them."""
-
-    def fit(self, X, y, *args, sample_weight=None, batch_size=32, **kw):
-        if sample_weight is not None:
-            if batch_size < len(X):
-                raise NotImplementedError("the test double handles full batches only")
-            reps = np.asarray(sample_weight).astype(int)
-            X, y, batch_size = np.repeat(X, reps, axis=0), np.repeat(y, reps, axis=0), reps.sum()
-        return super().fit(X, y, *args, batch_size=batch_size, **kw)
-
-    def loss(self, X, y, *args, sample_weight=None, **kw):
-        if sample_weight is not None:
-            reps = np.asarray(sample_weight).astype(int)
-            X, y = np.repeat(X, reps, axis=0), np.repeat(y, reps, axis=0)
-        return super().loss(X, y, *args, **kw)
-
-    def gradients(self, X, y, *args, sample_weight=None, **kw):
-        if sample_weight is not None:
-            reps = np.asarray(sample_weight).astype(int)
-            X, y = np.repeat(X, reps, axis=0), np.repeat(y, reps, axis=0)
-        return super().gradients(X, y, *args, **kw)
-
-
-@pytest.fixture(params=["engine", "test double"])
-def weighted_engine(request, monkeypatch):
-    if request.param == "engine":
-        if not _engine.engine_supports_sample_weight():
-            pytest.skip("needs Sequential.fit/loss/gradients(sample_weight=...) "
-                        "(mlpcore issue 7)")
-    else:
-        monkeypatch.setattr(_engine, "Sequential", _RepeatingSequential)
-    assert _engine.engine_supports_sample_weight()
-    return request.param
+def test_unequal_weights_on_the_twin(iris):
+    """backend="numpy": unequal weights need the twin's sample_weight; until it has it,
+    a ValueError says so; once it has it, the fit equals the C++ engine's."""
+    X, y = iris
+    w = np.arange(150) % 2 + 1.0
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    twin = MLPClassifier(backend="numpy", **kw)
+    if "sample_weight" not in _epoch.engine_features(
+            _engine.build_network([4, 8, 3], "relu", "softmax", False, 0, "float64", 0,
+                                  "numpy")._engine):
+        with pytest.raises(ValueError, match="unequal sample weights.*backend='numpy'"):
+            twin.fit(X, y, sample_weight=w)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        twin.fit(X, y, sample_weight=w)
+        native = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    assert max_coef_diff(twin, native) < 1e-12
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
-def test_weights_equal_duplication(solver, weighted_engine, iris):
+def test_weights_equal_duplication(solver, iris):
     X, y = iris
     w = np.arange(150) % 3  # 0, 1, 2: zero weights drop out, weight 2 counts twice
     kw = dict(solver=solver, random_state=0, max_iter=10, batch_size=1000, alpha=0.1)
@@ -434,25 +553,30 @@ def test_weights_equal_duplication(solver, weighted_engine, iris):
         a = MLPClassifier(**kw).fit(X, y, sample_weight=w)
         b = MLPClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     diff = max_coef_diff(a, b)
-    print(f"{weighted_engine}: max |coef diff| weights vs duplication = {diff:.3g}")
+    print(f"max |coef diff| weights vs duplication = {diff:.3g}")
     assert diff < 1e-8
     assert_close(a.loss_, b.loss_, rtol=1e-8, atol=1e-10, what="loss_")
 
 
-def test_class_weight_balanced(weighted_engine, iris):
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_class_weight(solver, iris):
     X, y = iris
     keep = np.r_[0:50, 50:60, 100:150]  # class 1 has 10 samples, the others 50
     counts = np.bincount(y[keep])
-    kw = dict(solver="lbfgs", random_state=0, max_iter=20)
+    kw = dict(solver=solver, random_state=0, max_iter=20, batch_size=32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = MLPClassifier(class_weight={0: 1, 1: 5, 2: 1}, **kw).fit(X[keep], y[keep])
         b = MLPClassifier(**kw).fit(X[keep], y[keep],
                                     sample_weight=np.where(y[keep] == 1, 5, 1))
-    assert max_coef_diff(a, b) == 0 and counts.tolist() == [50, 10, 50]
-    if weighted_engine == "engine":  # "balanced" weights are not integers: not for the double
         c = MLPClassifier(class_weight="balanced", **kw).fit(X[keep], y[keep])
-        assert c.score(X[keep], y[keep]) > 0.9
+        d = SkClassifier(**kw).fit(X[keep], y[keep],
+                                   sample_weight=np.array([110 / 150, 110 / 30, 110 / 150]
+                                                          )[y[keep]])
+    assert max_coef_diff(a, b) == 0 and counts.tolist() == [50, 10, 50]
+    diff = max_coef_diff(c, d)
+    print(f"balanced vs scikit-learn with n / (3 * count) weights: max |coef diff| = {diff:.3g}")
+    assert diff < (1e-9 if solver == "lbfgs" else 1e-12)
 
 
 # ---- scikit-learn tooling -----------------------------------------------------------------------

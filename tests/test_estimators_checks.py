@@ -1,7 +1,6 @@
-"""scikit-learn's estimator checks (sklearn.utils.estimator_checks) for both estimators.
-pandas being installed, the DataFrame checks run instead of skipping. Checks that need
-unequal sample weights inside the engine are expected to fail until the engine has
-Sequential.fit(sample_weight=...) (mlpcore issue 7); they run automatically once it does."""
+"""scikit-learn's estimator checks (sklearn.utils.estimator_checks) for both estimators, all
+of them, the sample-weight and class-weight checks included. pandas being installed, the
+DataFrame checks run instead of skipping."""
 import pytest
 
 pytest.importorskip("sklearn")
@@ -10,21 +9,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from mlpcore import MLPClassifier, MLPRegressor  # noqa: E402
-from mlpcore.estimators import _engine  # noqa: E402
-
-_WAITS = ("needs Sequential.fit/loss/gradients(sample_weight=...) for unequal weights "
-          "(mlpcore issue 7)")
-_NEED_ENGINE_WEIGHTS = ["check_sample_weights_not_overwritten",
-                        "check_sample_weight_equivalence_on_dense_data",
-                        "check_sample_weight_equivalence_on_sparse_data"]
-
-
-def expected_failed_checks(estimator):
-    if _engine.engine_supports_sample_weight():
-        return {}
-    names = _NEED_ENGINE_WEIGHTS + (["check_class_weight_classifiers"]
-                                    if isinstance(estimator, MLPClassifier) else [])
-    return {name: _WAITS for name in names}
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +22,6 @@ def _one_blas_thread():
 
 
 # max_iter=100: the setting scikit-learn runs these checks with for its own MLPs
-@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

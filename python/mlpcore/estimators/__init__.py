@@ -8,7 +8,9 @@ estimators (its own test suite is ported in tests/test_sklearn_port.py); docs/sk
 lists the few documented differences.
 
 Files: _params (the parameter table and its validation), _engine (scikit-learn's objective
-on mlpcore.Sequential), _base (the shared fit loop), _classes (the two estimators).
+on mlpcore.Sequential: network, initialisation, L-BFGS objective, prediction), _epoch (one
+sgd/adam epoch run by the engine, all or nothing), _base (the shared fit loop), _classes
+(the two estimators).
 """
 try:
     import sklearn

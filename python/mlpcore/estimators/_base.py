@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from . import _engine, _params
+from . import _engine, _epoch, _params
 
 _STOCHASTIC = ("sgd", "adam")
 
@@ -81,11 +81,12 @@ class BaseMLP(BaseEstimator):
         if self.solver == "sgd" and self.momentum == 1:
             raise ValueError(f"{cls}: momentum=1 is not supported (mlpcore's SGD needs "
                              "momentum < 1; with 1 the velocity would never decay)")
-        if getattr(self, "loss", None) == "poisson" and self.solver in _STOCHASTIC:
+        if (getattr(self, "loss", None) == "poisson" and self.solver in _STOCHASTIC
+                and self.backend == "numpy" and not _epoch.sequential_has_poisson()):
             raise ValueError(
-                f"{cls}: loss='poisson' is available with solver='lbfgs' only for now: "
-                f"solver={self.solver!r} trains minibatches inside mlpcore's engine, which "
-                "has no exponential output / Poisson deviance pair yet")
+                f"{cls}: loss='poisson' with solver={self.solver!r} needs backend='native' "
+                "for now: the NumPy twin has no exponential output / Poisson loss pair yet "
+                "(solver='lbfgs' works with both backends)")
         return hidden
 
     def _threads(self):
@@ -171,29 +172,35 @@ class BaseMLP(BaseEstimator):
         else:
             self._sync_network(layer_units, self.model_.dtype if getattr(
                 self, "model_", None) is not None else self._train_dtype(X.dtype))
-        X = self._engine_inputs(X)
+        self._check_range(X)
         Y = self._engine_targets(y)
         with self._threads():
             if self.solver in _STOCHASTIC:
                 self._fit_stochastic(X, y, Y, sw, rs, incremental)
             else:
-                self._fit_lbfgs(X, Y, sw)
+                self._fit_lbfgs(self._engine_inputs(X), Y, sw)
         self.coefs_, self.intercepts_ = _engine.get_coefs(self.model_)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError("Solver produced non-finite parameter weights. The input data may"
                              " contain large values and need to be preprocessed.")
         return self
 
+    def _check_range(self, X):
+        """X (finite, as validate_data checked) must stay finite in the network's dtype."""
+        dtype = self.model_.dtype
+        values = X.data if sp.issparse(X) else X
+        big = np.finfo(np.float32).max
+        if (dtype == np.float32 and values.dtype == np.float64 and values.size
+                and (values.max() > big or values.min() < -big)):  # no |X| copy
+            raise ValueError(f"{type(self).__name__}: X has values too large for {dtype.name}")
+
     def _engine_inputs(self, X):
-        """X once in the network's dtype and row-major (CSR when sparse), so that the epochs
-        gather rows without converting again."""
+        """X once in the network's dtype and row-major (CSR when sparse), for L-BFGS's
+        function evaluations."""
         dtype = self.model_.dtype
         if sp.issparse(X):
             return X.tocsr().astype(dtype, copy=False)
-        X = np.ascontiguousarray(X, dtype=dtype)
-        if not np.isfinite(X).all():
-            raise ValueError(f"{type(self).__name__}: X has values too large for {dtype.name}")
-        return X
+        return np.ascontiguousarray(X, dtype=dtype)
 
     def _engine_targets(self, y):
         Y = np.ascontiguousarray(y, dtype=self.model_.dtype)
@@ -202,27 +209,28 @@ class BaseMLP(BaseEstimator):
                              f"{self.model_.dtype.name}")
         return Y
 
-    def _weights_for_engine(self, sw, full_batch_regression=False):
-        """(sample weights to pass to the engine or None, common weight value). Equal weights
-        need no engine support: they only rescale alpha's batch weight sum."""
+    def _weights_for_engine(self, sw, python_weights=False):
+        """(the positive sample weights to pass to the engine or None, the divisor of alpha).
+        The C++ engine takes any weights. An engine without sample_weight (the NumPy twin
+        today) takes equal weights as none with alpha divided by their value (what they
+        change: the batch weight sums); unequal ones only where Python computes the weighted
+        loss (python_weights: L-BFGS regression), else they are refused."""
         if sw is None:
             return None, 1.0
-        positive = sw[sw > 0]  # zero-weight samples are left out before the engine
-        if np.all(positive == positive[0]):
-            return None, float(positive[0])
-        if full_batch_regression or _engine.engine_supports_sample_weight():
+        if "sample_weight" in _epoch.engine_features(self.model_._engine) or python_weights:
             return sw, 1.0
+        if np.all(sw == sw[0]):
+            return None, float(sw[0])
         raise ValueError(
-            f"{type(self).__name__}: unequal sample weights (or class_weight) need "
-            "Sequential.fit/loss/gradients(sample_weight=...), which this mlpcore's engine "
-            "does not have yet (mlpcore issue 7); equal weights, and solver='lbfgs' for "
-            "MLPRegressor, work already")
+            f"{type(self).__name__}: unequal sample weights (or class_weight) with "
+            f"backend='numpy' need the NumPy twin's sample_weight, which it does not have "
+            "yet; use backend='native' (or equal weights)")
 
     def _fit_lbfgs(self, X, Y, sw):
         regression = self.out_activation_ in ("identity", "exp")
         if sw is not None and not (sw > 0).all():  # zero weights: as if the rows were absent
             X, Y, sw = X[sw > 0], Y[sw > 0], sw[sw > 0]
-        w, scale = self._weights_for_engine(sw, full_batch_regression=regression)
+        w, scale = self._weights_for_engine(sw, python_weights=regression)
         objective = _engine.FullBatchObjective(self.model_, X, Y, w, self.out_activation_,
                                                self.alpha / scale)
         callback = None
@@ -273,11 +281,27 @@ class BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        engine_sw, sw_scale = self._weights_for_engine(sw_train)
-        positive = None if sw_train is None else sw_train > 0
-        opt = self._engine_optimizer()
+        # zero-weight samples are left out of the engine's batches: the rows kept are copied
+        # once per fit, and the epochs' orders map onto them
+        keep = None
+        if sw_train is not None and not (sw_train > 0).all():
+            keep = sw_train > 0
+            X_train, Y_train, sw_train = X_train[keep], Y_train[keep], sw_train[keep]
+            new_index = np.cumsum(keep) - 1  # (n_samples,) row of each kept sample
+        engine_sw, alpha_div = self._weights_for_engine(sw_train)
+        alpha = float(self.alpha) / alpha_div
+        net = self.model_
+        engine = net._engine
+        if self.out_activation_ == "exp" and net.loss_name != "poisson":
+            engine = _epoch.poisson_engine(net)
+        rows = _epoch.Rows(X_train, net.dtype, _epoch.engine_features(engine))
+        del X_train  # rows holds it (converted where the engine needs it)
+        settings = _epoch.optimizer_settings(self.solver, self.momentum,
+                                             self.nesterovs_momentum, self.beta_1,
+                                             self.beta_2, self.epsilon)
+        scale = _engine.loss_scale(self.out_activation_, self.n_outputs_)
         sample_idx = np.arange(n_samples)
-        norm_after = _engine.squared_norm(self.model_) if self.alpha else 0.0
+        norm_after = _engine.squared_norm(net) if self.alpha else 0.0
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -285,31 +309,25 @@ class BaseMLP(BaseEstimator):
                     perm = np.arange(n_samples)
                     rs.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                # zero-weight samples are left out of the engine's batches
-                order = sample_idx if positive is None or positive.all() else \
-                    sample_idx[positive[sample_idx]]
+                order = sample_idx if keep is None else new_index[sample_idx[keep[sample_idx]]]
                 lr = self._optimizer.learning_rate
                 if (self._engine_lr is not None and lr != self._engine_lr
-                        and opt["optimizer"] == "sgd" and opt["momentum"] > 0):
-                    _engine.rescale_momentum(self.model_, self._engine_lr / lr)
-                norm_before = norm_after if self.alpha else 0.0
+                        and settings["name"] == "sgd" and settings["momentum"] > 0
+                        and net.optimizer_ == settings):
+                    _engine.rescale_momentum(net, self._engine_lr / lr)
+                norm_before = norm_after
                 try:
-                    data_loss, n_batches = _engine.train_epoch(
-                        self.model_, X_train, Y_train, engine_sw, order, batch_size, lr,
-                        self.alpha, self.out_activation_, opt, sw_scale)
+                    data_loss, penalty_factor = _epoch.train_epoch(
+                        net, engine, rows, Y_train, engine_sw, order.astype(np.int64, copy=False),
+                        batch_size, lr, alpha, settings, scale)
                 except FloatingPointError:
                     self._diverged(n_samples, early_stopping, incremental)
                     break
                 self._engine_lr = lr
                 # the penalty each batch added, from the weights before and after the epoch
-                norm_after = _engine.squared_norm(self.model_) if self.alpha else 0.0
-                norm = 0.5 * (norm_before + norm_after)
-                # scikit-learn adds sum_b penalty(s_b) * len_b / N over the batches b, with s_b
-                # the batch's weight sum: n_batches * penalty(mean weight * N / n_batches)
-                mean_w = sw_scale if engine_sw is None else float(np.mean(engine_sw[order]))
-                self.loss_ = data_loss + _engine.objective_terms(
-                    self.out_activation_, self.n_outputs_, self.alpha,
-                    mean_w * len(order) / n_batches)["penalty"] * norm
+                norm_after = _engine.squared_norm(net) if self.alpha else 0.0
+                self.loss_ = data_loss + (0.5 * alpha * 0.5 * (norm_before + norm_after)
+                                          * penalty_factor)
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
@@ -338,14 +356,6 @@ class BaseMLP(BaseEstimator):
         if early_stopping:
             self.model_.set_weights(self._best[0])
             self.model_.set_state(self._best[1])
-
-    def _engine_optimizer(self):
-        if self.solver == "sgd":
-            mu = float(self.momentum)
-            return {"optimizer": "sgd", "momentum": mu,
-                    "nesterov": bool(self.nesterovs_momentum) and mu > 0}
-        return {"optimizer": "adam", "betas": (float(self.beta_1), float(self.beta_2)),
-                "adam_eps": float(self.epsilon)}
 
     def _diverged(self, n_samples, early_stopping, incremental):
         """The engine found a non-finite loss and restored the epoch's starting weights.

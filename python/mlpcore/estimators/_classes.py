@@ -36,12 +36,13 @@ _COMMON_DOC = """
     backend : {'native', 'numpy'}, default='native'
         The C++ engine, or the pure-NumPy reference twin.
 
-    Differences from scikit-learn (documented in docs/sklearn.md): 'sgd' and 'adam' follow
-    torch.optim's update rules; they equal scikit-learn's (momentum buffers are rescaled
-    when the learning rate changes) except that Adam's epsilon is added to sqrt(v_hat)
-    rather than to sqrt(v) (a difference of order epsilon). warm_start keeps the engine's
-    optimizer moments (scikit-learn restarts them at every fit). A diverging epoch is rolled
-    back and training stops. Zero sample weights drop their samples from the minibatches.
+    'sgd' and 'adam' take the same steps as scikit-learn's (its sample order, sample
+    weights, alpha per batch weight sum and Adam epsilon; SGD's momentum buffer is rescaled
+    when the learning rate changes). Differences (docs/sklearn.md): warm_start keeps the
+    engine's optimizer moments (scikit-learn restarts them at every fit); a diverging epoch
+    is rolled back and training stops; zero sample weights drop their samples from the
+    minibatches; loss_curve_'s alpha penalty is taken from the weights before and after
+    each epoch.
 """
 
 _ATTRS_DOC = """
@@ -221,8 +222,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     loss : {'squared_error', 'poisson'}, default='squared_error'
         As scikit-learn: half squared error (averaged over samples and outputs), or half
-        Poisson deviance with an exponential output (y >= 0). 'poisson' needs
-        solver='lbfgs' for now (the engine has no exponential output pair yet).
+        Poisson deviance with an exponential output (y >= 0), with every solver.
     """ + _COMMON_DOC + _ATTRS_DOC + """
     Examples
     --------

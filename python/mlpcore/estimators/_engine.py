@@ -1,65 +1,40 @@
 """The bridge between scikit-learn's MLP objective and mlpcore.Sequential: the network,
-scikit-learn's initialisation, the mapping of the objective onto the engine's loss and
-weight decay (one function: `objective_terms`), one epoch of minibatch training, the
-full-batch objective L-BFGS minimises, and forward passes (sparse X densified by chunks).
+scikit-learn's initialisation, the loss scale between the two conventions, the full-batch
+objective L-BFGS minimises, and forward passes (sparse X densified by chunks). The epochs of
+"sgd"/"adam" are in _epoch.
 
-Everything here runs once per epoch, per L-BFGS function evaluation or per chunk of rows;
-nothing runs per minibatch (the batches of an epoch run inside the engine)."""
-import inspect
-
+Everything here runs once per fit, per L-BFGS function evaluation or per chunk of rows."""
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import xlogy
 
+from .._layout import split
 from ..layers import BatchNorm, Dense, Dropout, Identity, ReLU, Sigmoid, Tanh
 from ..sequential import Sequential
+from ._epoch import engine_features, sequential_has_poisson
 
 # scikit-learn's hidden activation name -> mlpcore layer
 HIDDEN = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU}
-# scikit-learn's output activation -> the engine's fused output/loss pair. "exp" (Poisson)
-# runs on the identity-output "mse" network: the Python side applies exp and supplies the
-# Poisson gradient through the targets (see FullBatchObjective).
+# scikit-learn's output activation -> the engine's fused output/loss pair. "exp" (Poisson):
+# Sequential's "poisson" once it has it; until then the identity-output "mse" network, with
+# exp applied by `forward`, the Poisson gradient supplied through the targets by
+# FullBatchObjective (L-BFGS), and the epochs run by a "poisson" C++ engine (_epoch).
 ENGINE_LOSS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
-               "identity": "mse", "exp": "mse"}
+               "identity": "mse", "exp": "poisson" if sequential_has_poisson() else "mse"}
 
-# Rows that are copied or densified at a time are bounded to about this many bytes (at
-# least one minibatch): the shuffled rows of an epoch, a sparse X's dense rows.
+# Rows densified at a time (L-BFGS and predict with a sparse X) are bounded to about this
+# many bytes.
 CHUNK_BYTES = 64 << 20
 
 
-def engine_supports_sample_weight():
-    """True once Sequential.fit/loss/gradients take sample_weight (mlpcore issue 7)."""
-    return all("sample_weight" in inspect.signature(getattr(Sequential, m)).parameters
-               for m in ("fit", "loss", "gradients"))
-
-
 # ---- the objective -------------------------------------------------------------------------
-def objective_terms(out_activation, n_outputs, alpha, batch_weight):
-    """How scikit-learn's objective for one batch maps onto the engine's. The only place
-    where the two conventions meet.
-
-    scikit-learn, per batch with weight sum s (the batch size when unweighted):
-        L_sk = data_sk + alpha / (2 s) * sum_layers ||W||^2,
-        dL/dW = (backprop with output error delta = h - y) / s + alpha / s * W.
-    mlpcore: data = mean over samples of the loss summed over outputs, output error
-    delta = (h - y) / n; fit(weight_decay=lam) adds lam * W to the Dense weight gradients
-    (not biases) and leaves the penalty out of the reported loss.
-
-    - cross-entropy (softmax, logistic): data_sk == data, gradients equal.
-    - squared_error: scikit-learn reports 0.5 * mean over samples AND outputs, so
-      data_sk = data / n_outputs; its gradient still uses delta = h - y (the gradient of
-      OUR data term), so the gradients are equal and only the reported value is scaled.
-    - the penalty: weight_decay = alpha / s. Exact for unweighted full batches; the
-      trailing smaller batch of an epoch is trained separately with its own s (see
-      train_epoch). With unequal sample weights s differs per batch: weight_decay uses
-      the mean batch weight (exact per-batch scaling waits for an engine option).
-
-    Returns {"weight_decay": lam, "loss_scale": factor for the engine's data loss,
-    "penalty": factor p such that the reported penalty is p * sum ||W||^2}.
-    """
-    scale = 1.0 / n_outputs if out_activation == "identity" else 1.0
-    return {"weight_decay": alpha / batch_weight, "loss_scale": scale,
-            "penalty": 0.5 * alpha / batch_weight}
+def loss_scale(out_activation, n_outputs):
+    """Factor from the engine's data loss to scikit-learn's: both average over samples (with
+    the sample weights) and sum over outputs, except that scikit-learn's squared_error also
+    averages over the outputs. The gradients are equal: scikit-learn's output error is
+    delta = h - y for every loss, as the engine's. (alpha maps onto the engine's l2_alpha,
+    scikit-learn's convention: alpha / batch weight sum * W added to the gradient.)"""
+    return 1.0 / n_outputs if out_activation == "identity" else 1.0
 
 
 # ---- the network ---------------------------------------------------------------------------
@@ -129,33 +104,7 @@ def rescale_momentum(net, factor):
     net.set_optimizer_state([[a * factor for a in m], v], net.optimizer_, net.opt_steps_)
 
 
-def adam_eps(net, opt, n_steps):
-    """Adam's epsilon for the engine's next n_steps steps (one epoch), so that its steps
-    equal scikit-learn's. scikit-learn adds epsilon to sqrt(v); the engine (torch.optim.Adam)
-    adds it to sqrt(v_hat) = sqrt(v) / sqrt(1 - beta2^t): the same step needs the engine's
-    eps_t = epsilon / sqrt(1 - beta2^t). t changes every step; this takes t of the epoch's
-    middle step (exact for one step per epoch, i.e. full batches; for minibatches the
-    difference fades as beta2^t -> 0). Returns opt with that adam_eps."""
-    current = net.optimizer_
-    t = (net.opt_steps_ if current is not None else 0) + (n_steps + 1) / 2
-    return {**opt, "adam_eps": float(opt["adam_eps"] / np.sqrt(1.0 - opt["betas"][1] ** t))}
-
-
-def set_adam_eps(net, opt):
-    """Records opt's adam_eps as the engine's current one, keeping the moments (Sequential.fit
-    restarts them when its optimizer settings differ from optimizer_). Sequential documents
-    optimizer_ as the settings dict of the last fit; replacing it is O(1), where
-    set_optimizer_state would copy and check every moment each epoch."""
-    current, eps_t = net.optimizer_, opt["adam_eps"]
-    # (if optimizer_ stops being that dict, the engine restarts the moments at every epoch:
-    # test_warm_start_keeps_the_optimizer_moments counts the steps and would fail)
-    if (isinstance(current, dict) and current.get("name") == "adam"
-            and current["eps"] != eps_t
-            and (current["beta1"], current["beta2"]) == tuple(opt["betas"])):
-        net.optimizer_ = {**current, "eps": eps_t}
-
-
-# ---- rows ----------------------------------------------------------------------------------
+# ---- rows (L-BFGS and prediction; the epochs of sgd/adam read rows in the engine) -------
 def take_rows(X, idx):
     """X[idx] as a dense array (a sparse X is densified for these rows only)."""
     if sp.issparse(X):
@@ -178,68 +127,19 @@ def row_chunks(X):
     return [np.arange(a, min(a + step, n)) for a in range(0, n, step)]
 
 
-# ---- training ------------------------------------------------------------------------------
-def train_epoch(net, X, Y, sw, order, batch_size, lr, alpha, out_activation, opt,
-                sw_scale=1.0):
-    """One epoch of minibatch training over the rows `order` of X, in that order, in
-    batches of batch_size (the last one smaller), the batches run by the engine.
-
-    Returns scikit-learn's epoch loss without the penalty: the batch losses (each before
-    its update) averaged with the batch sizes as weights, and the number of batches.
-
-    The epoch runs as a few engine calls ("segments"): the full batches in one call and
-    the trailing smaller batch in another, so that each gets weight_decay = alpha / its
-    own size (scikit-learn's per-batch scaling). The rows of a segment are gathered in
-    `order` (densified when X is sparse); segments of full batches hold about CHUNK_BYTES
-    at most, so an epoch never copies all of a large X at once. With BatchNorm a
-    one-sample trailing batch stays in the last call (the engine joins it to the batch
-    before).
-    sw_scale: the common value of equal sample weights (scales the batch weight sum).
-    """
-    n = len(order)
-    n_full = n - n % batch_size
-    sparse = sp.issparse(X)
-    step = min(n_full, chunk_rows(X, batch_size)) or batch_size
-    bounds = [(a, min(a + step, n_full)) for a in range(0, n_full, step)] if n_full else []
-    if n_full < n:
-        bounds.append((n_full, n))
-    batch_norm = any(isinstance(l, BatchNorm) for l in net.layers)
-    if batch_norm and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds[-2:] = [(bounds[-2][0], n)]
-    if opt["optimizer"] == "adam":
-        opt = adam_eps(net, opt, -(-n // batch_size))
-    identity = not sparse and n == X.shape[0] and np.array_equal(order, np.arange(n))
-    total = 0.0
-    for a, b in bounds:
-        idx = None if (identity and (a, b) == (0, n)) else order[a:b]
-        Xs, Ys = take_rows(X, idx), (Y if idx is None else Y[idx])
-        size = min(batch_size, b - a)
-        kw = {}
-        if sw is not None:
-            kw["sample_weight"] = sw if idx is None else sw[idx]
-            batch_weight = size * float(np.mean(kw["sample_weight"]))
-        else:
-            batch_weight = size * sw_scale
-        terms = objective_terms(out_activation, Y.shape[1], alpha, batch_weight)
-        if opt["optimizer"] == "adam":
-            set_adam_eps(net, opt)
-        losses = net.fit(Xs, Ys, epochs=1, batch_size=batch_size, lr=lr, shuffle=False,
-                         weight_decay=terms["weight_decay"], **opt, **kw)
-        total += losses[0] * (b - a) * terms["loss_scale"]
-    return total / n, -(-n // batch_size)
-
-
 # ---- the full-batch objective (L-BFGS) -----------------------------------------------------
 class FullBatchObjective:
     """scikit-learn's full-batch objective and its gradient as functions of the packed
     parameter vector [W1.ravel(), ..., Wk.ravel(), b1, ..., bk] (scikit-learn's order).
 
-    Classification: the engine's loss and gradients (with sample_weight once the engine
-    has it). Regression (squared_error, poisson): one forward pass gives the network's
-    output z; the loss and its derivative G = dL/dz per sample are computed here, and the
-    engine's "mse" gradient with targets y' = z - n_c * G returns exactly sum_i J_i^T G_i
-    (its output error is (z - y') / n_c). This gives weighted and Poisson objectives exactly
-    without engine support. A sparse X is densified chunk by chunk on every evaluation.
+    The engine's loss and gradients (with sample_weight), scaled by loss_scale, whenever
+    the engine has the loss and the weights. Otherwise (Poisson on the identity-output
+    network; weighted regression on an engine without sample_weight, i.e. the twin today):
+    one forward pass gives the network's output z, the loss and its derivative G = dL/dz
+    per sample are computed here, and the engine's "mse" gradient with targets
+    y' = z - n_c * G returns exactly sum_i J_i^T G_i (its output error is (z - y') / n_c).
+    The engine's loss and gradients take dense rows: a sparse X is densified chunk by chunk
+    on every evaluation.
     """
 
     def __init__(self, net, X, Y, sw, out_activation, alpha):
@@ -251,6 +151,10 @@ class FullBatchObjective:
         self.chunks = row_chunks(X)
         self.shapes = [c.shape for c in get_coefs(net)[0]]
         self.n_evals = 0
+        has_loss = out_activation != "exp" or net.loss_name == "poisson"
+        self.in_engine = has_loss and (sw is None
+                                       or "sample_weight" in engine_features(net._engine))
+        self.scale = loss_scale(out_activation, Y.shape[1])
 
     def pack(self):
         coefs, intercepts = get_coefs(self.net)
@@ -275,10 +179,10 @@ class FullBatchObjective:
             Xc = take_rows(self.X, idx)
             Yc = self.Y if idx is None else self.Y[idx]
             wc = None if self.sw is None else (self.sw if idx is None else self.sw[idx])
-            if self.out in ("identity", "exp"):
-                l, g = self._regression_chunk(Xc, Yc, wc)
-            else:
+            if self.in_engine:
                 l, g = self._engine_chunk(Xc, Yc, wc)
+            else:
+                l, g = self._regression_chunk(Xc, Yc, wc)
             loss += l
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]
         # grads is in get_weights() order [W1, b1, W2, b2, ...] (no BatchNorm with L-BFGS)
@@ -290,13 +194,16 @@ class FullBatchObjective:
         return float(loss), flat
 
     def _engine_chunk(self, Xc, Yc, wc):
-        if wc is None:
-            share = Xc.shape[0] / self.W
-            return (self.net.loss(Xc, Yc) * share,
-                    [g * share for g in self.net.gradients(Xc, Yc)])
-        share = float(wc.sum()) / self.W
-        return (self.net.loss(Xc, Yc, sample_weight=wc) * share,
-                [g * share for g in self.net.gradients(Xc, Yc, sample_weight=wc)])
+        """The chunk's share of the loss and of its gradient (in get_weights() order)."""
+        net = self.net
+        Xc = np.ascontiguousarray(Xc, dtype=net.dtype)
+        kw = {} if wc is None else {"sample_weight": np.ascontiguousarray(wc, dtype=net.dtype)}
+        value, grad = net._engine.gradients(Xc, Yc, False, net.step_, **kw)
+        if not np.isfinite(value):
+            return np.inf, [np.zeros_like(a) for a in net.get_weights()]
+        share = (Xc.shape[0] if wc is None else float(wc.sum())) / self.W
+        return (float(value) * self.scale * share,
+                [g * share for g in split(grad, net._param_shapes)])
 
     def _regression_chunk(self, Xc, Yc, wc):
         z = self.net.predict(Xc).astype(np.float64)  # (n_c, n_outputs), identity output
@@ -325,7 +232,7 @@ def forward(net, X, out_activation):
         z = net.predict(X)
     else:
         z = np.concatenate([net.predict(take_rows(X, idx)) for idx in row_chunks(X)])
-    if out_activation == "exp":
+    if out_activation == "exp" and net.loss_name != "poisson":
         with np.errstate(over="ignore"):
             z = np.exp(z)
     return z
