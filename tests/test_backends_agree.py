@@ -161,7 +161,12 @@ def test_dropout_masks_identical(p, dtype):
         assert np.isin(m_np, [0, kept]).all() and (m_np == 0).any() and (m_np == kept).any()
 
 
-def test_same_weights_regardless_of_thread_count(dtype, rng):
+def test_thread_count_reproducibility(dtype, tol, rng):
+    """What holds for threads (README, "Threads"): the same thread count gives bitwise the same
+    training; another thread count gives the same training up to rounding. The bundled
+    OpenBLAS splits a product differently for 1 and 2 threads (and its kernels round an
+    element differently depending on where the split falls), so float32 weights after two
+    epochs can differ by a few ulps; the difference is reported."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     # big enough for OpenBLAS to split the gemms over threads
     layers = [Dense(64, 256), BatchNorm(256), ReLU(), Dropout(0.25), Dense(256, 10)]
@@ -173,12 +178,14 @@ def test_same_weights_regardless_of_thread_count(dtype, rng):
                        backend="native")
         with threadpoolctl.threadpool_limits(limit):
             hist = m.fit(X, y, epochs=2, batch_size=200, lr=0.05)
-        return hist, m.get_weights() + m.get_state()
+        return list(hist), m.get_weights() + m.get_state()
 
-    hist_a, params_a = run(None)
-    hist_b, params_b = run(None)
-    assert hist_a == hist_b, "two identical runs must give identical losses"
-    assert_all_equal(params_a, params_b, "weights of two identical runs")
-    hist_1, params_1 = run(1)
-    assert_all_equal(params_1, params_a, "weights with 1 thread vs the default")
-    assert hist_1 == hist_a
+    runs = {limit: [run(limit), run(limit)] for limit in (1, 2)}
+    for limit, ((hist_a, params_a), (hist_b, params_b)) in runs.items():
+        assert hist_a == hist_b, f"two runs with {limit} thread(s) must give identical losses"
+        assert_all_equal(params_a, params_b, f"weights of two runs with {limit} thread(s)")
+    (hist_1, params_1), (hist_2, params_2) = runs[1][0], runs[2][0]
+    diffs = [float(np.max(np.abs(a.astype(np.float64) - b))) for a, b in zip(params_1, params_2)]
+    print(f"{dtype}: 1 vs 2 threads, max abs difference of weights and state {max(diffs):.3g}")
+    assert_all_close(params_1, params_2, **tol, what="weights and state, 1 vs 2 threads")
+    assert_close(hist_1, hist_2, **tol, what="epoch losses, 1 vs 2 threads")

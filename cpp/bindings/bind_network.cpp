@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <optional>
+#include <type_traits>
 
 namespace mlpcore::bind {
 
@@ -39,7 +40,8 @@ static LayerSpec parse_spec(const py::handle& h, size_t i) {
 }
 
 // The optimizer as Sequential describes it: {"name": "sgd" | "adam" | "adamw" | "rmsprop",
-// "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha"}; missing keys
+// "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha",
+// "sklearn_eps"}; missing keys
 // keep their defaults.
 static Optimizer parse_optimizer(const py::dict& d) {
   Optimizer o;
@@ -55,8 +57,17 @@ static Optimizer parse_optimizer(const py::dict& d) {
   get("eps", o.eps);
   get("alpha", o.alpha);
   if (d.contains("nesterov")) o.nesterov = d["nesterov"].cast<bool>();
+  if (d.contains("sklearn_eps")) o.sklearn_eps = d["sklearn_eps"].cast<bool>();
   check_optimizer(o);
   return o;
+}
+
+// A 1-D sequence of numbers as a vector (converted like numpy.asarray).
+template <typename V>
+static std::vector<V> to_vector(const py::object& a, const char* name) {
+  const auto arr = py::array_t<V, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!arr || arr.ndim() != 1) throw std::invalid_argument(std::string(name) + " must be 1-D");
+  return std::vector<V>(arr.data(), arr.data() + arr.size());
 }
 
 // Sample weights: None, or (rows,) values > 0 (checked here: the engine divides by their sum).
@@ -71,14 +82,31 @@ static std::optional<Array<T>> weights_of(const py::object& w, int rows) {
   return a;
 }
 
-// The input rows of an epoch: a dense (n, n_in) array, or a CSR triple (data, indices, indptr).
+// The input rows of an epoch: a dense (n, n_in) array (a float32 network also reads float64
+// rows without a converted copy), or a CSR triple (data, indices, indptr).
 template <typename T>
 struct EpochInput {
   Array<T> dense, data;
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> indices, indptr;
   Rows<T> rows;
   int n = 0;
+  py::array_t<double, py::array::c_style> dense_f64;
   EpochInput(const py::object& X, int n_inputs) {
+    if constexpr (std::is_same_v<T, float>) {
+      // a C-contiguous, aligned float64 X is read as it is and converted batch by batch
+      if (py::isinstance<py::array_t<double, py::array::c_style>>(X)) {
+        dense_f64 = X.cast<py::array_t<double, py::array::c_style>>();
+        if (dense_f64.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) {
+          if (dense_f64.ndim() != 2 || dense_f64.shape(1) != n_inputs || dense_f64.shape(0) < 1 ||
+              dense_f64.shape(0) > INT_MAX)
+            throw std::invalid_argument("X must have shape (n, " + std::to_string(n_inputs) +
+                                        "), got " + shape_str(dense_f64));
+          n = int(dense_f64.shape(0));
+          rows.dense_f64 = dense_f64.data();
+          return;
+        }
+      }
+    }
     if (!py::isinstance<py::tuple>(X)) {
       dense = aligned(X.cast<Array<T>>());
       n = rows_of(dense, "X", n_inputs);
@@ -146,14 +174,18 @@ static void def_network(py::module_& m, const char* name) {
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
       .def_property_readonly("n_params", &Net::n_params)
-      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step) {
+      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step,
+                         bool check_finite) {
         const Array<T> x = aligned(X);
         const int B = rows_of(x, "X", net.n_inputs());
+        if (check_finite) require_finite(x, "X");
         Array<T> h({B, net.n_outputs()});
         py::gil_scoped_release release;
         net.predict(h.mutable_data(), x.data(), B, training, step);
         return h;
-      }, py::arg("X"), py::arg("training"), py::arg("step"))
+      }, py::arg("X"), py::arg("training"), py::arg("step"), py::arg("check_finite") = false,
+         "Output activations; check_finite raises ValueError naming the first NaN/inf of X "
+         "(the fast path of Sequential.predict for arrays that need no conversion).")
       .def("loss", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
                       std::uint64_t step, const py::object& sample_weight) {
         const Array<T> x = aligned(X), y = aligned(Y);
@@ -188,7 +220,7 @@ static void def_network(py::module_& m, const char* name) {
                              const py::object& sample_weight, const py::object& lrs,
                              double l2_alpha, double clip_norm, double clip_value,
                              bool grad_norms, bool step_losses, Progress* progress,
-                             bool check_interrupts) {
+                             bool check_interrupts, const py::object& order) {
         EpochOptions o;
         o.batch_size = batch_size;
         o.shuffle = shuffle;
@@ -202,7 +234,8 @@ static void def_network(py::module_& m, const char* name) {
         o.settings.l2_alpha = l2_alpha;
         o.settings.clip_norm = clip_norm;
         o.settings.clip_value = clip_value;
-        if (!lrs.is_none()) o.lrs = lrs.cast<std::vector<double>>();
+        if (!lrs.is_none()) o.lrs = to_vector<double>(lrs, "lrs");
+        if (!order.is_none()) o.order = to_vector<std::int64_t>(order, "order");
         o.grad_norms = grad_norms;
         o.step_losses = step_losses;
         if (progress) {
@@ -240,6 +273,7 @@ static void def_network(py::module_& m, const char* name) {
          py::arg("l2_alpha") = 0.0, py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
          py::arg("grad_norms") = false, py::arg("step_losses") = false,
          py::arg("progress") = nullptr, py::arg("check_interrupts") = false,
+         py::arg("order") = py::none(),
          "One epoch; returns {loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a "
          "CSR triple (data, indices, indptr). Raises KeyboardInterrupt (model as it was after "
          "the last completed step) when check_interrupts and Ctrl-C is pressed.");

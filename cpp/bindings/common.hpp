@@ -49,6 +49,24 @@ int rows_of(const Array<T>& a, const char* name, long cols) {
   return static_cast<int>(a.shape(0));
 }
 
+// Throws ValueError naming the first non-finite element of the 2-D array a, like the Python
+// checks (_checks.py) do.
+template <typename T>
+void require_finite(const Array<T>& a, const char* name) {
+  const T* p = a.data();
+  const std::size_t n = std::size_t(a.size());
+  bool ok = true;
+  for (std::size_t i = 0; i < n; ++i) ok &= (p[i] - p[i]) == T(0);  // false for NaN and inf
+  if (ok) return;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!((p[i] - p[i]) == T(0))) {
+      const std::size_t cols = std::size_t(a.shape(1));
+      throw std::invalid_argument(std::string(name) + " contains NaN or infinity (first at index (" +
+                                  std::to_string(i / cols) + ", " + std::to_string(i % cols) +
+                                  "))");
+    }
+}
+
 template <typename T>
 void check_size(const Array<T>& a, const char* name, py::ssize_t size) {
   if (a.ndim() != 1 || a.shape(0) != size)

@@ -16,9 +16,14 @@ std::string describe(const LayerSpec& s, size_t i) {
   return "layer " + std::to_string(i) + " (" + layer_spec_name(s) + " " +
          std::to_string(s.n_in) + "x" + std::to_string(s.n_out) + ")";
 }
-// a + b, throwing when it would overflow size_t
+// a + b for counts of T, throwing std::invalid_argument naming `what` when the sum exceeds
+// what one buffer can hold (half of it: the optimizer moments hold two values per parameter)
+template <typename T>
 size_t checked_add(size_t a, size_t b, const std::string& what) {
-  if (b > SIZE_MAX / 4 - a) throw OutOfMemory(what + " is too large for any machine");
+  const size_t limit = std::vector<T>().max_size() / 2;
+  if (a > limit || b > limit - a)
+    throw std::invalid_argument(what + " makes the network hold more values than any buffer "
+                                "can (" + std::to_string(limit) + ")");
   return a + b;
 }
 }  // namespace
@@ -29,6 +34,7 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
   if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
   const size_t L = layers_.size();
   size_t n_state = 0;
+  size_t largest = 0;  // the layer with the most parameters, named when memory runs out
   max_width_ = layers_.front().n_in;
   for (size_t i = 0; i < L; ++i) {
     const LayerSpec& s = layers_[i];
@@ -46,8 +52,9 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
       blocks_.push_back({n_params_, z.w, z.w_decays});
       blocks_.push_back({n_params_ + z.w, z.b, false});
     }
-    n_params_ = checked_add(n_params_, checked_add(z.w, z.b, describe(s, i)), describe(s, i));
-    n_state = checked_add(n_state, z.state, describe(s, i));
+    n_params_ = checked_add<T>(n_params_, checked_add<T>(z.w, z.b, describe(s, i)), describe(s, i));
+    n_state = checked_add<T>(n_state, z.state, describe(s, i));
+    if (z.w + z.b > sizes_[largest].w + sizes_[largest].b) largest = i;
     if (first_param_ >= 0 && int(i) > first_param_ && !s.kind->differentiable(s))
       blocked_ = int(i);
     needs_batch_statistics_ = needs_batch_statistics_ || s.kind->needs_batch_statistics;
@@ -57,7 +64,9 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
     throw std::invalid_argument("a network needs at least one layer with parameters");
   if (loss_ == Loss::SoftmaxCrossEntropy && n_outputs() < 2)
     throw std::invalid_argument("softmax_cross_entropy needs at least 2 outputs");
-  allocate(params_, n_params_, T(0), "the parameters (" + std::to_string(n_params_) + ")");
+  memory_owner_ = "the network's " + std::to_string(n_params_) + " parameters (largest: " +
+                  describe(layers_[largest], largest) + ")";
+  allocate(params_, n_params_, T(0), memory_owner_);
   allocate(state_, n_state, T(0), "the batch-norm state");
   Workspace<T> views;  // state views, to let each kind initialise its state
   layout(views, 0, nullptr);
@@ -160,7 +169,7 @@ template <typename T>
 void Network<T>::write(Buffer b, const T* in) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (b == Buffer::OptimizerState && opt_state_.empty())
-    allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments");
+    allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments of " + memory_owner_);
   std::vector<T>& dst = b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
   std::copy(in, in + dst.size(), dst.begin());
 }
@@ -221,8 +230,9 @@ double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B,
 
 template <typename T>
 void Network<T>::allocate_training_buffers() {
-  if (grads_.empty()) allocate(grads_, n_params_, T(0), "the gradients");
-  if (opt_state_.empty()) allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments");
+  if (grads_.empty()) allocate(grads_, n_params_, T(0), "the gradients of " + memory_owner_);
+  if (opt_state_.empty())
+    allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments of " + memory_owner_);
 }
 
 template <typename T>
@@ -245,7 +255,9 @@ void Network<T>::clip_and_measure(const StepSettings& s) {
     double sq = 0;
     const ParamBlock& a = blocks_[2 * l];
     const ParamBlock& b = blocks_[2 * l + 1];
-    for (size_t i = a.offset; i < b.offset + b.size; ++i) sq += double(g[i]) * double(g[i]);
+    const size_t end = b.offset + b.size;
+#pragma omp simd reduction(+ : sq)  // a vectorised sum (-fopenmp-simd; no OpenMP runtime)
+    for (size_t i = a.offset; i < end; ++i) sq += double(g[i]) * double(g[i]);
     if (s.grad_norms) s.grad_norms[l] += std::sqrt(sq);
     total += sq;
   }

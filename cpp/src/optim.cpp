@@ -45,7 +45,9 @@ static void adam_update(const Optimizer& o, T* params, const T* grads, T* m, T* 
   const T step_size = T(o.lr / (1 - std::pow(o.beta1, td)));
   const T bc2_sqrt = T(std::sqrt(1 - std::pow(o.beta2, td)));
   const T b1 = T(o.beta1), b2 = T(o.beta2), c1 = T(1 - o.beta1), c2 = T(1 - o.beta2);
-  const T eps = T(o.eps);
+  // scikit-learn adds eps to sqrt(v) before the correction: the same as torch's rule with
+  // eps / sqrt(1 - beta2^t)
+  const T eps = T(o.sklearn_eps ? o.eps / std::sqrt(1 - std::pow(o.beta2, td)) : o.eps);
   for (std::size_t i = 0; i < n; ++i) {
     const T g = grads[i] + wd * params[i];
     m[i] = b1 * m[i] + c1 * g;

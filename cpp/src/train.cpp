@@ -28,6 +28,11 @@ void Rows<T>::gather(std::int64_t r, T* dst, std::size_t n_in) const {
     std::memcpy(dst, dense + std::size_t(r) * n_in, sizeof(T) * n_in);
     return;
   }
+  if (dense_f64) {
+    const double* src = dense_f64 + std::size_t(r) * n_in;
+    for (std::size_t j = 0; j < n_in; ++j) dst[j] = T(src[j]);
+    return;
+  }
   std::fill_n(dst, n_in, T(0));
   for (std::int64_t k = indptr[r]; k < indptr[r + 1]; ++k) dst[indices[k]] = data[k];
 }
@@ -54,7 +59,13 @@ EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* 
 
   // Everything the steps need is allocated here, before the first step.
   std::vector<std::int64_t> order(n);  // (n,) sample order of this epoch
-  if (o.shuffle) {
+  if (!o.order.empty()) {
+    if (std::int64_t(o.order.size()) != n)
+      throw std::invalid_argument("order must hold n = " + std::to_string(n) + " indices");
+    for (std::int64_t i : o.order)
+      if (i < 0 || i >= n) throw std::invalid_argument("order holds an index outside [0, n)");
+    order = o.order;
+  } else if (o.shuffle) {
     std::vector<std::uint64_t> keys(n);
     rng::permutation(order.data(), keys.data(), net.seed(), o.epoch, n);
   } else {

@@ -3,7 +3,13 @@
 from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid,
                      Sign, Step, Tanh)
 from .sequential import Sequential
-from .io import load, save
+from .io import ModelFileError, load, save
+from ._threads import get_num_threads, set_num_threads
+# Interop (issue 9): these modules import torch / onnx only when their functions run.
+from . import onnx
+from .convert_sklearn import from_sklearn
+from .convert_torch import from_torch, to_torch
+# The training loop (issue 7)
 from . import callbacks, schedules  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
 from .history import History
 from .optimizers import SGD, Adam, AdamW, RMSprop
@@ -11,5 +17,26 @@ from .optimizers import SGD, Adam, AdamW, RMSprop
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load",
+           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load", "ModelFileError",
+           "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx",
            "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules"]
+
+
+# ---- scikit-learn estimators, imported on first use (issue 8) --------------------------------
+# `import mlpcore` never imports scikit-learn; `from mlpcore import MLPClassifier` does.
+_LAZY_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    if name in _LAZY_ESTIMATORS:
+        try:
+            from . import estimators
+        except ImportError as exc:
+            raise ImportError(f"mlpcore.{name} needs scikit-learn: "
+                              'pip install "mlpcore[sklearn]"') from exc
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'mlpcore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY_ESTIMATORS))

@@ -30,9 +30,23 @@ def check_choice(what, value, known, plural=None):
     return value
 
 
+# Keras' loss names -> ours. Both categorical forms map to softmax_cross_entropy, which takes
+# integer labels and one-hot/probability rows alike. Our mse is HALF the squared error summed
+# over the outputs (mean over samples), Keras' is the mean over outputs and samples without the
+# half: for K outputs, ours = Keras' * K / 2 (gradients scale the same way).
+LOSS_ALIASES = {
+    "categorical_crossentropy": "softmax_cross_entropy",
+    "sparse_categorical_crossentropy": "softmax_cross_entropy",
+    "binary_crossentropy": "binary_cross_entropy",
+    "mean_squared_error": "mse",
+}
+
+
 def check_loss(loss, n_outputs):
-    """A loss of reference/losses.py that fits a network with n_outputs outputs."""
-    check_choice("loss", loss, _losses.NAMES, "losses")
+    """The canonical name (reference/losses.py) of loss, or of its Keras alias (LOSS_ALIASES),
+    checked to fit a network with n_outputs outputs."""
+    loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
+    check_choice("loss", loss, _losses.NAMES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
         raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
                          f"{n_outputs}; use binary_cross_entropy for one output")
@@ -61,16 +75,24 @@ def check_nonnegative_int(name, value, maximum=(1 << 64) - 1):
     return int(value)
 
 
+def _is_finite_real(value):
+    """A real number (not bool) that is finite as a float; ints beyond float's range are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def check_positive_real(name, value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value <= 0):
+    if not _is_finite_real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def check_nonnegative_real(name, value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value < 0):
+    if not _is_finite_real(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -90,7 +112,7 @@ def check_width(layer, name, value):
 def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(True, True)):
     """A finite real layer argument in the interval from low to high (closed on the sides
     marked True); the message names the layer, the argument and the interval."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if not _is_finite_real(value):
         raise ValueError(f"{layer}: {name} must be a finite real number, got {value!r}")
     v = float(value)
     if not ((v >= low if closed[0] else v > low) and (v <= high if closed[1] else v < high)):
@@ -149,7 +171,7 @@ def check_optimizer_dict(name, d):
     defaults), checked by check_optimizer; None passes."""
     if d is None:
         return None
-    if not isinstance(d, dict) or not set(d) <= set(_optim.DEFAULTS):
+    if not isinstance(d, dict) or not set(d) <= set(OPTIMIZER_KEYS):
         raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
                          f" or None, got {d!r}")
     o = {**_optim.DEFAULTS, **d}
@@ -167,8 +189,24 @@ def _as_numeric(name, a):
     return arr
 
 
+def as_engine_array(arr, dtype):
+    """arr in dtype (native byte order), C-contiguous and aligned: the only form an engine
+    may see (a misaligned view, e.g. np.frombuffer(buf, offset=1), is undefined behaviour in
+    C++). Arrays that already qualify are returned as they are, without a copy."""
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
+
+
+def _all_finite(arr):
+    """Whether every element of a float array is finite, checked in blocks of rows of about
+    64K elements: no n x d temporary (and faster than one pass over a large array)."""
+    if arr.ndim == 0:
+        return bool(np.isfinite(arr))
+    rows = max(1, (1 << 16) // max(1, arr[0].size))
+    return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, arr.shape[0], rows))
+
+
 def _check_finite(name, arr):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
 
@@ -185,7 +223,7 @@ def check_X(X, n_features, dtype, name="X"):
         raise ValueError(f"{name} has {arr.shape[1]} features per sample, the network expects "
                          f"{n_features} (shape {arr.shape})")
     _check_finite(name, arr)
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = as_engine_array(arr, dtype)
     _check_finite(name, out)  # float64 values beyond float32's range overflow here
     return out
 
@@ -224,7 +262,7 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
                          f"outputs (expected shape ({n_samples}, {n_outputs}))")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = as_engine_array(arr, dtype)
     _check_finite(name, out)
     if loss in ("softmax_cross_entropy", "binary_cross_entropy"):
         if out.min() < 0 or out.max() > 1:
@@ -253,7 +291,7 @@ def check_array_list(name, arrays, shapes, dtype):
         arr = _as_numeric(f"{name}[{i}]", a)
         if arr.shape != shape:
             raise ValueError(f"{name}[{i}] must have shape {shape}, got {arr.shape}")
-        arr = np.asarray(arr, dtype=dtype)
+        arr = as_engine_array(arr, dtype)
         _check_finite(f"{name}[{i}]", arr)
         out.append(arr)
     return out

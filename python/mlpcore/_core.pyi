@@ -37,7 +37,8 @@ class _Network:
     def set_state(self, flat: NDArray[Any]) -> None: ...
     def get_optimizer_state(self) -> NDArray[Any]: ...
     def set_optimizer_state(self, flat: NDArray[Any]) -> None: ...
-    def predict(self, X: NDArray[Any], training: bool, step: int) -> NDArray[Any]: ...
+    def predict(self, X: NDArray[Any], training: bool, step: int,
+                check_finite: bool = ...) -> NDArray[Any]: ...
     def loss(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
              sample_weight: Optional[NDArray[Any]] = ...) -> float: ...
     def gradients(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
@@ -49,7 +50,8 @@ class _Network:
                     lrs: Optional[Sequence[float]] = ..., l2_alpha: float = ...,
                     clip_norm: float = ..., clip_value: float = ..., grad_norms: bool = ...,
                     step_losses: bool = ..., progress: Optional[Progress] = ...,
-                    check_interrupts: bool = ...) -> Dict[str, Any]:
+                    check_interrupts: bool = ...,
+                    order: Optional[Sequence[int]] = ...) -> Dict[str, Any]:
         """One epoch: {"loss", "steps", "step_losses", "grad_norms"}. X is (n, n_in) or a CSR
         triple (data, indices (int64), indptr (int64))."""
 

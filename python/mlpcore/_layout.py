@@ -10,7 +10,7 @@ from .layers import Layer
 class Layout:
     """Raises ValueError (naming the layer) for a list that is not a valid network."""
 
-    def __init__(self, layers):
+    def __init__(self, layers, input_dim=None):
         if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
             raise ValueError("layers must be a list of mlpcore layers")
         layers = list(layers)
@@ -20,16 +20,17 @@ class Layout:
             if not isinstance(layer, Layer):
                 raise ValueError(f"layers[{i}] must be an mlpcore layer, got {layer!r}")
         self.layers = layers
-        width = next((l.n_in for l in layers if l.n_in is not None), None)
-        if width is None:
-            raise ValueError("the network needs at least one Dense or BatchNorm layer to "
-                             "know its input width")
+        self.input_dim = (None if input_dim is None
+                          else _checks.check_width("Sequential", "input_dim", input_dim))
+        width = self.input_dim if input_dim is not None else _first_width(layers)
         self.n_in = width
         self.widths = []  # input width of each layer
         for i, layer in enumerate(layers):
             if layer.n_in is not None and layer.n_in != width:
+                source = (f"the layer before it produces {width}" if i else
+                          f"input_dim is {width}")
                 raise ValueError(f"layers[{i}] ({layer!r}) expects {layer.n_in} inputs but "
-                                 f"the layer before it produces {width}")
+                                 f"{source}")
             self.widths.append(width)
             width = layer.output_width(width)
         self.n_out = width
@@ -37,6 +38,9 @@ class Layout:
         self.param_shapes = [p.shape for l, w in zip(layers, self.widths) for p in l.params(w)]
         self.states = [s for l, w in zip(layers, self.widths) for s in l.state(w)]
         self.state_shapes = [s.shape for s in self.states]
+        if not self.param_shapes:
+            raise ValueError("the network needs at least one Dense or BatchNorm layer (a layer "
+                             "with parameters)")
         # the first layer that needs batch statistics, if any: its rule applies to the model
         self.batch_statistics = next((l for l in layers if l.needs_batch_statistics), None)
 
@@ -83,6 +87,21 @@ class Layout:
                     "everywhere: no gradient reaches the layers below it, so the network "
                     "cannot be trained by gradient descent. Use Sigmoid/Tanh (smooth "
                     "versions of step/sign) for training.")
+
+
+def _first_width(layers):
+    """The input width the layers fix without input_dim: the n_in of the first layer that
+    requires one, provided no layer before it changes the width."""
+    for i, layer in enumerate(layers):
+        if layer.n_in is not None:
+            return layer.n_in
+        if layer.n_out is not None:  # it sets its output width but takes any input width
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) takes its input width from the layer before it, and "
+                "no layer before it fixes one: pass input_dim=n_features to Sequential, or give "
+                "the first Dense layer both widths, e.g. Dense(n_features, n_out)")
+    raise ValueError("the network needs at least one Dense or BatchNorm layer to know its input "
+                     "width, or input_dim=n_features on Sequential")
 
 
 def split(flat, shapes):

@@ -17,7 +17,7 @@ from . import _checks
 
 COUNTERS = ("epoch_", "step_", "opt_steps_", "optimizer_", "history_")
 # absent from records written before the optimizers existed: these defaults apply
-_OPTIONAL = {"opt_steps_": 0, "optimizer_": None, "history_": {"loss": []}}
+_OPTIONAL = {"opt_steps_": 0, "optimizer_": None}
 _ARRAY_LISTS = ("weight", "state", "moment_m", "moment_v")
 
 

@@ -45,8 +45,9 @@ class Layer:
       differentiable         False: derivative zero almost everywhere, no training through it
       relu_like              a Dense layer right before it is He-initialised
       init_transparent       the Dense layer before it looks past it to pick its initialisation
-    Instance attributes: n_in (the input width it requires, None when any width passes) and
-    n_out (its output width, None when it equals the input width).
+    Instance attributes: n_in (the input width it requires, None when any width passes, as
+    for activations and for Dense(n_out), which takes the width before it) and n_out (its
+    output width, None when it equals the input width).
     """
     kind = None
     needs_batch_statistics = False
@@ -110,7 +111,7 @@ class Layer:
 
     def __repr__(self):
         config = self.get_config()
-        args = [repr(config.pop(k)) for k in self._positional]
+        args = [repr(config.pop(k)) for k in self._positional if k in config]
         args += [f"{k}={v!r}" for k, v in config.items()]
         return f"{type(self).__name__}({', '.join(args)})"
 
@@ -141,6 +142,11 @@ def registered():
 class Dense(Layer):
     """Fully connected layer z = x @ W + b with W of shape (n_in, n_out), b of shape (n_out,).
 
+    ``Dense(n_in, n_out)`` fixes both widths; ``Dense(n_out)`` (one positional width, as
+    Keras' ``Dense(units)``) takes n_in from the layer before it, and the first layer's from
+    ``Sequential(..., input_dim=k)``. Keywords work too: ``Dense(n_in=3, n_out=4)``,
+    ``Dense(3, n_out=4)`` (the positional width is then n_in, as it always was).
+
     Initialisation (seeded by the Sequential): W is drawn uniformly from [-r, r] with
     r = sqrt(6 / n_in) (He/Kaiming-uniform) when the next activation is ReLU-like (ReLU,
     LeakyReLU, GELU; BatchNorm and Dropout in between are looked past), and
@@ -149,20 +155,42 @@ class Dense(Layer):
     kind = "dense"
     _positional = ("n_in", "n_out")
 
-    def __init__(self, n_in, n_out):
-        self.n_in = _checks.check_width("Dense", "n_in", n_in)
+    def __init__(self, *widths, n_in=None, n_out=None):
+        if len(widths) > 2:
+            raise TypeError(f"Dense takes (n_out) or (n_in, n_out), got {len(widths)} "
+                            f"positional arguments {widths!r}")
+        if len(widths) == 2:
+            if n_in is not None or n_out is not None:
+                raise TypeError("Dense got multiple values for n_in and n_out")
+            n_in, n_out = widths
+        elif len(widths) == 1:
+            if n_out is None:      # Dense(n_out) or Dense(n_out, n_in=k)
+                n_out = widths[0]
+            elif n_in is None:     # Dense(n_in, n_out=k): the (n_in, n_out) signature
+                n_in = widths[0]
+            else:
+                raise TypeError("Dense got multiple values for n_in")
+        if n_out is None:
+            # a missing argument is a TypeError, as Python's own; from_config turns it into
+            # ValueError "Dense: bad config"
+            raise TypeError("Dense missing n_out (the number of units), e.g. Dense(10) or "
+                            "Dense(784, 10)")
+        self.n_in = None if n_in is None else _checks.check_width("Dense", "n_in", n_in)
         self.n_out = _checks.check_width("Dense", "n_out", n_out)
 
     def params(self, n_in):
-        return [Param("W", (self.n_in, self.n_out), True), Param("b", (self.n_out,), False)]
+        return [Param("W", (n_in, self.n_out), True), Param("b", (self.n_out,), False)]
 
     def initial_params(self, n_in, rng, he):
-        fan = self.n_in if he else self.n_in + self.n_out
+        fan = n_in if he else n_in + self.n_out
         bound = np.sqrt(6.0 / fan)
-        return [rng.uniform(-bound, bound, self.n_in * self.n_out).reshape(self.n_in, self.n_out),
+        return [rng.uniform(-bound, bound, n_in * self.n_out).reshape(n_in, self.n_out),
                 np.zeros(self.n_out)]
 
     def get_config(self):
+        """{"n_in", "n_out"}; {"n_out"} alone when n_in is inferred."""
+        if self.n_in is None:
+            return {"n_out": self.n_out}
         return {"n_in": self.n_in, "n_out": self.n_out}
 
 

@@ -5,12 +5,19 @@ import threading
 
 import numpy as np
 
-from . import _checks, _record, _training, metrics as _metrics
+from . import _checks, _memory, _record, _summary, _training, metrics as _metrics
 from ._layout import Layout, join, split
 from .layers import deserialize, serialize
 from .reference.network import Network as _NumpyNetwork
 
 BACKENDS = ("native", "numpy")
+
+
+def _new_engine(backend, specs, loss, dtype, seed):
+    """An engine of the backend built from the spec tuples (weights zero, state initial)."""
+    if backend == "native":
+        return _native_engine(dtype)(specs, loss, seed)
+    return _NumpyNetwork(specs, loss, dtype, seed)
 
 
 def _native_engine(dtype):
@@ -22,9 +29,10 @@ def _native_engine(dtype):
     return _core.Network32 if dtype == np.float32 else _core.Network64
 
 
-def check_config(layers, loss, dtype, seed, backend):
-    """The checked constructor arguments (layers as a Layout); builds nothing."""
-    layout = Layout(layers)
+def check_config(layers, loss, dtype, seed, backend, input_dim=None):
+    """The checked constructor arguments (layers as a Layout, which holds input_dim; loss as
+    its canonical name); builds nothing."""
+    layout = Layout(layers, input_dim)
     return (layout, _checks.check_loss(loss, layout.n_out), _checks.check_dtype(dtype),
             _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
 
@@ -42,23 +50,38 @@ class Sequential:
         sigmoid + binary cross-entropy per output (binary and multi-label), identity +
         half squared error (regression). The loss is summed over outputs and averaged over
         samples, so the output error is delta = (h - y) / n_samples.
+        Keras' names are accepted and stored (loss_name, get_config) as ours:
+        "categorical_crossentropy" and "sparse_categorical_crossentropy" ->
+        "softmax_cross_entropy" (which takes integer labels and probability rows alike),
+        "binary_crossentropy" -> "binary_cross_entropy", "mean_squared_error" -> "mse".
+        Note that our mse is half the squared error summed over the K outputs, Keras' the
+        plain mean over outputs: ours = Keras' * K / 2.
     dtype : "float32" or "float64"
     seed : int or None
         Seeds the initial weights, the shuffling and the dropout masks. None draws one.
     backend : "native" (C++ on OpenBLAS) or "numpy" (the pure-NumPy reference twin).
+    input_dim : int or None
+        The number of input features. Needed when the first Dense layer is given its output
+        width only (``Dense(64)``: every Dense(n_out) takes n_in from the layer before it);
+        when given, the first layer's own n_in must agree. The model is built (weights
+        drawn) at construction either way.
     """
 
-    def __init__(self, layers, loss="mse", dtype="float64", seed=None, backend="native"):
+    def __init__(self, layers, loss="mse", dtype="float64", seed=None, backend="native",
+                 input_dim=None):
         layout, self.loss_name, self.dtype, self.seed, self.backend = check_config(
-            layers, loss, dtype, seed, backend)
+            layers, loss, dtype, seed, backend, input_dim)
         self._layout = copy.deepcopy(layout)  # the model owns its layers: later edits of the
         self.layers = self._layout.layers    # caller's layer objects do not reach it
         self.n_features_in_, self.n_outputs_ = self._layout.n_in, self._layout.n_out
         self._param_shapes, self._state_shapes = self._layout.param_shapes, self._layout.state_shapes
-        if backend == "native":
-            self._engine = _native_engine(self.dtype)(self._layout.specs, loss, self.seed)
-        else:
-            self._engine = _NumpyNetwork(self._layout.specs, loss, self.dtype, self.seed)
+        n_params = sum(_memory._prod(s) for s in self._param_shapes)
+        # the engine's parameters, and their initial values drawn in float64, then converted
+        _memory.require(n_params * (2 * self.dtype.itemsize + 8),
+                        f"the {n_params} parameters (largest: "
+                        f"{_memory.describe_largest(self._layout)})")
+        self._engine = _new_engine(backend, self._layout.specs, self.loss_name, self.dtype,
+                                   self.seed)
         self.epoch_ = 0  # epochs trained so far: keys the next epoch's shuffle
         self.step_ = 0   # optimiser steps taken so far: keys the next step's dropout masks
         self.optimizer_ = None  # the optimizer of the last fit (its moments live in the engine)
@@ -73,7 +96,8 @@ class Sequential:
         """The constructor arguments, JSON-able: Sequential.from_config(net.get_config())
         builds the same untrained model (same initial weights)."""
         return {"layers": [serialize(l) for l in self.layers], "loss": self.loss_name,
-                "dtype": self.dtype.name, "seed": self.seed, "backend": self.backend}
+                "dtype": self.dtype.name, "seed": self.seed, "backend": self.backend,
+                "input_dim": self._layout.input_dim}
 
     @classmethod
     def from_config(cls, config, backend=None):
@@ -119,6 +143,13 @@ class Sequential:
         """Output activations (n_samples, n_outputs): class probabilities for the
         cross-entropy losses, values for mse. training=True applies dropout masks of
         `step` (default: the next training step) and batch statistics."""
+        if (type(X) is np.ndarray and training is False and step is None
+                and self.backend == "native" and X.dtype == self.dtype and X.ndim == 2
+                and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
+                and X.flags.c_contiguous and X.flags.aligned):
+            # The serving fast path: an array the engine reads as it is; the engine checks it
+            # for NaN/inf with the same message as _checks.check_X.
+            return self._engine.predict(X, False, self.step_, True)
         X, _, training, step = self._check_call(X, None, training, step)
         return self._engine.predict(X, training, step)
 
@@ -206,10 +237,10 @@ class Sequential:
         a progress bar while each epoch runs, verbose=2 prints one line per epoch.
         grad_norms=True records each parameter layer's mean gradient L2 norm over the epoch
         (history "grad_norm_<i>", after clip_value, before clip_norm; off by default: the
-        engine's pass over the gradients costs up to about 20% of a step on small nets).
+        engine's pass over the gradients costs 5-7% of the throughput, bench/bench_loop.py).
 
         Each epoch is all or nothing: if the loss, the weights, the batch-norm statistics
-        or the outputs (on the first 32 rows of X) become NaN or
+        or the loss on the first 32 rows of X become NaN or
         infinite, the weights from before the epoch are restored and FloatingPointError is
         raised; an exception or Ctrl-C (polled between steps by the C++ engine, so it
         stops within about one step) restores them too and propagates.
@@ -248,22 +279,107 @@ class Sequential:
 
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
+        input_dim = ("" if self._layout.input_dim is None
+                     else f", input_dim={self._layout.input_dim}")
         return (f"Sequential([{inner}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
-                f"seed={self.seed}, backend={self.backend!r})")
+                f"seed={self.seed}, backend={self.backend!r}{input_dim})")
+
+    # ---- introspection and convenience ---------------------------------------------------
+    def summary(self):
+        """The layers as a table: index, layer, output shape (None, width) (None is the batch
+        dimension), trainable parameters (Dense W and b, BatchNorm gamma and beta) and
+        non-trainable values (BatchNorm running mean and variance); then the totals and
+        their memory in the model's dtype. print(net.summary()) prints it; the returned
+        Summary also holds the numbers (rows, trainable, non_trainable, total, nbytes)."""
+        return _summary.summarize(self._layout, self.loss_name, self.dtype)
+
+    def count_params(self):
+        """The number of all values of the model, trainable parameters (get_weights()) plus
+        non-trainable state (get_state()), as Keras' Model.count_params() counts them."""
+        return self.summary().total
+
+    def layer_outputs(self, X, training=False, step=None):
+        """Every layer's output for X: a list of len(layers) + 1 arrays, where element i is
+        the output (n_samples, width) of layers[i] (the hidden-layer outputs h of the
+        lecture; the last layer's is the net input z of the output) and the last element
+        is the output activation, what predict(X) returns.
+
+        Evaluation mode by default; training=True uses batch statistics and the dropout
+        masks of `step` (default: the next training step), exactly as predict(X, training,
+        step) does. Updates nothing. X is checked as by predict. Each layer's output is
+        computed by the model's engine, as a network made of the layers up to it sharing
+        the model's weights, so it costs about len(layers) / 2 forward passes (layers in
+        front of the first Dense or BatchNorm, e.g. an input Dropout, by the NumPy twin: the
+        C++ engine needs a layer with parameters)."""
+        X, _, training, step = self._check_call(X, None, training, step)
+        params, state = self._engine.get_params(), self._engine.get_state()  # flat copies
+        outputs, n_params, n_state = [], 0, 0
+        for i, (layer, width) in enumerate(zip(self.layers, self._layout.widths)):
+            n_params += sum(int(np.prod(p.shape)) for p in layer.params(width))
+            n_state += sum(int(np.prod(s.shape)) for s in layer.state(width))
+            # layers[:i+1] with the identity output ("mse"): predict returns layer i's output.
+            # The C++ engine needs a layer with parameters: the layers before the first one
+            # (activations, dropout) run in the twin, which computes them the same way.
+            backend = self.backend if n_params else "numpy"
+            prefix = _new_engine(backend, self._layout.specs[:i + 1], "mse", self.dtype,
+                                 self.seed)
+            prefix.set_params(np.ascontiguousarray(params[:n_params]))
+            prefix.set_state(np.ascontiguousarray(state[:n_state]))
+            outputs.append(prefix.predict(X, training, step))  # (n_samples, width of layer i)
+        outputs.append(self._engine.predict(X, training, step))  # (n_samples, n_outputs)
+        return outputs
+
+    def _classifier_rule(self, method):
+        rule = _CLASS_RULES.get(self.loss_name)
+        if rule is None:
+            raise ValueError(f"{method} needs a classification loss ("
+                             f"{', '.join(_CLASS_RULES)}); this model's loss is "
+                             f"{self.loss_name!r}: use predict()")
+        return rule
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_outputs), the same as predict(X), for the
+        classification losses: softmax rows for softmax_cross_entropy, per-output sigmoid
+        probabilities for binary_cross_entropy. ValueError for mse."""
+        self._classifier_rule("predict_proba")
+        return self.predict(X)
+
+    def predict_classes(self, X):
+        """Predicted classes as int64: softmax_cross_entropy -> the argmax of each row,
+        shape (n_samples,); binary_cross_entropy -> 1 where the probability is > 0.5 per
+        output, shape (n_samples,) for one output and (n_samples, n_outputs) for
+        several (multi-label). ValueError for mse."""
+        return self._classifier_rule("predict_classes")(self.predict(X))
+
+
+def _argmax(h):
+    return np.argmax(h, axis=1).astype(np.int64)
+
+
+def _threshold(h):
+    out = (h > 0.5).astype(np.int64)
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+# loss -> the classes its output activations h (n_samples, n_outputs) predict
+_CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold}
 
 
 CONFIG_KEYS = ("layers", "loss", "dtype", "seed", "backend")
+OPTIONAL_CONFIG_KEYS = ("input_dim",)  # absent from configs written before it existed
 
 
 def parse_config(config):
     """(layers, kwargs) from a get_config() dict; ValueError for anything else."""
-    if not isinstance(config, dict) or set(config) != set(CONFIG_KEYS):
+    if (not isinstance(config, dict) or not set(CONFIG_KEYS) <= set(config)
+            or not set(config) <= set(CONFIG_KEYS + OPTIONAL_CONFIG_KEYS)):
         raise ValueError(f"a Sequential config must be a dict with the keys "
-                         f"{', '.join(CONFIG_KEYS)}, got {config!r}")
+                         f"{', '.join(CONFIG_KEYS)} (and optionally "
+                         f"{', '.join(OPTIONAL_CONFIG_KEYS)}), got {config!r}")
     if not isinstance(config["layers"], (list, tuple)):
         raise ValueError(f"config['layers'] must be a list, got {config['layers']!r}")
     layers = [deserialize(d) for d in config["layers"]]
-    return layers, {k: config[k] for k in ("loss", "dtype", "seed", "backend")}
+    return layers, {k: config[k] for k in CONFIG_KEYS[1:] + OPTIONAL_CONFIG_KEYS if k in config}
 
 
 def check_moments(moments, shapes, dtype):

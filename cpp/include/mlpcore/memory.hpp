@@ -18,7 +18,7 @@ struct OutOfMemory : std::runtime_error {
 // Bytes the machine can still give, or SIZE_MAX when unknown.
 std::size_t available_bytes();
 
-// Throws OutOfMemory("<what> needs N bytes (x GiB) but only M are available") when
+// Throws OutOfMemory("not enough memory for <what>: N bytes (x GiB) needed, y GiB available") when
 // `bytes` exceeds available_bytes().
 void check_available(std::size_t bytes, const std::string& what);
 
@@ -31,15 +31,15 @@ constexpr std::size_t LARGE_ALLOCATION = std::size_t(64) << 20;
 template <typename T>
 void allocate(std::vector<T>& a, std::size_t n, T value, const std::string& what) {
   if (n > a.max_size() / 2)
-    throw OutOfMemory(what + " needs " + std::to_string(n) + " values: more than any buffer "
-                      "can hold");
+    throw OutOfMemory("not enough memory for " + what + ": " + std::to_string(n) +
+                      " values are more than any buffer can hold");
   const std::size_t grow = n > a.capacity() ? (n - a.capacity()) * sizeof(T) : 0;
   if (grow > LARGE_ALLOCATION) check_available(grow, what);
   try {
     a.assign(n, value);
   } catch (const std::bad_alloc&) {
-    throw OutOfMemory(what + " needs " + std::to_string(n * sizeof(T)) +
-                      " bytes, which could not be allocated");
+    throw OutOfMemory("not enough memory for " + what + ": " + std::to_string(n * sizeof(T)) +
+                      " bytes could not be allocated");
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "mlpcore/layer_kinds.hpp"
@@ -124,6 +125,7 @@ class Network {
   int first_param_ = -1;  // index of the first layer with parameters
   int blocked_ = -1;      // a non-differentiable layer above first_param_, or -1
   bool needs_batch_statistics_ = false;
+  std::string memory_owner_;  // names the parameters (and largest layer) in memory errors
 
   std::vector<T> params_;     // (n_params,)
   std::vector<T> grads_;      // (n_params,), allocated by the first training step

@@ -1,6 +1,6 @@
 // One epoch of minibatch training, entirely in C++: the client of Network's training step.
 // Twin: reference/train.py.
-//   order = rng::permutation(seed, epoch, n) if shuffle else 0..n-1
+//   order = the given order, or rng::permutation(seed, epoch, n) if shuffle, else 0..n-1
 //   for each batch [start, end) of batch_bounds(n, batch_size, needs_batch_statistics):
 //     gather rows order[start:end] (inputs, targets, sample weights) into the training
 //     workspace; Network::train_step with learning rate lrs[k] of step k (or opt.lr),
@@ -22,11 +22,14 @@ namespace mlpcore {
 std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, int batch_size,
                                                                  bool fold_single);
 
-// Where the input rows come from: a dense (n, n_in) row-major matrix, or a CSR matrix whose
-// rows are scattered into the dense batch buffer (no dense copy of the whole matrix).
+// Where the input rows come from: a dense (n, n_in) row-major matrix (of T, or of float64
+// converted row by row), or a CSR matrix whose rows are scattered into the dense batch buffer:
+// no copy of the whole matrix in either case.
 template <typename T>
 struct Rows {
   const T* dense = nullptr;               // (n, n_in)
+  const double* dense_f64 = nullptr;      // (n, n_in) float64 rows for a float32 network,
+                                          // converted per batch (no float32 copy of X)
   const T* data = nullptr;                // CSR: (nnz,) values
   const std::int64_t* indices = nullptr;  // CSR: (nnz,) column of each value
   const std::int64_t* indptr = nullptr;   // CSR: (n + 1,) row r is [indptr[r], indptr[r+1])
@@ -37,6 +40,7 @@ struct Rows {
 struct EpochOptions {
   int batch_size = 32;
   bool shuffle = true;
+  std::vector<std::int64_t> order;  // (n,) a given sample order (overrides shuffle), or empty
   std::uint64_t epoch = 0;     // keys the shuffle
   std::uint64_t step = 0;      // training steps so far: keys the dropout masks
   std::uint64_t opt_step = 0;  // steps of the optimizer so far (adam's bias correction)

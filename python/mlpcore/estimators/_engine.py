@@ -1,0 +1,238 @@
+"""The bridge between scikit-learn's MLP objective and mlpcore.Sequential: the network,
+scikit-learn's initialisation, the loss scale between the two conventions, the full-batch
+objective L-BFGS minimises, and forward passes (sparse X densified by chunks). The epochs of
+"sgd"/"adam" are in _epoch.
+
+Everything here runs once per fit, per L-BFGS function evaluation or per chunk of rows."""
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import xlogy
+
+from .._layout import split
+from ..layers import BatchNorm, Dense, Dropout, Identity, ReLU, Sigmoid, Tanh
+from ..sequential import Sequential
+from ._epoch import engine_features, sequential_has_poisson
+
+# scikit-learn's hidden activation name -> mlpcore layer
+HIDDEN = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU}
+# scikit-learn's output activation -> the engine's fused output/loss pair. "exp" (Poisson):
+# Sequential's "poisson" once it has it; until then the identity-output "mse" network, with
+# exp applied by `forward`, the Poisson gradient supplied through the targets by
+# FullBatchObjective (L-BFGS), and the epochs run by a "poisson" C++ engine (_epoch).
+ENGINE_LOSS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
+               "identity": "mse", "exp": "poisson" if sequential_has_poisson() else "mse"}
+
+# Rows densified at a time (L-BFGS and predict with a sparse X) are bounded to about this
+# many bytes.
+CHUNK_BYTES = 64 << 20
+
+
+# ---- the objective -------------------------------------------------------------------------
+def loss_scale(out_activation, n_outputs):
+    """Factor from the engine's data loss to scikit-learn's: both average over samples (with
+    the sample weights) and sum over outputs, except that scikit-learn's squared_error also
+    averages over the outputs. The gradients are equal: scikit-learn's output error is
+    delta = h - y for every loss, as the engine's. (alpha maps onto the engine's l2_alpha,
+    scikit-learn's convention: alpha / batch weight sum * W added to the gradient.)"""
+    return 1.0 / n_outputs if out_activation == "identity" else 1.0
+
+
+# ---- the network ---------------------------------------------------------------------------
+def build_network(layer_units, activation, out_activation, batch_norm, dropout, dtype, seed,
+                  backend):
+    layers = []
+    for n_in, n_out in zip(layer_units[:-2], layer_units[1:-1]):
+        layers.append(Dense(n_in, n_out))
+        if batch_norm:
+            layers.append(BatchNorm(n_out))
+        layers.append(HIDDEN[activation]())
+        if dropout > 0:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(layer_units[-2], layer_units[-1]))
+    return Sequential(layers, loss=ENGINE_LOSS[out_activation], dtype=dtype, seed=seed,
+                      backend=backend)
+
+
+def sklearn_init(rs, layer_units, activation, dtype):
+    """scikit-learn's initial coefs_ and intercepts_ (Glorot uniform, factor 2 for logistic;
+    intercepts drawn from the same range), drawn from rs in its order."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+        intercepts.append(rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+    return coefs, intercepts
+
+
+def dense_positions(net):
+    """Indices into get_weights() of each Dense layer's W (b follows it)."""
+    pos, i = [], 0
+    for layer in net.layers:
+        if isinstance(layer, Dense):
+            pos.append(i)
+            i += 2
+        elif isinstance(layer, BatchNorm):
+            i += 2
+    return pos
+
+
+def get_coefs(net):
+    w = net.get_weights()
+    pos = dense_positions(net)
+    return [w[i] for i in pos], [w[i + 1] for i in pos]
+
+
+def set_coefs(net, coefs, intercepts):
+    w = net.get_weights()
+    for k, i in enumerate(dense_positions(net)):
+        w[i], w[i + 1] = coefs[k], intercepts[k]
+    net.set_weights(w)
+
+
+def squared_norm(net):
+    """sum over Dense layers of ||W||^2 (what alpha penalises)."""
+    coefs, _ = get_coefs(net)
+    return float(sum(np.dot(c.ravel(), c.ravel()) for c in coefs))
+
+
+def rescale_momentum(net, factor):
+    """Multiplies SGD's momentum buffer by factor. scikit-learn's velocity holds
+    -lr * (torch's buffer); when its lr changes from a to b, the same velocity is the
+    buffer times a / b."""
+    m, v = net.get_optimizer_state()
+    net.set_optimizer_state([[a * factor for a in m], v], net.optimizer_, net.opt_steps_)
+
+
+# ---- rows (L-BFGS and prediction; the epochs of sgd/adam read rows in the engine) -------
+def take_rows(X, idx):
+    """X[idx] as a dense array (a sparse X is densified for these rows only)."""
+    if sp.issparse(X):
+        return X[idx].toarray()
+    return X if idx is None else X[idx]
+
+
+def chunk_rows(X, multiple=1):
+    """Rows per chunk: about CHUNK_BYTES of dense rows, a multiple of `multiple` (>= 1 of it)."""
+    row_bytes = X.shape[1] * np.dtype(X.dtype).itemsize
+    return max(1, CHUNK_BYTES // max(row_bytes, 1) // multiple) * multiple
+
+
+def row_chunks(X):
+    """Index arrays covering the rows of a sparse X chunk by chunk; [None] ('all rows, no
+    copy') for a dense X."""
+    if not sp.issparse(X):
+        return [None]
+    n, step = X.shape[0], chunk_rows(X)
+    return [np.arange(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+# ---- the full-batch objective (L-BFGS) -----------------------------------------------------
+class FullBatchObjective:
+    """scikit-learn's full-batch objective and its gradient as functions of the packed
+    parameter vector [W1.ravel(), ..., Wk.ravel(), b1, ..., bk] (scikit-learn's order).
+
+    The engine's loss and gradients (with sample_weight), scaled by loss_scale, whenever
+    the engine has the loss and the weights. Otherwise (Poisson on the identity-output
+    network; weighted regression on an engine without sample_weight, i.e. the twin today):
+    one forward pass gives the network's output z, the loss and its derivative G = dL/dz
+    per sample are computed here, and the engine's "mse" gradient with targets
+    y' = z - n_c * G returns exactly sum_i J_i^T G_i (its output error is (z - y') / n_c).
+    The engine's loss and gradients take dense rows: a sparse X is densified chunk by chunk
+    on every evaluation.
+    """
+
+    def __init__(self, net, X, Y, sw, out_activation, alpha):
+        self.net, self.X, self.Y, self.out = net, X, Y, out_activation
+        self.alpha = alpha
+        n = X.shape[0]
+        self.sw = sw
+        self.W = float(n if sw is None else sw.sum())
+        self.chunks = row_chunks(X)
+        self.shapes = [c.shape for c in get_coefs(net)[0]]
+        self.n_evals = 0
+        has_loss = out_activation != "exp" or net.loss_name == "poisson"
+        self.in_engine = has_loss and (sw is None
+                                       or "sample_weight" in engine_features(net._engine))
+        self.scale = loss_scale(out_activation, Y.shape[1])
+
+    def pack(self):
+        coefs, intercepts = get_coefs(self.net)
+        return np.concatenate([a.ravel() for a in coefs + intercepts]).astype(np.float64)
+
+    def unpack(self, theta):
+        coefs, intercepts, off = [], [], 0
+        for s in self.shapes:
+            coefs.append(theta[off:off + s[0] * s[1]].reshape(s))
+            off += s[0] * s[1]
+        for s in self.shapes:
+            intercepts.append(theta[off:off + s[1]])
+            off += s[1]
+        return coefs, intercepts
+
+    def __call__(self, theta):
+        self.n_evals += 1
+        coefs, intercepts = self.unpack(theta)
+        set_coefs(self.net, coefs, intercepts)
+        loss, grads = 0.0, None
+        for idx in self.chunks:
+            Xc = take_rows(self.X, idx)
+            Yc = self.Y if idx is None else self.Y[idx]
+            wc = None if self.sw is None else (self.sw if idx is None else self.sw[idx])
+            if self.in_engine:
+                l, g = self._engine_chunk(Xc, Yc, wc)
+            else:
+                l, g = self._regression_chunk(Xc, Yc, wc)
+            loss += l
+            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+        # grads is in get_weights() order [W1, b1, W2, b2, ...] (no BatchNorm with L-BFGS)
+        gW, gb = grads[0::2], grads[1::2]
+        cur = get_coefs(self.net)[0]
+        loss += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in cur) / self.W
+        gW = [g.astype(np.float64) + self.alpha * c / self.W for g, c in zip(gW, cur)]
+        flat = np.concatenate([g.ravel() for g in gW] + [np.asarray(b, np.float64) for b in gb])
+        return float(loss), flat
+
+    def _engine_chunk(self, Xc, Yc, wc):
+        """The chunk's share of the loss and of its gradient (in get_weights() order)."""
+        net = self.net
+        Xc = np.ascontiguousarray(Xc, dtype=net.dtype)
+        kw = {} if wc is None else {"sample_weight": np.ascontiguousarray(wc, dtype=net.dtype)}
+        value, grad = net._engine.gradients(Xc, Yc, False, net.step_, **kw)
+        if not np.isfinite(value):
+            return np.inf, [np.zeros_like(a) for a in net.get_weights()]
+        share = (Xc.shape[0] if wc is None else float(wc.sum())) / self.W
+        return (float(value) * self.scale * share,
+                [g * share for g in split(grad, net._param_shapes)])
+
+    def _regression_chunk(self, Xc, Yc, wc):
+        z = self.net.predict(Xc).astype(np.float64)  # (n_c, n_outputs), identity output
+        y = Yc.astype(np.float64)
+        w = np.ones(len(z)) if wc is None else wc.astype(np.float64)
+        if self.out == "identity":
+            r = z - y
+            per_sample = 0.5 * np.mean(r * r, axis=1)   # scikit-learn: mean over outputs
+            G = w[:, None] * r / self.W                  # its gradient: delta = h - y
+        else:
+            with np.errstate(over="ignore"):
+                p = np.exp(z)
+            per_sample = np.sum(xlogy(y, y) - y * z - y + p, axis=1)
+            G = w[:, None] * (p - y) / self.W
+        loss = float(np.dot(w, per_sample)) / self.W
+        if not np.isfinite(G).all():
+            return np.inf, [np.zeros_like(a) for a in self.net.get_weights()]
+        target = z - len(z) * G
+        return loss, self.net.gradients(Xc, target.astype(self.net.dtype))
+
+
+# ---- prediction ----------------------------------------------------------------------------
+def forward(net, X, out_activation):
+    """The network's output activations for X (a sparse X densified chunk by chunk)."""
+    if not sp.issparse(X):
+        z = net.predict(X)
+    else:
+        z = np.concatenate([net.predict(take_rows(X, idx)) for idx in row_chunks(X)])
+    if out_activation == "exp" and net.loss_name != "poisson":
+        with np.errstate(over="ignore"):
+            z = np.exp(z)
+    return z
