@@ -164,20 +164,3 @@ def targets(loss, n, k, rng):
 
 def make(layers, backend, **kw):
     return mlpcore.Sequential(layers, backend=backend, **kw)
-
-
-def xfail_if_lrs_broken(request, backend):
-    """Per-step learning rates (train_epoch(lrs=...)) on the C++ engine: its binding casts
-    lrs to std::vector<double> without pybind11/stl.h, so every call raises (engine bug). The
-    calling test is marked as an expected failure only while a probe call fails this way;
-    once the binding is fixed the test runs (and must pass) as any other."""
-    if backend == "native":
-        import mlpcore._core as core
-        net = core.Network64([("dense", 1, 1)], "mse", 0)
-        try:
-            net.train_epoch(np.ones((2, 1)), np.ones((2, 1)), 1, {"lr": 0.1}, 0, 0, 0, False,
-                            lrs=[0.1, 0.1])
-        except RuntimeError as exc:
-            request.applymarker(pytest.mark.xfail(
-                raises=RuntimeError, strict=True,
-                reason=f"engine bug, lrs cannot be passed to the C++ train_epoch: {exc}"))

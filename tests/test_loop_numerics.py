@@ -12,8 +12,7 @@ from mlpcore.reference import losses
 from mlpcore.reference.network import Network
 
 from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      assert_unchanged, make, xfail_if_lrs_broken,
-                      numerical_gradient, snapshot)
+                      assert_unchanged, make, numerical_gradient, snapshot)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}
 
@@ -355,9 +354,8 @@ def test_engines_agree_on_regression_with_weights(loss, dtype, rng, native):
     assert_close([ev[1][k] for k in ev[0]], [ev[0][k] for k in ev[0]], **tol, what="evaluate")
 
 
-def test_per_step_schedule_matches_torch_one_cycle(backend, rng, request):
+def test_per_step_schedule_matches_torch_one_cycle(backend, rng):
     torch = pytest.importorskip("torch")
-    xfail_if_lrs_broken(request, backend)
     X, y = rng.normal(size=(24, 4)), rng.integers(0, 3, 24)
     model = _net(backend)
     w0 = model.get_weights()
@@ -384,8 +382,7 @@ def test_per_step_schedule_matches_torch_one_cycle(backend, rng, request):
     print(f"one-cycle fit {backend} vs torch: max |weight diff| {err:.2e}")
 
 
-def test_engines_agree_on_a_per_step_schedule(dtype, rng, native, request):
-    xfail_if_lrs_broken(request, "native")
+def test_engines_agree_on_a_per_step_schedule(dtype, rng, native):
     X, y = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
     sched = mc.schedules.CosineWarmup(0.1, total_steps=20, warmup_steps=5, min_lr=1e-3)
     models = [make([Dense(6, 8), ReLU(), Dense(8, 3)], b, loss="softmax_cross_entropy",

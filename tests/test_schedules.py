@@ -10,7 +10,7 @@ from mlpcore import Dense, ReLU
 from mlpcore.schedules import (Constant, CosineWarmup, Exponential, InverseScaling, OneCycle,
                                ReduceOnPlateau, StepDecay)
 
-from conftest import assert_close, make, xfail_if_lrs_broken
+from conftest import assert_close, make
 
 
 def _torch_rates(make_sched, n, lr, per_step_metric=None):
@@ -145,8 +145,7 @@ def test_fit_applies_epoch_schedules_and_records_the_rate(backend, rng):
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
 
 
-def test_schedule_rates_must_stay_positive(backend, rng, request):
-    xfail_if_lrs_broken(request, backend)
+def test_schedule_rates_must_stay_positive(backend, rng):
     X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
     model = make([Dense(3, 2)], backend, loss="softmax_cross_entropy", seed=0)
     with pytest.raises(ValueError, match="schedule .* gives lr=0.0 at step 10"):
