@@ -44,7 +44,7 @@ struct StepSettings {
   double clip_norm = 0;      // > 0: then scale the gradient to global L2 norm <= clip_norm
                              // (torch.nn.utils.clip_grad_norm_: factor clip_norm/(norm+1e-6))
   double* grad_norms = nullptr;  // (n_param_layers,) or null: += each parameter layer's
-                                 // gradient L2 norm (before clipping)
+                                 // gradient L2 norm (after clip_value, before clip_norm)
 };
 
 template <typename T>
