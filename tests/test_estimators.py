@@ -633,3 +633,20 @@ def test_estimators_without_sklearn_say_what_to_install():
     assert mlpcore.MLPClassifier is MLPClassifier
     with pytest.raises(AttributeError, match="no attribute 'MLPThing'"):
         mlpcore.MLPThing  # noqa: B018
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_numpy_backend_trains_like_the_native_one_with_weights(solver):
+    """The twin now has every engine option the estimators use (sample weights, scikit-learn's
+    alpha, the sample order, scikit-learn's Adam eps): both backends give the same weights."""
+    pytest.importorskip("mlpcore._core")
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    w = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    fitted = [MLPClassifier((8,), solver=solver, max_iter=20, random_state=0, batch_size=16,
+                            alpha=1e-3, backend=backend).fit(X, y, sample_weight=w)
+              for backend in ("native", "numpy")]
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(fitted[0].coefs_ + fitted[0].intercepts_,
+                                                         fitted[1].coefs_ + fitted[1].intercepts_))
+    print(f"{solver}: native vs numpy, max weight difference {diff:.3g}")
+    assert diff < 1e-12

@@ -24,6 +24,7 @@ from ..layers import BatchNorm
 from ..reference import losses as _twin_losses
 from ..reference import optim as _twin_optim
 from ..reference.network import Network as _TwinNetwork
+from ..reference import train as _twin_train
 from ..reference.train import batch_bounds
 
 # Rows copied or densified at a time (twin engine only; the C++ engine gathers each batch's
@@ -47,10 +48,10 @@ def engine_features(engine):
     losses). The twin has no sparse rows or float64 rows for a float32 model."""
     if not isinstance(engine, _TwinNetwork):
         return NATIVE_FEATURES
-    train = inspect.signature(engine.train_epoch).parameters
+    train = inspect.signature(_twin_train.train_epoch).parameters  # the twin Network's options
     feats = {k for k in ("l2_alpha", "order", "step_losses") if k in train}
-    if all("sample_weight" in inspect.signature(f).parameters
-           for f in (engine.train_epoch, engine.loss, engine.gradients)):
+    if "sample_weight" in train and all("sample_weight" in inspect.signature(f).parameters
+                                        for f in (engine.loss, engine.gradients)):
         feats.add("sample_weight")
     if "sklearn_eps" in _twin_optim.DEFAULTS:
         feats.add("sklearn_eps")

@@ -1,13 +1,15 @@
 """Optimisers with PyTorch's update rules (twin of cpp/include/mlpcore/optim.hpp).
 
 The optimizer is a dict {"name": "sgd" | "adam" | "adamw" | "rmsprop", "lr", "weight_decay",
-"momentum", "nesterov", "beta1", "beta2", "eps", "alpha"}; `decay` is the per-element weight
+"momentum", "nesterov", "beta1", "beta2", "eps", "alpha", "sklearn_eps"}; `decay` is the per-element weight
 decay value (float64; its value on dense weight matrices, 0 elsewhere). The effective
 gradient is g = grad + decay * params (adamw: g = grad), and
     sgd:     momentum == 0: params -= lr g
              otherwise m = momentum m + g; params -= lr (nesterov ? g + momentum m : m)
     adam:    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2   (step t = 1, 2, ...)
              params -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+             (sklearn_eps: eps / sqrt(1 - beta2^t) in its place, i.e. eps added to sqrt(v)
+             before the bias correction, as scikit-learn's AdamOptimizer)
     adamw:   params *= 1 - lr decay (where decay > 0), then adam's update with g = grad
     rmsprop: v = alpha v + (1 - alpha) g^2;  u = g / (sqrt(v) + eps)   (torch's, not centered)
              momentum == 0: params -= lr u;  otherwise m = momentum m + u; params -= lr m
@@ -17,7 +19,8 @@ import math
 import numpy as np
 
 DEFAULTS = {"name": "sgd", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0,
-            "nesterov": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "alpha": 0.99}
+            "nesterov": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "alpha": 0.99,
+            "sklearn_eps": False}
 NAMES = ("sgd", "adam", "adamw", "rmsprop")
 
 
@@ -27,7 +30,8 @@ def _adam(o, params, g, m, v, t):
     bc2_sqrt = T(math.sqrt(1 - o["beta2"] ** t))
     m[:] = T(o["beta1"]) * m + T(1 - o["beta1"]) * g
     v[:] = T(o["beta2"]) * v + T(1 - o["beta2"]) * (g * g)
-    params -= step_size * (m / (np.sqrt(v) / bc2_sqrt + T(o["eps"])))
+    eps = o["eps"] / math.sqrt(1 - o["beta2"] ** t) if o["sklearn_eps"] else o["eps"]
+    params -= step_size * (m / (np.sqrt(v) / bc2_sqrt + T(eps)))
 
 
 def optimizer_step(opt, params, grads, m, v, decay, t):

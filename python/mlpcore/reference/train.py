@@ -11,7 +11,7 @@ A step on a batch xb (B, I), yb (B, K), weights wb (B,) or None:
     the optimizer (optim.py) with decay = weight_decay + (l2_alpha / sum(wb) if l2_alpha > 0)
         on dense weight matrices (sum(wb) = B without weights), at the step's learning rate.
 An epoch:
-    order = rng.permutation(seed, epoch, n) if shuffle else 0..n-1
+    order = the given order, or rng.permutation(seed, epoch, n) if shuffle, else 0..n-1
     for each batch k, [start, end) of batch_bounds(n, batch_size, fold_single):
         gather rows order[start:end] (X dense (n, I) or a CSR triple (data, indices, indptr));
         step with lr = lrs[k] if lrs is given, optimizer step opt_step + 1, + 2, ..., dropout
@@ -82,11 +82,18 @@ def train_step(net, xb, yb, wb, optimizer, opt_step, step, l2_alpha=0.0, clip_no
 
 def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle, *,
                 sample_weight=None, lrs=None, l2_alpha=0.0, clip_norm=0.0, clip_value=0.0,
-                grad_norms=False, step_losses=False, progress=None, check_interrupts=False):
+                grad_norms=False, step_losses=False, progress=None, check_interrupts=False,
+                order=None):
     """check_interrupts is accepted for the C++ engine's signature: in the twin Ctrl-C
-    raises KeyboardInterrupt between any two Python bytecodes anyway."""
+    raises KeyboardInterrupt between any two Python bytecodes anyway. order (n,): the
+    epoch's sample order, given (it overrides shuffle)."""
     n = y.shape[0]
-    order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
+    if order is not None:
+        order = np.asarray(order, np.int64)
+        if order.shape != (n,) or (n and (order.min() < 0 or order.max() >= n)):
+            raise ValueError(f"order must hold n = {n} indices in [0, n)")
+    else:
+        order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
     bounds = batch_bounds(n, batch_size, net.needs_batch_statistics)
     if lrs is not None and len(lrs) != len(bounds):
         raise ValueError(f"lrs must hold one learning rate per step: {len(bounds)}, "
