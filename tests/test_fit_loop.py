@@ -348,13 +348,20 @@ def test_the_progress_bar_reads_the_engine_counter(backend):
     line = out.getvalue()
     assert "epoch 2/5 [=======>" in line and "300/1000 samples" in line
     assert "3/10 batches" in line and "left" in line
+    p.loss = 0.25  # the running loss, once a step is done
+    printer._draw(*printer._epoch)
+    assert out.getvalue().endswith("loss 0.25") or "loss 0.25 " in out.getvalue()
+    # both engines keep the running epoch loss: at the end it is the epoch's loss
+    from mlpcore.reference.network import Network
     if backend == "native":
         core = pytest.importorskip("mlpcore._core")
-        prog = core.Progress()
-        net = core.Network64([("dense", 2, 1)], "mse", 0)
-        net.train_epoch(np.ones((10, 2)), np.ones((10, 1)), 3, {"lr": 0.1}, 0, 0, 0, True,
-                        progress=prog)
-        assert (prog.done, prog.total) == (10, 10)
+        prog, net = core.Progress(), core.Network64([("dense", 2, 1)], "mse", 0)
+    else:
+        prog, net = Progress(), Network([("dense", 2, 1)], "mse", np.float64, 0)
+    X, Y = np.arange(20.0).reshape(10, 2) / 10, np.ones((10, 1))
+    r = net.train_epoch(X, Y, 3, {"lr": 0.1}, 0, 0, 0, True, progress=prog)
+    assert (prog.done, prog.total) == (10, 10)
+    assert prog.loss == r["loss"], (prog.loss, r["loss"])
 
 
 # ---- divergence ------------------------------------------------------------------------------

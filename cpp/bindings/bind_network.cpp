@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -14,6 +15,7 @@ namespace mlpcore::bind {
 // Progress of a running epoch, shared with a Python thread that draws a progress bar.
 struct Progress {
   std::atomic<std::int64_t> done{0}, total{0};
+  std::atomic<double> loss{0.0};  // the running epoch's mean loss so far (NaN before a step)
 };
 
 // A layer spec tuple as Sequential builds it: (kind, n_in, n_out, *args), e.g.
@@ -240,7 +242,9 @@ static void def_network(py::module_& m, const char* name) {
         o.step_losses = step_losses;
         if (progress) {
           progress->done.store(0);
+          progress->loss.store(std::numeric_limits<double>::quiet_NaN());
           o.progress = &progress->done;
+          o.running_loss = &progress->loss;
         }
         if (check_interrupts)  // Ctrl-C: Python's handler runs between steps (main thread)
           o.interrupted = [] {
@@ -284,7 +288,9 @@ void register_network(py::module_& m) {
                                        "after every step; read it from another thread.")
       .def(py::init<>())
       .def_property_readonly("done", [](const Progress& p) { return p.done.load(); })
-      .def_property_readonly("total", [](const Progress& p) { return p.total.load(); });
+      .def_property_readonly("total", [](const Progress& p) { return p.total.load(); })
+      .def_property_readonly("loss", [](const Progress& p) { return p.loss.load(); },
+                             "the epoch's mean loss over the steps done so far (NaN before)");
   def_network<float>(m, "Network32");
   def_network<double>(m, "Network64");
 }

@@ -98,7 +98,8 @@ EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* 
     weights += wsum;
     ++result.steps;
     if (o.step_losses) result.step_losses.push_back(value);
-    if (o.progress) o.progress->store(end, std::memory_order_relaxed);
+    if (o.running_loss) o.running_loss->store(total / weights, std::memory_order_relaxed);
+    if (o.progress) o.progress->store(end, std::memory_order_release);
     if (o.interrupted && k + 1 < bounds.size() && Clock::now() >= next_poll) {
       next_poll = Clock::now() + std::chrono::milliseconds(50);
       if (o.interrupted()) {

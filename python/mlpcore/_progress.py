@@ -4,10 +4,10 @@ engine after every step) while the epoch runs in C++ without the GIL: the traini
 never calls into Python per batch. verbose=2: one line per epoch.
 
     epoch 3/10 [=========>          ] 4096/8192 samples  32/64 batches  51.2k samples/s
-        0:01 left  loss 0.4312 (last epoch)                                     (one line)
+        0:01 left  loss 0.4312                                                  (one line)
 
-The engine reports no loss before the epoch ends, so the bar shows the previous epoch's loss
-while it runs and the epoch's own when it ends.
+The engine also keeps the running epoch's mean loss over the steps done (Progress.loss): the
+bar shows it while the epoch runs, and the epoch's loss and metrics when it ends.
 """
 import _thread
 import sys
@@ -92,7 +92,10 @@ class Printer:
                 f"{min(-(-done // self.batch_size), batches)}/{batches} batches  "
                 f"{_rate(speed)} samples/s  "
                 + (f"{_clock(left)} left" if left == left else "--:-- left"))
-        if self._last_loss is not None:
+        running = getattr(progress, "loss", float("nan"))
+        if running == running:
+            line += f"  loss {running:.4g}"
+        elif self._last_loss is not None:
             line += f"  loss {self._last_loss:.4g} (last epoch)"
         self._write(line)
 

@@ -49,6 +49,7 @@ struct EpochOptions {
   bool grad_norms = false;     // measure each parameter layer's mean gradient norm
   bool step_losses = false;    // keep every step's loss
   std::atomic<std::int64_t>* progress = nullptr;  // samples done this epoch, for progress bars
+  std::atomic<double>* running_loss = nullptr;    // the epoch's mean loss over the steps done
   std::function<bool()> interrupted;  // polled between steps, at most every 50 ms; true stops
 };
 

@@ -31,6 +31,7 @@ class Progress:
     def __init__(self):
         self.done = 0
         self.total = 0
+        self.loss = float("nan")  # the running epoch's mean loss over the steps done
 
 
 def batch_bounds(n, batch_size, fold_single):
@@ -100,7 +101,7 @@ def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle
                          f"got {len(lrs)}")
     norms = np.zeros(net.n_param_layers) if grad_norms else None
     if progress is not None:
-        progress.done, progress.total = 0, n
+        progress.done, progress.total, progress.loss = 0, n, float("nan")
     total = weights = 0.0
     kept = []
     opt = dict(optimizer)
@@ -118,6 +119,7 @@ def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle
         weights += wsum
         kept.append(value)
         if progress is not None:
+            progress.loss = total / weights
             progress.done = end
     return {"loss": total / weights, "steps": len(bounds),
             "step_losses": np.array(kept if step_losses else [], np.float64),
