@@ -81,7 +81,8 @@ def test_float64_beyond_float32_range_is_rejected(backend):
     X = np.ones((4, 3))
     X[1, 1] = 1e300
     for method in METHODS:
-        with pytest.raises(ValueError, match="NaN or infinity"):
+        with pytest.raises(ValueError, match=r"X holds 1e\+300 at index \(1, 1\): beyond the "
+                                             "range of float32"):
             call(model, method, X)
     assert_unchanged(model, snap)
 
@@ -587,3 +588,23 @@ def test_concurrent_fits_on_one_model_run_one_after_the_other(native, rng):
     serial.fit(X, y, epochs=6, batch_size=16, lr=0.05)
     assert (shared.epoch_, shared.step_) == (serial.epoch_, serial.step_)
     assert_all_equal(shared.get_weights(), serial.get_weights())
+
+
+def test_float64_X_for_a_float32_model_is_not_copied_and_checked_for_range(rng):
+    """fit hands a C-contiguous float64 X to a float32 C++ engine as it is (the engine converts
+    each batch): the same training as a float32 copy, and values beyond float32 are refused."""
+    pytest.importorskip("mlpcore._core")
+    X, y = rng.normal(size=(300, 8)), rng.integers(0, 3, 300)
+    nets = [Sequential([Dense(8, 16), ReLU(), Dense(16, 3)], loss="softmax_cross_entropy",
+                       dtype="float32", seed=1, backend="native") for _ in range(2)]
+    h64, h32 = nets[0].fit(X, y, epochs=3), nets[1].fit(X.astype(np.float32), y, epochs=3)
+    assert list(h64) == list(h32)
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    X[250, 3] = -1e39
+    before = nets[0].get_weights()
+    with pytest.raises(ValueError, match=r"X holds -1e\+39 at index \(250, 3\): beyond the "
+                                         "range of float32"):
+        nets[0].fit(X, y)
+    for a, b in zip(nets[0].get_weights(), before):
+        np.testing.assert_array_equal(a, b)

@@ -137,8 +137,12 @@ def test_the_engine_only_sees_aligned_contiguous_arrays(backend, dtype, rng):
         net.set_weights([misaligned(a, in_dtype) for a in w])
         net.set_state([misaligned(s, in_dtype) for s in net.get_state()])
     assert seen, "the spy saw no array: the test does not test anything"
+    # the one exception: a float32 C++ engine reads a float64 X in train_epoch as it is (it
+    # converts each batch: no float32 copy of X)
+    wide_ok = {("train_epoch", np.dtype("float64"))} if (backend, dtype) == ("native", "float32") else set()
     bad = [(name, a.dtype, a.flags.aligned, a.flags.c_contiguous) for name, a in seen
-           if not (a.flags.aligned and a.flags.c_contiguous and a.dtype == np.dtype(dtype))]
+           if not (a.flags.aligned and a.flags.c_contiguous
+                   and (a.dtype == np.dtype(dtype) or (name, a.dtype) in wide_ok))]
     assert not bad, f"arrays that reached the engine unaligned/non-contiguous/wrong dtype: {bad}"
 
 

@@ -211,8 +211,10 @@ def _check_finite(name, arr):
         raise ValueError(f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
 
 
-def check_X(X, n_features, dtype, name="X"):
-    """X as a C-contiguous (n_samples, n_features) array of the model's dtype."""
+def check_X(X, n_features, dtype, name="X", keep_float64=False):
+    """X as a C-contiguous, aligned (n_samples, n_features) array of the model's dtype; with
+    keep_float64 a float64 X for a float32 model stays float64 (no converted copy: the C++
+    engine converts each batch as it gathers it), once its values are known to fit float32."""
     arr = _as_numeric(name, X)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}), "
@@ -223,9 +225,25 @@ def check_X(X, n_features, dtype, name="X"):
         raise ValueError(f"{name} has {arr.shape[1]} features per sample, the network expects "
                          f"{n_features} (shape {arr.shape})")
     _check_finite(name, arr)
-    out = as_engine_array(arr, dtype)
-    _check_finite(name, out)  # float64 values beyond float32's range overflow here
-    return out
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
+        _check_range(name, arr, dtype)
+    if keep_float64 and arr.dtype == np.float64 and np.dtype(dtype) == np.float32:
+        return as_engine_array(arr, np.float64)
+    return as_engine_array(arr, dtype)
+
+
+def _check_range(name, arr, dtype):
+    """Every value of the finite float array arr fits dtype, checked in blocks of rows (no
+    n x d temporary); the message names the first one that does not."""
+    big = float(np.finfo(dtype).max)
+    rows = max(1, (1 << 16) // max(1, arr[0].size)) if arr.ndim else 1
+    for i in range(0, arr.shape[0] if arr.ndim else 1, rows):
+        block = arr[i:i + rows] if arr.ndim else arr
+        if block.max() > big or block.min() < -big:
+            where = np.argwhere(np.abs(block) > big)[0]
+            index = (i + int(where[0]),) + tuple(int(k) for k in where[1:]) if arr.ndim else ()
+            raise ValueError(f"{name} holds {float(block[tuple(where)])!r} at index {index}: "
+                             f"beyond the range of {np.dtype(dtype).name}, the model's dtype")
 
 
 def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):

@@ -137,7 +137,9 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         n = int(X.shape[0])
         Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype)
     else:
-        X = _checks.check_X(X, net.n_features_in_, net.dtype)
+        # a float64 X for a float32 C++ engine is read as it is, converted batch by batch
+        X = _checks.check_X(X, net.n_features_in_, net.dtype,
+                            keep_float64=net.backend == "native")
         n = X.shape[0]
     Y = _checks.check_targets(y, net.loss_name, n, net.n_outputs_, net.dtype)
     w = _checks.check_sample_weight(sample_weight, n, np.float64)
@@ -332,7 +334,7 @@ class _Loop:
             rows = np.arange(min(PROBE_ROWS, self.n))
             finite = (np.isfinite(value) and np.isfinite(engine.get_params()).all()
                       and np.isfinite(engine.get_state()).all()
-                      and np.isfinite(engine.loss(gather(self.X, rows, net.n_features_in_),
+                      and np.isfinite(engine.loss(gather(self.X, rows, net.n_features_in_).astype(net.dtype),
                                                   self.Y[rows], False, step)))
             if finite and self.Xv is not None:
                 logs["val_loss"] = float(engine.loss(self.Xv, self.Yv, False, step, self.wv))
