@@ -229,15 +229,15 @@ double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B,
 }
 
 template <typename T>
-void Network<T>::allocate_training_buffers() {
+void Network<T>::allocate_training_buffers(bool moments) {
   if (grads_.empty()) allocate(grads_, n_params_, T(0), "the gradients of " + memory_owner_);
-  if (opt_state_.empty())
+  if (moments && opt_state_.empty())
     allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments of " + memory_owner_);
 }
 
 template <typename T>
-Workspace<T>& Network<T>::train_workspace(int rows) {
-  allocate_training_buffers();
+Workspace<T>& Network<T>::train_workspace(int rows, bool moments) {
+  allocate_training_buffers(moments);
   layout(train_ws_, rows, grads_.data());
   return train_ws_;
 }
@@ -282,11 +282,13 @@ double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const Step
   clip_and_measure(s);
   // weight decay on dense weights only; scikit-learn's alpha scales with the batch weight
   const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
-  T* m = opt_state_.data();  // (n_params,) first moment / velocity
-  T* v = m + n_params_;      // (n_params,) second moment
+  // the moments: m (n_params,) first moment / velocity, v (n_params,) second moment; not
+  // allocated (null) for plain SGD, which reads neither
+  T* m = opt_state_.empty() ? nullptr : opt_state_.data();
   for (const ParamBlock& b : blocks_)
-    optimizer_step(s.opt, params_.data() + b.offset, grads_.data() + b.offset, m + b.offset,
-                   v + b.offset, b.decays ? decay : 0.0, opt_step, b.size);
+    optimizer_step(s.opt, params_.data() + b.offset, grads_.data() + b.offset,
+                   m ? m + b.offset : nullptr, m ? m + n_params_ + b.offset : nullptr,
+                   b.decays ? decay : 0.0, opt_step, b.size);
   return value;
 }
 

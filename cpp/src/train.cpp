@@ -71,7 +71,7 @@ EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* 
   } else {
     for (std::int64_t i = 0; i < n; ++i) order[i] = i;
   }
-  Workspace<T>& ws = net.train_workspace(int(max_rows));
+  Workspace<T>& ws = net.train_workspace(int(max_rows), uses_moments(o.settings.opt));
   EpochResult result;
   if (o.step_losses) result.step_losses.reserve(bounds.size());
   std::vector<double> norms(o.grad_norms ? net.n_param_layers() : 0, 0.0);

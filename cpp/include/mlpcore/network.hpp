@@ -91,8 +91,9 @@ class Network {
   // Throws std::invalid_argument if a step/sign layer stands above a layer with parameters.
   void check_trainable() const;
   // The training workspace, laid out for `rows` samples with views of the gradients;
-  // allocates the gradients and optimizer moments on first use.
-  Workspace<T>& train_workspace(int rows);
+  // allocates the gradients on first use, and the optimizer moments when `moments` (every
+  // optimizer but plain SGD reads them).
+  Workspace<T>& train_workspace(int rows, bool moments);
   // One step on the batch in ws.x (B, n_in), ws.y (B, K) and, when weighted, ws.w (B,):
   // forward (training, step's dropout masks, moving the running statistics), loss, backward,
   // clipping, then optimizer step number opt_step (1-based). Returns the batch's (weighted)
@@ -109,7 +110,7 @@ class Network {
   // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first);
   // x is the (B, n_in) input given to forward.
   void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
-  void allocate_training_buffers();
+  void allocate_training_buffers(bool moments);
   // Clips grads_ and adds each parameter layer's gradient norm to s.grad_norms (see
   // StepSettings).
   void clip_and_measure(const StepSettings& s);

@@ -34,6 +34,10 @@ struct Optimizer {
 Optimizer::Kind optimizer_from_name(const std::string& name);
 // Throws std::invalid_argument for out-of-range settings.
 void check_optimizer(const Optimizer& o);
+// Whether the optimizer reads its moments (every one but plain SGD without momentum).
+inline bool uses_moments(const Optimizer& o) {
+  return !(o.kind == Optimizer::Kind::Sgd && o.momentum == 0);
+}
 
 // One step on a block of n parameters. m and v are the block's slots of the optimizer state
 // (sgd uses m as the velocity; rmsprop v for the square average, m for momentum); t is the
