@@ -608,3 +608,13 @@ def test_float64_X_for_a_float32_model_is_not_copied_and_checked_for_range(rng):
         nets[0].fit(X, y)
     for a, b in zip(nets[0].get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_targets_are_required_where_a_loss_is_computed(backend):
+    """loss, gradients and evaluate refuse y=None with a ValueError (found by the fuzz test:
+    the NumPy engine raised AttributeError)."""
+    net = Sequential([Dense(1, 2)], loss="softmax_cross_entropy", dtype="float32", seed=0,
+                     backend=backend)
+    for method in (net.loss, net.gradients, net.evaluate):
+        with pytest.raises(ValueError, match="y must hold real numbers"):
+            method(np.ones((1, 1)), None)

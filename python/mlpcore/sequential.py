@@ -128,11 +128,12 @@ class Sequential:
         self._engine.set_state(join(self._layout.check_state(state, self.dtype), self.dtype))
 
     # ---- evaluation --------------------------------------------------------------------
-    def _check_call(self, X, y, training, step):
-        """X, Y (None without y), training and step of predict/loss/gradients, checked."""
+    def _check_call(self, X, y, training, step, targets=True):
+        """X, Y, training and step of loss/gradients/evaluate, checked (y is required, None
+        included: it is refused); of predict and friends with targets=False (Y is None)."""
         X = _checks.check_X(X, self.n_features_in_, self.dtype)
-        Y = None if y is None else _checks.check_targets(y, self.loss_name, X.shape[0],
-                                                         self.n_outputs_, self.dtype)
+        Y = (_checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
+             if targets else None)
         step = self.step_ if step is None else _checks.check_nonnegative_int("step", step)
         training = bool(training)
         if training:
@@ -150,7 +151,7 @@ class Sequential:
             # The serving fast path: an array the engine reads as it is; the engine checks it
             # for NaN/inf with the same message as _checks.check_X.
             return self._engine.predict(X, False, self.step_, True)
-        X, _, training, step = self._check_call(X, None, training, step)
+        X, _, training, step = self._check_call(X, None, training, step, targets=False)
         return self._engine.predict(X, training, step)
 
     def loss(self, X, y, training=False, step=None, sample_weight=None):
@@ -311,7 +312,7 @@ class Sequential:
         the model's weights, so it costs about len(layers) / 2 forward passes (layers in
         front of the first Dense or BatchNorm, e.g. an input Dropout, by the NumPy twin: the
         C++ engine needs a layer with parameters)."""
-        X, _, training, step = self._check_call(X, None, training, step)
+        X, _, training, step = self._check_call(X, None, training, step, targets=False)
         params, state = self._engine.get_params(), self._engine.get_state()  # flat copies
         outputs, n_params, n_state = [], 0, 0
         for i, (layer, width) in enumerate(zip(self.layers, self._layout.widths)):
