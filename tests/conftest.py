@@ -164,3 +164,41 @@ def targets(loss, n, k, rng):
 
 def make(layers, backend, **kw):
     return mlpcore.Sequential(layers, backend=backend, **kw)
+
+
+# ---- PyTorch replays -----------------------------------------------------------------------
+def torch_sgd_mse_losses(torch, net, X, y, seed, epochs, batch_size, lr, fold_single):
+    """Trains the torch module net with plain SGD on half the squared error (summed over
+    outputs, mean over the batch: our "mse") over the same batches as fit (the twin's shuffle
+    and batch bounds); returns the per-epoch losses as fit reports them."""
+    from mlpcore.reference import rng as ref_rng
+    from mlpcore.reference.train import batch_bounds
+    n = X.shape[0]
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    losses = []
+    for epoch in range(epochs):
+        order = ref_rng.permutation(seed, epoch, n)
+        total = 0.0
+        for start, end in batch_bounds(n, batch_size, fold_single):
+            xb, yb = (torch.from_numpy(a[order[start:end]]) for a in (X, y))
+            opt.zero_grad()
+            loss = 0.5 * ((net(xb) - yb) ** 2).sum(dim=1).mean()  # half squared error
+            loss.backward()
+            opt.step()
+            total += loss.item() * (end - start)
+        losses.append(total / n)
+    return losses
+
+
+# ---- threads -------------------------------------------------------------------------------
+@pytest.fixture
+def one_blas_thread():
+    """Limits every BLAS (the engine's OpenBLAS loaded first, so the limit reaches it) to one
+    thread: tiny problems run fastest so."""
+    from threadpoolctl import threadpool_limits
+    try:
+        import mlpcore._core  # noqa: F401
+    except ImportError:
+        pass
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

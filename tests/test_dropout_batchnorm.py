@@ -10,7 +10,7 @@ from mlpcore.reference import layers as ref_layers, rng as ref_rng
 from mlpcore.reference.train import batch_bounds
 
 from conftest import (TOLERANCES, assert_all_equal, assert_close, make, random_weights,
-                      snapshot, assert_unchanged, targets)
+                      snapshot, assert_unchanged, targets, torch_sgd_mse_losses)
 
 F = 50  # features of the dropout probes
 
@@ -316,19 +316,7 @@ def test_sequential_batchnorm_matches_torch_training(backend, rng):
     with torch.no_grad():
         net[1].weight.copy_(torch.from_numpy(W0.T))
         net[1].bias.copy_(torch.from_numpy(b0))
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
-    losses = []
-    for epoch in range(2):
-        order = ref_rng.permutation(seed, epoch, n)
-        total = 0.0
-        for start, end in batch_bounds(n, bs, True):
-            xb, yb = (torch.from_numpy(a[order[start:end]]) for a in (X, y))
-            opt.zero_grad()
-            loss = 0.5 * ((net(xb) - yb) ** 2).sum(dim=1).mean()  # half squared error
-            loss.backward()
-            opt.step()
-            total += loss.item() * (end - start)
-        losses.append(total / n)
+    losses = torch_sgd_mse_losses(torch, net, X, y, seed, 2, bs, lr, fold_single=True)
     tight = {"rtol": 1e-10, "atol": 1e-12}
     assert_close(history, losses, **tight, what="loss history")
     gamma, beta, W, b = model.get_weights()

@@ -21,22 +21,14 @@ from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
 from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
-from mlpcore import MLPClassifier, MLPRegressor, Sequential  # noqa: E402
+from mlpcore import MLPClassifier, MLPRegressor  # noqa: E402
 from mlpcore.estimators import _engine, _epoch  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    try:  # load the engine's OpenBLAS first, so that the limit reaches it
-        import mlpcore._core  # noqa: F401
-    except ImportError:
-        pass
-    with threadpool_limits(limits=1, user_api="blas"):  # tiny problems: 1 thread is fastest
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tiny problems: 1 thread
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,11 @@ import pytest
 pytest.importorskip("sklearn")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 from mlpcore import MLPClassifier, MLPRegressor  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    try:  # load the engine's OpenBLAS first, so that the limit reaches it
-        import mlpcore._core  # noqa: F401
-    except ImportError:
-        pass
-    with threadpool_limits(limits=1, user_api="blas"):  # tiny problems: 1 thread is fastest
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tiny problems: 1 thread
 
 
 # max_iter=100: the setting scikit-learn runs these checks with for its own MLPs

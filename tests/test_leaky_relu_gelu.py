@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from mlpcore import GELU, BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sequential, Tanh
-from mlpcore.reference import activations, rng as ref_rng
-from mlpcore.reference.train import batch_bounds
+from mlpcore.reference import activations
 
 from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close, make,
-                      numerical_gradient, random_weights, targets)
+                      numerical_gradient, random_weights, targets, torch_sgd_mse_losses)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}  # as in test_reference_gradients.py
 
@@ -132,19 +131,7 @@ def test_sequential_fit_matches_torch(layers, backend, rng):
             lin.weight.copy_(torch.from_numpy(W.T))
             lin.bias.copy_(torch.from_numpy(b))
     history = model.fit(X, y, epochs=2, batch_size=bs, lr=lr)
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
-    losses = []
-    for epoch in range(2):
-        order = ref_rng.permutation(seed, epoch, n)
-        total = 0.0
-        for start, end in batch_bounds(n, bs, False):
-            xb, yb = (torch.from_numpy(a[order[start:end]]) for a in (X, y))
-            opt.zero_grad()
-            loss = 0.5 * ((net(xb) - yb) ** 2).sum(dim=1).mean()  # half squared error
-            loss.backward()
-            opt.step()
-            total += loss.item() * (end - start)
-        losses.append(total / n)
+    losses = torch_sgd_mse_losses(torch, net, X, y, seed, 2, bs, lr, fold_single=False)
     tight = {"rtol": 1e-10, "atol": 1e-12}
     _report(f"{backend} loss history vs torch", history, losses)
     assert_close(history, losses, **tight, what="loss history")
