@@ -317,7 +317,7 @@ def test_num_threads(native):
             with pytest.raises(ValueError, match="n must be a positive integer"):
                 mc.set_num_threads(bad)
         for too_many in (100000, 2**40):
-            with pytest.raises(ValueError, match="exceeds the BLAS's maximum"):
+            with pytest.raises(ValueError, match="exceeds the maximum of 256 threads"):
                 mc.set_num_threads(too_many)
         assert mc.get_num_threads() == 1  # a refused call changes nothing
     finally:
@@ -328,13 +328,23 @@ def test_num_threads(native):
 def test_threadpoolctl_sees_the_same_pool(native):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = mc.get_num_threads()
-    ours = [p for p in threadpoolctl.threadpool_info() if "scipy_openblas" in p["filepath"]
-            and "mlpcore" in p["filepath"]]
+    ours = [p for p in threadpoolctl.threadpool_info() if p["internal_api"] == "mlpcore"]
     print("threadpoolctl sees:", [(p["filepath"], p["num_threads"]) for p in ours])
-    assert ours and ours[0]["num_threads"] == before
-    with threadpoolctl.threadpool_limits(1):
-        assert mc.get_num_threads() == 1
-    assert mc.get_num_threads() == before
+    assert len(ours) == 1 and ours[0]["num_threads"] == before
+    assert ours[0]["user_api"] == "blas" and ours[0]["version"] == mc.__version__
+    for limits in ({"limits": 1}, {"limits": 1, "user_api": "blas"}):
+        with threadpoolctl.threadpool_limits(**limits):
+            assert mc.get_num_threads() == 1
+        assert mc.get_num_threads() == before
+    if before < 2:
+        return
+    with threadpoolctl.threadpool_limits(2):  # raising every BLAS leaves the bundled one at 1
+        X = np.random.default_rng(0).standard_normal((256, 300)).astype(np.float32)
+        Sequential([Dense(300, 300), Dense(300, 2)], loss="mse").predict(X)
+        bundled = [p for p in threadpoolctl.threadpool_info()
+                   if "scipy_openblas" in p["filepath"] and "mlpcore" in p["filepath"]]
+        print("bundled OpenBLAS after a product:", [p["num_threads"] for p in bundled])
+        assert [p["num_threads"] for p in bundled] == [1]
 
 
 def test_num_threads_without_the_extension(monkeypatch):

@@ -1,6 +1,7 @@
 // gemm (BLAS and naive, in _core.testing) and the BLAS thread count (in _core).
 #include "common.hpp"
 #include "mlpcore/blas.hpp"
+#include "mlpcore/parallel.hpp"
 
 namespace mlpcore::bind {
 
@@ -41,17 +42,22 @@ void register_gemm(py::module_& testing) {
 void register_threads(py::module_& m) {
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
-    const int before = get_num_threads();
+    if (n > parallel::MAX_THREADS)
+      throw std::invalid_argument("n=" + std::to_string(n) + " exceeds the maximum of " +
+                                  std::to_string(parallel::MAX_THREADS) + " threads");
     set_num_threads(n);
-    const int got = get_num_threads();
-    if (got != n) {  // OpenBLAS caps the count at the maximum it was built for
-      set_num_threads(before);
-      throw std::invalid_argument("n=" + std::to_string(n) + " exceeds the BLAS's maximum of " +
-                                  std::to_string(got) + " threads");
-    }
-  }, py::arg("n"), "Sets the number of BLAS threads (the core's only thread pool); raises "
-                   "ValueError above the BLAS's maximum.");
-  m.def("get_num_threads", &get_num_threads, "The number of BLAS threads.");
+  }, py::arg("n"), "Sets the number of threads of the core's pool (the BLAS runs on one); "
+                   "raises ValueError above the maximum.");
+  m.def("get_num_threads", &get_num_threads, "The number of threads of the core's pool.");
 }
 
 }  // namespace mlpcore::bind
+
+// For threadpoolctl (mlpcore/_threads.py registers a controller that calls these): plain C
+// symbols, visible although pybind11 hides the module's other symbols.
+extern "C" __attribute__((visibility("default"))) int mlpcore_get_num_threads() {
+  return mlpcore::get_num_threads();
+}
+extern "C" __attribute__((visibility("default"))) void mlpcore_set_num_threads(int n) {
+  if (n >= 1 && n <= mlpcore::parallel::MAX_THREADS) mlpcore::set_num_threads(n);
+}

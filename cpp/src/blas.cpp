@@ -1,10 +1,21 @@
-// gemm through cblas. MLPCORE_CBLAS(name) forms the symbol of a cblas routine, so any cblas
-// can be linked; the bundled scipy-openblas32 prefixes its symbols with scipy_.
+// gemm and gemv through cblas, split into panels for the core's thread pool.
+// MLPCORE_CBLAS(name) forms the symbol of a cblas routine, so any cblas can be linked; the
+// bundled scipy-openblas32 prefixes its symbols with scipy_.
+//
+// OpenBLAS itself always runs on one thread: its own pool spin-waits, and on a machine whose
+// cores other processes share, two threads ran several times slower than one (bench/README.md).
+// Instead a product big enough to share is cut into independent panels, one per thread, each
+// one single-threaded BLAS call, run by parallel::run (which lets the calling thread take a
+// panel a busy worker has not started).
 #include "mlpcore/blas.hpp"
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+
+#include "mlpcore/parallel.hpp"
 
 #ifndef MLPCORE_CBLAS
 #define MLPCORE_CBLAS(name) scipy_cblas_##name
@@ -15,32 +26,131 @@
 
 namespace mlpcore {
 
-static CBLAS_TRANSPOSE flag(Trans t) { return t == Trans::Yes ? CblasTrans : CblasNoTrans; }
+namespace {
+
+CBLAS_TRANSPOSE flag(Trans t) { return t == Trans::Yes ? CblasTrans : CblasNoTrans; }
+
+// One thread for OpenBLAS, whoever raised it (threadpoolctl sets every BLAS it finds).
+void openblas_single() {
+  if (MLPCORE_OPENBLAS(get_num_threads)() != 1) MLPCORE_OPENBLAS(set_num_threads)(1);
+}
+
+void blas_gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
+               const float* B, int ldb, float beta, float* C, int ldc) {
+  MLPCORE_CBLAS(sgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
+                       C, ldc);
+}
+void blas_gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
+               const double* B, int ldb, double beta, double* C, int ldc) {
+  MLPCORE_CBLAS(dgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
+                       C, ldc);
+}
+void blas_gemv(Trans ta, int M, int N, float alpha, const float* A, int lda, const float* x,
+               float beta, float* y) {
+  MLPCORE_CBLAS(sgemv)(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+}
+void blas_gemv(Trans ta, int M, int N, double alpha, const double* A, int lda, const double* x,
+               double beta, double* y) {
+  MLPCORE_CBLAS(dgemv)(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+}
+
+// Products smaller than this run whole on the calling thread: waking a worker and repacking
+// an operand cost more than half of them saves (bench/README.md, "Threads").
+constexpr double GEMM_SPLIT_FLOPS = 4e6;
+constexpr double GEMV_SPLIT_ELEMENTS = 1 << 18;  // matrix elements of a gemv
+constexpr int PANEL_ALIGN = 16;                  // panel edges on the kernels' row multiple
+
+// [begin, end) of panel p of `parts` over `length`, edges on multiples of PANEL_ALIGN.
+struct Range {
+  int begin, end;
+};
+Range panel(int length, int parts, int p) {
+  const std::int64_t units = (std::int64_t(length) + PANEL_ALIGN - 1) / PANEL_ALIGN;
+  const auto edge = [&](int q) {
+    return int(std::min<std::int64_t>(length, units * q / parts * PANEL_ALIGN));
+  };
+  return {edge(p), edge(p + 1)};
+}
+
+// How many panels a dimension of `length` takes: one per thread, each at least 2 units.
+int parts_for(int length) {
+  const int most = std::max(1, length / (2 * PANEL_ALIGN));
+  return std::min(parallel::num_threads(), most);
+}
+
+template <typename T>
+void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
+                const T* B, int ldb, T beta, T* C, int ldc) {
+  openblas_single();
+  const double flops = 2.0 * M * N * K;
+  if (parallel::num_threads() < 2 || flops < GEMM_SPLIT_FLOPS) {
+    blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Every panel packs the operand it shares whole: cutting C's rows repacks op(B) (K, N),
+  // cutting its columns repacks op(A) (M, K). Cut the dimension whose shared operand is smaller.
+  const bool rows = N <= M;
+  const int parts = parts_for(rows ? M : N);
+  auto one = [&](int p) {
+    if (rows) {
+      const Range r = panel(M, parts, p);  // C rows [begin, end): op(A) rows the same
+      const T* a = A + (ta == Trans::No ? std::size_t(r.begin) * lda : std::size_t(r.begin));
+      blas_gemm(ta, tb, r.end - r.begin, N, K, alpha, a, lda, B, ldb, beta,
+                C + std::size_t(r.begin) * ldc, ldc);
+    } else {
+      const Range c = panel(N, parts, p);  // C columns [begin, end): op(B) columns the same
+      const T* b = B + (tb == Trans::No ? std::size_t(c.begin) : std::size_t(c.begin) * ldb);
+      blas_gemm(ta, tb, M, c.end - c.begin, K, alpha, A, lda, b, ldb, beta, C + c.begin, ldc);
+    }
+  };
+  parallel::run(parts, one);
+}
+
+template <typename T>
+void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T beta,
+                T* y) {
+  openblas_single();
+  const int out = ta == Trans::Yes ? N : M;  // y's length
+  if (parallel::num_threads() < 2 || double(M) * N < GEMV_SPLIT_ELEMENTS) {
+    blas_gemv(ta, M, N, alpha, A, lda, x, beta, y);
+    return;
+  }
+  const int parts = parts_for(out);
+  auto one = [&](int p) {
+    const Range r = panel(out, parts, p);  // y[begin, end)
+    if (ta == Trans::Yes)  // y = A^T x: A's columns [begin, end)
+      blas_gemv(ta, M, r.end - r.begin, alpha, A + r.begin, lda, x, beta, y + r.begin);
+    else  // y = A x: A's rows [begin, end)
+      blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda, x, beta,
+                y + r.begin);
+  };
+  parallel::run(parts, one);
+}
+
+}  // namespace
 
 template <>
 void gemm<float>(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
                  const float* B, int ldb, float beta, float* C, int ldc) {
-  MLPCORE_CBLAS(sgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
-                       C, ldc);
+  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <>
 void gemm<double>(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A,
                   int lda, const double* B, int ldb, double beta, double* C, int ldc) {
-  MLPCORE_CBLAS(dgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
-                       C, ldc);
+  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <>
 void gemv<float>(Trans ta, int M, int N, float alpha, const float* A, int lda, const float* x,
                  float beta, float* y) {
-  MLPCORE_CBLAS(sgemv)(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+  split_gemv(ta, M, N, alpha, A, lda, x, beta, y);
 }
 
 template <>
 void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda,
                   const double* x, double beta, double* y) {
-  MLPCORE_CBLAS(dgemv)(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+  split_gemv(ta, M, N, alpha, A, lda, x, beta, y);
 }
 
 template <typename T>
@@ -65,7 +175,7 @@ template void gemm_naive<float>(Trans, Trans, int, int, int, float, const float*
 template void gemm_naive<double>(Trans, Trans, int, int, int, double, const double*, int,
                                  const double*, int, double, double*, int);
 
-void set_num_threads(int n) { MLPCORE_OPENBLAS(set_num_threads)(n); }
-int get_num_threads() { return MLPCORE_OPENBLAS(get_num_threads)(); }
+void set_num_threads(int n) { parallel::set_num_threads(n); }
+int get_num_threads() { return parallel::num_threads(); }
 
 }  // namespace mlpcore

@@ -16,6 +16,9 @@ from .optimizers import SGD, Adam, AdamW, RMSprop
 
 __version__ = "0.1.0"
 
+from . import _threads  # noqa: E402
+_threads.register_with_threadpoolctl()  # threadpoolctl sees and limits the engine's threads
+
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
            "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load", "ModelFileError",
            "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx",

@@ -1,8 +1,13 @@
-"""mlpcore.set_num_threads / get_num_threads: the number of threads of the BLAS bundled with
-the C++ extension (the core's only thread pool). The extension raises ValueError above the
-BLAS's maximum; threadpoolctl and OPENBLAS_NUM_THREADS limit the same pool. The NumPy twin
-(backend="numpy") multiplies with NumPy's own BLAS, which these functions do not govern
-(threadpoolctl does)."""
+"""mlpcore.set_num_threads / get_num_threads: the number of threads of the C++ engine's own
+pool (cpp/src/parallel.cpp), which splits big products and row blocks; the bundled OpenBLAS
+always runs on one thread. The default comes from MLPCORE_NUM_THREADS, else
+OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs the process may use. When
+threadpoolctl is installed, the pool is registered with it as a "blas" library (internal_api
+"mlpcore"), so `threadpool_limits(1)` and `threadpool_limits(1, user_api="blas")` limit it.
+The NumPy twin (backend="numpy") multiplies with NumPy's own BLAS, which these functions do
+not govern (threadpoolctl does)."""
+import importlib.util
+
 from . import _checks
 
 
@@ -16,16 +21,51 @@ def _core():
     return _core
 
 
+MAX_THREADS = 256  # parallel::MAX_THREADS
+
+
 def set_num_threads(n):
-    """Sets the number of BLAS threads of the C++ engine (n >= 1, at most the BLAS's
-    maximum, usually the number of cores). Results do not depend on it."""
+    """Sets the number of threads of the C++ engine (1 <= n <= 256). The same count gives
+    bitwise the same results; another count may differ by rounding (README, "Threads")."""
     n = _checks.check_positive_int("n", n)
-    if n > _checks.MAX_WIDTH:  # beyond a C int: certainly above any BLAS's maximum
-        raise ValueError(f"n={n} exceeds the BLAS's maximum of "
-                         f"{_core().get_num_threads()} threads")
+    if n > MAX_THREADS:
+        raise ValueError(f"n={n} exceeds the maximum of {MAX_THREADS} threads")
     _core().set_num_threads(n)
 
 
 def get_num_threads():
-    """The number of BLAS threads the C++ engine uses."""
+    """The number of threads the C++ engine uses."""
     return int(_core().get_num_threads())
+
+
+def register_with_threadpoolctl():
+    """Makes threadpoolctl see and limit the engine's pool (a no-op without threadpoolctl or
+    without the extension). Called once, when mlpcore is imported."""
+    if importlib.util.find_spec("threadpoolctl") is None:
+        return
+    try:
+        from . import _core as core
+    except ImportError:
+        return
+    import threadpoolctl
+
+    class MlpcoreController(threadpoolctl.LibController):
+        user_api = "blas"
+        internal_api = "mlpcore"
+        filename_prefixes = ("_core",)
+        check_symbols = ("mlpcore_get_num_threads", "mlpcore_set_num_threads")
+
+        def get_num_threads(self):
+            return self.dynlib.mlpcore_get_num_threads()
+
+        def set_num_threads(self, num_threads):
+            self.dynlib.mlpcore_set_num_threads(int(num_threads))
+
+        def get_version(self):
+            from . import __version__
+            return __version__
+
+    if not any(getattr(c, "internal_api", None) == "mlpcore"
+               for c in threadpoolctl._ALL_CONTROLLERS):
+        threadpoolctl.register(MlpcoreController)
+    del core

@@ -1,5 +1,6 @@
 // Matrix products through the bundled OpenBLAS (cblas), plus a naive twin for tests.
 // All matrices are row-major; transposes go through the BLAS flags, never through copies.
+// Products big enough to share are cut into panels run on the core's thread pool.
 #pragma once
 
 namespace mlpcore {
@@ -20,7 +21,8 @@ template <typename T>
 void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                 const T* B, int ldb, T beta, T* C, int ldc);
 
-// Threads of the BLAS, the only thread pool of the core.
+// The threads of the core's pool (parallel.hpp), which runs the panels of big products; the
+// BLAS itself always runs on one thread.
 void set_num_threads(int n);
 int get_num_threads();
 

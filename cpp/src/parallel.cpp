@@ -1,0 +1,229 @@
+// The thread pool of parallel.hpp.
+//
+// One job at a time: the caller publishes (task, context, n), bumps `state` to an odd value
+// (open), wakes sleeping workers, and claims tasks from `next` like every worker. When all n
+// are done it closes the job (state even) and waits until no worker is inside it any more,
+// so a late worker can never run a task of a job that has returned. A worker enters a job by
+// incrementing `inside` and only then reading `state` (all sequentially consistent): if it
+// read the job open, the caller's later read of `inside` sees it.
+#include "mlpcore/parallel.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace mlpcore::parallel {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker spins for the next job before it sleeps: long enough to span the
+// gap between the products of one training step, short enough not to burn a shared core.
+constexpr auto SPIN = std::chrono::microseconds(50);
+
+int default_threads() {
+  for (const char* name : {"MLPCORE_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    if (const char* v = std::getenv(name)) {
+      const int n = std::atoi(v);
+      if (n >= 1) return n < MAX_THREADS ? n : MAX_THREADS;
+    }
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n >= 1) return n < MAX_THREADS ? n : MAX_THREADS;
+  }
+  return 1;
+}
+
+struct Pool {
+  std::atomic<int> threads{default_threads()};  // the setting: caller + workers
+
+  std::atomic<bool> busy{false};  // a job is running (a flag, not a mutex: a task's own call
+                                  // must see it taken, and a mutex may not be relocked)
+
+  // the job
+  std::atomic<unsigned> state{0};  // odd: a job is open; +1 at every open and every close
+  void (*task)(void*, int) = nullptr;
+  void* context = nullptr;
+  int n = 0;
+  int helpers = 0;                 // workers 0 .. helpers-1 may join
+  std::atomic<int> next{0};        // the next unclaimed task
+  std::atomic<int> done{0};        // tasks finished
+  std::atomic<int> inside{0};      // workers inside the job
+  std::exception_ptr error;        // the first exception, guarded by error_lock
+  std::mutex error_lock;
+
+  // Stalls: a worker that claimed a task and was then descheduled (the machine's other
+  // processes hold its core) makes the caller wait far longer than the task takes. After such
+  // a job the next `serial_left` jobs run on the caller alone; the backoff doubles while
+  // stalls repeat and shrinks after clean jobs, so a busy machine costs about what one thread
+  // costs, and an idle one gets its threads back within a few hundred jobs.
+  int serial_left = 0;
+  int backoff = MIN_BACKOFF;
+  static constexpr int MIN_BACKOFF = 32, MAX_BACKOFF = 4096;
+
+  // sleeping workers
+  std::mutex sleep_lock;
+  std::condition_variable wake;
+  std::atomic<int> sleepers{0};
+
+  std::vector<std::thread>* workers = new std::vector<std::thread>;  // never freed (see below)
+
+  void claim() {
+    for (int i; (i = next.fetch_add(1)) < n;) {
+      try {
+        task(context, i);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(error_lock);
+        if (!error) error = std::current_exception();
+      }
+      done.fetch_add(1);
+    }
+  }
+
+  void work(int index) {
+    unsigned seen = 0;
+    for (;;) {
+      unsigned s = state.load();
+      if (s == seen || !(s & 1)) {  // no new job: spin a little, then sleep
+        const auto until = std::chrono::steady_clock::now() + SPIN;
+        for (int k = 0; (s = state.load()) == seen || !(s & 1); ++k) {
+          cpu_relax();
+          if ((k & 63) == 63 && std::chrono::steady_clock::now() > until) {
+            std::unique_lock<std::mutex> g(sleep_lock);
+            sleepers.fetch_add(1);
+            wake.wait(g, [&] {
+              const unsigned t = state.load();
+              return t != seen && (t & 1);
+            });
+            sleepers.fetch_sub(1);
+          }
+        }
+      }
+      seen = s;
+      inside.fetch_add(1);
+      if (state.load() == s && index < helpers) claim();  // the job's fields are stable now
+      inside.fetch_sub(1);
+    }
+  }
+
+  int start_workers(int count) {  // the caller owns busy; returns how many there are
+    try {
+      while (int(workers->size()) < count) {
+        const int index = int(workers->size());
+        workers->emplace_back([this, index] { work(index); });
+      }
+    } catch (const std::system_error&) {  // no more threads: run with those there are
+    }
+    const int have = int(workers->size());
+    return have < count ? have : count;
+  }
+
+  void run(int count, void (*f)(void*, int), void* c) {
+    const int t = threads.load();
+    bool idle = false;
+    if (t <= 1 || count <= 1 || !busy.compare_exchange_strong(idle, true)) {
+      for (int i = 0; i < count; ++i) f(c, i);  // serially, on this thread
+      return;
+    }
+    struct Release {
+      std::atomic<bool>& flag;
+      ~Release() { flag.store(false); }
+    } release{busy};
+    if (serial_left > 0) {  // backing off after a stall
+      --serial_left;
+      for (int i = 0; i < count; ++i) f(c, i);
+      return;
+    }
+    const int want = start_workers((count < t ? count : t) - 1);
+    task = f;
+    context = c;
+    n = count;
+    helpers = want;
+    error = nullptr;
+    next.store(0);
+    done.store(0);
+    state.fetch_add(1);  // open
+    if (sleepers.load() > 0) {
+      { std::lock_guard<std::mutex> g(sleep_lock); }
+      wake.notify_all();
+    }
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    claim();
+    const auto t1 = clock::now();
+    bool waited = false;
+    while (done.load() < count) {  // tasks other threads claimed: let them run
+      waited = true;
+      for (int k = 0; k < 64 && done.load() < count; ++k) cpu_relax();
+      if (done.load() < count) std::this_thread::yield();
+    }
+    if (waited) {
+      const auto wait = clock::now() - t1;
+      if (wait > (t1 - t0) + std::chrono::microseconds(20)) {  // a stalled worker
+        serial_left = backoff;
+        backoff = backoff < MAX_BACKOFF ? 2 * backoff : MAX_BACKOFF;
+      } else if (backoff > MIN_BACKOFF) {
+        backoff /= 2;
+      }
+    }
+    state.fetch_add(1);  // close
+    while (inside.load() > 0) std::this_thread::yield();
+    if (error) std::rethrow_exception(std::exchange(error, nullptr));
+  }
+};
+
+// The pool lives as long as the process: its workers sleep in it at exit, so it is never
+// destroyed. A forked child has none of the parent's threads: it starts a fresh pool.
+Pool* pool = nullptr;
+std::once_flag pool_once;
+
+void after_fork_in_child() {
+  const int threads = pool->threads.load();
+  pool = new Pool;
+  pool->threads.store(threads);
+}
+
+Pool& the_pool() {
+  std::call_once(pool_once, [] {
+    pool = new Pool;
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  });
+  return *pool;
+}
+
+}  // namespace
+
+void run(int n, void (*task)(void*, int), void* context) {
+  if (n <= 0) return;
+  the_pool().run(n, task, context);
+}
+
+int num_threads() { return the_pool().threads.load(); }
+
+void set_num_threads(int n) {
+  if (n < 1 || n > MAX_THREADS)
+    throw std::invalid_argument("n=" + std::to_string(n) + " threads: expected 1 to " +
+                                std::to_string(MAX_THREADS));
+  the_pool().threads.store(n);
+}
+
+}  // namespace mlpcore::parallel
