@@ -1,4 +1,11 @@
-// gemm (BLAS and naive, in _core.testing) and the BLAS thread count (in _core).
+// gemm and gemv (BLAS and naive) and the thread pool's own check (in _core.testing); the
+// thread count (in _core).
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
 #include "common.hpp"
 #include "mlpcore/blas.hpp"
 #include "mlpcore/parallel.hpp"
@@ -32,11 +39,58 @@ static void def_gemm(py::module_& m) {
         py::arg("trans_b") = false, "op(a) @ op(b) through the bundled OpenBLAS");
   m.def("gemm_naive", product(true), py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, "op(a) @ op(b) by plain loops (the test reference)");
+  // a (M, N), x (N,) or (M,) with trans; returns a x or a^T x
+  m.def("gemv", [](const Array<T>& a_in, const Array<T>& x_in, bool trans) {
+    const Array<T> a = aligned(a_in), x = aligned(x_in);
+    const int M = rows_of(a, "a", -1), N = static_cast<int>(a.shape(1));
+    if (x.ndim() != 1 || x.shape(0) != (trans ? M : N))
+      throw std::invalid_argument("gemv: x must have shape (" + std::to_string(trans ? M : N) +
+                                  ",)");
+    Array<T> y(std::vector<py::ssize_t>{trans ? N : M});
+    {
+      py::gil_scoped_release release;
+      gemv(trans ? Trans::Yes : Trans::No, M, N, T(1), a.data(), N, x.data(), T(0),
+           y.mutable_data());
+    }
+    return y;
+  }, py::arg("a"), py::arg("x"), py::arg("trans") = false, "op(a) @ x through the BLAS");
+}
+
+// parallel::run on n tasks; task i adds 1 to counts[i] (and runs an inner run of `inner`
+// tasks, which must run serially on the same thread); task fail_at throws ValueError.
+// Returns counts (n,) and the number of distinct threads that ran tasks.
+py::tuple parallel_counts(int n, int inner, int fail_at) {
+  if (n < 0 || inner < 0) throw std::invalid_argument("n and inner must be >= 0");
+  std::vector<std::atomic<long long>> counts(static_cast<std::size_t>(n));
+  std::mutex lock;
+  std::set<std::thread::id> ids;
+  auto task = [&](int i) {
+    {
+      std::lock_guard<std::mutex> g(lock);
+      ids.insert(std::this_thread::get_id());
+    }
+    if (i == fail_at) throw std::invalid_argument("task " + std::to_string(i) + " failed");
+    auto sub = [&](int) { counts[std::size_t(i)].fetch_add(1); };
+    parallel::run(inner, sub);
+    counts[std::size_t(i)].fetch_add(1);
+    volatile double spin = 0;  // a little work, so that workers get to claim tasks
+    for (int k = 0; k < 20000; ++k) spin = spin + k;
+  };
+  {
+    py::gil_scoped_release release;
+    parallel::run(n, task);
+  }
+  Array<long long> out(std::vector<py::ssize_t>{n});
+  for (int i = 0; i < n; ++i) out.mutable_data()[i] = counts[std::size_t(i)].load();
+  return py::make_tuple(out, static_cast<int>(ids.size()));
 }
 
 void register_gemm(py::module_& testing) {
   def_gemm<float>(testing);
   def_gemm<double>(testing);
+  testing.def("parallel_counts", &parallel_counts, py::arg("n"), py::arg("inner") = 0,
+              py::arg("fail_at") = -1,
+              "runs n counting tasks on the core's pool: (counts (n,), threads used)");
 }
 
 void register_threads(py::module_& m) {

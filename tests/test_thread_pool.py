@@ -1,0 +1,158 @@
+"""The C++ engine's thread pool (cpp/src/parallel.cpp) and the products it splits into panels
+(cpp/src/blas.cpp): every task runs exactly once whatever the thread count, a task's
+exception reaches Python and leaves the pool working, nested and concurrent calls run, a forked
+child gets a working pool, and split products equal unsplit ones."""
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+import mlpcore as mc
+from mlpcore import Dense, ReLU, Sequential
+
+core = pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built")
+testing = core.testing
+
+
+@pytest.fixture
+def threads():
+    """Sets the engine's thread count for one test, then restores it."""
+    before = mc.get_num_threads()
+    yield mc.set_num_threads
+    mc.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64, 1000])
+def test_every_task_runs_once(threads, n_threads, n):
+    threads(n_threads)
+    for _ in range(3):
+        counts, used = testing.parallel_counts(n)
+        assert counts.tolist() == [1] * n
+        assert 1 <= used <= max(1, min(n, n_threads)) or n == 0
+    print(f"{n} tasks at {n_threads} threads: {used} thread(s) ran them")
+
+
+def test_nested_calls_run_on_their_thread(threads):
+    threads(4)
+    counts, _ = testing.parallel_counts(16, inner=5)
+    assert counts.tolist() == [6] * 16  # the task's own count + 5 inner tasks
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_task_exception_reaches_python_and_pool_still_works(threads, n_threads):
+    threads(n_threads)
+    with pytest.raises(ValueError, match="task 5 failed"):
+        testing.parallel_counts(40, fail_at=5)
+    counts, _ = testing.parallel_counts(40)
+    assert counts.tolist() == [1] * 40
+
+
+def test_concurrent_callers(threads):
+    """Python threads predicting at once share the pool (one runs parallel, the others run
+    serially on their own thread): every result equals the one-thread result."""
+    threads(1)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2048, 300)).astype(np.float32)
+    net = Sequential([Dense(300, 256), ReLU(), Dense(256, 3)], loss="softmax_cross_entropy",
+                     dtype="float32", seed=1)
+    expected = net.predict(X)
+    threads(3)
+    results, errors = [None] * 6, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = net.predict(X)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert not errors and all(not w.is_alive() for w in workers)
+    diff = max(float(np.max(np.abs(r - expected))) for r in results)
+    print(f"6 concurrent callers at 3 threads vs 1 thread: max difference {diff:.3g}")
+    assert diff <= 1e-6
+
+
+def _child_predict(conn):
+    mc.set_num_threads(2)
+    X = np.random.default_rng(1).standard_normal((1024, 400)).astype(np.float32)
+    net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32",
+                     seed=3)
+    conn.send((net.predict(X), testing.parallel_counts(50)[0].tolist()))
+
+
+def test_forked_child_has_a_working_pool(threads):
+    """The parent's workers do not exist in a forked child: the child starts its own."""
+    threads(2)
+    testing.parallel_counts(100)  # the parent's workers exist now
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_child_predict, args=(child,))
+    proc.start()
+    assert parent.poll(120), "the forked child hung"
+    got, counts = parent.recv()
+    proc.join(30)
+    assert proc.exitcode == 0 and counts == [1] * 50
+    X = np.random.default_rng(1).standard_normal((1024, 400)).astype(np.float32)
+    net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32",
+                     seed=3)
+    assert np.array_equal(got, net.predict(X))
+
+
+# Shapes around the split threshold (4e6 flops) that cut rows (N <= M) or columns, with
+# panel edges off the 16-row grid.
+GEMM_SHAPES = [(300, 200, 100), (100, 300, 200), (1000, 33, 70), (40, 700, 513), (517, 64, 129)]
+
+
+def assert_within_rounding(got, a, b, what):
+    """|got - a b| <= K eps (|a| |b|) elementwise, in float64: the classic bound on the
+    rounding of a length-K dot product (Higham, Accuracy and Stability, 3.5)."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    bound = a.shape[-1] * np.finfo(a.dtype).eps * (np.abs(a64) @ np.abs(b64))
+    ratio = float(np.max(np.abs(got - a64 @ b64) / bound))
+    assert ratio <= 1.0, f"{what}: error reaches {ratio:.3g} of the rounding bound"
+    return ratio
+
+
+@pytest.mark.parametrize("M,K,N", GEMM_SHAPES)
+def test_split_gemm_within_rounding(threads, M, K, N, dtype, rng):
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    one, worst = None, 0.0
+    for n_threads in (1, 2, 3, 5):
+        threads(n_threads)
+        for ta in (False, True):
+            for tb in (False, True):
+                A = np.ascontiguousarray(a.T) if ta else a
+                B = np.ascontiguousarray(b.T) if tb else b
+                got = testing.gemm(A, B, trans_a=ta, trans_b=tb)
+                worst = max(worst, assert_within_rounding(
+                    got, a, b, f"gemm {n_threads} thr ta={ta} tb={tb}"))
+                if n_threads == 1 and not ta and not tb:
+                    one = got
+        same = testing.gemm(a, b)
+        print(f"{M}x{K}x{N} {np.dtype(dtype).name}: {n_threads} threads vs 1, max difference "
+              f"{float(np.max(np.abs(same - one))):.3g}")
+        assert np.array_equal(same, testing.gemm(a, b)), "the same thread count, other bits"
+    print(f"largest error: {worst:.3g} of the rounding bound")
+
+
+@pytest.mark.parametrize("M,N", [(1024, 1024), (300, 2000), (2000, 300), (517, 999)])
+def test_split_gemv_within_rounding(threads, M, N, dtype, rng):
+    a = rng.standard_normal((M, N)).astype(dtype)
+    x, xt = rng.standard_normal(N).astype(dtype), rng.standard_normal(M).astype(dtype)
+    worst = 0.0
+    for n_threads in (1, 2, 3):
+        threads(n_threads)
+        worst = max(worst,
+                    assert_within_rounding(testing.gemv(a, x), a, x, f"a x, {n_threads} thr"),
+                    assert_within_rounding(testing.gemv(a, xt, trans=True), a.T, xt,
+                                           f"a^T x, {n_threads} thr"))
+    print(f"largest error: {worst:.3g} of the rounding bound")
+    with pytest.raises(ValueError, match=rf"x must have shape \({N},\)"):
+        testing.gemv(a, np.ones(N + 1, dtype), trans=False)
