@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include "mlpcore/memory.hpp"
+#include "mlpcore/parallel.hpp"
 
 namespace mlpcore {
 
@@ -74,30 +76,33 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
 }
 
 template <typename T>
-void Network<T>::layout(Workspace<T>& ws, int rows, T* grad) {
+void Network<T>::layout(Workspace<T>& ws, int rows, T* grad, bool backprop) {
   const size_t L = layers_.size();
   const size_t R = size_t(std::max(rows, ws.rows));
-  // per-row and fixed sizes of everything the pass needs
-  size_t per_row = size_t(n_inputs()) + 2 * size_t(n_outputs()) + 1 + 2 * size_t(max_width_);
-  size_t fixed = 2 * size_t(max_width_);
+  // per-row and fixed sizes of everything the pass needs; a forward-only pass needs no
+  // gathered batch (x, y, w), no deltas and no scratch
+  const size_t n_x = backprop ? size_t(n_inputs()) : 0, n_y = backprop ? size_t(n_outputs()) : 0;
+  const size_t n_delta = backprop ? size_t(max_width_) : 0;
+  size_t per_row = n_x + n_y + size_t(n_outputs()) + (backprop ? 1 : 0) + 2 * n_delta;
+  size_t fixed = 2 * n_delta;
   for (size_t i = 0; i < L; ++i) {
     per_row += size_t(layers_[i].n_out) + sizes_[i].cache_per_row;
     fixed += sizes_[i].cache_fixed;
   }
-  if (R > size_t(ws.rows) || ws.layers.size() != L) {
+  if (R * per_row + fixed > ws.buf.size() || ws.layers.size() != L) {
     allocate(ws.buf, R * per_row + fixed, T(0), "the workspace for " + std::to_string(R) + " rows");
     ws.rows = int(R);
   }
   ws.layers.resize(L);
   T* p = ws.buf.data();
   auto take = [&p](size_t n) { T* q = p; p += n; return q; };
-  ws.x = take(R * size_t(n_inputs()));
-  ws.y = take(R * size_t(n_outputs()));
+  ws.x = backprop ? take(R * n_x) : nullptr;
+  ws.y = backprop ? take(R * n_y) : nullptr;
   ws.h = take(R * size_t(n_outputs()));
-  ws.w = take(R);
-  ws.delta[0] = take(R * size_t(max_width_));
-  ws.delta[1] = take(R * size_t(max_width_));
-  ws.scratch = take(2 * size_t(max_width_));
+  ws.w = backprop ? take(R) : nullptr;
+  ws.delta[0] = backprop ? take(R * n_delta) : nullptr;
+  ws.delta[1] = backprop ? take(R * n_delta) : nullptr;
+  ws.scratch = backprop ? take(2 * n_delta) : nullptr;
   for (size_t i = 0; i < L; ++i) {
     LayerSlot<T>& s = ws.layers[i];
     const LayerSizes& z = sizes_[i];
@@ -175,22 +180,60 @@ void Network<T>::write(Buffer b, const T* in) {
 }
 
 // Evaluation-mode passes are row-independent, so predict and loss run over row blocks of
-// at most EVAL_BLOCK rows: the workspace stays small however many rows X has. Training mode
-// runs the whole batch at once (batch statistics; dropout masks keyed by element index).
+// at most EVAL_BLOCK rows: the workspace stays small however many rows X has. With several
+// threads the blocks are tasks of the thread pool, each on a workspace of its own (so the
+// products inside a block run on one thread). Training mode runs the whole batch at once (batch statistics; dropout masks
+// keyed by element index).
 constexpr std::int64_t EVAL_BLOCK = 1024;
+
+namespace {
+// Rows per block: EVAL_BLOCK on one thread; with more, blocks small enough that each thread
+// gets about four (claimed as they come, they balance a thread the machine slows down), but
+// of at least MIN_SHARED_BLOCK rows: smaller blocks multiply less efficiently than the
+// products of one block split over the threads (blas.cpp), which a pass of fewer rows gets.
+constexpr std::int64_t MIN_SHARED_BLOCK = 256;
+std::int64_t eval_block(std::int64_t B) {
+  const std::int64_t threads = parallel::num_threads();
+  if (threads < 2) return std::min(B, EVAL_BLOCK);
+  const std::int64_t share = (B + 4 * threads - 1) / (4 * threads);
+  return std::min({B, EVAL_BLOCK, std::max(MIN_SHARED_BLOCK, (share + 15) / 16 * 16)});
+}
+}  // namespace
+
+template <typename T>
+template <typename F>
+void Network<T>::over_blocks(std::int64_t B, bool training, F&& f) {
+  const std::int64_t block = training ? B : eval_block(B);
+  const int n_blocks = int((B + block - 1) / block);
+  const int slots = std::min(n_blocks, parallel::num_threads());
+  std::vector<Workspace<T>> ws(static_cast<size_t>(slots));  // one per concurrent task
+  for (Workspace<T>& w : ws) layout(w, int(std::min(block, B)), nullptr, false);
+  std::vector<Workspace<T>*> free;  // the workspaces no task holds, guarded by `taken`
+  for (Workspace<T>& w : ws) free.push_back(&w);
+  std::mutex taken;
+  auto task = [&](int i) {
+    Workspace<T>* w;
+    {
+      std::lock_guard<std::mutex> g(taken);
+      w = free.back();
+      free.pop_back();
+    }
+    const std::int64_t r = std::int64_t(i) * block;
+    f(*w, i, r, int(std::min(block, B - r)));
+    std::lock_guard<std::mutex> g(taken);
+    free.push_back(w);
+  };
+  parallel::run(n_blocks, task);
+}
 
 template <typename T>
 void Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
-  const std::int64_t block = training ? B : std::min(B, EVAL_BLOCK);
-  Workspace<T> ws;
-  layout(ws, int(block), nullptr);
-  for (std::int64_t r = 0; r < B; r += block) {
-    const int rows = int(std::min(block, B - r));
+  over_blocks(B, training, [&](Workspace<T>& ws, int, std::int64_t r, int rows) {
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
     output_activation(loss_, h + size_t(r) * n_outputs(), z, rows, n_outputs());
-  }
+  });
 }
 
 template <typename T>
@@ -198,19 +241,23 @@ double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool
                         std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
-  const std::int64_t block = training ? B : std::min(B, EVAL_BLOCK);
-  Workspace<T> ws;
-  layout(ws, int(block), nullptr);
-  double total = 0, weights = 0;
-  for (std::int64_t r = 0; r < B; r += block) {
-    const int rows = int(std::min(block, B - r));
+  std::vector<double> totals, weights;  // per block, summed in block order below
+  const std::int64_t block = training ? B : eval_block(B);
+  totals.resize(size_t((B + block - 1) / block));
+  weights.resize(totals.size());
+  over_blocks(B, training, [&](Workspace<T>& ws, int i, std::int64_t r, int rows) {
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
     const T* wr = w ? w + r : nullptr;
-    const double wsum = weight_sum(wr, rows);
-    total += loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows, n_outputs()) * wsum;
-    weights += wsum;
+    weights[size_t(i)] = weight_sum(wr, rows);
+    totals[size_t(i)] = loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows,
+                                     n_outputs()) * weights[size_t(i)];
+  });
+  double total = 0, weight = 0;
+  for (size_t i = 0; i < totals.size(); ++i) {
+    total += totals[i];
+    weight += weights[i];
   }
-  return total / weights;
+  return total / weight;
 }
 
 template <typename T>

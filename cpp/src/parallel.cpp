@@ -72,13 +72,15 @@ struct Pool {
   std::mutex error_lock;
 
   // Stalls: a worker that claimed a task and was then descheduled (the machine's other
-  // processes hold its core) makes the caller wait far longer than the task takes. After such
-  // a job the next `serial_left` jobs run on the caller alone; the backoff doubles while
-  // stalls repeat and shrinks after clean jobs, so a busy machine costs about what one thread
-  // costs, and an idle one gets its threads back within a few hundred jobs.
-  int serial_left = 0;
-  int backoff = MIN_BACKOFF;
-  static constexpr int MIN_BACKOFF = 32, MAX_BACKOFF = 4096;
+  // processes hold its core) makes the caller wait far longer than a task takes. After such a
+  // job, jobs run on the caller alone for `backoff`, which doubles while stalls repeat and
+  // halves after clean jobs: a busy machine costs about what one thread costs, an idle one
+  // gets its threads back within milliseconds.
+  using clock = std::chrono::steady_clock;
+  clock::time_point serial_until{};
+  clock::duration backoff = MIN_BACKOFF;
+  static constexpr clock::duration MIN_BACKOFF = std::chrono::milliseconds(2);
+  static constexpr clock::duration MAX_BACKOFF = std::chrono::milliseconds(200);
 
   // sleeping workers
   std::mutex sleep_lock;
@@ -87,8 +89,9 @@ struct Pool {
 
   std::vector<std::thread>* workers = new std::vector<std::thread>;  // never freed (see below)
 
-  void claim() {
-    for (int i; (i = next.fetch_add(1)) < n;) {
+  int claim() {  // returns how many tasks this thread ran
+    int mine = 0;
+    for (int i; (i = next.fetch_add(1)) < n; ++mine) {
       try {
         task(context, i);
       } catch (...) {
@@ -97,6 +100,7 @@ struct Pool {
       }
       done.fetch_add(1);
     }
+    return mine;
   }
 
   void work(int index) {
@@ -148,8 +152,7 @@ struct Pool {
       std::atomic<bool>& flag;
       ~Release() { flag.store(false); }
     } release{busy};
-    if (serial_left > 0) {  // backing off after a stall
-      --serial_left;
+    if (clock::now() < serial_until) {  // backing off after a stall
       for (int i = 0; i < count; ++i) f(c, i);
       return;
     }
@@ -166,9 +169,8 @@ struct Pool {
       { std::lock_guard<std::mutex> g(sleep_lock); }
       wake.notify_all();
     }
-    using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    claim();
+    const int mine = claim();
     const auto t1 = clock::now();
     bool waited = false;
     while (done.load() < count) {  // tasks other threads claimed: let them run
@@ -176,10 +178,12 @@ struct Pool {
       for (int k = 0; k < 64 && done.load() < count; ++k) cpu_relax();
       if (done.load() < count) std::this_thread::yield();
     }
-    if (waited) {
-      const auto wait = clock::now() - t1;
-      if (wait > (t1 - t0) + std::chrono::microseconds(20)) {  // a stalled worker
-        serial_left = backoff;
+    if (waited && mine > 0) {  // normal: up to one task's time (the last task claimed); more: a stall
+      // (mine == 0: the caller itself was descheduled while the workers did the job)
+      const auto t2 = clock::now();
+      const auto task_time = (t1 - t0) / mine;
+      if (t2 - t1 > task_time + std::chrono::microseconds(50)) {
+        serial_until = t2 + backoff;
         backoff = backoff < MAX_BACKOFF ? 2 * backoff : MAX_BACKOFF;
       } else if (backoff > MIN_BACKOFF) {
         backoff /= 2;

@@ -103,13 +103,18 @@ class Network {
 
  private:
   // The one place that knows where each buffer lives: sizes ws for `rows` samples (it only
-  // grows) and fills its views; grad (n_params,) or null backs the gradient views.
-  void layout(Workspace<T>& ws, int rows, T* grad);
+  // grows) and fills its views; grad (n_params,) or null backs the gradient views. Without
+  // backprop only the forward pass's buffers exist (x, y, w, delta and scratch are null).
+  void layout(Workspace<T>& ws, int rows, T* grad, bool backprop = true);
   // Runs every layer on x (B, n_in); returns the last net input z (B, K) inside ws.
   const T* forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
   // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first);
   // x is the (B, n_in) input given to forward.
   void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
+  // Calls f(workspace, block index, first row, rows) for the row blocks of an evaluation pass
+  // over B rows (one block of all B rows in training mode), on the thread pool.
+  template <typename F>
+  void over_blocks(std::int64_t B, bool training, F&& f);
   void allocate_training_buffers(bool moments);
   // Clips grads_ and adds each parameter layer's gradient norm to s.grad_norms (see
   // StepSettings).
