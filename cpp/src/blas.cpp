@@ -59,6 +59,9 @@ void blas_gemv(Trans ta, int M, int N, double alpha, const double* A, int lda, c
 constexpr double GEMM_SPLIT_FLOPS = 4e6;
 constexpr double GEMV_SPLIT_ELEMENTS = 1 << 18;  // matrix elements of a gemv
 constexpr int PANEL_ALIGN = 16;                  // panel edges on the kernels' row multiple
+// A worker joins a product's last panel only within about half the panel's time: at
+// 400 GFLOP/s and 4 matrix elements per ns (twice this machine's one-core rates).
+constexpr double LATE_FLOPS_PER_NS = 400, LATE_ELEMENTS_PER_NS = 4;
 
 // [begin, end) of panel p of `parts` over `length`, edges on multiples of PANEL_ALIGN.
 struct Range {
@@ -103,7 +106,7 @@ void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
       blas_gemm(ta, tb, M, c.end - c.begin, K, alpha, A, lda, b, ldb, beta, C + c.begin, ldc);
     }
   };
-  parallel::run(parts, one);
+  parallel::run(parts, one, std::int64_t(flops / parts / LATE_FLOPS_PER_NS));
 }
 
 template <typename T>
@@ -124,7 +127,7 @@ void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x
       blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda, x, beta,
                 y + r.begin);
   };
-  parallel::run(parts, one);
+  parallel::run(parts, one, std::int64_t(double(M) * N / parts / LATE_ELEMENTS_PER_NS));
 }
 
 }  // namespace

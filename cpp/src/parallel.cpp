@@ -6,6 +6,12 @@
 // so a late worker can never run a task of a job that has returned. A worker enters a job by
 // incrementing `inside` and only then reading `state` (all sequentially consistent): if it
 // read the job open, the caller's later read of `inside` sees it.
+//
+// On a machine whose cores other processes keep busy, a worker may be scheduled late or be
+// descheduled inside a task, and the caller would wait for it. Three defences: a worker that
+// arrives late does not take the last task (claim); the caller judges every job and, after a
+// stall or after several jobs the workers missed, runs jobs alone for a while (run); and
+// the tasks are cut independently of who runs them, so results never depend on timing.
 #include "mlpcore/parallel.hpp"
 
 #include <pthread.h>
@@ -13,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -66,6 +73,8 @@ struct Pool {
   int n = 0;
   int helpers = 0;                 // workers 0 .. helpers-1 may join
   std::atomic<int> next{0};        // the next unclaimed task
+  std::chrono::steady_clock::time_point opened;  // when the job opened
+  std::chrono::steady_clock::duration late{};    // see claim()
   std::atomic<int> done{0};        // tasks finished
   std::atomic<int> inside{0};      // workers inside the job
   std::exception_ptr error;        // the first exception, guarded by error_lock
@@ -81,6 +90,8 @@ struct Pool {
   clock::duration backoff = MIN_BACKOFF;
   static constexpr clock::duration MIN_BACKOFF = std::chrono::milliseconds(2);
   static constexpr clock::duration MAX_BACKOFF = std::chrono::milliseconds(200);
+  int absent = 0;  // consecutive jobs the caller ran alone
+  static constexpr int ABSENT_JOBS = 4;
 
   // sleeping workers
   std::mutex sleep_lock;
@@ -89,9 +100,12 @@ struct Pool {
 
   std::vector<std::thread>* workers = new std::vector<std::thread>;  // never freed (see below)
 
-  int claim() {  // returns how many tasks this thread ran
+  // Returns how many tasks this thread ran. A worker takes the job's last task only if it
+  // arrives within `late` of the opening: later, the caller is about to take it, and a worker
+  // that is slow to be scheduled would only make the caller wait.
+  int claim(bool worker) {
     int mine = 0;
-    for (int i; (i = next.fetch_add(1)) < n; ++mine) {
+    for (int i; (i = worker ? claim_as_worker() : next.fetch_add(1)) < n; ++mine) {
       try {
         task(context, i);
       } catch (...) {
@@ -101,6 +115,15 @@ struct Pool {
       done.fetch_add(1);
     }
     return mine;
+  }
+
+  int claim_as_worker() {
+    int i = next.load();
+    for (;;) {
+      if (i >= n) return n;
+      if (i == n - 1 && clock::now() - opened > late) return n;
+      if (next.compare_exchange_weak(i, i + 1)) return i;
+    }
   }
 
   void work(int index) {
@@ -124,7 +147,7 @@ struct Pool {
       }
       seen = s;
       inside.fetch_add(1);
-      if (state.load() == s && index < helpers) claim();  // the job's fields are stable now
+      if (state.load() == s && index < helpers) claim(true);  // the job's fields are stable now
       inside.fetch_sub(1);
     }
   }
@@ -141,7 +164,7 @@ struct Pool {
     return have < count ? have : count;
   }
 
-  void run(int count, void (*f)(void*, int), void* c) {
+  void run(int count, void (*f)(void*, int), void* c, std::int64_t late_ns) {
     const int t = threads.load();
     bool idle = false;
     if (t <= 1 || count <= 1 || !busy.compare_exchange_strong(idle, true)) {
@@ -164,30 +187,40 @@ struct Pool {
     error = nullptr;
     next.store(0);
     done.store(0);
+    late = std::chrono::nanoseconds(late_ns);
+    opened = clock::now();
     state.fetch_add(1);  // open
     if (sleepers.load() > 0) {
       { std::lock_guard<std::mutex> g(sleep_lock); }
       wake.notify_all();
     }
     const auto t0 = clock::now();
-    const int mine = claim();
+    const int mine = claim(false);
     const auto t1 = clock::now();
-    bool waited = false;
+    bool waited = false;  // for tasks other threads claimed
     while (done.load() < count) {  // tasks other threads claimed: let them run
       waited = true;
       for (int k = 0; k < 64 && done.load() < count; ++k) cpu_relax();
       if (done.load() < count) std::this_thread::yield();
     }
-    if (waited && mine > 0) {  // normal: up to one task's time (the last task claimed); more: a stall
+    // Judge the job: a stall (a worker held a task far longer than the caller's took), or
+    // workers absent (the caller ran every task: the machine did not schedule them in time,
+    // so the cut only cost). Either backs off; clean shared jobs shrink the backoff.
+    const auto t2 = clock::now();
+    bool bad = false;
+    if (mine == count) {
+      bad = ++absent >= ABSENT_JOBS;
+    } else {
+      absent = 0;
       // (mine == 0: the caller itself was descheduled while the workers did the job)
-      const auto t2 = clock::now();
-      const auto task_time = (t1 - t0) / mine;
-      if (t2 - t1 > task_time + std::chrono::microseconds(50)) {
-        serial_until = t2 + backoff;
-        backoff = backoff < MAX_BACKOFF ? 2 * backoff : MAX_BACKOFF;
-      } else if (backoff > MIN_BACKOFF) {
-        backoff /= 2;
-      }
+      bad = waited && mine > 0 && t2 - t1 > (t1 - t0) / mine + std::chrono::microseconds(50);
+    }
+    if (bad) {
+      absent = 0;
+      serial_until = t2 + backoff;
+      backoff = backoff < MAX_BACKOFF ? 2 * backoff : MAX_BACKOFF;
+    } else if (mine < count && backoff > MIN_BACKOFF) {
+      backoff /= 2;
     }
     state.fetch_add(1);  // close
     while (inside.load() > 0) std::this_thread::yield();
@@ -216,9 +249,9 @@ Pool& the_pool() {
 
 }  // namespace
 
-void run(int n, void (*task)(void*, int), void* context) {
+void run(int n, void (*task)(void*, int), void* context, std::int64_t late_ns) {
   if (n <= 0) return;
-  the_pool().run(n, task, context);
+  the_pool().run(n, task, context, late_ns);
 }
 
 int num_threads() { return the_pool().threads.load(); }

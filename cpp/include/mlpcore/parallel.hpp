@@ -6,17 +6,22 @@
 // briefly, then sleep on a condition variable.
 #pragma once
 
+#include <cstdint>
+
 namespace mlpcore::parallel {
 
 // Runs task(context, i) for every i in [0, n), on the calling thread and on up to
 // num_threads() - 1 workers, and returns when every task is done. The first exception a
 // task throws is rethrown here after the others finished. A call made while the pool is
 // busy (a task that calls run, or another thread's call) runs its tasks on its own thread.
-void run(int n, void (*task)(void* context, int i), void* context);
+// A worker takes the last unclaimed task only within late_ns of the call (pass about half a
+// task's expected time): after that the caller, about to be free, does it.
+void run(int n, void (*task)(void* context, int i), void* context,
+         std::int64_t late_ns = INT64_MAX);
 
 template <typename F>
-void run(int n, F& f) {
-  run(n, [](void* c, int i) { (*static_cast<F*>(c))(i); }, &f);
+void run(int n, F& f, std::int64_t late_ns = INT64_MAX) {
+  run(n, [](void* c, int i) { (*static_cast<F*>(c))(i); }, &f, late_ns);
 }
 
 // The number of threads run may use, the caller included (>= 1). The first call reads
