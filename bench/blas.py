@@ -61,8 +61,9 @@ def blas_products():
     out = {}
     gemm = bundled_gemm()
     if gemm is not None:
-        out["openblas"] = ("mlpcore's bundled OpenBLAS (" + gemm.__module__ + "." +
-                           gemm.__name__ + f"; kernels for core {bundled_core()})",
+        out["openblas"] = ("mlpcore's gemm (" + gemm.__module__ + "." + gemm.__name__ +
+                           ": the bundled OpenBLAS on one thread, cut into panels on mlpcore's"
+                           f" pool; kernels for core {bundled_core()})",
                            lambda a, b: (lambda: gemm(a, b)))
     try:
         import torch

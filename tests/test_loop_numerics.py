@@ -179,6 +179,29 @@ def test_clipping_by_hand_and_gradient_norms(clip, backend, rng):
                      atol=1e-12, what="clipped step")
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_sgd_step_equals_the_separate_step(dtype, native, rng):
+    """Plain SGD runs inside backward in the C++ engine (each dense layer's weights updated
+    by the gemm that would have written their gradient); any clipping makes it take the
+    separate step. A clip_norm no gradient reaches changes nothing else, so both paths must
+    give the same weights up to rounding: batch norm, dropout, weight decay, scikit-learn's
+    alpha and sample weights included."""
+    X, y = rng.normal(size=(96, 7)), rng.integers(0, 3, 96)
+    w = rng.uniform(0.5, 2, 96)
+    layers = lambda: [Dense(7, 16), BatchNorm(16), ReLU(), Dropout(0.2), Dense(16, 8), Tanh(),
+                      Dense(8, 3)]
+    fits = []
+    for extra in ({}, {"clip_norm": 1e12}):
+        model = make(layers(), "native", loss="softmax_cross_entropy", dtype=dtype, seed=4)
+        model.fit(X, y, epochs=3, batch_size=16, lr=0.1, weight_decay=0.01, l2_alpha=0.001,
+                  sample_weight=w, **extra)
+        fits.append(model.get_weights() + model.get_state())
+    tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == "float64" else TOLERANCES["float32"]
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(*fits))
+    print(f"{dtype}: fused vs separate SGD step, 3 epochs, max |difference| {diff:.3g}")
+    assert_all_close(fits[0], fits[1], **tol, what="fused vs separate step")
+
+
 def test_clipping_matches_torch(rng):
     torch = pytest.importorskip("torch")
     X, y = rng.normal(size=(16, 4)), rng.integers(0, 3, 16)

@@ -29,6 +29,7 @@ LayerSizes dense_sizes(const LayerSpec& s) {
   z.w = size_t(s.n_in) * size_t(s.n_out);
   z.b = size_t(s.n_out);
   z.w_decays = true;
+  z.sgd_in_backward = true;
   return z;
 }
 template <typename T>
@@ -36,8 +37,13 @@ void dense_fwd(LayerSlot<T>& s, const T* in, int B, const PassContext&) {
   dense_forward(s.out, in, s.w, s.b, B, s.spec->n_in, s.spec->n_out);
 }
 template <typename T>
-T* dense_bwd(LayerSlot<T>& s, T* d, T* dx, const T* in, int B, T*, const PassContext&) {
-  dense_backward(dx, s.dw, s.db, d, in, s.w, B, s.spec->n_in, s.spec->n_out);
+T* dense_bwd(LayerSlot<T>& s, T* d, T* dx, const T* in, int B, T* scratch,
+             const PassContext& ctx) {
+  if (ctx.sgd)
+    dense_backward_sgd(dx, s.w, s.b, scratch, d, in, B, s.spec->n_in, s.spec->n_out,
+                       ctx.sgd->lr, ctx.sgd->decay);
+  else
+    dense_backward(dx, s.dw, s.db, d, in, s.w, B, s.spec->n_in, s.spec->n_out);
   return dx;
 }
 

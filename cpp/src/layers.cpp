@@ -35,6 +35,20 @@ void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, in
   if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // dx = dz w^T
 }
 
+template <typename T>
+void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I,
+                        int O, double lr, double decay) {
+  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // old w
+  gemm(Trans::Yes, Trans::No, I, O, B, T(-lr), x, I, dz, O, T(1 - lr * decay), w, O);
+  std::fill(sums, sums + O, T(0));
+  for (int r = 0; r < B; ++r) {
+    const T* row = dz + size_t(r) * O;
+    for (int o = 0; o < O; ++o) sums[o] += row[o];
+  }
+  const T step = T(lr);
+  for (int o = 0; o < O; ++o) b[o] -= step * sums[o];
+}
+
 // ---- batch normalisation ---------------------------------------------------------------
 template <typename T>
 void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var, const T* x,
@@ -161,6 +175,8 @@ void dropout_backward(T* dx, const T* dy, const T* __restrict mask, std::int64_t
 #define MLPCORE_INSTANTIATE(T)                                                               \
   template void dense_forward<T>(T*, const T*, const T*, const T*, int, int, int);           \
   template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);  \
+  template void dense_backward_sgd<T>(T*, T*, T*, T*, const T*, const T*, int, int, int,     \
+                                      double, double);                                       \
   template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int,  \
                                      int, bool, double, double, bool);                       \
   template void batchnorm_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*,          \

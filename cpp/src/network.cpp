@@ -51,8 +51,8 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
     state_off_.push_back(n_state);
     if (z.w + z.b > 0) {
       if (first_param_ < 0) first_param_ = int(i);
-      blocks_.push_back({n_params_, z.w, z.w_decays});
-      blocks_.push_back({n_params_ + z.w, z.b, false});
+      blocks_.push_back({n_params_, z.w, z.w_decays, z.sgd_in_backward});
+      blocks_.push_back({n_params_ + z.w, z.b, false, z.sgd_in_backward});
     }
     n_params_ = checked_add<T>(n_params_, checked_add<T>(z.w, z.b, describe(s, i)), describe(s, i));
     n_state = checked_add<T>(n_state, z.state, describe(s, i));
@@ -141,6 +141,7 @@ const T* Network<T>::forward(Workspace<T>& ws, const T* x, int B, const PassCont
 template <typename T>
 void Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx) {
   for (const LayerSlot<T>& s : ws.layers) {  // gradients accumulate: zero them first
+    if (ctx.sgd && sizes_[s.index].sgd_in_backward) continue;  // updated in place instead
     if (s.dw) std::fill_n(s.dw, sizes_[s.index].w, T(0));
     if (s.db) std::fill_n(s.db, sizes_[s.index].b, T(0));
   }
@@ -320,22 +321,30 @@ void Network<T>::clip_and_measure(const StepSettings& s) {
 template <typename T>
 double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const StepSettings& s,
                               std::uint64_t opt_step, std::uint64_t step) {
-  const PassContext ctx{true, true, seed_, step};
   const T* w = weighted ? ws.w : nullptr;
+  // weight decay on dense weights only; scikit-learn's alpha scales with the batch weight
+  const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
+  // Plain SGD with nothing between the gradient and the step (no clipping, no norms) runs
+  // inside backward for the layers that can: no gradient buffer is zeroed, written or read.
+  const bool fused = s.opt.kind == Optimizer::Kind::Sgd && s.opt.momentum == 0 &&
+                     s.clip_value <= 0 && s.clip_norm <= 0 && !s.grad_norms;
+  const SgdStep sgd{s.opt.lr, decay};
+  PassContext ctx{true, true, seed_, step};
   const T* z = forward(ws, ws.x, B, ctx);
   const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
   loss_backward(ws.delta[0], ws.h, ws.y, w, B, n_outputs());
+  if (fused) ctx.sgd = &sgd;
   backward(ws, ws.x, B, ctx);
   clip_and_measure(s);
-  // weight decay on dense weights only; scikit-learn's alpha scales with the batch weight
-  const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
   // the moments: m (n_params,) first moment / velocity, v (n_params,) second moment; not
   // allocated (null) for plain SGD, which reads neither
   T* m = opt_state_.empty() ? nullptr : opt_state_.data();
-  for (const ParamBlock& b : blocks_)
+  for (const ParamBlock& b : blocks_) {
+    if (fused && b.sgd_in_backward) continue;  // stepped in backward
     optimizer_step(s.opt, params_.data() + b.offset, grads_.data() + b.offset,
                    m ? m + b.offset : nullptr, m ? m + n_params_ + b.offset : nullptr,
                    b.decays ? decay : 0.0, opt_step, b.size);
+  }
   return value;
 }
 

@@ -28,6 +28,7 @@ struct LayerSpec {
 struct LayerSizes {
   std::size_t w = 0, b = 0;       // the two parameter arrays (dense W, b; batchnorm gamma, beta)
   bool w_decays = false;          // weight decay applies to w (dense weight matrices)
+  bool sgd_in_backward = false;   // backward can apply a plain SGD step itself (PassContext)
   std::size_t state = 0;          // non-trainable state (batchnorm running mean, var)
   std::size_t cache_per_row = 0;  // cache that grows with the batch (per sample)
   std::size_t cache_fixed = 0;    // cache of fixed size
@@ -51,6 +52,14 @@ struct PassContext {
   bool training = false;        // batch statistics and dropout masks
   bool update_running = false;  // training forward moves batch-norm running statistics
   std::uint64_t seed = 0, step = 0;  // dropout masks are keyed by (seed, step, layer)
+  // Plain SGD fused into backward (kinds with sgd_in_backward): w = (1 - lr decay) w - lr dw
+  // and b -= lr db, applied in place instead of accumulating dw and db. Null: accumulate.
+  const struct SgdStep* sgd = nullptr;
+};
+
+struct SgdStep {
+  double lr = 0;     // this step's learning rate
+  double decay = 0;  // weight decay of the weight matrix (not of the bias)
 };
 
 template <typename T>

@@ -17,6 +17,13 @@ template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I,
                     int O);
 
+// The same backward with a plain SGD step fused in (no gradient buffer): dx (B, I) = dz W^T
+// with W before the step (skipped when dx is null), then W = (1 - lr decay) W - lr x^T dz in
+// one gemm, and b -= lr * column sums of dz, summed in sums (O,) first.
+template <typename T>
+void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I,
+                        int O, double lr, double decay);
+
 // ---- batch normalisation (PyTorch's conventions) ---------------------------------------
 // x, y, xhat are (B, F); gamma, beta, running_mean, running_var, inv_std are (F,).
 // Training: batch mean and biased variance; with update_running the running statistics

@@ -19,6 +19,7 @@ namespace mlpcore {
 struct ParamBlock {
   std::size_t offset = 0, size = 0;
   bool decays = false;
+  bool sgd_in_backward = false;  // its layer can apply plain SGD during backward
 };
 
 // Buffers for one pass over at most `rows` samples, in one allocation; filled by layout().
