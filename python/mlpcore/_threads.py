@@ -48,6 +48,8 @@ def register_with_threadpoolctl():
     except ImportError:
         return
     import threadpoolctl
+    if not hasattr(threadpoolctl, "register"):  # custom controllers came in threadpoolctl 3.5
+        return
 
     class MlpcoreController(threadpoolctl.LibController):
         user_api = "blas"
