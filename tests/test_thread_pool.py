@@ -28,25 +28,29 @@ def threads():
 def test_every_task_runs_once(threads, n_threads, n):
     threads(n_threads)
     for _ in range(3):
-        counts, used = testing.parallel_counts(n)
-        assert counts.tolist() == [1] * n
+        counts, used, error = testing.parallel_counts(n)
+        assert counts.tolist() == [1] * n and error is None
         assert 1 <= used <= max(1, min(n, n_threads)) or n == 0
     print(f"{n} tasks at {n_threads} threads: {used} thread(s) ran them")
 
 
 def test_nested_calls_run_on_their_thread(threads):
     threads(4)
-    counts, _ = testing.parallel_counts(16, inner=5)
+    counts, _, _ = testing.parallel_counts(16, inner=5)
     assert counts.tolist() == [6] * 16  # the task's own count + 5 inner tasks
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 4])
-def test_task_exception_reaches_python_and_pool_still_works(threads, n_threads):
+def test_task_exception_reaches_the_caller_after_every_other_task(threads, n_threads):
+    """The failing task's exception is rethrown once every other task ran, on one thread or
+    several; then the pool works as before."""
     threads(n_threads)
-    with pytest.raises(ValueError, match="task 5 failed"):
-        testing.parallel_counts(40, fail_at=5)
-    counts, _ = testing.parallel_counts(40)
-    assert counts.tolist() == [1] * 40
+    for _ in range(5):
+        counts, _, error = testing.parallel_counts(40, fail_at=5)
+        assert error == "task 5 failed"
+        assert counts.tolist() == [1] * 5 + [0] + [1] * 34  # task 5 threw before counting
+    counts, _, error = testing.parallel_counts(40)
+    assert counts.tolist() == [1] * 40 and error is None
 
 
 def test_concurrent_callers(threads):
@@ -84,6 +88,37 @@ def _child_predict(conn):
     net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32",
                      seed=3)
     conn.send((net.predict(X), testing.parallel_counts(50)[0].tolist()))
+
+
+def test_thread_count_changed_during_calls(threads):
+    """Another thread changing the thread count while predict and loss run (both release the
+    GIL) changes neither their results beyond rounding nor memory safety: the number of
+    blocks and workspaces of a call is fixed when it starts."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5000, 32)).astype(np.float32)
+    Y = rng.standard_normal((5000, 2)).astype(np.float32)
+    net = Sequential([Dense(32, 64), ReLU(), Dense(64, 2)], loss="mse", dtype="float32", seed=1)
+    threads(1)
+    p1, l1 = net.predict(X), net.loss(X, Y)
+    stop, errors = threading.Event(), []
+
+    def toggle():
+        k = 0
+        while not stop.is_set():
+            mc.set_num_threads(1 + k % 3)
+            k += 1
+    toggler = threading.Thread(target=toggle)
+    toggler.start()
+    worst = 0.0
+    try:
+        for _ in range(200):
+            worst = max(worst, float(np.max(np.abs(net.predict(X) - p1))),
+                        abs(net.loss(X, Y) - l1) / abs(l1))
+    finally:
+        stop.set()
+        toggler.join()
+    print(f"predict/loss while the thread count changes: max difference {worst:.3g}")
+    assert worst <= 1e-5
 
 
 def test_forked_child_has_a_working_pool(threads):

@@ -57,8 +57,9 @@ static void def_gemm(py::module_& m) {
 }
 
 // parallel::run on n tasks; task i adds 1 to counts[i] (and runs an inner run of `inner`
-// tasks, which must run serially on the same thread); task fail_at throws ValueError.
-// Returns counts (n,) and the number of distinct threads that ran tasks.
+// tasks, which must run serially on the same thread); task fail_at throws.
+// Returns counts (n,), the number of distinct threads that ran tasks, and the message of the
+// exception run rethrew (None if none).
 py::tuple parallel_counts(int n, int inner, int fail_at) {
   if (n < 0 || inner < 0) throw std::invalid_argument("n and inner must be >= 0");
   std::vector<std::atomic<long long>> counts(static_cast<std::size_t>(n));
@@ -76,13 +77,16 @@ py::tuple parallel_counts(int n, int inner, int fail_at) {
     volatile double spin = 0;  // a little work, so that workers get to claim tasks
     for (int k = 0; k < 20000; ++k) spin = spin + k;
   };
-  {
+  py::object error = py::none();
+  try {
     py::gil_scoped_release release;
     parallel::run(n, task);
+  } catch (const std::invalid_argument& e) {
+    error = py::str(e.what());
   }
   Array<long long> out(std::vector<py::ssize_t>{n});
   for (int i = 0; i < n; ++i) out.mutable_data()[i] = counts[std::size_t(i)].load();
-  return py::make_tuple(out, static_cast<int>(ids.size()));
+  return py::make_tuple(out, static_cast<int>(ids.size()), error);
 }
 
 void register_gemm(py::module_& testing) {
@@ -90,7 +94,7 @@ void register_gemm(py::module_& testing) {
   def_gemm<double>(testing);
   testing.def("parallel_counts", &parallel_counts, py::arg("n"), py::arg("inner") = 0,
               py::arg("fail_at") = -1,
-              "runs n counting tasks on the core's pool: (counts (n,), threads used)");
+              "runs n counting tasks on the core's pool: (counts (n,), threads used, error)");
 }
 
 void register_threads(py::module_& m) {
@@ -113,5 +117,6 @@ extern "C" __attribute__((visibility("default"))) int mlpcore_get_num_threads() 
   return mlpcore::get_num_threads();
 }
 extern "C" __attribute__((visibility("default"))) void mlpcore_set_num_threads(int n) {
-  if (n >= 1 && n <= mlpcore::parallel::MAX_THREADS) mlpcore::set_num_threads(n);
+  const int most = mlpcore::parallel::MAX_THREADS;  // threadpoolctl may ask for more
+  mlpcore::set_num_threads(n < 1 ? 1 : n > most ? most : n);
 }

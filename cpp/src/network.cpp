@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -203,26 +204,36 @@ std::int64_t eval_block(std::int64_t B) {
 
 template <typename T>
 template <typename F>
-void Network<T>::over_blocks(std::int64_t B, bool training, F&& f) {
-  const std::int64_t block = training ? B : eval_block(B);
+void Network<T>::over_blocks(std::int64_t B, std::int64_t block, F&& f) {
   const int n_blocks = int((B + block - 1) / block);
-  const int slots = std::min(n_blocks, parallel::num_threads());
-  std::vector<Workspace<T>> ws(static_cast<size_t>(slots));  // one per concurrent task
-  for (Workspace<T>& w : ws) layout(w, int(std::min(block, B)), nullptr, false);
-  std::vector<Workspace<T>*> free;  // the workspaces no task holds, guarded by `taken`
-  for (Workspace<T>& w : ws) free.push_back(&w);
-  std::mutex taken;
+  // Workspaces are made as tasks need them (as many as run at once, whatever the thread
+  // count is meanwhile) and handed back when a task ends, normally or not.
+  std::deque<Workspace<T>> made;
+  std::vector<Workspace<T>*> free;
+  std::mutex taken;  // guards made and free
   auto task = [&](int i) {
     Workspace<T>* w;
     {
       std::lock_guard<std::mutex> g(taken);
+      if (free.empty()) {
+        made.emplace_back();
+        layout(made.back(), int(std::min(block, B)), nullptr, false);
+        free.push_back(&made.back());
+      }
       w = free.back();
       free.pop_back();
     }
+    struct HandBack {
+      std::mutex& lock;
+      std::vector<Workspace<T>*>& free;
+      Workspace<T>* w;
+      ~HandBack() {
+        std::lock_guard<std::mutex> g(lock);
+        free.push_back(w);  // cannot throw: free's capacity already held w
+      }
+    } hand_back{taken, free, w};
     const std::int64_t r = std::int64_t(i) * block;
     f(*w, i, r, int(std::min(block, B - r)));
-    std::lock_guard<std::mutex> g(taken);
-    free.push_back(w);
   };
   parallel::run(n_blocks, task);
 }
@@ -231,7 +242,8 @@ template <typename T>
 void Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
-  over_blocks(B, training, [&](Workspace<T>& ws, int, std::int64_t r, int rows) {
+  const std::int64_t block = training ? B : eval_block(B);
+  over_blocks(B, block, [&](Workspace<T>& ws, int, std::int64_t r, int rows) {
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
     output_activation(loss_, h + size_t(r) * n_outputs(), z, rows, n_outputs());
   });
@@ -246,7 +258,7 @@ double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool
   const std::int64_t block = training ? B : eval_block(B);
   totals.resize(size_t((B + block - 1) / block));
   weights.resize(totals.size());
-  over_blocks(B, training, [&](Workspace<T>& ws, int i, std::int64_t r, int rows) {
+  over_blocks(B, block, [&](Workspace<T>& ws, int i, std::int64_t r, int rows) {
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
     const T* wr = w ? w + r : nullptr;
     weights[size_t(i)] = weight_sum(wr, rows);

@@ -71,7 +71,7 @@ struct Pool {
   void (*task)(void*, int) = nullptr;
   void* context = nullptr;
   int n = 0;
-  int helpers = 0;                 // workers 0 .. helpers-1 may join
+  std::atomic<int> helpers{0};     // workers 0 .. helpers-1 may join the open job
   std::atomic<int> next{0};        // the next unclaimed task
   std::chrono::steady_clock::time_point opened;  // when the job opened
   std::chrono::steady_clock::duration late{};    // see claim()
@@ -130,26 +130,42 @@ struct Pool {
     unsigned seen = 0;
     for (;;) {
       unsigned s = state.load();
-      if (s == seen || !(s & 1)) {  // no new job: spin a little, then sleep
+      // a job for me: new, open, and I am among its helpers (a job that has already been
+      // replaced by the next one fails the check below)
+      const auto for_me = [&](unsigned t) {
+        return t != seen && (t & 1) && index < helpers.load();
+      };
+      if (!for_me(s)) {  // spin a little, then sleep
         const auto until = std::chrono::steady_clock::now() + SPIN;
-        for (int k = 0; (s = state.load()) == seen || !(s & 1); ++k) {
+        for (int k = 0; !for_me(s = state.load()); ++k) {
           cpu_relax();
           if ((k & 63) == 63 && std::chrono::steady_clock::now() > until) {
             std::unique_lock<std::mutex> g(sleep_lock);
             sleepers.fetch_add(1);
-            wake.wait(g, [&] {
-              const unsigned t = state.load();
-              return t != seen && (t & 1);
-            });
+            wake.wait(g, [&] { return for_me(state.load()); });
             sleepers.fetch_sub(1);
           }
         }
       }
       seen = s;
       inside.fetch_add(1);
-      if (state.load() == s && index < helpers) claim(true);  // the job's fields are stable now
+      if (state.load() == s) claim(true);  // the job's fields are stable now
       inside.fetch_sub(1);
     }
+  }
+
+  // Every task on this thread; like a shared job, the first exception is rethrown after all
+  // tasks ran.
+  static void serially(int count, void (*f)(void*, int), void* c) {
+    std::exception_ptr first;
+    for (int i = 0; i < count; ++i) {
+      try {
+        f(c, i);
+      } catch (...) {
+        if (!first) first = std::current_exception();
+      }
+    }
+    if (first) std::rethrow_exception(first);
   }
 
   int start_workers(int count) {  // the caller owns busy; returns how many there are
@@ -168,7 +184,7 @@ struct Pool {
     const int t = threads.load();
     bool idle = false;
     if (t <= 1 || count <= 1 || !busy.compare_exchange_strong(idle, true)) {
-      for (int i = 0; i < count; ++i) f(c, i);  // serially, on this thread
+      serially(count, f, c);
       return;
     }
     struct Release {
@@ -176,7 +192,7 @@ struct Pool {
       ~Release() { flag.store(false); }
     } release{busy};
     if (clock::now() < serial_until) {  // backing off after a stall
-      for (int i = 0; i < count; ++i) f(c, i);
+      serially(count, f, c);
       return;
     }
     const int want = start_workers((count < t ? count : t) - 1);

@@ -47,8 +47,12 @@ def register_with_threadpoolctl():
         from . import _core as core
     except ImportError:
         return
-    import threadpoolctl
-    if not hasattr(threadpoolctl, "register"):  # custom controllers came in threadpoolctl 3.5
+    try:
+        import threadpoolctl
+        version = tuple(int(p) for p in threadpoolctl.__version__.split(".")[:2])
+    except Exception:  # an unusable threadpoolctl must not break `import mlpcore`
+        return
+    if version < (3, 5):  # custom controllers with check_symbols for every library: 3.5+
         return
 
     class MlpcoreController(threadpoolctl.LibController):
@@ -67,7 +71,10 @@ def register_with_threadpoolctl():
             from . import __version__
             return __version__
 
-    if not any(getattr(c, "internal_api", None) == "mlpcore"
-               for c in threadpoolctl._ALL_CONTROLLERS):
-        threadpoolctl.register(MlpcoreController)
+    try:
+        if not any(getattr(c, "internal_api", None) == "mlpcore"
+                   for c in getattr(threadpoolctl, "_ALL_CONTROLLERS", ())):
+            threadpoolctl.register(MlpcoreController)
+    except Exception:
+        return
     del core

@@ -112,10 +112,10 @@ class Network {
   // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first);
   // x is the (B, n_in) input given to forward.
   void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
-  // Calls f(workspace, block index, first row, rows) for the row blocks of an evaluation pass
-  // over B rows (one block of all B rows in training mode), on the thread pool.
+  // Calls f(workspace, block index, first row, rows) for each block of `block` rows of a
+  // forward pass over B rows, as tasks of the thread pool.
   template <typename F>
-  void over_blocks(std::int64_t B, bool training, F&& f);
+  void over_blocks(std::int64_t B, std::int64_t block, F&& f);
   void allocate_training_buffers(bool moments);
   // Clips grads_ and adds each parameter layer's gradient norm to s.grad_norms (see
   // StepSettings).

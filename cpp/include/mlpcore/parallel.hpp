@@ -25,7 +25,8 @@ void run(int n, F& f, std::int64_t late_ns = INT64_MAX) {
 }
 
 // The number of threads run may use, the caller included (>= 1). The first call reads
-// MLPCORE_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this process may run on.
+// MLPCORE_NUM_THREADS, else OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this
+// process may run on.
 int num_threads();
 void set_num_threads(int n);  // 1 <= n <= MAX_THREADS, else std::invalid_argument
 constexpr int MAX_THREADS = 256;
