@@ -1,0 +1,20 @@
+// Runtime dispatch for the hot elementwise loops. The wheel is compiled for baseline x86-64
+// (SSE2); a function marked MLPCORE_SIMD_CLONES is compiled three times with GCC on x86-64 --
+// for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and the baseline -- and the loader picks
+// one per CPU at run time (an ifunc). Elsewhere (other compilers, other targets) it is
+// compiled once, for the target.
+//
+// Mark whole loops (a kernel over n elements), never a per-element helper: a cloned function
+// is called through the dispatcher and cannot be inlined.
+//
+// Floating point: the v3/v4 clones have FMA, and GCC contracts a * b + c into one fused
+// multiply-add unless told not to (the file is compiled with -ffp-contract=off where a result
+// must match the baseline build bitwise; see CMakeLists.txt).
+#pragma once
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MLPCORE_SIMD_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MLPCORE_SIMD_CLONES
+#endif
