@@ -131,6 +131,7 @@ double weight_sum(const T* w, int B) {
 }
 
 template <typename T>
+MLPCORE_SIMD_CLONES
 void loss_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
   if (!w) {
     const std::size_t n = static_cast<std::size_t>(B) * K;

@@ -6,6 +6,8 @@
 //
 // Mark whole loops (a kernel over n elements), never a per-element helper: a cloned function
 // is called through the dispatcher and cannot be inlined.
+// A cloned function must not throw: with GCC 12 (LTO) an exception leaving one ends the
+// process (std::terminate). Check arguments in a plain wrapper that calls the clones.
 //
 // Floating point: the v3/v4 clones have FMA, and GCC contracts a * b + c into one fused
 // multiply-add unless told not to (the file is compiled with -ffp-contract=off where a result
