@@ -14,7 +14,8 @@
 // must match the baseline build bitwise; see CMakeLists.txt).
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// -DMLPCORE_NO_CLONES builds the baseline only (to compare results against the clones).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(MLPCORE_NO_CLONES)
 #define MLPCORE_SIMD_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
