@@ -29,8 +29,10 @@ inline float exp_nonpositive(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  // 2^n: n in [-126, 0] is a normal float's exponent
-  const std::int32_t e = (static_cast<std::int32_t>(n) + 127) << 23;
+  // 2^n: n in [-126, 0] is a normal float's exponent (NaN takes 0 here: converting NaN to an
+  // integer is undefined; p is NaN already)
+  const float n_int = n == n ? n : 0.0f;
+  const std::uint32_t e = std::uint32_t(static_cast<std::int32_t>(n_int) + 127) << 23;
   float scale;
   std::memcpy(&scale, &e, sizeof scale);
   const float y = p * scale;
