@@ -91,6 +91,18 @@ def test_predict_finds_one_non_finite_value_at_any_position(dtype, native):
     X[[4, 29], [2, 1]] = np.nan
     with pytest.raises(ValueError, match=r"first at index \(4, 2\)"):
         model.predict(X)
+    # the engine scans X block by block (256 rows) as predict reads it: a value in a later
+    # block, and two in different blocks
+    big = np.random.default_rng(2).normal(size=(700, N_IN)).astype(dtype)
+    for r, c in [(255, 2), (256, 0), (511, 1), (699, 2)]:
+        X = big.copy()
+        X[r, c] = np.inf
+        with pytest.raises(ValueError, match=rf"first at index \({r}, {c}\)"):
+            model.predict(X)
+    X = big.copy()
+    X[[600, 300], [0, 1]] = np.nan
+    with pytest.raises(ValueError, match=r"first at index \(300, 1\)"):
+        model.predict(X)
     # the largest finite values and the subnormals pass the check (the outputs may overflow)
     info = np.finfo(dtype)
     X = clean.copy()

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "mlpcore/finite.hpp"
 #include "mlpcore/memory.hpp"
 
 namespace mlpcore {
@@ -185,7 +186,8 @@ void Network<T>::write(Buffer b, const T* in) {
 constexpr std::int64_t EVAL_BLOCK = 256;
 
 template <typename T>
-void Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step) {
+bool Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step,
+                         bool check_finite) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
   const std::int64_t block = training ? B : std::min(B, EVAL_BLOCK);
@@ -193,9 +195,12 @@ void Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::u
   layout(ws, int(block), nullptr);
   for (std::int64_t r = 0; r < B; r += block) {
     const int rows = int(std::min(block, B - r));
-    const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
+    const T* xr = x + size_t(r) * n_inputs();  // (rows, n_in)
+    if (check_finite && !all_finite(xr, size_t(rows) * n_inputs())) return false;
+    const T* z = forward(ws, xr, rows, ctx);
     output_activation(loss_, h + size_t(r) * n_outputs(), z, rows, n_outputs());
   }
+  return true;
 }
 
 template <typename T>
