@@ -26,6 +26,7 @@ from common import BY_KEY, LR, SEED, make_data, measure_calls, perf  # noqa: E40
 from peers import mlpcore_peer  # noqa: E402
 
 ROW, NT, TR = 101, 111, 112  # CblasRowMajor, CblasNoTrans, CblasTrans
+EVAL_BLOCK = 256  # rows per block of an evaluation pass (EVAL_BLOCK in cpp/src/network.cpp)
 
 
 def step_gemms(cfg):
@@ -125,7 +126,7 @@ def main(argv=None):
         print(f"{cfg.title}: predict {full * 1e6:.1f}, engine.predict {engine * 1e6:.1f} "
               f"(Python checks {(full - engine) * 1e6:.1f}), its M=1 sgemms alone "
               f"{g * 1e6:.1f}")
-    # predict on 4096 rows: the engine runs 1024-row blocks (EVAL_BLOCK in network.cpp)
+    # predict on 4096 rows: the engine runs blocks of EVAL_BLOCK rows (network.cpp)
     print("\n== predict on 4096 rows, 1 thread (median CPU ms)")
     for key in args.configs:
         cfg = BY_KEY[key]
@@ -134,9 +135,11 @@ def main(argv=None):
         full = measure_calls(lambda: net.predict(x), 0.3, args.repeats, clock=clock)["median"]
         g = 0.0
         for I, O in zip(cfg.widths[:-1], cfg.widths[1:]):
-            g += 4 * max(measure_calls(gemm_call(lib, NT, NT, 1024, O, I, 1.0), 0.1,
-                                       args.repeats, clock=clock)["median"] - overhead, 0)
-        print(f"{cfg.title}: predict {full * 1e3:.2f}, its GEMMs (4 blocks of 1024 rows) alone "
+            g += (4096 // EVAL_BLOCK) * max(measure_calls(
+                gemm_call(lib, NT, NT, EVAL_BLOCK, O, I, 1.0), 0.1, args.repeats,
+                clock=clock)["median"] - overhead, 0)
+        print(f"{cfg.title}: predict {full * 1e3:.2f}, its GEMMs ({4096 // EVAL_BLOCK} blocks of "
+              f"{EVAL_BLOCK} rows) alone "
               f"{g * 1e3:.2f} ({g / full:.0%}); rest {(full - g) * 1e3:.2f}")
     return 0
 

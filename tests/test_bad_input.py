@@ -74,6 +74,43 @@ def test_bad_X(case, method, backend):
     assert_unchanged(model, snap)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_finds_one_non_finite_value_at_any_position(dtype, native):
+    # predict's fast path scans X in the engine, in vectors of 4-16 elements and a tail:
+    # NaN, inf and -inf at every position of a 31 x 3 array (93 = no multiple of a vector)
+    model = trained(native, dtype=dtype)
+    clean = np.random.default_rng(1).normal(size=(31, N_IN)).astype(dtype)
+    model.predict(clean)
+    for value in (np.nan, np.inf, -np.inf):
+        for r, c in np.ndindex(clean.shape):
+            X = clean.copy()
+            X[r, c] = value
+            with pytest.raises(ValueError, match=rf"NaN or infinity \(first at index \({r}, {c}\)\)"):
+                model.predict(X)
+    X = clean.copy()
+    X[[4, 29], [2, 1]] = np.nan
+    with pytest.raises(ValueError, match=r"first at index \(4, 2\)"):
+        model.predict(X)
+    # the engine scans X block by block (256 rows) as predict reads it: a value in a later
+    # block, and two in different blocks
+    big = np.random.default_rng(2).normal(size=(700, N_IN)).astype(dtype)
+    for r, c in [(255, 2), (256, 0), (511, 1), (699, 2)]:
+        X = big.copy()
+        X[r, c] = np.inf
+        with pytest.raises(ValueError, match=rf"first at index \({r}, {c}\)"):
+            model.predict(X)
+    X = big.copy()
+    X[[600, 300], [0, 1]] = np.nan
+    with pytest.raises(ValueError, match=r"first at index \(300, 1\)"):
+        model.predict(X)
+    # the largest finite values and the subnormals pass the check (the outputs may overflow)
+    info = np.finfo(dtype)
+    X = clean.copy()
+    X[[0, 0, 0, 30], [0, 1, 2, 2]] = [info.max, -info.max, info.smallest_subnormal,
+                                      -info.smallest_subnormal]
+    assert model.predict(X).shape == (31, N_OUT)
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_float64_beyond_float32_range_is_rejected(backend):
     model = trained(backend, dtype="float32")

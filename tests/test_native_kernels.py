@@ -117,6 +117,27 @@ def test_loss_forward_backward(name, B, K, dtype, tol, rng):
     assert_close(core.loss_backward(h, y), losses.loss_backward(ref_h, y), **tol, what="dz")
 
 
+@pytest.mark.parametrize("K", [2, 10, 37])
+def test_float32_softmax_matches_the_twin_to_a_few_ulp(K, rng):
+    # The float32 softmax runs its own vectorised exp (cpp/include/mlpcore/vexp.hpp, within
+    # 1 ulp): held to the twin's float32 softmax far tighter than the cross-check tolerance
+    # (rtol 1e-4), so a slightly wrong exp cannot hide in it. Logits span the whole range where
+    # exp(z - max) is a normal float (z - max down to -87); below that C++ gives 0, NumPy a
+    # subnormal (< 1.2e-38, inside atol).
+    z = np.concatenate([rng.normal(0, 3, (300, K)), rng.uniform(-87, 0, (300, K))])
+    z = z.astype(np.float32)
+    z[300:, 0] = 0  # the max of each wide row
+    got = core.output_activation("softmax_cross_entropy", z)
+    ref = losses.output_activation("softmax_cross_entropy", z)
+    assert got.dtype == ref.dtype == np.float32
+    rel = np.abs(got.astype(np.float64) - ref) / np.maximum(ref, 1e-30)
+    print(f"K={K}: max relative |C++ - twin| {np.max(rel[ref > 1e-37]):.2e}")
+    assert_close(got, ref, rtol=4e-6, atol=1.2e-38, what=f"float32 softmax K={K}")
+    value, h = core.loss_forward("softmax_cross_entropy", z, np.eye(K, dtype=np.float32)[
+        rng.integers(0, K, len(z))])
+    assert_close(h, ref, rtol=4e-6, atol=1.2e-38, what=f"float32 softmax of loss_forward K={K}")
+
+
 @pytest.mark.parametrize("name", [n for n in losses.NAMES if n != "poisson"])  # exp(1000) = inf
 def test_losses_are_stable_for_huge_logits(name, dtype):
     z = np.array([[1000.0, -1000.0], [-1000.0, 1000.0], [0.0, 1000.0]], dtype)

@@ -180,10 +180,16 @@ static void def_network(py::module_& m, const char* name) {
                          bool check_finite) {
         const Array<T> x = aligned(X);
         const int B = rows_of(x, "X", net.n_inputs());
-        if (check_finite) require_finite(x, "X");
         Array<T> h({B, net.n_outputs()});
-        py::gil_scoped_release release;
-        net.predict(h.mutable_data(), x.data(), B, training, step);
+        bool finite;
+        {
+          py::gil_scoped_release release;  // X is scanned block by block as predict reads it
+          finite = net.predict(h.mutable_data(), x.data(), B, training, step, check_finite);
+        }
+        if (!finite) {
+          require_finite(x, "X");  // names the first NaN/inf
+          throw std::invalid_argument("X contains NaN or infinity");  // (X changed meanwhile)
+        }
         return h;
       }, py::arg("X"), py::arg("training"), py::arg("step"), py::arg("check_finite") = false,
          "Output activations; check_finite raises ValueError naming the first NaN/inf of X "

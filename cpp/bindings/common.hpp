@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "mlpcore/finite.hpp"
+
 namespace mlpcore::bind {
 
 namespace py = pybind11;
@@ -55,9 +57,7 @@ template <typename T>
 void require_finite(const Array<T>& a, const char* name) {
   const T* p = a.data();
   const std::size_t n = std::size_t(a.size());
-  bool ok = true;
-  for (std::size_t i = 0; i < n; ++i) ok &= (p[i] - p[i]) == T(0);  // false for NaN and inf
-  if (ok) return;
+  if (all_finite(p, n)) return;
   for (std::size_t i = 0; i < n; ++i)
     if (!((p[i] - p[i]) == T(0))) {
       const std::size_t cols = std::size_t(a.shape(1));

@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "mlpcore/registry.hpp"
+#include "mlpcore/simd.hpp"
+#include "mlpcore/vexp.hpp"
 
 namespace mlpcore {
 
@@ -34,11 +36,12 @@ std::string activation_names() {
 
 template <typename T>
 T sigmoid(T z) {
-  const T e = std::exp(-std::abs(z));  // never exp of a positive number
+  const T e = exp_nonpositive(-std::abs(z));  // never exp of a positive number
   return z >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
 }
 
 template <typename T>
+MLPCORE_SIMD_CLONES
 void activation_forward(Activation a, T* h, const T* z, std::size_t n, double param) {
   switch (a) {
     case Activation::Identity:
@@ -72,16 +75,12 @@ void activation_forward(Activation a, T* h, const T* z, std::size_t n, double pa
   }
 }
 
-// Backprop runs in place (dz == dh). The loops read and write one delta pointer and read
-// z and h, which never alias it (they are layer outputs): so they vectorise.
+// Backprop runs in place: dz (n,) *= f'(z). The loops read and write one delta pointer and
+// read z and h, which never alias it (they are layer outputs): so they vectorise.
 template <typename T>
-void activation_backward(Activation a, T* dz, const T* dh, const T* __restrict z,
-                         const T* __restrict h, std::size_t n, double param) {
-  if (!activation_info(a).differentiable)
-    throw std::invalid_argument(std::string("activation '") + activation_info(a).name +
-                                "' has zero derivative almost everywhere: no gradient can "
-                                "pass through it");
-  if (dz != dh) std::copy(dh, dh + n, dz);
+MLPCORE_SIMD_CLONES
+static void backward_in_place(Activation a, T* dz, const T* __restrict z, const T* __restrict h,
+                              std::size_t n, double param) {
   switch (a) {
     case Activation::Sigmoid:
       for (std::size_t i = 0; i < n; ++i) dz[i] *= h[i] * (T(1) - h[i]);
@@ -108,6 +107,18 @@ void activation_backward(Activation a, T* dz, const T* dh, const T* __restrict z
     default:  // identity: dz = dh
       break;
   }
+}
+
+template <typename T>
+void activation_backward(Activation a, T* dz, const T* dh, const T* z, const T* h,
+                         std::size_t n, double param) {
+  // the throw stays outside the cloned loops (simd.hpp: a cloned function must not throw)
+  if (!activation_info(a).differentiable)
+    throw std::invalid_argument(std::string("activation '") + activation_info(a).name +
+                                "' has zero derivative almost everywhere: no gradient can "
+                                "pass through it");
+  if (dz != dh) std::copy(dh, dh + n, dz);
+  backward_in_place(a, dz, z, h, n, param);
 }
 
 #define MLPCORE_INSTANTIATE(T)                                                              \

@@ -87,7 +87,7 @@ void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
                 const T* B, int ldb, T beta, T* C, int ldc) {
   openblas_single();
   const double flops = 2.0 * M * N * K;
-  if (parallel::num_threads() < 2 || flops < GEMM_SPLIT_FLOPS) {
+  if (parallel::num_threads() < 2 || flops < GEMM_SPLIT_FLOPS || parallel::in_task()) {
     blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -115,7 +115,7 @@ void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x
                 T* y) {
   openblas_single();
   const int out = ta == Trans::Yes ? N : M;  // y's length
-  if (parallel::num_threads() < 2 || double(M) * N < GEMV_SPLIT_ELEMENTS) {
+  if (parallel::num_threads() < 2 || double(M) * N < GEMV_SPLIT_ELEMENTS || parallel::in_task()) {
     blas_gemv(ta, M, N, alpha, A, lda, x, beta, y);
     return;
   }

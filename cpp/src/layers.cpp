@@ -8,16 +8,36 @@
 
 #include "mlpcore/blas.hpp"
 #include "mlpcore/rng.hpp"
+#include "mlpcore/simd.hpp"
 
 namespace mlpcore {
 
 using std::size_t;
 
 // ---- dense -----------------------------------------------------------------------------
+// z (B, O) = b (O,) in every row: b into the first row, then copies that double the filled
+// rows (log2 B calls of memcpy instead of one per row, which cost 2 ns each for short rows)
+template <typename T>
+static void broadcast_rows(T* z, const T* b, int B, int O) {
+  std::copy(b, b + O, z);
+  for (size_t done = 1; done < size_t(B); done *= 2)
+    std::copy(z, z + std::min(done, size_t(B) - done) * O, z + done * O);
+}
+
+// db (O,) += the column sums of dz (B, O), row by row (contiguous: vectorises)
+template <typename T>
+MLPCORE_SIMD_CLONES
+static void add_column_sums(T* __restrict db, const T* __restrict dz, int B, int O) {
+  for (int r = 0; r < B; ++r) {
+    const T* row = dz + size_t(r) * O;
+    for (int o = 0; o < O; ++o) db[o] += row[o];
+  }
+}
+
 template <typename T>
 void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O) {
   // z (B, O) = b broadcast over rows, then z += x (B, I) @ w (I, O)
-  for (int r = 0; r < B; ++r) std::copy(b, b + O, z + size_t(r) * O);
+  broadcast_rows(z, b, B, O);
   if (B == 1)  // one row: z^T += w^T x^T, a gemv (OpenBLAS's gemm is slow for M = 1)
     gemv(Trans::Yes, I, O, T(1), w, O, x, T(1), z);
   else
@@ -28,10 +48,7 @@ template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I,
                     int O) {
   gemm(Trans::Yes, Trans::No, I, O, B, T(1), x, I, dz, O, T(1), dw, O);  // dw += x^T dz
-  for (int r = 0; r < B; ++r) {                                         // db += sum_rows dz
-    const T* row = dz + size_t(r) * O;
-    for (int o = 0; o < O; ++o) db[o] += row[o];
-  }
+  add_column_sums(db, dz, B, O);                                        // db += sum_rows dz
   if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // dx = dz w^T
 }
 
@@ -50,15 +67,15 @@ void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int
 }
 
 // ---- batch normalisation ---------------------------------------------------------------
+// batchnorm_forward's loops, for B >= 2 in training (checked by the caller: a cloned function
+// must not throw, simd.hpp)
 template <typename T>
-void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var, const T* x,
-                       const T* gamma, const T* beta, int B, int F, bool training,
-                       double momentum, double eps, bool update_running) {
+MLPCORE_SIMD_CLONES
+static void batchnorm_forward_loops(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var,
+                                    const T* x, const T* gamma, const T* beta, int B, int F,
+                                    bool training, double momentum, double eps,
+                                    bool update_running) {
   if (training) {
-    if (B < 2)
-      throw std::invalid_argument("BatchNorm in training mode needs at least 2 samples in a "
-                                  "batch (got " + std::to_string(B) +
-                                  "): one sample has no variance");
     T* mean = inv_std;  // (F,) mean first, overwritten by inv_std below
     std::fill(mean, mean + F, T(0));
     for (int r = 0; r < B; ++r)
@@ -99,6 +116,19 @@ void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_va
 }
 
 template <typename T>
+void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var, const T* x,
+                       const T* gamma, const T* beta, int B, int F, bool training,
+                       double momentum, double eps, bool update_running) {
+  if (training && B < 2)
+    throw std::invalid_argument("BatchNorm in training mode needs at least 2 samples in a "
+                                "batch (got " + std::to_string(B) +
+                                "): one sample has no variance");
+  batchnorm_forward_loops(y, xhat, inv_std, running_mean, running_var, x, gamma, beta, B, F,
+                          training, momentum, eps, update_running);
+}
+
+template <typename T>
+MLPCORE_SIMD_CLONES
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const T* xhat,
                         const T* inv_std, const T* gamma, int B, int F, bool training) {
   // Row by row (contiguous, vectorisable): s = sum(dy) and sx = sum(dy xhat) per feature.
@@ -133,17 +163,9 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const 
 }
 
 // ---- inverted dropout ------------------------------------------------------------------
-// The mask loop, compiled twice on x86-64 with GCC: for CPUs with AVX-512 (64-bit vector
-// multiplies make the generator vectorise) and for any x86-64; the loader picks one at run
-// time. Elsewhere it is compiled once, for the target.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MLPCORE_AVX512_CLONE __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define MLPCORE_AVX512_CLONE
-#endif
-
+// The mask loop vectorises where the CPU has 64-bit vector multiplies (AVX-512's clone).
 template <typename T>
-MLPCORE_AVX512_CLONE
+MLPCORE_SIMD_CLONES
 static void draw_mask(T* __restrict mask, T* y, const T* x, std::int64_t n,
                       std::uint64_t k, std::uint64_t threshold, T scale) {
   for (std::int64_t i = 0; i < n; ++i) {
@@ -166,6 +188,7 @@ bool dropout_forward(T* y, T* mask, const T* x, std::int64_t n, double p, std::u
 }
 
 template <typename T>
+MLPCORE_SIMD_CLONES
 void dropout_backward(T* dx, const T* dy, const T* __restrict mask, std::int64_t n) {
   if (dx != dy) std::copy(dy, dy + n, dx);
   if (!mask) return;

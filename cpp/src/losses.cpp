@@ -6,6 +6,8 @@
 
 #include "mlpcore/activations.hpp"
 #include "mlpcore/registry.hpp"
+#include "mlpcore/simd.hpp"
+#include "mlpcore/vexp.hpp"
 
 namespace mlpcore {
 
@@ -21,17 +23,29 @@ constexpr Entry REGISTRY[] = {
     {"poisson", Loss::Poisson},
 };
 
-// One row: h (K,) = softmax(z (K,)); returns log-sum-exp of z.
+// h (B, K) = softmax of each row of z (B, K); when lse is not null, lse (B,) = each row's
+// log-sum-exp. Three passes laid out for vectors: each row shifted by its max (z - max <= 0),
+// one flat exp over all B * K elements, then each row divided by its sum.
 template <typename T>
-T softmax_row(T* h, const T* z, int K) {
-  const T m = *std::max_element(z, z + K);
-  T s = 0;
-  for (int k = 0; k < K; ++k) {
-    h[k] = std::exp(z[k] - m);
-    s += h[k];
+MLPCORE_SIMD_CLONES
+void softmax_rows(T* __restrict h, T* __restrict lse, const T* __restrict z, int B, int K) {
+  for (int i = 0; i < B; ++i) {
+    const T* zi = z + std::size_t(i) * K;
+    T* hi = h + std::size_t(i) * K;
+    T m = zi[0];
+    for (int k = 1; k < K; ++k) m = zi[k] > m ? zi[k] : m;
+    for (int k = 0; k < K; ++k) hi[k] = zi[k] - m;
+    if (lse) lse[i] = m;
   }
-  for (int k = 0; k < K; ++k) h[k] /= s;
-  return m + std::log(s);
+  const std::size_t n = std::size_t(B) * K;
+  for (std::size_t j = 0; j < n; ++j) h[j] = exp_nonpositive(h[j]);
+  for (int i = 0; i < B; ++i) {
+    T* hi = h + std::size_t(i) * K;
+    T s = 0;
+    for (int k = 0; k < K; ++k) s += hi[k];
+    for (int k = 0; k < K; ++k) hi[k] /= s;
+    if (lse) lse[i] += std::log(s);
+  }
 }
 }  // namespace
 
@@ -46,7 +60,7 @@ void output_activation(Loss l, T* h, const T* z, int B, int K) {
   const std::size_t n = static_cast<std::size_t>(B) * K;
   switch (l) {
     case Loss::SoftmaxCrossEntropy:
-      for (int i = 0; i < B; ++i) softmax_row(h + std::size_t(i) * K, z + std::size_t(i) * K, K);
+      softmax_rows(h, static_cast<T*>(nullptr), z, B, K);
       break;
     case Loss::BinaryCrossEntropy:
       activation_forward(Activation::Sigmoid, h, z, n, 0.0);
@@ -62,6 +76,8 @@ void output_activation(Loss l, T* h, const T* z, int B, int K) {
 
 template <typename T>
 double loss_forward(Loss l, T* h, const T* z, const T* y, const T* w, int B, int K) {
+  constexpr int CHUNK = 256;  // softmax rows go through softmax_rows this many at a time
+  T lse[CHUNK];               // (CHUNK,) the log-sum-exp of the chunk's rows
   double total = 0;
   for (int i = 0; i < B; ++i) {
     const T* zi = z + std::size_t(i) * K;
@@ -70,13 +86,13 @@ double loss_forward(Loss l, T* h, const T* z, const T* y, const T* w, int B, int
     T row = 0;  // this sample's loss, summed over the outputs
     switch (l) {
       case Loss::SoftmaxCrossEntropy: {
-        const T lse = softmax_row(hi, zi, K);
+        if (i % CHUNK == 0) softmax_rows(hi, lse, zi, std::min(CHUNK, B - i), K);
         T ysum = 0, yz = 0;
         for (int k = 0; k < K; ++k) {
           ysum += yi[k];
           yz += yi[k] * zi[k];
         }
-        row = lse * ysum - yz;
+        row = lse[i % CHUNK] * ysum - yz;
         break;
       }
       case Loss::BinaryCrossEntropy:
@@ -115,6 +131,7 @@ double weight_sum(const T* w, int B) {
 }
 
 template <typename T>
+MLPCORE_SIMD_CLONES
 void loss_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
   if (!w) {
     const std::size_t n = static_cast<std::size_t>(B) * K;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "mlpcore/registry.hpp"
+#include "mlpcore/simd.hpp"
 
 namespace mlpcore {
 
@@ -39,6 +40,7 @@ void check_optimizer(const Optimizer& o) {
 }
 
 template <typename T>
+MLPCORE_SIMD_CLONES
 static void adam_update(const Optimizer& o, T* params, const T* grads, T* m, T* v, T wd,
                         std::uint64_t t, std::size_t n) {
   const double td = static_cast<double>(t);
@@ -57,6 +59,7 @@ static void adam_update(const Optimizer& o, T* params, const T* grads, T* m, T* 
 }
 
 template <typename T>
+MLPCORE_SIMD_CLONES
 void optimizer_step(const Optimizer& o, T* params, const T* grads, T* m, T* v, double wd_block,
                     std::uint64_t t, std::size_t n) {
   const T lr = T(o.lr), wd = T(wd_block);

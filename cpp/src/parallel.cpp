@@ -35,6 +35,12 @@ namespace mlpcore::parallel {
 
 namespace {
 
+thread_local int task_depth = 0;  // > 0 while this thread runs a task of run
+struct InTask {
+  InTask() { ++task_depth; }
+  ~InTask() { --task_depth; }
+};
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -107,6 +113,7 @@ struct Pool {
     int mine = 0;
     for (int i; (i = worker ? claim_as_worker() : next.fetch_add(1)) < n; ++mine) {
       try {
+        InTask in;
         task(context, i);
       } catch (...) {
         std::lock_guard<std::mutex> g(error_lock);
@@ -160,6 +167,7 @@ struct Pool {
     std::exception_ptr first;
     for (int i = 0; i < count; ++i) {
       try {
+        InTask in;
         f(c, i);
       } catch (...) {
         if (!first) first = std::current_exception();
@@ -271,6 +279,8 @@ void run(int n, void (*task)(void*, int), void* context, std::int64_t late_ns) {
 }
 
 int num_threads() { return the_pool().threads.load(); }
+
+bool in_task() { return task_depth > 0; }
 
 void set_num_threads(int n) {
   if (n < 1 || n > MAX_THREADS)

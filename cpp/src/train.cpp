@@ -38,6 +38,16 @@ void Rows<T>::gather(std::int64_t r, T* dst, std::size_t n_in) const {
 }
 
 template <typename T>
+void Rows<T>::prefetch(std::int64_t r, std::size_t n_in) const {
+  const char* p = dense ? reinterpret_cast<const char*>(dense + std::size_t(r) * n_in)
+                : dense_f64 ? reinterpret_cast<const char*>(dense_f64 + std::size_t(r) * n_in)
+                            : nullptr;
+  if (!p) return;
+  const std::size_t bytes = n_in * (dense ? sizeof(T) : sizeof(double));
+  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
+}
+
+template <typename T>
 EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* w,
                         std::int64_t n, const EpochOptions& o) {
   const auto guard = net.lock();
@@ -91,6 +101,11 @@ EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* 
       std::memcpy(ws.y + std::size_t(r) * K, Y + src * K, sizeof(T) * K);
       if (w) ws.w[r] = w[src];
     }
+    if (k + 1 < bounds.size())  // the next batch's rows (random rows of X) load during this step
+      for (std::int64_t i = bounds[k + 1].first; i < bounds[k + 1].second; ++i) {
+        X.prefetch(order[i], I);
+        __builtin_prefetch(Y + std::size_t(order[i]) * K);
+      }
     if (!o.lrs.empty()) settings.opt.lr = o.lrs[k];
     const double value = net.train_step(ws, B, w != nullptr, settings, ++opt_step, step++);
     const double wsum = weight_sum(w ? ws.w : static_cast<const T*>(nullptr), B);

@@ -76,8 +76,12 @@ class Network {
   void read(Buffer b, T* out) const;
   void write(Buffer b, const T* in);
 
-  // x is (B, n_in); h is (B, K): output activations.
-  void predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step);
+  // x is (B, n_in); h is (B, K): output activations. With check_finite, each block of rows
+  // of x is scanned for NaN/inf just before the forward pass reads it (while it is in cache);
+  // on the first one found predict stops and returns false (h is then incomplete: the caller
+  // raises, naming the element). Returns true otherwise.
+  bool predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step,
+               bool check_finite = false);
   // x is (B, n_in), y is (B, K), w (B,) sample weights or null; the (weighted) mean loss.
   double loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
               std::uint64_t step);

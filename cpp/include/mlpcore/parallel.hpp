@@ -24,6 +24,10 @@ void run(int n, F& f, std::int64_t late_ns = INT64_MAX) {
   run(n, [](void* c, int i) { (*static_cast<F*>(c))(i); }, &f, late_ns);
 }
 
+// Whether the calling thread is running a task of run (then a product inside it should not
+// be cut again: its panels would only run one after another).
+bool in_task();
+
 // The number of threads run may use, the caller included (>= 1). The first call reads
 // MLPCORE_NUM_THREADS, else OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this
 // process may run on.

@@ -35,6 +35,8 @@ struct Rows {
   const std::int64_t* indptr = nullptr;   // CSR: (n + 1,) row r is [indptr[r], indptr[r+1])
   // dst (n_in,) = row r
   void gather(std::int64_t r, T* dst, std::size_t n_in) const;
+  // Asks the CPU to fetch dense row r into cache ahead of its gather (no effect on results).
+  void prefetch(std::int64_t r, std::size_t n_in) const;
 };
 
 struct EpochOptions {
