@@ -58,10 +58,7 @@ void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int
   if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // old w
   gemm(Trans::Yes, Trans::No, I, O, B, T(-lr), x, I, dz, O, T(1 - lr * decay), w, O);
   std::fill(sums, sums + O, T(0));
-  for (int r = 0; r < B; ++r) {
-    const T* row = dz + size_t(r) * O;
-    for (int o = 0; o < O; ++o) sums[o] += row[o];
-  }
+  add_column_sums(sums, dz, B, O);
   const T step = T(lr);
   for (int o = 0; o < O; ++o) b[o] -= step * sums[o];
 }
