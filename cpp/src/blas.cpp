@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "mlpcore/parallel.hpp"
 
@@ -119,14 +120,31 @@ void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x
     blas_gemv(ta, M, N, alpha, A, lda, x, beta, y);
     return;
   }
+  if (ta == Trans::Yes) {
+    // y = A^T x reads A (M, N) row by row: cut A's rows (contiguous streams), each panel's
+    // partial y apart, summed in panel order
+    const int parts = parts_for(M);
+    std::vector<T> partial(std::size_t(parts - 1) * N);  // (parts - 1, N)
+    auto one = [&](int p) {
+      const Range r = panel(M, parts, p);
+      if (p == 0)
+        blas_gemv(ta, r.end - r.begin, N, alpha, A, lda, x, beta, y);
+      else
+        blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda,
+                  x + r.begin, T(0), partial.data() + std::size_t(p - 1) * N);
+    };
+    parallel::run(parts, one, std::int64_t(double(M) * N / parts / LATE_ELEMENTS_PER_NS));
+    for (int p = 1; p < parts; ++p) {
+      const T* q = partial.data() + std::size_t(p - 1) * N;
+      for (int j = 0; j < N; ++j) y[j] += q[j];
+    }
+    return;
+  }
   const int parts = parts_for(out);
-  auto one = [&](int p) {
-    const Range r = panel(out, parts, p);  // y[begin, end)
-    if (ta == Trans::Yes)  // y = A^T x: A's columns [begin, end)
-      blas_gemv(ta, M, r.end - r.begin, alpha, A + r.begin, lda, x, beta, y + r.begin);
-    else  // y = A x: A's rows [begin, end)
-      blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda, x, beta,
-                y + r.begin);
+  auto one = [&](int p) {  // y = A x: A's rows [begin, end)
+    const Range r = panel(out, parts, p);
+    blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda, x, beta,
+              y + r.begin);
   };
   parallel::run(parts, one, std::int64_t(double(M) * N / parts / LATE_ELEMENTS_PER_NS));
 }
