@@ -395,7 +395,13 @@ def test_a_fit_that_returns_never_leaves_a_model_predicting_inf(backend):
 
 # ---- Ctrl-C --------------------------------------------------------------------------------
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # a process that started with SIGINT ignored (inherited from its parent) gets no Python
+    # handler: say so, and install the default one (the test is about fit, not the parent)
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited is not signal.default_int_handler:
+        print(f"SIGINT handler at start: {inherited!r}", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import mlpcore as mc
     rng = np.random.default_rng(0)

@@ -3,6 +3,8 @@
 exception reaches Python and leaves the pool working, nested and concurrent calls run, a forked
 child gets a working pool, and split products equal unsplit ones."""
 import multiprocessing
+import os
+import signal
 import threading
 
 import numpy as np
@@ -191,3 +193,24 @@ def test_split_gemv_within_rounding(threads, M, N, dtype, rng):
     print(f"largest error: {worst:.3g} of the rounding bound")
     with pytest.raises(ValueError, match=rf"x must have shape \({N},\)"):
         testing.gemv(a, np.ones(N + 1, dtype), trans=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_workers_leave_ctrl_c_to_the_other_threads(threads):
+    """The pool's workers block SIGINT (so Ctrl-C reaches Python's main thread) but not
+    SIGSEGV (so faulthandler and sanitizers still see faults)."""
+    threads(3)
+    testing.parallel_counts(300)  # the workers exist now
+    masks = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        masks.append(int(fields["SigBlk"].strip(), 16))
+    sigint, sigsegv = 1 << (signal.SIGINT - 1), 1 << (signal.SIGSEGV - 1)
+    blocking = [m for m in masks if m & sigint]
+    print(f"{len(masks)} threads, {len(blocking)} block SIGINT")
+    assert len(blocking) >= 2  # the two workers a 3-thread pool has
+    assert not any(m & sigsegv for m in blocking)
+    main = int(dict(line.split(":", 1) for line in open(f"/proc/self/task/{os.getpid()}/status")
+                    if ":" in line)["SigBlk"].strip(), 16)
+    assert not main & sigint

@@ -15,6 +15,7 @@
 #include "mlpcore/parallel.hpp"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 
 #include <atomic>
@@ -180,7 +181,17 @@ struct Pool {
     try {
       while (int(workers->size()) < count) {
         const int index = int(workers->size());
-        workers->emplace_back([this, index] { work(index); });
+        workers->emplace_back([this, index] {
+          // Asynchronous signals (Ctrl-C's SIGINT, SIGTERM, ...) go to the other threads:
+          // Python handles them in its main thread, a worker has nothing to do with them.
+          // Faults (SIGSEGV, ...) stay deliverable to their handlers (faulthandler, ASan).
+          sigset_t async;
+          sigfillset(&async);
+          for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS})
+            sigdelset(&async, fault);
+          pthread_sigmask(SIG_BLOCK, &async, nullptr);
+          work(index);
+        });
       }
     } catch (const std::system_error&) {  // no more threads: run with those there are
     }
