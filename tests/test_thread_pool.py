@@ -197,20 +197,19 @@ def test_split_gemv_within_rounding(threads, M, N, dtype, rng):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
 def test_workers_leave_ctrl_c_to_the_other_threads(threads):
-    """The pool's workers block SIGINT (so Ctrl-C reaches Python's main thread) but not
-    SIGSEGV (so faulthandler and sanitizers still see faults)."""
+    """The pool's workers (named mlpcore-pool) block SIGINT, so Ctrl-C reaches Python's main
+    thread, but not SIGSEGV, so faulthandler and sanitizers still see faults."""
     threads(3)
     testing.parallel_counts(300)  # the workers exist now
-    masks = []
-    for task in os.listdir("/proc/self/task"):
+
+    def status(task):
         with open(f"/proc/self/task/{task}/status") as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
-        masks.append(int(fields["SigBlk"].strip(), 16))
+            return dict(line.split(":", 1) for line in f if ":" in line)
+    workers = [status(t) for t in os.listdir("/proc/self/task")
+               if status(t)["Name"].strip() == "mlpcore-pool"]
     sigint, sigsegv = 1 << (signal.SIGINT - 1), 1 << (signal.SIGSEGV - 1)
-    blocking = [m for m in masks if m & sigint]
-    print(f"{len(masks)} threads, {len(blocking)} block SIGINT")
-    assert len(blocking) >= 2  # the two workers a 3-thread pool has
-    assert not any(m & sigsegv for m in blocking)
-    main = int(dict(line.split(":", 1) for line in open(f"/proc/self/task/{os.getpid()}/status")
-                    if ":" in line)["SigBlk"].strip(), 16)
-    assert not main & sigint
+    masks = [int(w["SigBlk"].strip(), 16) for w in workers]
+    print(f"{len(workers)} pool workers, signal masks {[hex(m) for m in masks]}")
+    assert len(workers) >= 2  # a 3-thread pool has two
+    assert all(m & sigint and not m & sigsegv for m in masks)
+    assert not int(status(os.getpid())["SigBlk"].strip(), 16) & sigint  # the main thread

@@ -190,6 +190,7 @@ struct Pool {
           for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS})
             sigdelset(&async, fault);
           pthread_sigmask(SIG_BLOCK, &async, nullptr);
+          pthread_setname_np(pthread_self(), "mlpcore-pool");  // as top and /proc show it
           work(index);
         });
       }
