@@ -167,6 +167,18 @@ def make(layers, backend, **kw):
 
 
 # ---- PyTorch replays -----------------------------------------------------------------------
+def torch_cross_entropy_steps(torch, net, opt, X, y, epochs, batch_size):
+    """Trains the torch module net with the optimizer opt on cross-entropy over X, y in order
+    (no shuffle), batch after batch, as fit(shuffle=False) does."""
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(epochs):
+        for s in range(0, len(X), batch_size):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(Xt[s:s + batch_size]),
+                                              yt[s:s + batch_size]).backward()
+            opt.step()
+
+
 def torch_sgd_mse_losses(torch, net, X, y, seed, epochs, batch_size, lr, fold_single):
     """Trains the torch module net with plain SGD on half the squared error (summed over
     outputs, mean over the batch: our "mse") over the same batches as fit (the twin's shuffle

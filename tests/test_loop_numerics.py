@@ -12,7 +12,8 @@ from mlpcore.reference import losses
 from mlpcore.reference.network import Network
 
 from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      assert_unchanged, make, numerical_gradient, snapshot)
+                      assert_unchanged, make, numerical_gradient, snapshot,
+                      torch_cross_entropy_steps)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}
 
@@ -276,12 +277,7 @@ def test_optimizer_objects_match_torch_optim(make_opt, torch_name, torch_kw, bac
     groups = [{"params": [lin1.weight, lin2.weight], "weight_decay": wd},
               {"params": [lin1.bias, lin2.bias], "weight_decay": 0.0}]
     opt = getattr(torch.optim, torch_name)(groups, **torch_kw)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    for _ in range(epochs):
-        for s in range(0, len(X), batch):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(Xt[s:s + batch]), yt[s:s + batch]).backward()
-            opt.step()
+    torch_cross_entropy_steps(torch, net, opt, X, y, epochs, batch)
     err = _assert_like_torch(model, (lin1, lin2), f"{torch_name} vs torch.optim")
     print(f"{torch_name} {torch_kw} {backend} vs torch: max |diff| {err:.2e}")
 

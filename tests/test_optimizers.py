@@ -8,7 +8,8 @@ import pytest
 import mlpcore
 from mlpcore import BatchNorm, Dense, Dropout, ReLU, Tanh
 
-from conftest import TOLERANCES, assert_all_close, assert_all_equal, assert_unchanged, make, snapshot
+from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_unchanged, make,
+                      snapshot, torch_cross_entropy_steps)
 
 OPTIMIZERS = [
     {"optimizer": "sgd"},
@@ -57,12 +58,7 @@ def test_matches_torch_optim(kw, weight_decay, backend, rng):
     else:
         opt = torch.optim.Adam(groups, lr=lr, betas=kw.get("betas", (0.9, 0.999)),
                                eps=kw.get("adam_eps", 1e-8))
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    for _ in range(epochs):
-        for s in range(0, len(X), batch):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(Xt[s:s + batch]), yt[s:s + batch]).backward()
-            opt.step()
+    torch_cross_entropy_steps(torch, net, opt, X, y, epochs, batch)
     expected = [lin1.weight.detach().numpy().T, lin1.bias.detach().numpy(),
                 lin2.weight.detach().numpy().T, lin2.bias.detach().numpy()]
     assert_all_close(model.get_weights(), expected, rtol=1e-9, atol=1e-12,
