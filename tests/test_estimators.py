@@ -211,8 +211,8 @@ def test_lbfgs_objective_gradient(activation, task):
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("backend", ["native", "numpy"])
 def test_sparse_equals_dense(fmt, solver, backend, iris, monkeypatch):
-    monkeypatch.setattr(_engine, "CHUNK_BYTES", 40 * 4 * 8)  # L-BFGS, predict: 40-row chunks
-    monkeypatch.setattr(_epoch, "CHUNK_BYTES", 40 * 4 * 8)   # the twin's epochs: 40 rows
+    # 40-row chunks: L-BFGS, predict and the twin's epochs (one constant, in _epoch)
+    monkeypatch.setattr(_epoch, "CHUNK_BYTES", 40 * 4 * 8)
     X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=15, solver=solver,

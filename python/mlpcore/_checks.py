@@ -280,8 +280,9 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
                          f"outputs (expected shape ({n_samples}, {n_outputs}))")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
+        _check_range(name, arr, dtype)  # before the cast, which would make inf of it
     out = as_engine_array(arr, dtype)
-    _check_finite(name, out)
     if loss in ("softmax_cross_entropy", "binary_cross_entropy"):
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name}: targets of {loss} must lie in [0, 1], got values in "
@@ -356,7 +357,9 @@ def check_X_sparse(X, n_features, dtype, name="X"):
     if not csr.has_canonical_format:
         csr = csr.copy()
         csr.sum_duplicates()
+    _check_finite(name, csr.data)
+    if csr.dtype.kind == "f" and csr.dtype.itemsize > np.dtype(dtype).itemsize:
+        _check_range(name, csr.data, dtype)  # before the cast, which would make inf of it
     data = np.ascontiguousarray(csr.data, dtype=dtype)
-    _check_finite(name, data)
     return (data, np.ascontiguousarray(csr.indices, dtype=np.int64),
             np.ascontiguousarray(csr.indptr, dtype=np.int64))

@@ -2,10 +2,12 @@
 pool (cpp/src/parallel.cpp), which splits big products and row blocks; the bundled OpenBLAS
 always runs on one thread. The default comes from MLPCORE_NUM_THREADS, else
 OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs the process may use. When
-threadpoolctl is installed, the pool is registered with it as a "blas" library (internal_api
-"mlpcore"), so `threadpool_limits(1)` and `threadpool_limits(1, user_api="blas")` limit it.
+threadpoolctl (3.5 or newer) is installed, the pool is registered with it as a "blas" library
+(internal_api "mlpcore"), so `threadpool_limits(1)` and `threadpool_limits(1, user_api="blas")`
+limit it.
 The NumPy twin (backend="numpy") multiplies with NumPy's own BLAS, which these functions do
 not govern (threadpoolctl does)."""
+import contextlib
 import importlib.util
 
 from . import _checks
@@ -38,13 +40,25 @@ def get_num_threads():
     return int(_core().get_num_threads())
 
 
+@contextlib.contextmanager
+def limited(n):
+    """The engine's thread count set to n inside the block and restored after it (a
+    set/get pair: microseconds, where threadpoolctl scans every loaded library)."""
+    before = get_num_threads()
+    set_num_threads(min(n, MAX_THREADS))
+    try:
+        yield
+    finally:
+        set_num_threads(before)
+
+
 def register_with_threadpoolctl():
     """Makes threadpoolctl see and limit the engine's pool (a no-op without threadpoolctl or
     without the extension). Called once, when mlpcore is imported."""
     if importlib.util.find_spec("threadpoolctl") is None:
         return
     try:
-        from . import _core as core
+        from . import _core  # noqa: F401  (without the extension there is no pool)
     except ImportError:
         return
     try:
@@ -77,4 +91,3 @@ def register_with_threadpoolctl():
             threadpoolctl.register(MlpcoreController)
     except Exception:
         return
-    del core

@@ -134,8 +134,10 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
     sparse = _checks.is_sparse(X)
     Xe = None  # what the engine trains on: X, or its CSR triple
     if sparse:
+        X = X.tocsr()  # (validation_split slices rows: a COO matrix cannot)
         n = int(X.shape[0])
-        Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype)
+        if validation_split is None:  # else the training rows are checked once split off
+            Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype)
     else:
         # a float64 X for a float32 C++ engine is read as it is, converted batch by batch
         X = _checks.check_X(X, net.n_features_in_, net.dtype,
@@ -167,7 +169,8 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
                              f"{validation_split!r}")
         tr, va = _split(n, float(validation_split), Y, net.loss_name, net.seed)
         Xv, Yv = X[va], Y[va]
-        Xv = Xv.toarray() if sparse else Xv
+        Xv = _checks.check_X(Xv.toarray() if sparse else Xv, net.n_features_in_, net.dtype,
+                             "X_val")  # (a float64 X kept for the engine: now the dtype)
         X, Y, n, Xe = X[tr], Y[tr], tr.size, None
         wv, w = (None, None) if w is None else (w[va], w[tr])
     elif validation_data is not None:
@@ -182,8 +185,6 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         if len(validation_data) == 3:
             wv = _checks.check_sample_weight(validation_data[2], Xv.shape[0], np.float64,
                                              "sample_weight_val")
-    if Xv is not None:
-        Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
     if Xe is None:
         Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype) if sparse else X
     w = None if w is None else np.ascontiguousarray(w, dtype=net.dtype)
@@ -200,7 +201,8 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
     if patience is not None:
         patience = _checks.check_positive_int("patience", patience)
         if Xv is None:
-            raise ValueError("patience (early stopping) needs validation_data")
+            raise ValueError("patience (early stopping) needs validation_data or "
+                             "validation_split")
         cbs.append(EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
     if callback is not None:
         if not callable(callback):

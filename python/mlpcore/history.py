@@ -19,7 +19,7 @@ A list of the per-epoch training losses (what fit returned before, so `losses[-1
     plot()            loss and metric curves and the per-layer gradient norms (matplotlib,
                       pip install "mlpcore[plot]")
 
-net.history_ keeps the same dict across all fit calls (NaN where an epoch lacks a key); it is
+net.history_ keeps the same dict across all fit calls (None where an epoch lacks a key); it is
 saved by mlpcore.save and pickles.
 """
 import numpy as np

@@ -90,8 +90,12 @@ class BaseMLP(BaseEstimator):
         return hidden
 
     def _threads(self):
+        """n_threads for the C++ engine's pool (backend='native') or NumPy's BLAS ('numpy')."""
         if self.n_threads is None:
             return contextlib.nullcontext()
+        if self.backend == "native":
+            from .._threads import limited
+            return limited(self.n_threads)
         from threadpoolctl import threadpool_limits
         return threadpool_limits(limits=self.n_threads, user_api="blas")
 

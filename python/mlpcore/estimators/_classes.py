@@ -32,7 +32,8 @@ _COMMON_DOC = """
         None trains in X's dtype as scikit-learn does (float32 X in float32, anything else
         in float64). 'float32' is about twice as fast on float64 data.
     n_threads : int or None, default=None
-        Limits the BLAS threads during fit and predict (threadpoolctl); None leaves them.
+        The threads of fit and predict: the C++ engine's (mlpcore.set_num_threads) with
+        backend='native', NumPy's BLAS (threadpoolctl) with 'numpy'; None leaves them.
     backend : {'native', 'numpy'}, default='native'
         The C++ engine, or the pure-NumPy reference twin.
 

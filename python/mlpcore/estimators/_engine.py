@@ -11,7 +11,7 @@ from scipy.special import xlogy
 from .._layout import split
 from ..layers import BatchNorm, Dense, Dropout, Identity, ReLU, Sigmoid, Tanh
 from ..sequential import Sequential
-from ._epoch import engine_features, sequential_has_poisson
+from ._epoch import engine_features, rows_per_chunk, sequential_has_poisson
 
 # scikit-learn's hidden activation name -> mlpcore layer
 HIDDEN = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU}
@@ -24,7 +24,6 @@ ENGINE_LOSS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_ent
 
 # Rows densified at a time (L-BFGS and predict with a sparse X) are bounded to about this
 # many bytes.
-CHUNK_BYTES = 64 << 20
 
 
 # ---- the objective -------------------------------------------------------------------------
@@ -113,9 +112,8 @@ def take_rows(X, idx):
 
 
 def chunk_rows(X, multiple=1):
-    """Rows per chunk: about CHUNK_BYTES of dense rows, a multiple of `multiple` (>= 1 of it)."""
-    row_bytes = X.shape[1] * np.dtype(X.dtype).itemsize
-    return max(1, CHUNK_BYTES // max(row_bytes, 1) // multiple) * multiple
+    """Rows per chunk of X: about CHUNK_BYTES of dense rows (_epoch.rows_per_chunk)."""
+    return rows_per_chunk(X.shape[1], np.dtype(X.dtype).itemsize, multiple)
 
 
 def row_chunks(X):

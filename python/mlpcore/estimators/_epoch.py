@@ -31,6 +31,12 @@ from ..reference.train import batch_bounds
 # rows itself) are bounded to about this many bytes, at least one minibatch.
 CHUNK_BYTES = 64 << 20
 
+
+def rows_per_chunk(n_features, itemsize, multiple=1):
+    """Rows per chunk: about CHUNK_BYTES of dense rows, a multiple of `multiple` (>= 1 of it)."""
+    row_bytes = n_features * itemsize
+    return max(1, CHUNK_BYTES // max(row_bytes, 1) // multiple) * multiple
+
 # What the C++ engine's train_epoch / loss / gradients take (all of it).
 NATIVE_FEATURES = frozenset({"sample_weight", "l2_alpha", "order", "step_losses",
                              "sklearn_eps", "poisson", "csr", "float64_rows"})
@@ -115,8 +121,7 @@ class Rows:
 
     def chunk_rows(self, multiple):
         """Rows per copied chunk: about CHUNK_BYTES, a multiple of `multiple` (>= 1 of it)."""
-        row_bytes = self.n_features * self.dtype.itemsize
-        return max(1, CHUNK_BYTES // max(row_bytes, 1) // multiple) * multiple
+        return rows_per_chunk(self.n_features, self.dtype.itemsize, multiple)
 
 
 def _epoch_calls(net, rows, n, batch_size, split_trailing):
