@@ -3,6 +3,8 @@
 exception reaches Python and leaves the pool working, nested and concurrent calls run, a forked
 child gets a working pool, and split products equal unsplit ones."""
 import multiprocessing
+import subprocess
+import sys
 import os
 import signal
 import threading
@@ -213,3 +215,44 @@ def test_workers_leave_ctrl_c_to_the_other_threads(threads):
     assert len(workers) >= 2  # a 3-thread pool has two
     assert all(m & sigint and not m & sigsegv for m in masks)
     assert not int(status(os.getpid())["SigBlk"].strip(), 16) & sigint  # the main thread
+
+
+READ_WHILE_FITTING = """
+import threading, time
+import numpy as np
+from mlpcore import _core
+net = _core.Network32([("dense", 64, 256), ("relu", 256, 256), ("dense", 256, 10)],
+                      "softmax_cross_entropy", 0)
+net.set_params(np.random.default_rng(0).standard_normal(net.n_params).astype(np.float32) * 0.05)
+X = np.random.default_rng(1).standard_normal((400000, 64)).astype(np.float32)
+Y = np.eye(10, dtype=np.float32)[np.random.default_rng(2).integers(0, 10, 400000)]
+started = threading.Event()
+def fit():
+    started.set()
+    net.train_epoch(X, Y, 32, {"name": "sgd", "lr": 0.01}, 0, 0, 0, True,
+                    check_interrupts=True)
+fitter = threading.Thread(target=fit)
+fitter.start()
+started.wait()
+time.sleep(0.05)  # inside the epoch (about 0.4 s on 2 idle cores)
+t = time.time()
+net.get_params()
+waited = time.time() - t
+fitter.join()
+print("waited", round(waited, 3), "alive", fitter.is_alive(), flush=True)
+"""
+
+
+def test_reading_parameters_while_another_thread_trains():
+    """The engine's get_params on one thread while train_epoch runs on another (Sequential
+    serialises its own public methods with a lock of its own; the engine must stand alone):
+    the read waits for the epoch without the GIL. It used to wait with it, while the epoch
+    polled for Ctrl-C needing the GIL: both threads hung."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    try:
+        out = subprocess.run([sys.executable, "-c", READ_WHILE_FITTING], env=env,
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading parameters while training deadlocked (no exit within 120 s)")
+    print(out.stdout.strip(), out.stderr[-300:])
+    assert out.returncode == 0 and out.stdout.split()[-1] == "False"

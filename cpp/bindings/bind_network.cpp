@@ -156,13 +156,18 @@ static void def_network(py::module_& m, const char* name) {
   for (const auto& [what, b] : buffers) {
     cls.def(("get_" + std::string(what)).c_str(), [b = b](const Net& net) {
       Array<T> out(py::ssize_t(net.size(b)));
-      net.read(b, out.mutable_data());
+      T* dst = out.mutable_data();
+      // without the GIL: a fit on another thread holds the network's lock and takes the
+      // GIL to poll for Ctrl-C; waiting for the lock with the GIL would deadlock both
+      py::gil_scoped_release release;
+      net.read(b, dst);
       return out;
     });
     cls.def(("set_" + std::string(what)).c_str(), [b = b, what = what](Net& net,
                                                                         const Array<T>& flat) {
       check_size(flat, what, py::ssize_t(net.size(b)));
       const Array<T> in = aligned(flat);
+      py::gil_scoped_release release;  // (as in get_*)
       net.write(b, in.data());
     }, py::arg("flat"));
   }

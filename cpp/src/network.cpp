@@ -215,6 +215,7 @@ void Network<T>::over_blocks(std::int64_t B, std::int64_t block, F&& f) {
       if (free.empty()) {
         made.emplace_back();
         layout(made.back(), int(std::min(block, B)), nullptr, false);
+        free.reserve(made.size());  // so that handing back (in a destructor) never allocates
         free.push_back(&made.back());
       }
       w = free.back();
@@ -226,7 +227,7 @@ void Network<T>::over_blocks(std::int64_t B, std::int64_t block, F&& f) {
       Workspace<T>* w;
       ~HandBack() {
         std::lock_guard<std::mutex> g(lock);
-        free.push_back(w);  // cannot throw: free's capacity already held w
+        free.push_back(w);  // cannot throw: free holds room for every workspace made
       }
     } hand_back{taken, free, w};
     const std::int64_t r = std::int64_t(i) * block;
@@ -246,6 +247,7 @@ bool Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::u
   const std::int64_t block = training ? B : eval_block(B);
   std::atomic<bool> finite{true};
   over_blocks(B, block, [&](Workspace<T>& ws, int, std::int64_t r, int rows) {
+    if (!finite) return;  // a block before found NaN/inf: the call fails anyway
     const T* xr = x + size_t(r) * n_inputs();  // (rows, n_in)
     if (check_finite && !all_finite(xr, size_t(rows) * n_inputs())) {
       finite = false;
@@ -346,8 +348,8 @@ double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const Step
   const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
   // Plain SGD with nothing between the gradient and the step (no clipping, no norms) runs
   // inside backward for the layers that can: no gradient buffer is zeroed, written or read.
-  const bool fused = s.opt.kind == Optimizer::Kind::Sgd && s.opt.momentum == 0 &&
-                     s.clip_value <= 0 && s.clip_norm <= 0 && !s.grad_norms;
+  const bool fused = !uses_moments(s.opt) && s.clip_value <= 0 && s.clip_norm <= 0 &&
+                     !s.grad_norms;
   const SgdStep sgd{s.opt.lr, decay};
   PassContext ctx{true, true, seed_, step};
   const T* z = forward(ws, ws.x, B, ctx);

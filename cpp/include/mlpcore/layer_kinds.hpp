@@ -66,7 +66,8 @@ template <typename T>
 struct LayerOps {
   // in is (B, n_in); fills s.out (B, n_out) and the cache backward reads.
   void (*forward)(LayerSlot<T>& s, const T* in, int B, const PassContext& ctx);
-  // d (B, n_out) holds dL/d(out) and may be overwritten. Accumulates dw, db (+=); writes
+  // d (B, n_out) holds dL/d(out) and may be overwritten. Accumulates dw, db (+=), or, for a
+  // kind with sgd_in_backward and ctx.sgd set, steps w and b in place instead; writes
   // dL/d(in) (B, n_in) into d (in place) or, for width-changing kinds, into dx; returns where
   // it is. With dx null the input gradient is not needed (first layer) and may be skipped.
   T* (*backward)(LayerSlot<T>& s, T* d, T* dx, const T* in, int B, T* scratch,

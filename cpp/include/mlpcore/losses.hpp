@@ -16,7 +16,7 @@ enum class Loss { SoftmaxCrossEntropy, BinaryCrossEntropy, Mse, Poisson };
 Loss loss_from_name(const std::string& name);
 const char* loss_name(Loss l);
 
-// h = output activation of z; z and h are (B, K); h may alias z.
+// h = output activation of z; z and h are (B, K); h must not alias z.
 template <typename T>
 void output_activation(Loss l, T* h, const T* z, int B, int K);
 

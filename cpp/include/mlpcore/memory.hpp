@@ -33,7 +33,8 @@ void allocate(std::vector<T>& a, std::size_t n, T value, const std::string& what
   if (n > a.max_size() / 2)
     throw OutOfMemory("not enough memory for " + what + ": " + std::to_string(n) +
                       " values are more than any buffer can hold");
-  const std::size_t grow = n > a.capacity() ? (n - a.capacity()) * sizeof(T) : 0;
+  // assign() beyond the capacity allocates a new buffer of all n values before it frees the old
+  const std::size_t grow = n > a.capacity() ? n * sizeof(T) : 0;
   if (grow > LARGE_ALLOCATION) check_available(grow, what);
   try {
     a.assign(n, value);

@@ -34,6 +34,7 @@ struct Workspace {
   T* w = nullptr;                    // (rows,) gathered sample weights of a training batch
   T* delta[2] = {nullptr, nullptr};  // (rows, max_width) each: backward's ping-pong deltas
   T* scratch = nullptr;              // (2 * max_width,) per-feature sums of batch-norm backward
+                                     // and of the fused SGD step's bias gradient
 };
 
 // Everything about one training step besides the batch.
@@ -78,8 +79,9 @@ class Network {
 
   // x is (B, n_in); h is (B, K): output activations. With check_finite, each block of rows
   // of x is scanned for NaN/inf just before the forward pass reads it (while it is in cache);
-  // on the first one found predict stops and returns false (h is then incomplete: the caller
-  // raises, naming the element). Returns true otherwise.
+  // when one is found predict returns false once the blocks under way end, skipping those
+  // not begun (h is then incomplete: the caller raises, naming the element). Returns true
+  // otherwise.
   bool predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step,
                bool check_finite = false);
   // x is (B, n_in), y is (B, K), w (B,) sample weights or null; the (weighted) mean loss.
@@ -96,8 +98,8 @@ class Network {
   // Throws std::invalid_argument if a step/sign layer stands above a layer with parameters.
   void check_trainable() const;
   // The training workspace, laid out for `rows` samples with views of the gradients;
-  // allocates the gradients on first use, and the optimizer moments when `moments` (every
-  // optimizer but plain SGD reads them).
+  // allocates the gradients on first use, and the optimizer moments when `moments`
+  // (uses_moments: every optimizer but plain SGD without momentum reads them).
   Workspace<T>& train_workspace(int rows, bool moments);
   // One step on the batch in ws.x (B, n_in), ws.y (B, K) and, when weighted, ws.w (B,):
   // forward (training, step's dropout masks, moving the running statistics), loss, backward,
@@ -113,8 +115,9 @@ class Network {
   void layout(Workspace<T>& ws, int rows, T* grad, bool backprop = true);
   // Runs every layer on x (B, n_in); returns the last net input z (B, K) inside ws.
   const T* forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
-  // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first);
-  // x is the (B, n_in) input given to forward.
+  // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first), or,
+  // with ctx.sgd, steps the layers that can (sgd_in_backward) in place and leaves their
+  // gradient views untouched; x is the (B, n_in) input given to forward.
   void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
   // Calls f(workspace, block index, first row, rows) for each block of `block` rows of a
   // forward pass over B rows, as tasks of the thread pool.
