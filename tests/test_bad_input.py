@@ -1,6 +1,8 @@
 """Bad input on both engines: every bad call raises ValueError naming the problem and leaves
 the model exactly as it was; convertible input (views, Fortran order, other dtypes, lists)
 is converted and gives the same result as the clean array."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -121,6 +123,21 @@ def test_float64_beyond_float32_range_is_rejected(backend):
         with pytest.raises(ValueError, match=r"X holds 1e\+300 at index \(1, 1\): beyond the "
                                              "range of float32"):
             call(model, method, X)
+    assert_unchanged(model, snap)
+
+
+def test_float64_targets_beyond_float32_range_are_rejected_by_name(backend):
+    """A target that does not fit the model's float32 is named by its value, like X's (it
+    used to become inf in the cast and be reported as 'NaN or infinity', with a warning)."""
+    model = Sequential([Dense(3, 1)], loss="mse", dtype="float32", backend=backend)
+    snap = snapshot(model)
+    y = np.ones((4, 1))
+    y[2, 0] = -1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning from a cast either
+        with pytest.raises(ValueError, match=r"y holds -1e\+300 at index \(2, 0\): beyond "
+                                             "the range of float32"):
+            model.fit(np.ones((4, 3)), y, epochs=1)
     assert_unchanged(model, snap)
 
 

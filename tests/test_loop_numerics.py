@@ -417,7 +417,7 @@ def test_csr_input_equals_dense(backend, dtype, rng):
     X = rng.normal(size=(30, 6)) * (rng.random((30, 6)) < 0.3)
     y = rng.integers(0, 3, 30)
     fits = []
-    for data in (X, sparse.csr_matrix(X), sparse.csc_matrix(X)):
+    for data in (X, sparse.csr_matrix(X), sparse.csc_matrix(X), sparse.coo_matrix(X)):
         m = make([Dense(6, 8), ReLU(), Dense(8, 3)], backend, loss="softmax_cross_entropy",
                  dtype=dtype, seed=0)
         h = m.fit(data, y, epochs=3, batch_size=7, lr=0.1, validation_split=0.2)
