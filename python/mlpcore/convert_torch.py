@@ -28,7 +28,7 @@ module's output equals net.predict. torch_loss(net) is the torch loss mlpcore mi
     binary_cross_entropy    F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / n
     mse                     0.5 * F.mse_loss(out, y, reduction="sum") / n  (half squared error
                                                                              summed over outputs)
-    poisson (where mlpcore has it)  (exp(z) - y z + xlogy(y, y) - y).sum() / n; to_torch's
+    poisson                 (exp(z) - y z + xlogy(y, y) - y).sum() / n; to_torch's
                             output_activation=True has no module for its exp output
 """
 import numpy as np
