@@ -96,6 +96,16 @@ def test_rejects_what_it_cannot_convert(rng):
     est.activation = "softsign"
     with pytest.raises(ValueError, match="activation='softsign'"):
         mc.from_sklearn(est)
+    # mlpcore's own estimator with batch norm: its coefs_ are not the whole network
+    bn = fitted(mc.MLPClassifier(hidden_layer_sizes=(4,), batch_norm=True, max_iter=3,
+                                 random_state=0), X, (X[:, 0] > 0).astype(int))
+    with pytest.raises(ValueError, match=r"batch_norm=True.*estimator\.model_"):
+        mc.from_sklearn(bn)
+    plain = fitted(mc.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X,
+                   (X[:, 0] > 0).astype(int))
+    diff = np.abs(mc.from_sklearn(plain).predict(X)[:, 0] - plain.predict_proba(X)[:, 1]).max()
+    print(f"from_sklearn(mlpcore.MLPClassifier) vs predict_proba: {diff:.2g}")
+    assert diff <= 1e-12
 
 
 def test_poisson_regressor(rng):

@@ -32,6 +32,10 @@ def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
     if not all(hasattr(estimator, a) for a in ("coefs_", "intercepts_", "out_activation_")):
         raise ValueError(f"estimator must be a fitted scikit-learn MLPClassifier or MLPRegressor "
                          f"(with coefs_, intercepts_ and out_activation_), got {name}")
+    if getattr(estimator, "batch_norm", False):  # mlpcore's own estimators
+        raise ValueError(f"{name}(batch_norm=True): coefs_ and intercepts_ leave out the "
+                         "batch-norm layers; its trained network is estimator.model_ (an "
+                         "mlpcore.Sequential: save, export or copy it directly)")
     hidden = ACTIVATIONS.get(estimator.activation)
     if hidden is None:
         raise ValueError(f"{name}.activation={estimator.activation!r} has no mlpcore layer; "
