@@ -28,7 +28,7 @@ static void def_gemm(py::module_& m) {
       Array<T> c({M, N});
       const Trans ta = trans_a ? Trans::Yes : Trans::No, tb = trans_b ? Trans::Yes : Trans::No;
       {
-        py::gil_scoped_release release;
+        WithoutGil release;
         (naive ? gemm_naive<T> : gemm<T>)(ta, tb, M, N, K, T(1), a.data(), ca, b.data(), cb,
                                           T(0), c.mutable_data(), N);
       }
@@ -48,7 +48,7 @@ static void def_gemm(py::module_& m) {
                                   ",)");
     Array<T> y(std::vector<py::ssize_t>{trans ? N : M});
     {
-      py::gil_scoped_release release;
+      WithoutGil release;
       gemv(trans ? Trans::Yes : Trans::No, M, N, T(1), a.data(), N, x.data(), T(0),
            y.mutable_data());
     }
@@ -79,7 +79,7 @@ py::tuple parallel_counts(int n, int inner, int fail_at) {
   };
   py::object error = py::none();
   try {
-    py::gil_scoped_release release;
+    WithoutGil release;
     parallel::run(n, task);
   } catch (const std::invalid_argument& e) {
     error = py::str(e.what());

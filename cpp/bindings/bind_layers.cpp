@@ -18,7 +18,7 @@ static void def_layers(py::module_& m) {
     const int O = static_cast<int>(w.shape(1));
     check_size(b, "b", O);
     Array<T> z({B, O});
-    py::gil_scoped_release release;
+    WithoutGil release;
     dense_forward(z.mutable_data(), x.data(), w.data(), b.data(), B, I, O);
     return z;
   }, py::arg("x"), py::arg("w"), py::arg("b"));
@@ -33,7 +33,7 @@ static void def_layers(py::module_& m) {
     std::fill_n(dw.mutable_data(), size_t(I) * O, T(0));
     std::fill_n(db.mutable_data(), O, T(0));
     {
-      py::gil_scoped_release release;
+      WithoutGil release;
       dense_backward(dx.mutable_data(), dw.mutable_data(), db.mutable_data(), dz.data(),
                      x.data(), w.data(), B, I, O);
     }

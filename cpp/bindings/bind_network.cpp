@@ -5,7 +5,10 @@
 #include "mlpcore/train.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <functional>
+#include <thread>
 #include <limits>
 #include <optional>
 #include <type_traits>
@@ -16,6 +19,48 @@ namespace mlpcore::bind {
 struct Progress {
   std::atomic<std::int64_t> done{0}, total{0};
   std::atomic<double> loss{0.0};  // the running epoch's mean loss so far (NaN before a step)
+};
+
+// The main thread's ident, the only thread Python runs signal handlers on (set at import).
+static unsigned long main_thread = 0;
+
+// The stop test of an evaluation pass (Network::predict and loss call it before each row
+// block, on any thread of the pool): true once the interpreter is exiting, or once Ctrl-C
+// was seen. On the main thread, Python's signal handlers run at most every 50 ms (taking
+// the GIL for it), as between training steps; the handler's exception is raised by finish().
+class Interrupts {
+ public:
+  using Clock = std::chrono::steady_clock;
+  bool operator()() {
+    if (stopped_.load(std::memory_order_relaxed)) return true;
+    if (exiting.load()) return stop();
+    if (!poll_ || std::this_thread::get_id() != caller_ || Clock::now() < next_poll_) return false;
+    next_poll_ = Clock::now() + std::chrono::milliseconds(50);
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      signalled_ = true;
+      return stop();
+    }
+    return false;
+  }
+  std::function<bool()> as_function() { return [this] { return (*this)(); }; }
+  // With the GIL, after the call: raises what stopped it, if anything did.
+  void finish() const {
+    if (signalled_) throw py::error_already_set();  // the KeyboardInterrupt the handler raised
+    if (stopped_) throw std::runtime_error("mlpcore: the interpreter is exiting; the call was cancelled");
+  }
+  bool stopped() const { return stopped_; }
+
+ private:
+  bool stop() {
+    stopped_ = true;
+    return true;
+  }
+  std::thread::id caller_ = std::this_thread::get_id();
+  bool poll_ = PyThread_get_thread_ident() == main_thread;  // constructed with the GIL
+  Clock::time_point next_poll_ = Clock::now() + std::chrono::milliseconds(50);
+  bool signalled_ = false;  // written only on the caller's thread
+  std::atomic<bool> stopped_{false};
 };
 
 // A layer spec tuple as Sequential builds it: (kind, n_in, n_out, *args), e.g.
@@ -159,7 +204,7 @@ static void def_network(py::module_& m, const char* name) {
       T* dst = out.mutable_data();
       // without the GIL: a fit on another thread holds the network's lock and takes the
       // GIL to poll for Ctrl-C; waiting for the lock with the GIL would deadlock both
-      py::gil_scoped_release release;
+      WithoutGil release;
       net.read(b, dst);
       return out;
     });
@@ -167,7 +212,7 @@ static void def_network(py::module_& m, const char* name) {
                                                                         const Array<T>& flat) {
       check_size(flat, what, py::ssize_t(net.size(b)));
       const Array<T> in = aligned(flat);
-      py::gil_scoped_release release;  // (as in get_*)
+      WithoutGil release;  // (as in get_*)
       net.write(b, in.data());
     }, py::arg("flat"));
   }
@@ -187,10 +232,13 @@ static void def_network(py::module_& m, const char* name) {
         const int B = rows_of(x, "X", net.n_inputs());
         Array<T> h({B, net.n_outputs()});
         bool finite;
+        Interrupts stop;
         {
-          py::gil_scoped_release release;  // X is scanned block by block as predict reads it
-          finite = net.predict(h.mutable_data(), x.data(), B, training, step, check_finite);
+          WithoutGil release;  // X is scanned block by block as predict reads it
+          finite = net.predict(h.mutable_data(), x.data(), B, training, step, check_finite,
+                               stop.as_function());
         }
+        stop.finish();
         if (!finite) {
           require_finite(x, "X");  // names the first NaN/inf
           throw std::invalid_argument("X contains NaN or infinity");  // (X changed meanwhile)
@@ -206,8 +254,15 @@ static void def_network(py::module_& m, const char* name) {
         if (rows_of(y, "Y", net.n_outputs()) != B)
           throw std::invalid_argument("Y must have as many rows as X");
         const auto w = weights_of<T>(sample_weight, B);
-        py::gil_scoped_release release;
-        return net.loss(x.data(), y.data(), w ? w->data() : nullptr, B, training, step);
+        Interrupts stop;
+        double value;
+        {
+          WithoutGil release;
+          value = net.loss(x.data(), y.data(), w ? w->data() : nullptr, B, training, step,
+                           stop.as_function());
+        }
+        stop.finish();
+        return value;
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
          py::arg("sample_weight") = py::none())
       .def("gradients", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
@@ -220,7 +275,7 @@ static void def_network(py::module_& m, const char* name) {
         Array<T> grad(py::ssize_t(net.n_params()));
         double value;
         {
-          py::gil_scoped_release release;
+          WithoutGil release;
           value = net.gradients(grad.mutable_data(), x.data(), y.data(),
                                 w ? w->data() : nullptr, B, training, step);
         }
@@ -257,11 +312,15 @@ static void def_network(py::module_& m, const char* name) {
           o.progress = &progress->done;
           o.running_loss = &progress->loss;
         }
-        if (check_interrupts)  // Ctrl-C: Python's handler runs between steps (main thread)
-          o.interrupted = [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;
-          };
+        // polled between steps at most every 50 ms: interpreter exit stops the epoch (without
+        // taking the GIL); with check_interrupts, Ctrl-C too (Python's handler runs)
+        bool cancelled = false;
+        o.interrupted = [check_interrupts, &cancelled] {
+          if (exiting.load()) return cancelled = true;
+          if (!check_interrupts) return false;
+          py::gil_scoped_acquire gil;
+          return PyErr_CheckSignals() != 0;
+        };
         const EpochInput<T> x(X, net.n_inputs());
         const Array<T> y = aligned(Y);
         if (rows_of(y, "Y", net.n_outputs()) != x.n)
@@ -270,9 +329,11 @@ static void def_network(py::module_& m, const char* name) {
         if (progress) progress->total.store(x.n);
         EpochResult r;
         {
-          py::gil_scoped_release release;
+          WithoutGil release;
           r = train_epoch(net, x.rows, y.data(), w ? w->data() : nullptr, x.n, o);
         }
+        if (cancelled)
+          throw std::runtime_error("mlpcore: the interpreter is exiting; the epoch was cancelled");
         if (r.interrupted) throw py::error_already_set();  // the KeyboardInterrupt it raised
         py::dict out;
         out["loss"] = r.loss;
@@ -295,6 +356,14 @@ static void def_network(py::module_& m, const char* name) {
 }
 
 void register_network(py::module_& m) {
+  main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  m.def("_shutdown", [] {
+    exiting.store(true);
+    py::gil_scoped_release release;
+    while (calls_in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }, "Refuses new engine calls, stops those under way at their next poll and waits (without "
+     "the GIL) until all have returned. Registered with atexit when _core is imported.");
+  py::module_::import("atexit").attr("register")(m.attr("_shutdown"));
   py::class_<Progress>(m, "Progress", "Samples done in the running epoch, updated by the engine "
                                        "after every step; read it from another thread.")
       .def(py::init<>())

@@ -4,11 +4,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mlpcore/finite.hpp"
@@ -16,6 +19,51 @@
 namespace mlpcore::bind {
 
 namespace py = pybind11;
+
+// ---- calls that run without the GIL, and interpreter exit ---------------------------------
+// A thread that comes back from a GIL-free call after the interpreter began finalizing is
+// stopped by Python inside gil_scoped_release's (noexcept) destructor: the process aborts
+// ("terminate called without an active exception"), or static destructors run under a
+// thread still computing. So every GIL-free call is counted, and mlpcore._core._shutdown
+// (an atexit hook, which runs before finalization) sets `exiting`, which refuses new calls
+// and stops those under way at their next poll (between row blocks or training steps), then
+// waits, without the GIL, until every call has returned to Python.
+inline std::atomic<bool> exiting{false};
+inline std::atomic<long> calls_in_flight{0};
+
+// Counts the call from construction (with the GIL) until after the GIL is taken back.
+class CallGate {
+ public:
+  CallGate() {
+    if (exiting.load())
+      throw std::runtime_error("mlpcore: the interpreter is exiting; no new engine calls");
+    calls_in_flight.fetch_add(1);
+  }
+  ~CallGate() { calls_in_flight.fetch_sub(1); }
+  CallGate(const CallGate&) = delete;
+  CallGate& operator=(const CallGate&) = delete;
+};
+
+// Use instead of py::gil_scoped_release around compute: the gate is entered first and left
+// last (members are destroyed in reverse order), so the call counts until the GIL is back.
+// A call that comes back once the interpreter is exiting never takes the GIL back: its thread
+// (a daemon thread: the others were joined before atexit) sleeps until the process ends, as
+// Python itself parks daemon threads that want the GIL during finalization.
+class WithoutGil {
+ public:
+  WithoutGil() = default;
+  ~WithoutGil() {
+    if (!exiting.load()) return;
+    calls_in_flight.fetch_sub(1);
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  WithoutGil(const WithoutGil&) = delete;
+  WithoutGil& operator=(const WithoutGil&) = delete;
+
+ private:
+  CallGate gate_;
+  py::gil_scoped_release release_;
+};
 
 // A C-contiguous array of T: other dtypes and layouts are converted by pybind11 (forcecast).
 template <typename T>

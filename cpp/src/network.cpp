@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -241,13 +242,17 @@ void Network<T>::over_blocks(std::int64_t B, std::int64_t block, F&& f) {
 
 template <typename T>
 bool Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step,
-                         bool check_finite) {
+                         bool check_finite, const std::function<bool()>& stop) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
   const std::int64_t block = training ? B : eval_block(B);
   std::atomic<bool> finite{true};
   over_blocks(B, block, [&](Workspace<T>& ws, int, std::int64_t r, int rows) {
-    if (!finite) return;  // a block before found NaN/inf: the call fails anyway
+    if (!finite) return;  // a block before found NaN/inf (or stop): the call fails anyway
+    if (stop && stop()) {
+      finite = false;
+      return;
+    }
     const T* xr = x + size_t(r) * n_inputs();  // (rows, n_in)
     if (check_finite && !all_finite(xr, size_t(rows) * n_inputs())) {
       finite = false;
@@ -261,20 +266,26 @@ bool Network<T>::predict(T* h, const T* x, std::int64_t B, bool training, std::u
 
 template <typename T>
 double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
-                        std::uint64_t step) {
+                        std::uint64_t step, const std::function<bool()>& stop) {
   std::lock_guard<std::mutex> lock(mutex_);
   const PassContext ctx{training, false, seed_, step};
   std::vector<double> totals, weights;  // per block, summed in block order below
   const std::int64_t block = training ? B : eval_block(B);
   totals.resize(size_t((B + block - 1) / block));
   weights.resize(totals.size());
+  std::atomic<bool> stopped{false};
   over_blocks(B, block, [&](Workspace<T>& ws, int i, std::int64_t r, int rows) {
+    if (stopped || (stop && stop())) {
+      stopped = true;
+      return;
+    }
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
     const T* wr = w ? w + r : nullptr;
     weights[size_t(i)] = weight_sum(wr, rows);
     totals[size_t(i)] = loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows,
                                      n_outputs()) * weights[size_t(i)];
   });
+  if (stopped) return std::numeric_limits<double>::quiet_NaN();
   double total = 0, weight = 0;
   for (size_t i = 0; i < totals.size(); ++i) {
     total += totals[i];

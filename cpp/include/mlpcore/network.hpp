@@ -4,10 +4,12 @@
 // maths is in the kind table (layer_kinds.hpp). Twin: reference/network.py.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "mlpcore/fork_safe.hpp"
 #include "mlpcore/layer_kinds.hpp"
 #include "mlpcore/losses.hpp"
 #include "mlpcore/optim.hpp"
@@ -82,11 +84,15 @@ class Network {
   // when one is found predict returns false once the blocks under way end, skipping those
   // not begun (h is then incomplete: the caller raises, naming the element). Returns true
   // otherwise.
+  // stop, when given, is called before each row block from the thread that runs it (any
+  // thread of the pool); once it returns true the blocks not begun are skipped and predict
+  // returns false (the caller knows why: it made stop).
   bool predict(T* h, const T* x, std::int64_t B, bool training, std::uint64_t step,
-               bool check_finite = false);
+               bool check_finite = false, const std::function<bool()>& stop = {});
   // x is (B, n_in), y is (B, K), w (B,) sample weights or null; the (weighted) mean loss.
+  // stop as in predict; a stopped call returns NaN.
   double loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
-              std::uint64_t step);
+              std::uint64_t step, const std::function<bool()>& stop = {});
   // The (weighted) mean loss, and its gradient in grad (n_params,). Updates nothing.
   double gradients(T* grad, const T* x, const T* y, const T* w, int B, bool training,
                    std::uint64_t step);
@@ -146,7 +152,7 @@ class Network {
   std::vector<T> state_;      // (n_state,)
   std::vector<T> opt_state_;  // (2 * n_params,): moments m, v; allocated when first needed
   Workspace<T> train_ws_;
-  mutable std::mutex mutex_;
+  mutable ForkSafeMutex mutex_;  // a forked child gets it unlocked (fork_safe.hpp)
 };
 
 }  // namespace mlpcore
