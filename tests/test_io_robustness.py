@@ -2,6 +2,7 @@
 damaged, truncated, crafted or newer-format file into ModelFileError (a ValueError) before
 building a model, keeps OSError for I/O, and never unpickles."""
 import copy
+import io
 import json
 import os
 import pickle
@@ -424,15 +425,119 @@ def test_a_newer_format_says_so(saved, tmp_path):
         mc.load(tmp_path / "new.npz")
 
 
-def test_files_without_optimizer_state_still_load(saved, tmp_path):
+def test_members_that_disagree_with_the_config_are_refused(saved, tmp_path):
+    """The archive holds exactly the members its config implies: a file whose optimizer
+    moments are missing (a flipped bit in the zip directory can hide members) is refused,
+    never loaded with the state silently dropped; so is one with members its config lacks."""
     net, path, _ = saved
     config, arrays = contents(path)
-    del config["optimizer_"], config["opt_steps_"]
-    write(tmp_path / "old.npz", config, {k: v for k, v in arrays.items()
-                                         if not k.startswith("moment_")})
-    loaded = mc.load(tmp_path / "old.npz")
-    assert_all_equal(loaded.get_weights(), net.get_weights())
-    assert loaded.optimizer_ is None and loaded.opt_steps_ == 0
+    write(tmp_path / "no_moments.npz", config,
+          {k: v for k, v in arrays.items() if not k.startswith("moment_")})
+    with pytest.raises(mc.ModelFileError, match="disagree with its config; missing moment_m_0"):
+        mc.load(tmp_path / "no_moments.npz")
+    write(tmp_path / "extra.npz", config, {**arrays, "weight_99": arrays["weight_0"]})
+    with pytest.raises(mc.ModelFileError, match="not in the config: weight_99"):
+        mc.load(tmp_path / "extra.npz")
+    cfg = copy.deepcopy(config)
+    del cfg["optimizer_"], cfg["opt_steps_"]
+    write(tmp_path / "no_counters.npz", cfg, arrays)
+    with pytest.raises(mc.ModelFileError, match="lacks opt_steps_, optimizer_"):
+        mc.load(tmp_path / "no_counters.npz")
+
+
+def test_a_bit_flip_in_the_directory_that_renames_members(saved, tmp_path):
+    """One flipped bit in a central-directory file name (moment_* -> noment_*): refused."""
+    _, path, _ = saved
+    data = bytearray(open(path, "rb").read())
+    start = data.index(b"PK\x05\x06")  # end of central directory
+    cd_offset = int.from_bytes(data[start + 16:start + 20], "little")
+    i = cd_offset
+    while True:
+        j = data.find(b"moment_", i)
+        if j < 0:
+            break
+        data[j] ^= 0x03  # 'm' -> 'n'
+        i = j + 1
+    (tmp_path / "flip.npz").write_bytes(bytes(data))
+    with pytest.raises(mc.ModelFileError):
+        mc.load(tmp_path / "flip.npz")
+
+
+def _peak_rss_of_child(code):
+    """Runs code in a fresh interpreter; returns (its stdout, its peak RSS in bytes)."""
+    wrapped = code + "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    r = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out, rss = r.stdout.rsplit("RSS", 1)
+    return out, int(rss) * 1024
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(saved, tmp_path):
+    """A 1 MB file holding one deflated member of 1 GiB whose header matches its size but not
+    the config: refused from the header, without decompressing it (before: the peak memory
+    grew from 315 MiB to 2.2 GiB before the ModelFileError)."""
+    _, path, _ = saved
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename == "weight_0.npy":
+                n = (1 << 30) // 8
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    header, {"descr": "<f8", "fortran_order": False, "shape": (n // 6, 6)})
+                with dst.open("weight_0.npy", "w", force_zip64=True) as f:
+                    f.write(header.getvalue())
+                    zeros = bytes(1 << 24)
+                    left = (n // 6) * 6 * 8
+                    while left:
+                        f.write(zeros[:min(left, len(zeros))])
+                        left -= min(left, len(zeros))
+            else:
+                dst.writestr(info, src.read(info))
+    assert bomb.stat().st_size < 2 << 20
+    code = (f"import mlpcore as mc, numpy as np\n"
+            f"mc.load({str(path)!r})\n"  # the baseline: a normal load in the same process
+            f"try:\n    mc.load({str(bomb)!r})\nexcept mc.ModelFileError as e:\n    print(e)\n")
+    baseline_code = f"import mlpcore as mc, numpy as np\nmc.load({str(path)!r})\n"
+    out, peak = _peak_rss_of_child(code)
+    _, base = _peak_rss_of_child(baseline_code)
+    print(f"peak RSS: loading the bomb {peak / 2**20:.0f} MiB, a normal load {base / 2**20:.0f} MiB")
+    assert "weight_0.npy" in out and "config implies float64(4, 6)" in out, out
+    assert peak - base < 64 << 20
+
+
+def test_a_config_announcing_a_model_too_large_for_memory(saved, tmp_path):
+    """The members a config implies are checked against the available memory before any is
+    read: a small file whose config declares a 10^6 x 10^6 layer raises MemoryError."""
+    _, path, _ = saved
+    config, arrays = contents(path)
+    config = copy.deepcopy(config)
+    config["layers"][0]["config"] = {"n_in": 4, "n_out": 10**6}
+    config["layers"][1:] = [{"class": "Dense", "config": {"n_in": 10**6, "n_out": 10**6}}]
+    write(tmp_path / "big.npz", config, arrays)
+    with pytest.raises(MemoryError, match="arrays of the model file"):
+        mc.load(tmp_path / "big.npz")
+
+
+def test_load_time_is_linear_in_the_number_of_layers(tmp_path, monkeypatch):
+    """A model of many layers loads (before: 100k Identity layers took 13.5 s, 200k 57 s:
+    the initial parameters looked ahead over every later layer for each layer). No timing
+    here: the work is counted, the look-ahead visits each layer once."""
+    from mlpcore._layout import Layout
+    seen = []
+    monkeypatch.setattr(mc.Identity, "init_transparent",
+                        property(lambda self: seen.append(1) or True), raising=True)
+    n = 2000
+    layout = Layout([mc.Dense(4, 3)] + [mc.Identity() for _ in range(n)], input_dim=4)
+    layout.initial_params(0)
+    assert len(seen) <= 2 * n, len(seen)
+    monkeypatch.undo()
+    net = mc.Sequential([mc.Dense(4, 3)] + [mc.Identity() for _ in range(20000)], input_dim=4,
+                        loss="mse")
+    mc.save(net, tmp_path / "deep.npz")
+    back = mc.load(tmp_path / "deep.npz")
+    assert len(back.layers) == 20001
 
 
 def test_a_loaded_model_trains_on(saved, backend):

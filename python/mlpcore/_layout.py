@@ -48,10 +48,16 @@ class Layout:
     def initial_params(self, seed):
         """Every layer's initial parameters, drawn in layer order from one generator."""
         rng = np.random.default_rng(seed)
+        # he[i]: the first layer after i that is not init-transparent is ReLU-like; found in
+        # one backward pass (a look-ahead per layer made this quadratic in the depth)
+        he, after = [False] * len(self.layers), None
+        for i in range(len(self.layers) - 1, -1, -1):
+            he[i] = after is not None and after.relu_like
+            if not self.layers[i].init_transparent:
+                after = self.layers[i]
         arrays = []
         for i, (layer, width) in enumerate(zip(self.layers, self.widths)):
-            after = next((l for l in self.layers[i + 1:] if not l.init_transparent), None)
-            arrays += layer.initial_params(width, rng, he=after is not None and after.relu_like)
+            arrays += layer.initial_params(width, rng, he=he[i])
         return arrays
 
     def initial_state(self):

@@ -93,71 +93,63 @@ def write_atomic(path, write_fn):
 
 
 # ---- reading and validating a file ---------------------------------------------------------
-def _read_member(zf, info):
-    """One .npy member of the archive as an array, refusing object (pickled) arrays and
-    headers whose shape does not match the member's size before allocating anything."""
+# The config member is read before anything else; this bounds what its header may announce
+# (a model of 200,000 layers has a config of about 30 MB as the .npy's UTF-32 text).
+MAX_CONFIG_BYTES = 256 << 20
+
+
+def _read_header(f):
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects (pickled data), which are never loaded")
+    return shape, fortran, dtype
+
+
+def _read_member(zf, info, expected=None, max_bytes=None):
+    """One .npy member of the archive as an array. Its header is checked before any of its
+    data is read: no object (pickled) arrays, a shape that matches the member's declared size,
+    and, when given, the expected (shape, dtype) or at most max_bytes of data. Then exactly
+    that many bytes are decompressed (a member announcing more is never inflated further)."""
     with zf.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
-        if dtype.hasobject:
-            raise ValueError("it holds Python objects (pickled data), which are never loaded")
+        shape, fortran, dtype = _read_header(f)
+        if expected is not None and (tuple(shape), dtype) != (tuple(expected[0]),
+                                                              np.dtype(expected[1])):
+            raise ValueError(f"it holds {dtype}{tuple(shape)} but the file's config implies "
+                             f"{np.dtype(expected[1])}{tuple(expected[0])}")
         count = 1
         for n in shape:
             count *= n
-        if info.file_size - f.tell() != count * dtype.itemsize:
-            raise ValueError(f"its header announces {dtype}{shape} ({count * dtype.itemsize} "
+        n_bytes = count * dtype.itemsize
+        if max_bytes is not None and n_bytes > max_bytes:
+            raise ValueError(f"its header announces {n_bytes} bytes, more than the "
+                             f"{max_bytes} allowed")
+        if info.file_size - f.tell() != n_bytes:
+            raise ValueError(f"its header announces {dtype}{shape} ({n_bytes} "
                              f"bytes) but it holds {info.file_size - f.tell()} bytes")
-        data = f.read()
-    if len(data) != count * dtype.itemsize:
-        raise ValueError("it is truncated")
-    arr = np.frombuffer(data, dtype=dtype, count=count)
+        arr = np.empty(count, dtype=dtype)
+        view = memoryview(arr.view(np.uint8))
+        got = 0
+        while got < n_bytes:  # in chunks: no second copy of a large member
+            chunk = f.read(min(n_bytes - got, 1 << 20))
+            if not chunk:
+                raise ValueError("it is truncated")
+            view[got:got + len(chunk)] = chunk
+            got += len(chunk)
     order = "F" if fortran else "C"
-    return arr.reshape(shape, order=order).copy(order="C")
+    if fortran and len(shape) > 1:
+        return np.ascontiguousarray(arr.reshape(shape, order="F"))
+    return arr.reshape(shape, order=order)
 
 
-def read_archive(path):
-    """The file's (config dict, {name: array}). OSError when the file cannot be read;
-    ModelFileError when its content is not a well-formed archive of plain arrays with a
-    JSON config of a format this version reads."""
-    if hasattr(path, "read"):
-        data, path = path.read(), getattr(path, "name", "<file object>")
-    else:
-        with open(path, "rb") as f:  # I/O errors stay OSError
-            data = f.read()
-    if not isinstance(data, bytes):
-        raise TypeError("the file object must be opened in binary mode")
+def _parse_config(path, text):
     try:
-        # Everything below parses bytes in memory: any failure is the file's content.
-        with zipfile.ZipFile(_io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-            names = [i.filename for i in infos]
-            if len(set(names)) != len(names):
-                raise ValueError("an archive member appears twice")
-            arrays = {}
-            for info in infos:
-                if not info.filename.endswith(".npy"):
-                    raise ValueError(f"unexpected archive member {info.filename!r}")
-                try:
-                    arrays[info.filename[:-4]] = _read_member(zf, info)
-                except MemoryError:
-                    raise
-                except Exception as exc:
-                    raise ValueError(f"member {info.filename!r}: {exc}") from None
-    except MemoryError:
-        raise
-    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError, ...
-        raise ModelFileError(f"{path!r} is damaged or not an mlpcore model file "
-                             f"({type(exc).__name__}: {exc})") from None
-    config = arrays.pop("config", None)
-    if config is None or config.dtype.kind != "U" or config.shape != ():
-        raise ModelFileError(f"{path!r} is not an mlpcore model file (no JSON 'config' text)")
-    try:
-        config = json.loads(str(config))
+        config = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path!r}: its config is not valid JSON ({exc})") from None
     if not isinstance(config, dict) or not isinstance(config.get("format"), str):
@@ -169,4 +161,79 @@ def read_archive(path):
     if config["format"] != FORMAT:
         raise ModelFileError(f"{path!r} is not an mlpcore model file (format "
                              f"{config['format']!r}, expected {FORMAT!r})")
+    return config
+
+
+def read_archive(path, expect=None):
+    """The file's (config dict, {name: array}). OSError when the file cannot be read;
+    ModelFileError when its content is not a well-formed archive of plain arrays with a
+    JSON config of a format this version reads.
+
+    The config is read first. expect(config), when given, returns {name: (shape, dtype)}:
+    the members the config implies (it raises ModelFileError for a config it refuses). The
+    archive must then hold exactly those members, each with that shape and dtype, checked
+    from the zip directory and each .npy header before any of the member's data is read, so
+    that what load decompresses is bounded by what the config describes."""
+    if hasattr(path, "read"):
+        data, path = path.read(), getattr(path, "name", "<file object>")
+    else:
+        with open(path, "rb") as f:  # I/O errors stay OSError
+            data = f.read()
+    if not isinstance(data, bytes):
+        raise TypeError("the file object must be opened in binary mode")
+
+    def damaged(exc):
+        return ModelFileError(f"{path!r} is damaged or not an mlpcore model file "
+                              f"({type(exc).__name__}: {exc})")
+    try:
+        # Everything below parses bytes in memory: any failure is the file's content.
+        zf = zipfile.ZipFile(_io.BytesIO(data))
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            raise ValueError("an archive member appears twice")
+        for name in names:
+            if not name.endswith(".npy"):
+                raise ValueError(f"unexpected archive member {name!r}")
+        if "config.npy" not in names:
+            raise KeyError("config")
+        info = infos[names.index("config.npy")]
+        try:
+            text = _read_member(zf, info, max_bytes=MAX_CONFIG_BYTES)
+        except Exception as exc:
+            raise ValueError(f"member 'config.npy': {exc}") from None
+    except KeyError:
+        raise ModelFileError(f"{path!r} is not an mlpcore model file (no JSON 'config' "
+                             f"text)") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError, ...
+        raise damaged(exc) from None
+    if text.dtype.kind != "U" or text.shape != ():
+        raise ModelFileError(f"{path!r} is not an mlpcore model file (no JSON 'config' text)")
+    config = _parse_config(path, str(text))
+    expected = None if expect is None else expect(config)
+    members = {n[:-4]: i for n, i in zip(names, infos) if n != "config.npy"}
+    if expected is not None and set(members) != set(expected):
+        missing, extra = sorted(set(expected) - set(members)), sorted(set(members) - set(expected))
+        raise ModelFileError(
+            f"{path!r} is not a valid mlpcore model: its members disagree with its config"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; not in the config: {', '.join(extra)}" if extra else ""))
+    arrays = {}
+    try:
+        for name, info in members.items():
+            try:
+                arrays[name] = _read_member(zf, info,
+                                            None if expected is None else expected[name])
+            except MemoryError:
+                raise
+            except Exception as exc:
+                raise ValueError(f"member {info.filename!r}: {exc}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise damaged(exc) from None
+    finally:
+        zf.close()
     return config, arrays

@@ -13,11 +13,9 @@ before it builds the model, so a bad record raises ValueError and builds nothing
 import copy
 import numbers
 
-from . import _checks
+from . import _checks, _memory
 
 COUNTERS = ("epoch_", "step_", "opt_steps_", "optimizer_", "history_")
-# absent from records written before the optimizers existed: these defaults apply
-_OPTIONAL = {"opt_steps_": 0, "optimizer_": None}
 _ARRAY_LISTS = ("weight", "state", "moment_m", "moment_v")
 
 
@@ -49,19 +47,48 @@ def _arrays(arrays, prefix, n):
     return [arrays[f"{prefix}_{i}"] for i in range(n)]
 
 
-def restore(meta, arrays, backend=None):
-    """The Sequential that capture() described; backend overrides the recorded one."""
-    from .sequential import Sequential, check_config, check_moments, parse_config
+def _parse(meta, backend=None):
+    """(layers, kwargs, layout, dtype) of a record's meta, checked; builds nothing."""
+    from .sequential import check_config, parse_config
     if not isinstance(meta, dict):
         raise ValueError(f"the model description must be a dict, got {type(meta).__name__}")
-    missing = [k for k in COUNTERS if k not in meta and k not in _OPTIONAL]
+    missing = [k for k in COUNTERS if k not in meta]
     if missing:
         raise ValueError(f"the model description lacks {', '.join(missing)}")
-    meta = {**_OPTIONAL, **meta}
     layers, kwargs = parse_config({k: v for k, v in meta.items() if k not in COUNTERS})
     if backend is not None:
         kwargs["backend"] = backend
     layout, _, dtype, _, _ = check_config(layers, **kwargs)
+    return layers, kwargs, layout, dtype
+
+
+def _expected_shapes(layout):
+    n_params, n_state = len(layout.param_shapes), len(layout.state_shapes)
+    out = {f"weight_{i}": s for i, s in enumerate(layout.param_shapes)}
+    out.update({f"state_{i}": s for i, s in enumerate(layout.state_shapes)})
+    for prefix in ("moment_m", "moment_v"):
+        out.update({f"{prefix}_{i}": s for i, s in enumerate(layout.param_shapes)})
+    assert len(out) == 3 * n_params + n_state
+    return out
+
+
+def expected_arrays(meta):
+    """{name: (shape, dtype)}: the arrays a record with this meta holds, from its config
+    alone (ValueError for a meta that restore would refuse before looking at arrays). A
+    reader checks a file's members against it before reading any of them, and the memory
+    they take against what the machine has."""
+    _, _, layout, dtype = _parse(meta)
+    shapes = _expected_shapes(layout)
+    n_bytes = sum(_memory._prod(s) for s in shapes.values()) * dtype.itemsize
+    _memory.require(n_bytes, f"the {len(shapes)} arrays of the model file "
+                             f"(largest layer: {_memory.describe_largest(layout)})")
+    return {name: (tuple(s), dtype) for name, s in shapes.items()}
+
+
+def restore(meta, arrays, backend=None):
+    """The Sequential that capture() described; backend overrides the recorded one."""
+    from .sequential import Sequential, check_moments
+    layers, kwargs, layout, dtype = _parse(meta, backend)
     counters = {k: _checks.check_nonnegative_int(f"saved {k}", meta[k])
                 for k in ("epoch_", "step_", "opt_steps_")}
     counters["optimizer_"] = _checks.check_optimizer_dict("saved optimizer_", meta["optimizer_"])
@@ -70,43 +97,26 @@ def restore(meta, arrays, backend=None):
     if not isinstance(arrays, dict):
         raise ValueError(f"the model's arrays must be a dict, got {type(arrays).__name__}")
     n_params, n_state = len(layout.param_shapes), len(layout.state_shapes)
-    has_moments = n_params == 0 or "moment_m_0" in arrays
-    expected = {**_named("weight", range(n_params)), **_named("state", range(n_state))}
-    if has_moments:
-        expected.update({**_named("moment_m", range(n_params)),
-                         **_named("moment_v", range(n_params))})
+    expected = _expected_shapes(layout)
     if set(arrays) != set(expected):
         raise ValueError(f"the model's arrays must be {sorted(expected)}, got {sorted(arrays)}")
     weights = _checks.check_array_list("saved weights", _arrays(arrays, "weight", n_params),
                                        layout.param_shapes, dtype)
     state = layout.check_state(_arrays(arrays, "state", n_state), dtype)
-    moments = (check_moments([_arrays(arrays, "moment_m", n_params),
-                              _arrays(arrays, "moment_v", n_params)], layout.param_shapes, dtype)
-               if has_moments else None)
+    moments = check_moments([_arrays(arrays, "moment_m", n_params),
+                             _arrays(arrays, "moment_v", n_params)], layout.param_shapes, dtype)
 
     net = Sequential(layers, **kwargs)
     net.set_weights(weights)
     net.set_state(state)
-    if moments is not None:
-        net.set_optimizer_state(list(moments), counters["optimizer_"], counters["opt_steps_"])
+    net.set_optimizer_state(list(moments), counters["optimizer_"], counters["opt_steps_"])
     net.epoch_, net.step_, net.history_ = (counters["epoch_"], counters["step_"],
                                            counters["history_"])
     return net
 
 
 def restore_pickled(d):
-    """The model of a pickle's state: {"meta", "arrays"}, or the field dict pickles of
-    mlpcore 0.1 before this module held (layer objects, weight lists)."""
-    if isinstance(d, dict) and set(d) == {"meta", "arrays"}:
-        return restore(d["meta"], d["arrays"])
-    if not isinstance(d, dict) or "layers" not in d or "weights" not in d:
+    """The model of a pickle's state: {"meta", "arrays"}."""
+    if not isinstance(d, dict) or set(d) != {"meta", "arrays"}:
         raise ValueError("not the pickled state of an mlpcore Sequential")
-    from .layers import serialize
-    meta = {"layers": [serialize(l) for l in d["layers"]],
-            **{k: d[k] for k in ("loss", "dtype", "seed", "backend", "epoch_", "step_",
-                                 "history_", "optimizer_", "opt_steps_") if k in d}}
-    arrays = {**_named("weight", d["weights"]), **_named("state", d["state"])}
-    if "optimizer_state" in d:
-        arrays.update({**_named("moment_m", d["optimizer_state"][0]),
-                       **_named("moment_v", d["optimizer_state"][1])})
-    return restore(meta, arrays)
+    return restore(d["meta"], d["arrays"])

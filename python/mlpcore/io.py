@@ -3,14 +3,16 @@ model's record (_record.py): its JSON meta under "config" and its named arrays.
 
 Format "mlpcore-sequential-1": "config" is JSON {"format", "layers": [{"class", "config"}],
 "loss", "dtype", "seed", "backend", "epoch_", "step_", "opt_steps_", "optimizer_",
-"history_"}; arrays weight_i, state_i, moment_m_i, moment_v_i. Files written before the
-optimizers existed lack the moments, opt_steps_ and optimizer_; older writers stored the
-seed as a decimal string.
+"history_"}; arrays weight_i, state_i, moment_m_i, moment_v_i, exactly those the config
+implies, each in the model's dtype.
 
 Paths: save(net, "m") and load("m") both use "m.npz" (".npz" is appended when the name does
 not end with it, as np.savez does). save is atomic and load validates the whole file before
 it builds a model (_npz.py): a damaged, truncated, crafted or newer-format file raises
-ModelFileError (a ValueError) with the reason; file-system errors stay OSError.
+ModelFileError (a ValueError) with the reason; file-system errors stay OSError. The config is
+read first: the archive must hold exactly the members it implies, with their shapes and
+dtype, checked before any member's data is decompressed (a file cannot make load inflate
+more than its config describes, and that is checked against the available memory).
 """
 import json
 
@@ -43,20 +45,21 @@ def load(path, backend=None):
     any damaged, crafted or newer-format file, OSError for I/O errors."""
     if not hasattr(path, "read"):
         path = model_path(path)
-    meta, arrays = read_archive(path)
-    meta.pop("format")
     where = getattr(path, "name", path)
-    seed = meta.get("seed")
-    if isinstance(seed, str) and seed.isascii() and seed.isdigit() and len(seed) <= 20:
-        meta["seed"] = int(seed)  # older writers stored the seed as text
-    dtype = meta.get("dtype")
-    for name, a in arrays.items():  # every array in the model's own dtype, as save writes it
-        if dtype not in ("float32", "float64") or a.dtype != np.dtype(dtype):
-            raise ModelFileError(f"{where!r} is not a valid mlpcore model: {name} holds "
-                                 f"{a.dtype} values, the model's dtype is {dtype!r}")
+
+    def invalid(exc):
+        return ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}")
+
+    def expect(config):
+        try:
+            return _record.expected_arrays({k: v for k, v in config.items() if k != "format"})
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise invalid(exc) from None
+    meta, arrays = read_archive(path, expect)
+    meta.pop("format")
     try:
         return _record.restore(meta, arrays, backend)
     except (ValueError, TypeError, OverflowError) as exc:
         if backend is not None and "backend" in str(exc):
             raise
-        raise ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}") from None
+        raise invalid(exc) from None
