@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .reference import losses as _losses, optim as _optim
+from ._common import LOSSES, OPTIMIZER_DEFAULTS, OPTIMIZERS
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -43,10 +43,10 @@ LOSS_ALIASES = {
 
 
 def check_loss(loss, n_outputs):
-    """The canonical name (reference/losses.py) of loss, or of its Keras alias (LOSS_ALIASES),
+    """The canonical name (_common.LOSSES) of loss, or of its Keras alias (LOSS_ALIASES),
     checked to fit a network with n_outputs outputs."""
     loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
-    check_choice("loss", loss, _losses.NAMES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
+    check_choice("loss", loss, LOSSES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
         raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
                          f"{n_outputs}; use binary_cross_entropy for one output")
@@ -125,7 +125,6 @@ def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(T
 
 
 # ---- optimizer settings: the one place they are checked ------------------------------------
-OPTIMIZERS = _optim.NAMES
 OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")  # optimizer_
 
 
@@ -174,7 +173,7 @@ def check_optimizer_dict(name, d):
     if not isinstance(d, dict) or not set(d) <= set(OPTIMIZER_KEYS):
         raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
                          f" or None, got {d!r}")
-    o = {**_optim.DEFAULTS, **d}
+    o = {**OPTIMIZER_DEFAULTS, **d}
     return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
                            o["eps"], alpha=o["alpha"])
 
