@@ -8,8 +8,15 @@ and cpp/src/optim.cpp; tests compare them).
 """
 import numpy as np
 
-# The fused output activation + loss pairs (reference/losses.py, cpp/src/losses.cpp).
-LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson")
+# The fused output activation + loss pairs (reference/losses.py, cpp/src/losses.cpp) and what
+# each is for (the message of a model built without a loss).
+LOSS_USES = {
+    "softmax_cross_entropy": "multi-class: integer labels 0..K-1 or probability rows, K >= 2 outputs",
+    "binary_cross_entropy": "binary or multi-label: 0/1 targets, one sigmoid per output",
+    "mse": "regression: any real targets",
+    "poisson": "counts or rates >= 0",
+}
+LOSSES = tuple(LOSS_USES)
 
 # The optimizers and every setting's default (torch.optim's defaults; lr 0.01 is fit's).
 # "sklearn_eps": Adam's eps added before the bias correction, as scikit-learn's AdamOptimizer.
