@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 from . import _record
-from ._npz import FORMAT, ModelFileError, model_path, read_archive, write_atomic
+from ._npz import FORMAT, QUANTIZED_FORMAT, ModelFileError, model_path, read_archive, write_atomic
 
 __all__ = ["save", "load", "ModelFileError"]
 
@@ -26,8 +26,12 @@ def save(net, path):
     """Writes net (configuration, weights, state, optimizer moments, training counters) to
     path, atomically; ".npz" is appended when missing. path may also be a binary file object
     (written directly, without the atomic rename)."""
-    meta, arrays = _record.capture(net)
-    config = np.array(json.dumps({"format": FORMAT, **meta}))
+    if getattr(net, "_quantized_record", False):  # an int8 model: its own record and format
+        meta, arrays = net._capture()
+    else:
+        meta, arrays = _record.capture(net)
+        meta = {"format": FORMAT, **meta}
+    config = np.array(json.dumps(meta))
 
     def write(f):
         np.savez(f, config=config, **arrays)
@@ -44,8 +48,16 @@ def load(path, backend=None):
     if not hasattr(path, "read"):
         path = model_path(path)
     meta, arrays = read_archive(path)
-    meta.pop("format")
     where = getattr(path, "name", path)
+    if meta.pop("format") == QUANTIZED_FORMAT:
+        from .quantization import QuantizedSequential
+        try:
+            return QuantizedSequential._restore(meta, arrays,
+                                                "native" if backend is None else backend)
+        except (ValueError, TypeError, OverflowError) as exc:
+            if backend is not None and "backend" in str(exc):
+                raise
+            raise ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}") from None
     seed = meta.get("seed")
     if isinstance(seed, str) and seed.isascii() and seed.isdigit() and len(seed) <= 20:
         meta["seed"] = int(seed)  # older writers stored the seed as text
