@@ -3,6 +3,8 @@
 #include "common.hpp"
 #include "mlpcore/quantized.hpp"
 
+#include <chrono>
+
 namespace mlpcore::bind {
 
 namespace q = mlpcore::quantized;
@@ -91,6 +93,35 @@ void register_quantized(py::module_& m, py::module_& testing) {
     q::set_kernel(q::kernel_from_name(name));
   }, py::arg("name"), "Forces the int8 kernel ('vnni', 'avx2', 'portable'); ValueError if the "
                       "CPU lacks it.");
+  testing.def("int8_peak", [](const std::string& what, long iters) {
+    q::peak_macs_per_iteration(what);
+    double seconds, sink;
+    {
+      py::gil_scoped_release release;
+      const auto t0 = std::chrono::steady_clock::now();
+      sink = q::run_peak(what, iters);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return py::make_tuple(q::peak_macs_per_iteration(what) * double(iters) / seconds, sink);
+  }, py::arg("what"), py::arg("iters"),
+     "(multiply-accumulates per second, a value) of a register-only loop on this thread: "
+     "'vnni512', 'avx2_int8', 'fma512', 'fma256'");
+  testing.def("int8_gemm_seconds", [](int M, int K, int N, int reps) {
+    if (M < 1 || K < 1 || N < 1 || reps < 1) throw std::invalid_argument("sizes must be >= 1");
+    std::vector<std::int8_t> w(std::size_t(K) * N);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = std::int8_t(int(i * 37 % 255) - 127);
+    const q::PackedWeights p = q::pack_weights(w.data(), K, N);
+    const int lda = q::padded_k(K), ld = p.n_panels * 16;
+    std::vector<std::uint8_t> a(std::size_t(M) * lda, 3);
+    std::vector<std::int32_t> acc(std::size_t(M) * ld);
+    py::gil_scoped_release release;
+    q::gemm_acc(q::current_kernel(), acc.data(), ld, a.data(), lda, p, M);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) q::gemm_acc(q::current_kernel(), acc.data(), ld, a.data(), lda, p, M);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+  }, py::arg("M"), py::arg("K"), py::arg("N"), py::arg("reps"),
+     "seconds of one (M, K) x (K, N) int8 product on this thread with the current kernel "
+     "(prepacked weights, after one warm-up)");
   testing.def("int8_kernel_supported", [](const std::string& name) {
     return q::kernel_supported(q::kernel_from_name(name));
   }, py::arg("name"));

@@ -74,6 +74,13 @@ struct QDense {
   std::vector<Step> after;         // the float steps after this layer
 };
 
+// Measuring: run_peak(what, iters) runs a register-only loop of independent
+// multiply-accumulates (what = "vnni512", "avx2_int8", "fma512", "fma256") on the calling
+// thread and returns a value to keep it alive; each iteration is
+// peak_macs_per_iteration(what) products. std::invalid_argument if the CPU lacks it.
+double run_peak(const std::string& what, long iters);
+double peak_macs_per_iteration(const std::string& what);
+
 class QuantizedNetwork {
  public:
   QuantizedNetwork(int n_in, const std::string& loss);
