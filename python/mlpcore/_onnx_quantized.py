@@ -14,7 +14,6 @@ affine batch-norm steps as Mul + Add) and the output activation follow in float3
 """
 import numpy as np
 
-from . import onnx as _onnx
 from .reference import quantized as _ref
 
 MIN_OPSET = 13  # Clip on uint8, MatMulInteger
@@ -37,7 +36,9 @@ def _activation_layer(name, param):
     raise ValueError(f"the activation {name!r} has no ONNX export")
 
 
-def export_quantized(qnet, path=None, opset=None, input_name="X", output_name="Y"):
+def export_quantized(_onnx, qnet, path=None, opset=None, input_name="X", output_name="Y"):
+    """mlpcore.onnx.export for a QuantizedSequential; _onnx is the mlpcore.onnx module (its
+    graph builder, activation emitters and checks; passed in, so no import cycle)."""
     onnx = _onnx._import_onnx()
     opset = _onnx._check_opset(onnx, opset)
     if opset < MIN_OPSET:

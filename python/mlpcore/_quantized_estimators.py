@@ -34,8 +34,8 @@ class QuantizedMLPRegressor(MLPRegressor):
         _no_fit(self)
 
 
-def quantize_estimator(est, X_calibration, backend=None):
-    from .quantization import quantize
+def quantize_estimator(est, X_calibration, backend, quantize):
+    """A quantized copy of est; quantize is mlpcore.quantize for its model_."""
     if isinstance(est, (QuantizedMLPClassifier, QuantizedMLPRegressor)):
         raise TypeError(f"{type(est).__name__} is already quantized")
     if isinstance(est, MLPClassifier):

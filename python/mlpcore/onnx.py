@@ -202,8 +202,10 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
     (mlpcore._onnx_quantized).
     """
     if getattr(getattr(net, "model_", net), "_quantized_record", False):
-        from ._onnx_quantized import export_quantized
-        return export_quantized(getattr(net, "model_", net), path, opset, input_name, output_name)
+        import sys
+        from ._onnx_quantized import export_quantized  # it uses this module's helpers
+        return export_quantized(sys.modules[__name__], getattr(net, "model_", net), path, opset,
+                                input_name, output_name)
     onnx = _import_onnx()
     net = _interop.unwrap(net)
     opset = _check_opset(onnx, opset)
@@ -243,7 +245,7 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
 
 
 def _version():
-    from . import __version__
+    from ._version import __version__
     return __version__
 
 

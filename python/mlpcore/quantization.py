@@ -137,7 +137,7 @@ def quantize(model, X_calibration, *, backend=None):
     from .sequential import Sequential
     if not isinstance(model, Sequential) and hasattr(model, "get_params"):
         from ._quantized_estimators import quantize_estimator
-        return quantize_estimator(model, X_calibration, backend)
+        return quantize_estimator(model, X_calibration, backend, quantize)
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlpcore Sequential or a fitted mlpcore MLPClassifier/"
                         f"MLPRegressor, got {type(model).__name__}")
@@ -146,6 +146,35 @@ def quantize(model, X_calibration, *, backend=None):
     X = _checks.check_X(X_calibration, model.n_features_in_, np.float64, name="X_calibration")
     meta, arrays = _record_of(model, X)
     return QuantizedSequential._restore(meta, arrays, backend)
+
+
+# ---- files: mlpcore.save / mlpcore.load come here for quantized models -----------------------
+
+def write(qnet, path):
+    """Writes qnet's record (format FORMAT) to path atomically, or to a binary file object."""
+    import json
+    from ._npz import model_path, write_atomic
+    meta, arrays = qnet._capture()
+    config = np.array(json.dumps(meta))
+
+    def write_to(f):
+        np.savez(f, config=config, **arrays)
+    if hasattr(path, "write"):
+        write_to(path)
+    else:
+        write_atomic(model_path(path), write_to)
+
+
+def read(archive, where, backend=None):
+    """The QuantizedSequential of a read_archive() result; ModelFileError if it is invalid."""
+    from ._npz import ModelFileError
+    meta, arrays = archive
+    try:
+        return QuantizedSequential._restore(meta, arrays, "native" if backend is None else backend)
+    except (ValueError, TypeError, OverflowError) as exc:
+        if backend is not None and "backend" in str(exc):
+            raise
+        raise ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}") from None
 
 
 # ---- the quantized model --------------------------------------------------------------------
