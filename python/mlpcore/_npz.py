@@ -21,7 +21,10 @@ import zipfile
 
 import numpy as np
 
+from . import _memory
+
 FORMAT = "mlpcore-sequential-1"
+QUANTIZED_FORMAT = "mlpcore-quantized-1"  # an int8 model (quantization.py)
 _FORMAT_RE = re.compile(r"mlpcore-sequential-(\d+)\Z")
 _SUFFIX = ".npz"
 
@@ -158,7 +161,7 @@ def _parse_config(path, text):
     if newer and int(newer.group(1)) > int(_FORMAT_RE.match(FORMAT).group(1)):
         raise ModelFileError(f"{path!r} was written in format {config['format']!r} by a newer "
                              f"mlpcore; this version reads {FORMAT!r}: upgrade mlpcore")
-    if config["format"] != FORMAT:
+    if config["format"] not in (FORMAT, QUANTIZED_FORMAT):
         raise ModelFileError(f"{path!r} is not an mlpcore model file (format "
                              f"{config['format']!r}, expected {FORMAT!r})")
     return config
@@ -213,6 +216,9 @@ def read_archive(path, expect=None):
         raise ModelFileError(f"{path!r} is not an mlpcore model file (no JSON 'config' text)")
     config = _parse_config(path, str(text))
     expected = None if expect is None else expect(config)
+    if expected is None:  # nothing to check the members against: at least their total size
+        _memory.require(sum(i.file_size for n, i in zip(names, infos) if n != "config.npy"),
+                        f"the members of {path!r}")
     members = {n[:-4]: i for n, i in zip(names, infos) if n != "config.npy"}
     if expected is not None and set(members) != set(expected):
         missing, extra = sorted(set(expected) - set(members)), sorted(set(members) - set(expected))

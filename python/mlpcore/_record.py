@@ -187,21 +187,27 @@ def write(net, path):
         write_atomic(model_path(path), write_to)
 
 
-def read(path, backend: Optional[str] = None):
-    """The checked Record of a file written by write(); ModelFileError for any damaged,
-    crafted or newer-format file, OSError for I/O errors."""
-    if not hasattr(path, "read"):
-        path = model_path(path)
-    where = getattr(path, "name", path)
-
-    def expect(config):  # the members the config implies, checked before any is read
+def expecting(where, backend=None):
+    """read_archive's expect for a file of this format: the members its config implies
+    (expected_arrays), or ModelFileError naming the file for a config restore would refuse."""
+    def expect(config):
         try:
             return expected_arrays({k: v for k, v in config.items() if k != "format"})
         except (ValueError, TypeError, OverflowError) as exc:
             if backend is not None and "backend" in str(exc):
                 raise
             raise ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}") from None
-    meta, arrays = read_archive(path, expect)
+    return expect
+
+
+def read(path, backend: Optional[str] = None, archive=None):
+    """The checked Record of a file written by write(); ModelFileError for any damaged,
+    crafted or newer-format file, OSError for I/O errors. archive: the file's
+    read_archive(path, expecting(...)), when the caller has read it already."""
+    if not hasattr(path, "read"):
+        path = model_path(path)
+    where = getattr(path, "name", path)
+    meta, arrays = read_archive(path, expecting(where, backend)) if archive is None else archive
     meta.pop("format")
     try:
         return restore(meta, arrays, backend)
