@@ -28,8 +28,10 @@ def _layers(case):
     if case == "300-512-10 bn dropout":
         return ([Dense(300, 512), BatchNorm(512), ReLU(), Dropout(0.2), Dense(512, 10)], 128,
                 "adam")
-    if case == "64-128-10":  # small: no product reaches the threshold
+    if case == "64-128-10":  # small: no product reaches the threshold; steps in row pieces
         return [Dense(64, 128), ReLU(), Dense(128, 10)], 64, "sgd"
+    if case == "32-64-64-2 weighted clipped":
+        return [Dense(32, 64), Tanh(), Dense(64, 64), ReLU(), Dense(64, 2)], 32, "adam"
     if case == "32-64-64-2 dropout":
         return [Dense(32, 64), Tanh(), Dropout(0.1), Dense(64, 64), ReLU(), Dense(64, 2)], 32, "sgd"
     if case == "784-1024-10 one row":  # one-row products: the split gemv (802K weights)
@@ -37,8 +39,8 @@ def _layers(case):
     raise AssertionError(case)
 
 
-CASES = ["784-256-128-10", "300-512-10 bn dropout", "64-128-10", "32-64-64-2 dropout",
-         "784-1024-10 one row"]
+CASES = ["784-256-128-10", "300-512-10 bn dropout", "64-128-10", "32-64-64-2 weighted clipped",
+         "32-64-64-2 dropout", "784-1024-10 one row"]
 
 
 def results(case, dtype, threads):
@@ -50,8 +52,10 @@ def results(case, dtype, threads):
     n = 24 if batch == 1 else 4 * batch + 7  # a ragged last batch
     X = rng.standard_normal((n, layers[0].n_in)).astype(dtype)
     y = rng.integers(0, layers[-1].n_out, n)
-    momentum = {"momentum": 0.5} if optimizer == "sgd" and "dropout" in case else {}
-    history = net.fit(X, y, epochs=2, batch_size=batch, optimizer=optimizer, **momentum)
+    options = {"momentum": 0.5} if optimizer == "sgd" and "dropout" in case else {}
+    if "weighted" in case:
+        options.update(sample_weight=rng.uniform(0.5, 2.0, n), clip_norm=0.5)
+    history = net.fit(X, y, epochs=2, batch_size=batch, optimizer=optimizer, **options)
     out = {f"w{i}": w for i, w in enumerate(net.get_weights())}
     out.update({f"s{i}": s for i, s in enumerate(net.get_state())})
     out["history"] = np.array(list(history))
