@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .reference import losses as _losses, optim as _optim
+from ._common import LOSS_USES, LOSSES, OPTIMIZER_DEFAULTS, OPTIMIZERS
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -43,10 +43,16 @@ LOSS_ALIASES = {
 
 
 def check_loss(loss, n_outputs):
-    """The canonical name (reference/losses.py) of loss, or of its Keras alias (LOSS_ALIASES),
-    checked to fit a network with n_outputs outputs."""
+    """The canonical name (_common.LOSSES) of loss, or of its Keras alias (LOSS_ALIASES),
+    checked to fit a network with n_outputs outputs. There is no default loss: a model built
+    without one gets a TypeError that lists the losses and what each is for (a default of
+    "mse" ran a regression on class labels without a word)."""
+    if loss is None:
+        uses = "; ".join(f"{name!r} ({use})" for name, use in LOSS_USES.items())
+        raise TypeError(f"Sequential needs a loss (there is no default): loss= one of {uses}. "
+                        f"Keras' names are accepted too: {', '.join(LOSS_ALIASES)}")
     loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
-    check_choice("loss", loss, _losses.NAMES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
+    check_choice("loss", loss, LOSSES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
         raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
                          f"{n_outputs}; use binary_cross_entropy for one output")
@@ -125,7 +131,6 @@ def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(T
 
 
 # ---- optimizer settings: the one place they are checked ------------------------------------
-OPTIMIZERS = _optim.NAMES
 OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")  # optimizer_
 
 
@@ -174,7 +179,7 @@ def check_optimizer_dict(name, d):
     if not isinstance(d, dict) or not set(d) <= set(OPTIMIZER_KEYS):
         raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
                          f" or None, got {d!r}")
-    o = {**_optim.DEFAULTS, **d}
+    o = {**OPTIMIZER_DEFAULTS, **d}
     return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
                            o["eps"], alpha=o["alpha"])
 
@@ -274,8 +279,13 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         return out
     if arr.ndim == 1:
         if n_outputs != 1:
+            hint = ""
+            if (arr.dtype.kind in "iub" or np.array_equal(arr, np.round(arr))) and \
+                    arr.min() >= 0 and arr.max() < n_outputs:
+                hint = (f"; if these are class labels 0..{n_outputs - 1}, use "
+                        f"loss='softmax_cross_entropy' (this model's loss is {loss!r})")
             raise ValueError(f"{name} is 1-D but the network has {n_outputs} outputs: "
-                             f"expected shape ({n_samples}, {n_outputs})")
+                             f"expected shape ({n_samples}, {n_outputs}){hint}")
         arr = arr.reshape(n_samples, 1)
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
