@@ -206,6 +206,8 @@ def _all_finite(arr):
     64K elements: no n x d temporary (and faster than one pass over a large array)."""
     if arr.ndim == 0:
         return bool(np.isfinite(arr))
+    if arr.size == 0:  # (e.g. the data of an all-zero sparse matrix)
+        return True
     rows = max(1, (1 << 16) // max(1, arr[0].size))
     return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, arr.shape[0], rows))
 
@@ -219,7 +221,13 @@ def _check_finite(name, arr):
 def check_X(X, n_features, dtype, name="X", keep_float64=False):
     """X as a C-contiguous, aligned (n_samples, n_features) array of the model's dtype; with
     keep_float64 a float64 X for a float32 model stays float64 (no converted copy: the C++
-    engine converts each batch as it gathers it), once its values are known to fit float32."""
+    engine converts each batch as it gathers it), once its values are known to fit float32.
+    A scipy.sparse X is checked as fit checks it (check_X_sparse), then made dense."""
+    if is_sparse(X):
+        data = check_X_sparse(X, n_features, dtype, name)[0]
+        X = X.toarray()  # (its values are those of data: finite and in range)
+        return as_engine_array(X, np.float64 if keep_float64 and data.dtype == np.float64
+                               and X.dtype == np.float64 else dtype)
     arr = _as_numeric(name, X)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}), "
@@ -240,6 +248,8 @@ def check_X(X, n_features, dtype, name="X", keep_float64=False):
 def _check_range(name, arr, dtype):
     """Every value of the finite float array arr fits dtype, checked in blocks of rows (no
     n x d temporary); the message names the first one that does not."""
+    if arr.size == 0:
+        return
     big = float(np.finfo(dtype).max)
     rows = max(1, (1 << 16) // max(1, arr[0].size)) if arr.ndim else 1
     for i in range(0, arr.shape[0] if arr.ndim else 1, rows):
@@ -326,9 +336,13 @@ def check_array_list(name, arrays, shapes, dtype):
     return out
 
 
-def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
+def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight",
+                        relative=False):
     """None, or the weights as a (n_samples,) array of dtype, every one finite and > 0
-    (zero weights: drop those rows instead)."""
+    (zero weights: drop those rows instead). relative: divided by the largest first (in
+    float64), for uses that only depend on their ratios (a weighted mean): tiny weights
+    (subnormal, or below float32's range) then weigh what their ratios say instead of
+    underflowing in the products."""
     if sample_weight is None:
         return None
     w = _as_numeric(name, sample_weight)
@@ -336,6 +350,11 @@ def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
         raise ValueError(f"{name} must have shape ({n_samples},) (one weight per sample), "
                          f"got shape {w.shape}")
     _check_finite(name, w)
+    if relative and w.size and w.dtype.kind in "biuf":
+        w64 = np.asarray(w, dtype=np.float64)
+        top = w64.max()
+        if top > 0 and np.all(w64 > 0):
+            w = w64 / top
     out = np.ascontiguousarray(w, dtype=dtype)
     bad = np.flatnonzero(~(out > 0))
     if bad.size:

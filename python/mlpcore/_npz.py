@@ -73,8 +73,14 @@ def write_atomic(path, write_fn):
     if os.path.islink(path):
         path = os.path.realpath(path)  # replace the file the link points to, not the link
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        # the rename would replace it regardless of its mode: honour a read-only file
+        raise PermissionError(13, "the file is read-only; not replacing it", path)
+    # the temporary name stays short: names near the 255-byte limit must still be savable
+    prefix = os.path.basename(path)
+    if len(os.fsencode(prefix)) > 100:
+        prefix = os.fsdecode(os.fsencode(prefix)[:100]).rstrip("\ufffd")
+    fd, tmp = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
@@ -178,6 +184,9 @@ def read_archive(path, expect=None):
     from the zip directory and each .npy header before any of the member's data is read, so
     that what load decompresses is bounded by what the config describes."""
     if hasattr(path, "read"):
+        if isinstance(path, _io.TextIOBase) or "b" not in getattr(path, "mode", "b"):
+            raise TypeError("the file object must be opened in binary mode ('rb'), got "
+                            f"mode {getattr(path, 'mode', 'text')!r}")
         data, path = path.read(), getattr(path, "name", "<file object>")
     else:
         with open(path, "rb") as f:  # I/O errors stay OSError

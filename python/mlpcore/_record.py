@@ -80,10 +80,11 @@ def _named(prefix, arrays):
 
 def capture(net):
     """(meta, arrays) of the model: copies, safe to keep while the model trains on."""
-    meta = {**net.get_config(), **{k: copy.deepcopy(getattr(net, k)) for k in COUNTERS}}
-    m, v = net.get_optimizer_state()
-    arrays = {**_named("weight", net.get_weights()), **_named("state", net.get_state()),
-              **_named("moment_m", m), **_named("moment_v", v)}
+    with net._snapshot_lock:  # one state: not mid-epoch, nor between an epoch and its record
+        meta = {**net.get_config(), **{k: copy.deepcopy(getattr(net, k)) for k in COUNTERS}}
+        m, v = net.get_optimizer_state()
+        arrays = {**_named("weight", net.get_weights()), **_named("state", net.get_state()),
+                  **_named("moment_m", m), **_named("moment_v", v)}
     return meta, arrays
 
 
@@ -143,7 +144,8 @@ def restore(meta, arrays, backend=None):
     if backend is not None:
         kwargs["backend"] = backend
     layout, _, dtype, _, _ = check_config(layers, **kwargs)
-    counters = {k: _checks.check_nonnegative_int(f"saved {k}", meta[k])
+    # at most 2**62: training on from a loaded model adds to them (the engine counts in 64 bits)
+    counters = {k: _checks.check_nonnegative_int(f"saved {k}", meta[k], maximum=1 << 62)
                 for k in ("epoch_", "step_", "opt_steps_")}
     counters["optimizer_"] = _checks.check_optimizer_dict("saved optimizer_", meta["optimizer_"])
     counters["history_"] = _check_history(meta["history_"])

@@ -196,6 +196,13 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
                                            "on_train_end")):
             raise ValueError(f"callbacks must be mlpcore.callbacks.Callback objects, got {c!r}")
         cbs.append(c)
+    for c in cbs:  # refused here, before the first epoch changes anything
+        monitor = getattr(c, "monitor", None)
+        if getattr(c, "save_best_only", None) is False:  # a checkpoint of every epoch
+            monitor = None
+        if Xv is None and isinstance(monitor, str) and monitor.startswith("val_"):
+            raise ValueError(f"{type(c).__name__} monitors {monitor!r}, which needs "
+                             "validation_data or validation_split")
     if patience is not None:
         patience = _checks.check_positive_int("patience", patience)
         if Xv is None:
@@ -286,9 +293,10 @@ class _Loop:
         try:
             for _ in range(self.epochs):
                 self._call("on_epoch_begin", net.epoch_, {})
-                logs, step_losses = self._epoch(printer)
+                with net._snapshot_lock:  # the epoch and its record, as one state
+                    logs, step_losses = self._epoch(printer)
+                    _extend(net.history_, logs)
                 self.history._append(logs, step_losses)
-                _extend(net.history_, logs)
                 self.schedule.epoch_end(logs)
                 printer.epoch_end(self.epoch_in_fit, logs, logs["time"])
                 self.epoch_in_fit += 1

@@ -130,6 +130,10 @@ class ReduceLROnPlateau(Callback):
         self._plateau = Plateau(monitor, _mode(mode, monitor), factor, patience, min_delta,
                                 threshold_mode, cooldown, min_lr, 1e-8)
 
+    @property
+    def monitor(self):
+        return self._plateau.monitor
+
     def on_train_begin(self, logs=None):
         self._plateau.reset()
 

@@ -64,6 +64,29 @@ class Layer:
         if cls.kind is not None:
             _REGISTRY.setdefault(cls.__name__, cls)  # the first class of a name keeps it
 
+    # ---- read-only once part of a model -------------------------------------------------
+    # A Sequential owns copies of its layers, built into its engine; an edit of one would
+    # not reach the engine but would reach save and pickle. Those copies are frozen.
+    def _freeze(self):
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name, value):
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(
+                f"{type(self).__name__} is a layer of a built Sequential and cannot be changed "
+                f"(setting {name!r}); build a new model, e.g. from an edited net.get_config() "
+                f"with Sequential.from_config, and set_weights where the shapes allow")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(f"{type(self).__name__} is a layer of a built Sequential and "
+                                 f"cannot be changed (deleting {name!r})")
+        object.__delattr__(self, name)
+
+    def __getstate__(self):  # copies and pickles of a model's layer are editable again
+        return {k: v for k, v in self.__dict__.items() if k != "_frozen"}
+
     # ---- shapes -----------------------------------------------------------------------
     def output_width(self, n_in):
         """The width this layer produces from an input of width n_in."""

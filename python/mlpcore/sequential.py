@@ -35,6 +35,26 @@ def _native_engine(dtype):
     return _core.Network32 if dtype == np.float32 else _core.Network64
 
 
+class _Layers(tuple):
+    """A built model's layers: read-only (the engine was built from them)."""
+
+    def __setitem__(self, index, value):
+        raise TypeError("the layers of a built Sequential cannot be replaced; build a new "
+                        "model (e.g. Sequential.from_config of an edited get_config())")
+
+    __delitem__ = __setitem__
+
+
+def _read_only(name, doc):
+    def get(self):
+        return self.__dict__[name]
+
+    def set_(self, value):
+        raise AttributeError(f"{doc} of a built Sequential cannot be changed (the engine was "
+                             "built for it); build a new model")
+    return property(get, set_, doc=doc)
+
+
 class Sequential:
     """A multilayer perceptron.
 
@@ -70,13 +90,23 @@ class Sequential:
         drawn) at construction either way.
     """
 
+    layers = _read_only("_layers", "layers (a tuple of read-only layers)")
+    loss_name = _read_only("_loss_name", "loss_name")
+    dtype = _read_only("_dtype", "dtype")
+    seed = _read_only("_seed", "seed")
+    backend = _read_only("_backend", "backend")
+    n_features_in_ = _read_only("_n_features_in", "n_features_in_")
+    n_outputs_ = _read_only("_n_outputs", "n_outputs_")
+
     def __init__(self, layers, loss=None, dtype="float32", seed=None, backend="native",
                  input_dim=None):
-        layout, self.loss_name, self.dtype, self.seed, self.backend = check_config(
+        layout, self._loss_name, self._dtype, self._seed, self._backend = check_config(
             layers, loss, dtype, seed, backend, input_dim)
         self._layout = copy.deepcopy(layout)  # the model owns its layers: later edits of the
-        self.layers = self._layout.layers    # caller's layer objects do not reach it
-        self.n_features_in_, self.n_outputs_ = self._layout.n_in, self._layout.n_out
+        for layer in self._layout.layers:     # caller's layer objects do not reach it, and
+            layer._freeze()                   # its own are read-only (see Layer._freeze)
+        self._layers = _Layers(self._layout.layers)
+        self._n_features_in, self._n_outputs = self._layout.n_in, self._layout.n_out
         self._param_shapes, self._state_shapes = self._layout.param_shapes, self._layout.state_shapes
         n_params = sum(_memory._prod(s) for s in self._param_shapes)
         # the engine's parameters, and their initial values drawn in float64, then converted
@@ -91,6 +121,10 @@ class Sequential:
         self.opt_steps_ = 0     # steps of that optimizer since its moments were zero
         self.history_ = {"loss": []}
         self._fit_lock = threading.RLock()  # one fit at a time: fits share epoch_ and step_
+        # held by a training epoch from its engine call until its counters and history are
+        # recorded, and by every reader of the weights: a snapshot (get_weights, save,
+        # pickle) taken during fit is the state after one whole epoch, never a mix of two
+        self._snapshot_lock = threading.RLock()
         self._engine.set_params(join(self._layout.initial_params(self.seed), self.dtype))
         self._engine.set_state(join(self._layout.initial_state(), self.dtype))
 
@@ -114,7 +148,8 @@ class Sequential:
     def get_weights(self):
         """Copies of the parameters in layer order: [W1, b1, W2, b2, ...]; a BatchNorm layer
         contributes [gamma, beta]."""
-        return split(self._engine.get_params(), self._param_shapes)
+        with self._snapshot_lock:
+            return split(self._engine.get_params(), self._param_shapes)
 
     def set_weights(self, weights):
         """Replaces every parameter; weights is a list shaped like get_weights()."""
@@ -124,7 +159,8 @@ class Sequential:
     def get_state(self):
         """Copies of the non-trainable state: [running_mean, running_var] per BatchNorm layer.
         Saved and restored with the weights by mlpcore.save()/load() and by pickling."""
-        return split(self._engine.get_state(), self._state_shapes)
+        with self._snapshot_lock:
+            return split(self._engine.get_state(), self._state_shapes)
 
     def set_state(self, state):
         """Replaces the BatchNorm running statistics; a list shaped like get_state()."""
@@ -161,7 +197,7 @@ class Sequential:
         """Mean loss over the samples, a float; with sample_weight (n_samples,) > 0 the
         weighted mean sum_i w_i l_i / sum_i w_i (scikit-learn's definition)."""
         X, Y, training, step = self._check_call(X, y, training, step)
-        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype, relative=True)
         return float(self._engine.loss(X, Y, training, step, w))
 
     def gradients(self, X, y, training=False, step=None, sample_weight=None):
@@ -179,7 +215,7 @@ class Sequential:
         "accuracy" for the cross-entropy losses, "r2" and "mae" for mse and poisson}, in
         evaluation mode."""
         X, Y, _, step = self._check_call(X, y, False, None)
-        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype, relative=True)
         out = {"loss": float(self._engine.loss(X, Y, False, step, w))}
         out.update(_metrics.compute(self.loss_name, self._engine.predict(X, False, step), Y, w))
         return out
@@ -291,7 +327,7 @@ class Sequential:
         finite, else FloatingPointError. On success epoch_, step_ and opt_steps_ advance;
         on any exception (Ctrl-C included) parameters, state, moments, optimizer_ and the
         counters are restored. Returns (the engine's result dict, what after returned)."""
-        with self._fit_lock:
+        with self._fit_lock, self._snapshot_lock:
             engine = self._engine
             before = (engine.get_params(), engine.get_state(), engine.get_optimizer_state(),
                       self.optimizer_, self.opt_steps_)
@@ -350,7 +386,8 @@ class Sequential:
     def get_optimizer_state(self):
         """The optimizer's moments as two lists shaped like get_weights(): [m, v] (SGD
         keeps its velocity in m; plain SGD uses neither)."""
-        flat = self._engine.get_optimizer_state()
+        with self._snapshot_lock:
+            flat = self._engine.get_optimizer_state()
         n = flat.size // 2
         return [split(flat[:n], self._param_shapes), split(flat[n:], self._param_shapes)]
 
