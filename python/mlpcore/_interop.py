@@ -10,6 +10,7 @@ one entry per layer kind; nothing here branches on the kind.
 ARRAYS = {
     "Dense": (("W", "b"), ()),
     "BatchNorm": (("gamma", "beta"), ("running_mean", "running_var")),
+    "LayerNorm": (("gamma", "beta"), ()),
 }
 
 
