@@ -163,6 +163,10 @@ def targets(loss, n, k, rng):
 
 
 def make(layers, backend, **kw):
+    """A Sequential for engine tests: float64 half squared error unless the test says
+    otherwise (Sequential itself has no default loss and defaults to float32)."""
+    kw.setdefault("loss", "mse")
+    kw.setdefault("dtype", "float64")
     return mlpcore.Sequential(layers, backend=backend, **kw)
 
 

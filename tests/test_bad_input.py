@@ -269,7 +269,7 @@ def test_unknown_loss_lists_known_ones(backend):
 
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown backend 'cuda'.*native.*numpy"):
-        Sequential([Dense(2, 2)], backend="cuda")
+        Sequential([Dense(2, 2)], loss="mse", backend="cuda")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "int32", np.int64, "complex128", "double-ish", 3])

@@ -161,7 +161,7 @@ _SAVE_FOREVER = textwrap.dedent("""
     import sys
     import mlpcore as mc
     net = mc.Sequential([mc.Dense(1500, 1500), mc.ReLU(), mc.Dense(1500, 1500)], seed=1,
-                        backend="numpy")  # 4.5 M parameters: about 108 MB with the moments
+                        loss="mse", dtype="float64", backend="numpy")  # 4.5 M parameters: about 108 MB with the moments
     print("saving", flush=True)
     while True:
         mc.save(net, sys.argv[1])

@@ -142,7 +142,7 @@ def test_differentiability_rule(act, backend):
 
 def test_widths_chain_through_width_keeping_layers():
     model = Sequential([Tanh(), Dense(3, 4), GELU(), Dropout(0.2), LeakyReLU(), BatchNorm(4),
-                        Dense(4, 2)], backend="numpy", seed=0)
+                        Dense(4, 2)], loss="mse", backend="numpy", seed=0)
     assert [l.spec(w)[1:3] for l, w in zip(model.layers, model._layout.widths)] == \
         [(3, 3), (3, 4), (4, 4), (4, 4), (4, 4), (4, 4), (4, 2)]
     assert (model.n_features_in_, model.n_outputs_) == (3, 2)

@@ -149,7 +149,7 @@ def test_he_initialisation_before_leaky_relu_and_gelu():
     # Dropout; Glorot-uniform (sqrt(6 / (n_in + n_out))) before anything else
     for act, he in ((ReLU(), True), (LeakyReLU(0.3), True), (GELU(), True), (Tanh(), False)):
         model = Sequential([Dense(50, 400), BatchNorm(400), Dropout(0.1), act, Dense(400, 1)],
-                           seed=0, backend="numpy")
+                           loss="mse", seed=0, backend="numpy")
         W = model.get_weights()[0]
         bound = np.sqrt(6 / 50) if he else np.sqrt(6 / 450)
         assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound, \

@@ -78,7 +78,7 @@ def test_two_to_the_31_minus_1_rows():
         import numpy as np, mlpcore as mc
         n = 2**31 - 1
         X = np.zeros((n, 1), np.float32)
-        net = mc.Sequential([mc.Dense(1, 1)], dtype="float32", seed=0)
+        net = mc.Sequential([mc.Dense(1, 1)], loss="mse", dtype="float32", seed=0)
         for call in ("loss", "predict"):
             t = time.time()
             try:
@@ -98,7 +98,7 @@ def test_two_to_the_31_minus_1_rows():
 _HUGE_DENSE = """
     import numpy as np, mlpcore as mc
     try:
-        net = mc.Sequential([mc.Dense(70000, 70000)], dtype="float32", seed=0)
+        net = mc.Sequential([mc.Dense(70000, 70000)], loss="mse", dtype="float32", seed=0)
         net.fit(np.zeros((2, 70000), np.float32), np.zeros((2, 70000), np.float32), epochs=1)
         print("worked")
     except MemoryError as e:
@@ -218,7 +218,7 @@ HUGE = 10**400  # a valid Python int that no float can hold
                                           ({"weight_decay": HUGE}, "weight_decay"),
                                           ({"optimizer": "adam", "adam_eps": HUGE}, "adam_eps")])
 def test_huge_ints_as_fit_arguments(kwargs, name, backend):
-    net = mc.Sequential([mc.Dense(2, 2)], seed=0, backend=backend)
+    net = mc.Sequential([mc.Dense(2, 2)], loss="mse", seed=0, backend=backend)
     before = snapshot(net)
     with pytest.raises(ValueError, match=name):
         net.fit(np.zeros((3, 2)), np.zeros((3, 2)), **kwargs)

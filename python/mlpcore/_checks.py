@@ -42,9 +42,24 @@ LOSS_ALIASES = {
 }
 
 
+# What each loss is for, in the message of a model built without one.
+LOSS_USES = {
+    "softmax_cross_entropy": "multi-class: integer labels 0..K-1 or probability rows, K >= 2 outputs",
+    "binary_cross_entropy": "binary or multi-label: 0/1 targets, one sigmoid per output",
+    "mse": "regression: any real targets",
+    "poisson": "counts or rates >= 0",
+}
+
+
 def check_loss(loss, n_outputs):
     """The canonical name (reference/losses.py) of loss, or of its Keras alias (LOSS_ALIASES),
-    checked to fit a network with n_outputs outputs."""
+    checked to fit a network with n_outputs outputs. There is no default loss: a model built
+    without one gets a TypeError that lists the losses and what each is for (a default of
+    "mse" ran a regression on class labels without a word)."""
+    if loss is None:
+        uses = "; ".join(f"{name!r} ({LOSS_USES.get(name, name)})" for name in _losses.NAMES)
+        raise TypeError(f"Sequential needs a loss (there is no default): loss= one of {uses}. "
+                        f"Keras' names are accepted too: {', '.join(LOSS_ALIASES)}")
     loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
     check_choice("loss", loss, _losses.NAMES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
@@ -274,8 +289,13 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         return out
     if arr.ndim == 1:
         if n_outputs != 1:
+            hint = ""
+            if (arr.dtype.kind in "iub" or np.array_equal(arr, np.round(arr))) and \
+                    arr.min() >= 0 and arr.max() < n_outputs:
+                hint = (f"; if these are class labels 0..{n_outputs - 1}, use "
+                        f"loss='softmax_cross_entropy' (this model's loss is {loss!r})")
             raise ValueError(f"{name} is 1-D but the network has {n_outputs} outputs: "
-                             f"expected shape ({n_samples}, {n_outputs})")
+                             f"expected shape ({n_samples}, {n_outputs}){hint}")
         arr = arr.reshape(n_samples, 1)
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
