@@ -216,7 +216,7 @@ def test_he_initialisation_before_the_new_activations():
     # He-uniform before SiLU, ELU, Softplus, looking past LayerNorm as past BatchNorm
     for act in (SiLU(), ELU(), Softplus()):
         model = Sequential([Dense(50, 400), LayerNorm(400), Dropout(0.1), act, Dense(400, 1)],
-                           seed=0, backend="numpy")
+                           loss="mse", seed=0, backend="numpy")
         W = model.get_weights()[0]
         bound = np.sqrt(6 / 50)
         assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound, \
@@ -251,7 +251,8 @@ def test_reprs_specs_and_parameter_shapes():
     assert repr(Softplus()) == "Softplus()"
     assert LayerNorm(6, eps=1e-3).spec(6) == ("layernorm", 6, 6, 1e-3)
     assert ELU(-2).spec(7) == ("elu", 7, 7, -2.0)
-    model = Sequential([Dense(3, 4), LayerNorm(4), Dense(4, 1)], seed=0, backend="numpy")
+    model = Sequential([Dense(3, 4), LayerNorm(4), Dense(4, 1)], loss="mse", dtype="float64",
+                       seed=0, backend="numpy")
     gamma, beta = model.get_weights()[2:4]
     assert_all_equal([gamma, beta], [np.ones(4), np.zeros(4)], "LayerNorm's initial gamma, beta")
     assert model.get_state() == []
