@@ -84,7 +84,7 @@ def _from_layernorm(m, i):
     n = shape[0]
     weight = _array(m.weight) if m.weight is not None else np.ones(n)
     bias = _array(m.bias) if getattr(m, "bias", None) is not None else np.zeros(n, weight.dtype)
-    return _needs(i, m, "LayerNorm")(n, eps=m.eps), [weight, bias], []
+    return _layers.LayerNorm(n, eps=m.eps), [weight, bias], []
 
 
 def _from_softplus(m, i):
@@ -92,7 +92,7 @@ def _from_softplus(m, i):
         raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's Softplus is "
                          f"torch's default beta=1, threshold=20; got beta={m.beta}, "
                          f"threshold={m.threshold}")
-    return _needs(i, m, "Softplus")(), [], []
+    return _layers.Softplus(), [], []
 
 
 def _from_gelu(m, i):
@@ -117,8 +117,8 @@ FROM_TORCH = {
     "LeakyReLU": lambda m, i: (_layers.LeakyReLU(negative_slope=m.negative_slope), [], []),
     "GELU": _from_gelu,
     "LayerNorm": _from_layernorm,
-    "SiLU": lambda m, i: (_needs(i, m, "SiLU")(), [], []),
-    "ELU": lambda m, i: (_needs(i, m, "ELU")(alpha=m.alpha), [], []),
+    "SiLU": _plain("SiLU"),
+    "ELU": lambda m, i: (_layers.ELU(alpha=m.alpha), [], []),
     "Softplus": _from_softplus,
 }
 
