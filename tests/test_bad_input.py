@@ -361,7 +361,6 @@ def test_edge_layer_arguments_are_accepted(layer, backend, rng):
     ({"lr": float("nan")}, "lr"),
     ({"lr": float("inf")}, "lr"),
     ({"lr": "0.1"}, "lr"),
-    ({"lr": None}, "lr"),
 ])
 def test_bad_fit_arguments(kwargs, match, backend, rng):
     model = trained(backend)

@@ -21,7 +21,7 @@ from ._progress import Printer
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
-from ._common import n_batches
+from ._common import OPTIMIZER_DEFAULTS, n_batches
 from ._engine import EpochOptions
 from .schedules import Constant, as_schedule
 
@@ -30,25 +30,7 @@ from .schedules import Constant, as_schedule
 # (bench/bench_loop.py), so they are opt-in: fit(grad_norms=True).
 GRAD_NORMS_DEFAULT = False
 _CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
-
-
-class Default:
-    """A fit argument left at its default (shown as the value): with an optimizer object,
-    only arguments left at their defaults are allowed."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __repr__(self):
-        return repr(self.value)
-
-
-def _given(value):
-    return not isinstance(value, Default)
-
-
-def _value(value):
-    return value.value if isinstance(value, Default) else value
+FIT_LR = OPTIMIZER_DEFAULTS["lr"]  # fit's rate when the optimizer is given by name
 
 
 def _optional_positive(name, value):
@@ -56,22 +38,25 @@ def _optional_positive(name, value):
 
 
 def _resolve_optimizer(net, optimizer, lr, weight_decay, momentum, nesterov, betas, adam_eps):
-    """(settings dict without lr/weight_decay, schedule, weight_decay)."""
+    """(settings dict as optimizer_ records them, schedule, weight_decay) of fit's optimizer:
+    an Optimizer object, or a name with the settings given to fit (None: not given)."""
+    given = {k: v for k, v in (("lr", lr), ("weight_decay", weight_decay),
+                               ("momentum", momentum), ("nesterov", nesterov), ("betas", betas),
+                               ("adam_eps", adam_eps)) if v is not None}
     if isinstance(optimizer, Optimizer):
-        given = [k for k, v in (("lr", lr), ("weight_decay", weight_decay),
-                                ("momentum", momentum), ("nesterov", nesterov), ("betas", betas),
-                                ("adam_eps", adam_eps)) if _given(v)]
         if given:
             raise ValueError(f"{', '.join(given)} given to fit together with the optimizer "
                              f"object {optimizer!r}: set them on the optimizer")
-        return optimizer.settings(), as_schedule(optimizer.lr), optimizer.weight_decay
-    settings = _checks.check_optimizer(optimizer, _value(momentum), _value(nesterov),
-                                       _value(betas), _value(adam_eps))
-    wd = _checks.check_nonnegative_real("weight_decay", _value(weight_decay))
-    lr = _value(lr)
-    if not hasattr(lr, "rates"):
-        _checks.check_optimizer(optimizer, lr=lr, dtype=net.dtype)
-    return settings, as_schedule(lr), wd
+    else:
+        settings = {k: given[f] for k, f in (("momentum", "momentum"), ("nesterov", "nesterov"),
+                                             ("betas", "betas"), ("eps", "adam_eps"))
+                    if f in given}
+        optimizer = Optimizer.named(optimizer, given.get("lr", FIT_LR),
+                                    given.get("weight_decay", 0.0), **settings)
+    lr = optimizer.lr
+    if not hasattr(lr, "rates") and lr >= np.finfo(net.dtype).max:
+        raise ValueError(f"lr={lr!r} is not representable in {net.dtype.name}")
+    return optimizer.settings(), as_schedule(lr), optimizer.weight_decay
 
 
 def _class_weights(class_weight, Y, loss):

@@ -185,10 +185,8 @@ class Sequential:
         return out
 
     # ---- training ----------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, lr=_training.Default(0.01), shuffle=True,
-            weight_decay=_training.Default(0.0), optimizer="sgd",
-            momentum=_training.Default(0.0), nesterov=_training.Default(False),
-            betas=_training.Default((0.9, 0.999)), adam_eps=_training.Default(1e-8),
+    def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, weight_decay=None,
+            optimizer="sgd", momentum=None, nesterov=None, betas=None, adam_eps=None,
             validation_data=None, patience=None, callback=None, *, validation_split=None,
             sample_weight=None, class_weight=None, clip_norm=None, clip_value=None,
             l2_alpha=0.0, record_steps=False, verbose=0, callbacks=None, grad_norms=None):
@@ -211,8 +209,9 @@ class Sequential:
         Optimizer: an object of mlpcore.optimizers (mc.SGD, mc.Adam, mc.AdamW, mc.RMSprop,
         with torch.optim's names, defaults and update rules), or a name "sgd", "adam",
         "adamw", "rmsprop" with the settings lr (default 0.01), momentum, nesterov (sgd),
-        betas, adam_eps (adam, adamw; eps of rmsprop too) and weight_decay (default 0; with
-        an optimizer object, set these on the object). weight_decay=lam is L2
+        betas, adam_eps (adam, adamw; eps of rmsprop too) and weight_decay (default 0); None
+        means not given: the optimizer's default (torch.optim's). With an optimizer object,
+        set these on the object. weight_decay=lam is L2
         regularisation of the Dense weight matrices (not biases or BatchNorm): lam * W is
         added to their gradient (adamw: decoupled, W *= 1 - lr lam). l2_alpha=a is
         scikit-learn's alpha: a / (the batch's weight sum) is added to that decay. The
