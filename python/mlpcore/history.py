@@ -38,7 +38,7 @@ class History(list):
         n = len(self.epoch)
         for key, value in logs.items():
             self.history.setdefault(key, [float("nan")] * n).append(float(value))
-        for key, values in self.history.items():
+        for values in self.history.values():
             if len(values) == n:
                 values.append(float("nan"))
         self.epoch.append(int(logs["epoch"]))

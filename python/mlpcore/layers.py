@@ -12,13 +12,13 @@ Adding a kind: subclass Layer (or Activation) here; __init_subclass__ registers 
 name for `deserialize`. The engines need the kind too: cpp/src/layer_kinds.cpp and
 reference/layer_kinds.py (see docs/ARCHITECTURE.md).
 """
-from typing import NamedTuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _checks
 
-_REGISTRY = {}  # class name -> descriptor class, filled by Layer.__init_subclass__
+_REGISTRY: Dict[str, type] = {}  # class name -> descriptor class, filled by Layer.__init_subclass__
 
 
 class Param(NamedTuple):
@@ -50,14 +50,14 @@ class Layer:
     for activations and for Dense(n_out), which takes the width before it) and n_out (its
     output width, None when it equals the input width).
     """
-    kind = None
+    kind: Optional[str] = None
     needs_batch_statistics = False
     differentiable = True
     relu_like = False
     init_transparent = False
     n_in = None
     n_out = None
-    _positional = ()  # get_config keys shown positionally by repr
+    _positional: Tuple[str, ...] = ()  # get_config keys shown positionally by repr
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

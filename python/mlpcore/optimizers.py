@@ -15,6 +15,8 @@ mlpcore/reference/optim.py; the moments live in the model (they persist across f
 save/load and pickles) and restart from zero when the optimizer's kind or settings other
 than lr and weight_decay change. The objects hold settings only, so one can serve many fits.
 """
+from typing import Optional
+
 from . import _checks
 from ._common import OPTIMIZER_DEFAULTS as _D
 
@@ -28,7 +30,7 @@ _EPS = _D["eps"]
 class Optimizer:
     """Base class: `name` (the engines' name), the rate lr (a number or a schedule of
     mlpcore.schedules), weight_decay and the kind's settings given to the constructor."""
-    name = None
+    name: Optional[str] = None
 
     def __init__(self, lr, weight_decay, **settings):
         from .schedules import Schedule

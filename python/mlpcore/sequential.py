@@ -2,6 +2,7 @@
 by the C++ engine (backend="native") or by its NumPy twin (backend="numpy")."""
 import copy
 import threading
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from ._record import check_config, check_moments, parse_config
 from .layers import serialize
 from .reference.network import Network as _NumpyNetwork
 
+
+# Array arguments: anything numpy.asarray takes (and a scipy.sparse matrix where documented)
+ArrayLike = Any
 
 # After every epoch the loss (so the outputs) on this many training rows must be finite: a fit
 # that returns never leaves a model predicting NaN. One small forward pass, about 0.1-0.3% of
@@ -95,7 +99,7 @@ class Sequential:
         self._engine.set_state(join(self._layout.initial_state(), self.dtype))
 
     # ---- configuration -----------------------------------------------------------------
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """The constructor arguments, JSON-able: Sequential.from_config(net.get_config())
         builds the same untrained model (same initial weights)."""
         return {"layers": [serialize(l) for l in self.layers], "loss": self.loss_name,
@@ -103,7 +107,7 @@ class Sequential:
                 "input_dim": self._layout.input_dim}
 
     @classmethod
-    def from_config(cls, config, backend=None):
+    def from_config(cls, config: Dict[str, Any], backend: Optional[str] = None) -> "Sequential":
         """The model get_config() described; backend overrides the saved one."""
         layers, kwargs = parse_config(config)
         if backend is not None:
@@ -111,22 +115,22 @@ class Sequential:
         return cls(layers, **kwargs)
 
     # ---- weights and state -------------------------------------------------------------
-    def get_weights(self):
+    def get_weights(self) -> List[np.ndarray]:
         """Copies of the parameters in layer order: [W1, b1, W2, b2, ...]; a BatchNorm layer
         contributes [gamma, beta]."""
         return split(self._engine.get_params(), self._param_shapes)
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Replaces every parameter; weights is a list shaped like get_weights()."""
         arrays = _checks.check_array_list("weights", weights, self._param_shapes, self.dtype)
         self._engine.set_params(join(arrays, self.dtype))
 
-    def get_state(self):
+    def get_state(self) -> List[np.ndarray]:
         """Copies of the non-trainable state: [running_mean, running_var] per BatchNorm layer.
         Saved and restored with the weights by mlpcore.save()/load() and by pickling."""
         return split(self._engine.get_state(), self._state_shapes)
 
-    def set_state(self, state):
+    def set_state(self, state: Sequence[ArrayLike]) -> None:
         """Replaces the BatchNorm running statistics; a list shaped like get_state()."""
         self._engine.set_state(join(self._layout.check_state(state, self.dtype), self.dtype))
 
@@ -143,7 +147,8 @@ class Sequential:
             self._layout.check_batch(X.shape[0], f"X has {X.shape[0]}")
         return X, Y, training, step
 
-    def predict(self, X, training=False, step=None):
+    def predict(self, X: ArrayLike, training: bool = False,
+                step: Optional[int] = None) -> np.ndarray:
         """Output activations (n_samples, n_outputs): class probabilities for the
         cross-entropy losses, values for mse. training=True applies dropout masks of
         `step` (default: the next training step) and batch statistics."""
@@ -157,14 +162,17 @@ class Sequential:
         X, _, training, step = self._check_call(X, None, training, step, targets=False)
         return self._engine.predict(X, training, step)
 
-    def loss(self, X, y, training=False, step=None, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike, training: bool = False, step: Optional[int] = None,
+             sample_weight: Optional[ArrayLike] = None) -> float:
         """Mean loss over the samples, a float; with sample_weight (n_samples,) > 0 the
         weighted mean sum_i w_i l_i / sum_i w_i (scikit-learn's definition)."""
         X, Y, training, step = self._check_call(X, y, training, step)
         w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return float(self._engine.loss(X, Y, training, step, w))
 
-    def gradients(self, X, y, training=False, step=None, sample_weight=None):
+    def gradients(self, X: ArrayLike, y: ArrayLike, training: bool = False,
+                  step: Optional[int] = None,
+                  sample_weight: Optional[ArrayLike] = None) -> List[np.ndarray]:
         """Gradient of loss(X, y, training, step, sample_weight) with respect to every
         parameter: a list shaped like get_weights(). Updates nothing (batch-norm running
         statistics included)."""
@@ -174,7 +182,8 @@ class Sequential:
         _, grad = self._engine.gradients(X, Y, training, step, w)
         return split(grad, self._param_shapes)
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: Optional[ArrayLike] = None) -> Dict[str, float]:
         """{"loss": the (weighted) mean loss, and the loss's metrics (mlpcore.metrics):
         "accuracy" for the cross-entropy losses, "r2" and "mae" for mse and poisson}, in
         evaluation mode."""
@@ -346,7 +355,7 @@ class Sequential:
         value, grad = self._engine.gradients(X, Y, False, self.step_, sample_weight)
         return float(value), split(grad, self._param_shapes)
 
-    def get_optimizer_state(self):
+    def get_optimizer_state(self) -> List[List[np.ndarray]]:
         """The optimizer's moments as two lists shaped like get_weights(): [m, v] (SGD
         keeps its velocity in m; plain SGD uses neither)."""
         flat = self._engine.get_optimizer_state()
@@ -397,7 +406,7 @@ class Sequential:
         Summary also holds the numbers (rows, trainable, non_trainable, total, nbytes)."""
         return _summary.summarize(self._layout, self.loss_name, self.dtype)
 
-    def count_params(self):
+    def count_params(self) -> int:
         """The number of all values of the model, trainable parameters (get_weights()) plus
         non-trainable state (get_state()), as Keras' Model.count_params() counts them."""
         return self.summary().total
@@ -441,14 +450,14 @@ class Sequential:
                              f"{self.loss_name!r}: use predict()")
         return rule
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (n_samples, n_outputs), the same as predict(X), for the
         classification losses: softmax rows for softmax_cross_entropy, per-output sigmoid
         probabilities for binary_cross_entropy. ValueError for mse."""
         self._classifier_rule("predict_proba")
         return self.predict(X)
 
-    def predict_classes(self, X):
+    def predict_classes(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes as int64: softmax_cross_entropy -> the argmax of each row,
         shape (n_samples,); binary_cross_entropy -> 1 where the probability is > 0.5 per
         output, shape (n_samples,) for one output and (n_samples, n_outputs) for
