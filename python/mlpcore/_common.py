@@ -39,12 +39,8 @@ def batch_bounds(n, batch_size, fold_single):
 
 
 def n_batches(n, batch_size, fold_single):
-    """len(batch_bounds(n, batch_size, fold_single)) without building the list."""
-    b = max(1, min(batch_size, n))
-    steps = -(-n // b)
-    if fold_single and steps > 1 and n - (steps - 1) * b == 1:
-        steps -= 1
-    return steps
+    """The number of steps of an epoch: len(batch_bounds(n, batch_size, fold_single))."""
+    return len(batch_bounds(n, batch_size, fold_single))
 
 
 def gather(x, idx, n_in):
