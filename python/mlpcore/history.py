@@ -17,7 +17,7 @@ A list of the per-epoch training losses (what fit returned before, so `losses[-1
     history.params    fit's settings (epochs, batch_size, steps per epoch, ...)
     to_pandas()       a DataFrame (pandas installed)
     plot()            loss and metric curves and the per-layer gradient norms (matplotlib,
-                      pip install "mlpcore[plot]")
+                      pip install matplotlib; in a clone of mlpcore: pip install ".[plot]")
 
 net.history_ keeps the same dict across all fit calls (None where an epoch lacks a key); it is
 saved by mlpcore.save and pickles.
@@ -85,8 +85,8 @@ def plot_history(history, axes=None):
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("plotting the history needs matplotlib: pip install "
-                          "\"mlpcore[plot]\" (or pip install matplotlib)") from None
+        raise ImportError("plotting the history needs matplotlib: pip install matplotlib "
+                          "(in a clone of mlpcore: pip install \".[plot]\")") from None
     epochs = history.get("epoch") or list(range(len(history.get("loss", []))))
     metrics = [k for k in history if k.startswith("val_") and k != "val_loss"]
     norms = sorted((k for k in history if k.startswith("grad_norm_")),
