@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """The README's tables from several saved runs (bench_mlp.py --json FILE): each ratio as
-the range over the runs, like the ranges of issue 10.
+the range over the runs, as the performance goals state them.
 
     python bench/summarize.py run1.json run2.json
 """

@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from mlpcore import MLPClassifier, MLPRegressor  # noqa: E402
-from mlpcore.estimators import _engine, _epoch  # noqa: E402
+from mlpcore.estimators import _engine  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
 
@@ -211,8 +211,8 @@ def test_lbfgs_objective_gradient(activation, task):
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("backend", ["native", "numpy"])
 def test_sparse_equals_dense(fmt, solver, backend, iris, monkeypatch):
-    # 40-row chunks: L-BFGS, predict and the twin's epochs (one constant, in _epoch)
-    monkeypatch.setattr(_epoch, "CHUNK_BYTES", 40 * 4 * 8)
+    # 40-row chunks: L-BFGS and predict (the epochs read the sparse rows in the engine)
+    monkeypatch.setattr(_engine, "CHUNK_BYTES", 40 * 4 * 8)
     X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=15, solver=solver,
@@ -316,32 +316,25 @@ def test_dense_rows_are_not_copied(dtype, iris, monkeypatch):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_twin_copies_large_data_in_chunks(solver, iris, monkeypatch):
-    """The NumPy twin has no order= yet: its epochs gather the shuffled rows in chunks."""
+def test_twin_runs_each_epoch_in_one_engine_call(solver, iris, monkeypatch):
+    """Both engines take scikit-learn's order, weights, alpha and epsilon: one train_epoch
+    call per epoch, and the twin's fit equals the C++ engine's."""
     from mlpcore.reference.network import Network
     X, y = iris
     kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5, solver=solver,
               batch_size=20, backend="numpy")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        whole = MLPClassifier(**kw).fit(X, y)
-        monkeypatch.setattr(_epoch, "CHUNK_BYTES", 50 * 4 * 8)  # 50 rows -> 40 (2 batches)
         calls = []
         real = Network.train_epoch
         monkeypatch.setattr(Network, "train_epoch", lambda self, X, *a, **k: (
             calls.append(len(X)), real(self, X, *a, **k))[1])
-        chunked = MLPClassifier(**kw).fit(X, y)
+        twin = MLPClassifier(**kw).fit(X, y)
         native = MLPClassifier(**{**kw, "backend": "native"}).fit(X, y)
-    if "order" in _epoch.engine_features(chunked.model_._engine):
-        assert calls[:1] == [150]  # the twin has it now: one call per epoch
-    else:
-        assert calls[:5] == [40, 40, 40, 20, 10]  # 7 full batches in 4 calls, then the last
-    assert max_coef_diff(whole, chunked) == 0
-    diff = max_coef_diff(native, chunked)
+    assert calls == [150] * 5
+    diff = max_coef_diff(native, twin)
     print(f"max |coef diff| native vs twin = {diff:.3g}")
-    # without sklearn_eps the twin's Adam matches scikit-learn's epsilon at the middle step
-    exact = solver == "sgd" or "sklearn_eps" in _epoch.engine_features(chunked.model_._engine)
-    assert diff < (1e-12 if exact else 0.05)
+    assert diff < 1e-12
 
 
 # ---- parameters ---------------------------------------------------------------------------------
@@ -396,10 +389,6 @@ def test_combinations_the_engine_cannot_run(iris, regression):
     with pytest.raises(ValueError, match="batch_norm and dropout need a stochastic solver"):
         MLPClassifier(solver="lbfgs", dropout=0.2).fit(*iris)
     X, Y = regression
-    if not _epoch.sequential_has_poisson():
-        with pytest.raises(ValueError, match="loss='poisson' with solver='adam' needs "
-                                             "backend='native'"):
-            MLPRegressor(loss="poisson", backend="numpy").fit(X, np.abs(Y))
     with pytest.raises(ValueError, match="needs y >= 0"):
         MLPRegressor(loss="poisson", solver="lbfgs").fit(X, Y)
 
@@ -516,18 +505,11 @@ def test_weighted_lbfgs_regression_equals_duplication(regression):
 
 
 def test_unequal_weights_on_the_twin(iris):
-    """backend="numpy": unequal weights need the twin's sample_weight; until it has it,
-    a ValueError says so; once it has it, the fit equals the C++ engine's."""
+    """backend="numpy": the twin's fit with unequal weights equals the C++ engine's."""
     X, y = iris
     w = np.arange(150) % 2 + 1.0
     kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
     twin = MLPClassifier(backend="numpy", **kw)
-    if "sample_weight" not in _epoch.engine_features(
-            _engine.build_network([4, 8, 3], "relu", "softmax", False, 0, "float64", 0,
-                                  "numpy")._engine):
-        with pytest.raises(ValueError, match="unequal sample weights.*backend='numpy'"):
-            twin.fit(X, y, sample_weight=w)
-        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         twin.fit(X, y, sample_weight=w)
@@ -593,7 +575,7 @@ def test_partial_fit_not_for_lbfgs():
 
 @pytest.mark.parametrize("data", ["iris", "wine"])
 def test_default_scores_match_sklearn(data):
-    """Issue 8's score criterion on the fast data sets (bench/bench_sklearn.py has all five):
+    """The estimators score as scikit-learn's on the fast data sets (bench/bench_sklearn.py has all five):
     5-fold CV of make_pipeline(StandardScaler(), est) with default parameters."""
     X, y = {"iris": load_iris, "wine": load_wine}[data](return_X_y=True)
     with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""The estimators where scikit-learn users scale out (issue 8): a grid search under joblib's
+"""The estimators where scikit-learn users scale out: a grid search under joblib's
 "dask" backend on a dask.distributed LocalCluster of worker processes (the estimators pickle
 across processes), and dask-ml's Incremental wrapper feeding partial_fit block by block.
 Skipped when dask.distributed / dask-ml are not installed."""

@@ -452,7 +452,7 @@ def test_records_with_an_older_history_load_and_train_on(backend, rng):
     model = _clf(backend)
     meta, arrays = _record.capture(model)
     meta["history_"] = {"loss": [0.9, 0.8], "val_loss": [1.0]}  # an older, ragged record
-    old = _record.restore(meta, arrays)
+    old = mc.Sequential._from_record(_record.restore(meta, arrays))
     old.fit(X, y, epochs=1, validation_split=0.2)
     assert old.history_["loss"][:2] == [0.9, 0.8] and len(old.history_["loss"]) == 3
     assert old.history_["val_loss"][:2] == [1.0, None]

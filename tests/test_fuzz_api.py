@@ -1,4 +1,4 @@
-"""Issue 11: a property-based fuzz test of the public API (hypothesis). The loop itself is
+"""A property-based fuzz test of the public API (hypothesis). The loop itself is
 fuzz_api_child.py (its docstring lists what is drawn and what is checked); it runs in a
 child process so that a crash of the interpreter fails this test and shows the case that
 caused it (the child writes each case to a file before running it).

@@ -209,7 +209,7 @@ def test_save_load_and_pickle_restore_the_same_model(backend, tmp_path):
         mlpcore.save(m, tmp_path / "m.npz")
         return mlpcore.load(tmp_path / "m.npz")
     for copier in (saved_and_loaded, lambda m: pickle.loads(pickle.dumps(m)),
-                   lambda m: restore(*capture(m))):
+                   lambda m: Sequential._from_record(restore(*capture(m)))):
         copy = copier(model)
         assert_same_model(copy, model)
         # and they train on identically: same shuffles, masks and optimizer moments
@@ -218,26 +218,17 @@ def test_save_load_and_pickle_restore_the_same_model(backend, tmp_path):
         model = copy
 
 
-def test_loads_a_format_1_file_written_before_the_optimizers(tmp_path):
-    # as mlpcore wrote it before moments existed: seed as text, no moments, no optimizer_
+def test_a_file_without_the_optimizer_counters_is_refused(tmp_path):
+    # the 0.1 format always holds the moments, opt_steps_ and optimizer_
     config = {"format": "mlpcore-sequential-1",
-              "layers": [{"class": "Dense", "config": {"n_in": 2, "n_out": 3}},
-                         {"class": "BatchNorm", "config": {"n_features": 3, "momentum": 0.1,
-                                                            "eps": 1e-5}},
-                         {"class": "Tanh", "config": {}},
-                         {"class": "Dense", "config": {"n_in": 3, "n_out": 1}}],
-              "loss": "mse", "dtype": "float64", "seed": "12345678901234567890",
-              "backend": "numpy", "epoch_": 4, "step_": 9, "history_": {"loss": [1.0, 0.5]}}
+              "layers": [{"class": "Dense", "config": {"n_in": 2, "n_out": 1}}],
+              "loss": "mse", "dtype": "float64", "seed": 1, "backend": "numpy",
+              "epoch_": 4, "step_": 9, "history_": {"loss": [1.0, 0.5]}}
     rng = np.random.default_rng(1)
-    weights = [rng.normal(size=s) for s in [(2, 3), (3,), (3,), (3,), (3, 1), (1,)]]
-    state = [rng.normal(size=3), rng.uniform(1, 2, 3)]
     np.savez(tmp_path / "old.npz", config=np.array(json.dumps(config)),
-             **{f"weight_{i}": w for i, w in enumerate(weights)},
-             **{f"state_{i}": s for i, s in enumerate(state)})
-    model = mlpcore.load(tmp_path / "old.npz")
-    assert (model.seed, model.epoch_, model.step_) == (12345678901234567890, 4, 9)
-    assert (model.optimizer_, model.opt_steps_) == (None, 0)
-    assert_all_equal(model.get_weights() + model.get_state(), weights + state, "arrays")
+             weight_0=rng.normal(size=(2, 1)), weight_1=rng.normal(size=1))
+    with pytest.raises(mlpcore.ModelFileError, match="lacks opt_steps_, optimizer_"):
+        mlpcore.load(tmp_path / "old.npz")
 
 
 @pytest.mark.parametrize("mutate,match", [
@@ -307,21 +298,11 @@ def test_twin_methods_have_the_protocol_signatures():
         assert ours == theirs, f"{name}: {ours} vs the protocol's {theirs}"
 
 
-def test_unpickles_the_field_dict_of_earlier_versions():
-    # the state mlpcore 0.1 pickled before _record existed: layer objects and weight lists
-    model, X, _ = trained("numpy")
-    old = {"layers": model.layers, "loss": model.loss_name, "dtype": model.dtype.name,
-           "seed": model.seed, "backend": "numpy", "epoch_": model.epoch_, "step_": model.step_,
-           "history_": model.history_, "weights": model.get_weights(), "state": model.get_state(),
-           "optimizer_": model.optimizer_, "opt_steps_": model.opt_steps_,
-           "optimizer_state": model.get_optimizer_state()}
-    for d in (old, {k: v for k, v in old.items()
-                    if k not in ("optimizer_state", "optimizer_", "opt_steps_")}):
-        back = Sequential.__new__(Sequential)
-        back.__setstate__(pickle.loads(pickle.dumps(d)))
-        assert_all_equal(back.get_weights() + back.get_state(),
-                         model.get_weights() + model.get_state(), "arrays")
-        assert (back.epoch_, back.step_) == (model.epoch_, model.step_)
-        assert_all_equal([back.predict(X)], [model.predict(X)], "predictions")
+def test_unpickling_refuses_anything_but_a_record():
+    model, _, _ = trained("numpy")
+    fields = {"layers": model.layers, "weights": model.get_weights(),
+              "state": model.get_state()}
+    with pytest.raises(ValueError, match="not the pickled state of an mlpcore Sequential"):
+        Sequential.__new__(Sequential).__setstate__(fields)
     with pytest.raises(ValueError, match="not the pickled state of an mlpcore Sequential"):
         Sequential.__new__(Sequential).__setstate__({"weights": []})

@@ -1,4 +1,4 @@
-"""Issue 11 items 1, 2, 6 and 8: huge row counts, huge layers, divergence that leaves finite
+"""Huge row counts, huge layers, divergence that leaves finite
 but useless weights, and the private engine's parameter count. The calls that could crash or
 exhaust the machine run in a child process (with an address-space limit where memory is the
 point), so a crash is reported as a failed test with the child's output, never a dead run."""

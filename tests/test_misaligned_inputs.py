@@ -1,4 +1,4 @@
-"""Issue 11 item 5: misaligned arrays (e.g. np.frombuffer(buf, offset=1)) must never reach an
+"""Misaligned arrays (e.g. np.frombuffer(buf, offset=1)) must never reach an
 engine. Every public call given misaligned (and misaligned non-contiguous) views must give
 bitwise the results of the aligned copies, and the engine itself must only ever see
 C-contiguous, aligned arrays of the model's dtype. (Under .ci/sanitize.sh, UBSan aborts on a

@@ -1,6 +1,6 @@
 """scikit-learn's own tests of MLPClassifier/MLPRegressor (sklearn/neural_network/tests/
 test_mlp.py of scikit-learn 1.9.1), run against mlpcore's estimators: the behavioural
-specification of issue 8. The file is scikit-learn's with these changes only:
+specification of the estimators. The file is scikit-learn's with these changes only:
 
 - the import: ``from mlpcore import MLPClassifier, MLPRegressor`` instead of
   ``from sklearn.neural_network import ...``;

@@ -1,22 +1,21 @@
 """mlpcore: fast multilayer perceptrons on a C++/OpenBLAS core, with a pure-NumPy twin
 (mlpcore.reference) that specifies and cross-checks every computation."""
+from ._version import __version__  # noqa: F401  (mlpcore.__version__)
 from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid,
                      Sign, Step, Tanh)
 from .sequential import Sequential
 from .io import ModelFileError, load, save
 from ._threads import get_num_threads, set_num_threads
-# Interop (issue 9): these modules import torch / onnx only when their functions run.
+# Interop: these modules import torch / onnx only when their functions run.
 from . import onnx
 from .convert_sklearn import from_sklearn
 from .convert_torch import from_torch, to_torch
-# The training loop (issue 7)
 from . import callbacks, schedules  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
 from .history import History
 from .optimizers import SGD, Adam, AdamW, RMSprop
 
-__version__ = "0.1.0"
-
 from . import _threads  # noqa: E402
+
 _threads.register_with_threadpoolctl()  # threadpoolctl sees and limits the engine's threads
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
@@ -25,7 +24,7 @@ __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid"
            "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules"]
 
 
-# ---- scikit-learn estimators, imported on first use (issue 8) --------------------------------
+# ---- scikit-learn estimators, imported on first use -------------------------------------------
 # `import mlpcore` never imports scikit-learn; `from mlpcore import MLPClassifier` does.
 _LAZY_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .reference import losses as _losses, optim as _optim
+from ._common import LOSS_USES, LOSSES, OPTIMIZER_DEFAULTS, OPTIMIZERS
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -42,26 +42,17 @@ LOSS_ALIASES = {
 }
 
 
-# What each loss is for, in the message of a model built without one.
-LOSS_USES = {
-    "softmax_cross_entropy": "multi-class: integer labels 0..K-1 or probability rows, K >= 2 outputs",
-    "binary_cross_entropy": "binary or multi-label: 0/1 targets, one sigmoid per output",
-    "mse": "regression: any real targets",
-    "poisson": "counts or rates >= 0",
-}
-
-
 def check_loss(loss, n_outputs):
-    """The canonical name (reference/losses.py) of loss, or of its Keras alias (LOSS_ALIASES),
+    """The canonical name (_common.LOSSES) of loss, or of its Keras alias (LOSS_ALIASES),
     checked to fit a network with n_outputs outputs. There is no default loss: a model built
     without one gets a TypeError that lists the losses and what each is for (a default of
     "mse" ran a regression on class labels without a word)."""
     if loss is None:
-        uses = "; ".join(f"{name!r} ({LOSS_USES.get(name, name)})" for name in _losses.NAMES)
+        uses = "; ".join(f"{name!r} ({use})" for name, use in LOSS_USES.items())
         raise TypeError(f"Sequential needs a loss (there is no default): loss= one of {uses}. "
                         f"Keras' names are accepted too: {', '.join(LOSS_ALIASES)}")
     loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
-    check_choice("loss", loss, _losses.NAMES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
+    check_choice("loss", loss, LOSSES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
         raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
                          f"{n_outputs}; use binary_cross_entropy for one output")
@@ -140,7 +131,6 @@ def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(T
 
 
 # ---- optimizer settings: the one place they are checked ------------------------------------
-OPTIMIZERS = _optim.NAMES
 OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")  # optimizer_
 
 
@@ -189,7 +179,7 @@ def check_optimizer_dict(name, d):
     if not isinstance(d, dict) or not set(d) <= set(OPTIMIZER_KEYS):
         raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
                          f" or None, got {d!r}")
-    o = {**_optim.DEFAULTS, **d}
+    o = {**OPTIMIZER_DEFAULTS, **d}
     return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
                            o["eps"], alpha=o["alpha"])
 

@@ -2,15 +2,10 @@
 arrays cut per layer, and the look-up of a layer kind in a converter's table.
 
 Each converter holds one table keyed by the layer's class name ({"Dense": ..., "GELU": ...}),
-one entry per layer kind; nothing here branches on the kind.
+one entry per layer kind; nothing here branches on the kind: the arrays of a layer and their
+names come from its descriptor (layers.py).
 """
-
-# The arrays a layer kind owns, in the order Sequential.get_weights() / get_state() list them.
-# Kinds not named here own none (activations, Dropout).
-ARRAYS = {
-    "Dense": (("W", "b"), ()),
-    "BatchNorm": (("gamma", "beta"), ("running_mean", "running_var")),
-}
+from .sequential import Sequential
 
 
 def kind(layer):
@@ -29,29 +24,21 @@ def lookup(table, layer, index, what):
 
 
 def layer_arrays(net):
-    """[(layer, {name: array})] for every layer of a Sequential, the arrays copied from
-    net.get_weights() and net.get_state() (Dense: W (n_in, n_out), b (n_out,); BatchNorm:
+    """[(layer, {name: array})] for every layer of a Sequential: the arrays of
+    net.get_weights() and net.get_state() (copies) under the names the layer's descriptor
+    gives them in params() and state() (Dense: W (n_in, n_out), b (n_out,); BatchNorm:
     gamma, beta, running_mean, running_var, each (n_features,))."""
-    weights, state = list(net.get_weights()), list(net.get_state())
+    weights, state = iter(net.get_weights()), iter(net.get_state())
     out = []
-    for layer in net.layers:
-        wnames, snames = ARRAYS.get(kind(layer), ((), ()))
-        if len(wnames) > len(weights) or len(snames) > len(state):
-            raise RuntimeError(f"{layer!r} owns fewer arrays than mlpcore's converters expect "
-                               f"({wnames + snames}); the converters are out of date")
-        arrays = dict(zip(wnames, weights[:len(wnames)]))
-        arrays.update(zip(snames, state[:len(snames)]))
-        del weights[:len(wnames)], state[:len(snames)]
+    for layer, width in zip(net.layers, net._layout.widths):
+        arrays = {p.name: next(weights) for p in layer.params(width)}
+        arrays.update((s.name, next(state)) for s in layer.state(width))
         out.append((layer, arrays))
-    if weights or state:
-        raise RuntimeError(f"{len(weights)} weight and {len(state)} state arrays are not claimed "
-                           "by any layer: mlpcore's converters are out of date")
     return out
 
 
 def unwrap(model):
     """A Sequential, or an mlpcore estimator's fitted network (its model_)."""
-    from .sequential import Sequential
     if isinstance(model, Sequential):
         return model
     inner = getattr(model, "model_", None)

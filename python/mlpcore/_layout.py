@@ -62,7 +62,7 @@ class Layout:
         arrays = _checks.check_array_list("state", state, self.state_shapes, dtype)
         for i, (a, s) in enumerate(zip(arrays, self.states)):
             if s.nonnegative and (a < 0).any():
-                raise ValueError(f"state[{i}] is a {s.name} and must be >= 0")
+                raise ValueError(f"state[{i}] is a {s.what or s.name} and must be >= 0")
         return arrays
 
     # ---- rules ---------------------------------------------------------------------------

@@ -2,25 +2,81 @@
 of pickling.
 
     meta:   JSON-able: Sequential.get_config() plus the training counters COUNTERS; history_
-            is fit's whole record, a dict of equally long lists of numbers (None where an
-            epoch lacks an entry, e.g. val_loss of a fit without validation)
+            is fit's whole record, a dict of lists of numbers (None where an epoch lacks an
+            entry, e.g. val_loss of a fit without validation)
     arrays: {"weight_i", "state_i", "moment_m_i", "moment_v_i": ndarray}, i = 0, 1, ...
             shaped like get_weights(), get_state() and get_optimizer_state()
 
-restore() checks everything (config, counters, every array's name, shape and values)
-before it builds the model, so a bad record raises ValueError and builds nothing.
+capture() reads a model; restore() checks a record (config, counters, every array's name,
+shape and values) and returns it as plain data, a Record, from which Sequential builds itself
+(Sequential._from_record), so a bad record raises ValueError and builds nothing. write() and
+read() are the file side of mlpcore.save/load (the archive itself: _npz.py).
+
+The configuration's checks live here too (check_config, parse_config, check_moments): the
+constructor, from_config and restore() share them.
 """
 import copy
+import json
 import numbers
+from typing import Any, Dict, List, NamedTuple, Optional
+
+import numpy as np
 
 from . import _checks
+from ._layout import Layout
+from ._npz import FORMAT, ModelFileError, model_path, read_archive, write_atomic
+from .layers import deserialize
 
+BACKENDS = ("native", "numpy")
+CONFIG_KEYS = ("layers", "loss", "dtype", "seed", "backend")
+OPTIONAL_CONFIG_KEYS = ("input_dim",)
 COUNTERS = ("epoch_", "step_", "opt_steps_", "optimizer_", "history_")
-# absent from records written before the optimizers existed: these defaults apply
-_OPTIONAL = {"opt_steps_": 0, "optimizer_": None}
-_ARRAY_LISTS = ("weight", "state", "moment_m", "moment_v")
 
 
+class Record(NamedTuple):
+    """A checked record: the constructor arguments, then the arrays and counters to load."""
+    layers: List[Any]
+    kwargs: Dict[str, Any]      # loss, dtype, seed, backend, input_dim
+    weights: List[np.ndarray]   # as get_weights()
+    state: List[np.ndarray]     # as get_state()
+    moments: List[List[np.ndarray]]  # [m, v] as get_optimizer_state()
+    counters: Dict[str, Any]    # epoch_, step_, opt_steps_, optimizer_, history_
+
+
+# ---- the configuration -------------------------------------------------------------------
+def check_config(layers, loss, dtype, seed, backend, input_dim=None):
+    """The checked constructor arguments (layers as a Layout, which holds input_dim; loss as
+    its canonical name); builds nothing."""
+    layout = Layout(layers, input_dim)
+    return (layout, _checks.check_loss(loss, layout.n_out), _checks.check_dtype(dtype),
+            _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
+
+
+def parse_config(config):
+    """(layers, kwargs) from a get_config() dict; ValueError for anything else."""
+    if (not isinstance(config, dict) or not set(CONFIG_KEYS) <= set(config)
+            or not set(config) <= set(CONFIG_KEYS + OPTIONAL_CONFIG_KEYS)):
+        raise ValueError(f"a Sequential config must be a dict with the keys "
+                         f"{', '.join(CONFIG_KEYS)} (and optionally "
+                         f"{', '.join(OPTIONAL_CONFIG_KEYS)}), got {config!r}")
+    if not isinstance(config["layers"], (list, tuple)):
+        raise ValueError(f"config['layers'] must be a list, got {config['layers']!r}")
+    layers = [deserialize(d) for d in config["layers"]]
+    return layers, {k: config[k] for k in CONFIG_KEYS[1:] + OPTIONAL_CONFIG_KEYS if k in config}
+
+
+def check_moments(moments, shapes, dtype):
+    """[m, v] as get_optimizer_state() returns them, checked: v >= 0."""
+    if not isinstance(moments, (list, tuple)) or len(moments) != 2:
+        raise ValueError("moments must be a pair [m, v] of weight-shaped lists")
+    m = _checks.check_array_list("moments[0]", moments[0], shapes, dtype)
+    v = _checks.check_array_list("moments[1]", moments[1], shapes, dtype)
+    if any((a < 0).any() for a in v):
+        raise ValueError("moments[1] holds second moments (Adam's v) and must be >= 0")
+    return m, v
+
+
+# ---- capture and restore -----------------------------------------------------------------
 def _named(prefix, arrays):
     return {f"{prefix}_{i}": a for i, a in enumerate(arrays)}
 
@@ -50,14 +106,13 @@ def _arrays(arrays, prefix, n):
 
 
 def restore(meta, arrays, backend=None):
-    """The Sequential that capture() described; backend overrides the recorded one."""
-    from .sequential import Sequential, check_config, check_moments, parse_config
+    """The Record capture() described, every part checked; backend overrides the recorded
+    one. Builds no model."""
     if not isinstance(meta, dict):
         raise ValueError(f"the model description must be a dict, got {type(meta).__name__}")
-    missing = [k for k in COUNTERS if k not in meta and k not in _OPTIONAL]
+    missing = [k for k in COUNTERS if k not in meta]
     if missing:
         raise ValueError(f"the model description lacks {', '.join(missing)}")
-    meta = {**_OPTIONAL, **meta}
     layers, kwargs = parse_config({k: v for k, v in meta.items() if k not in COUNTERS})
     if backend is not None:
         kwargs["backend"] = backend
@@ -70,43 +125,56 @@ def restore(meta, arrays, backend=None):
     if not isinstance(arrays, dict):
         raise ValueError(f"the model's arrays must be a dict, got {type(arrays).__name__}")
     n_params, n_state = len(layout.param_shapes), len(layout.state_shapes)
-    has_moments = n_params == 0 or "moment_m_0" in arrays
-    expected = {**_named("weight", range(n_params)), **_named("state", range(n_state))}
-    if has_moments:
-        expected.update({**_named("moment_m", range(n_params)),
-                         **_named("moment_v", range(n_params))})
+    expected = {**_named("weight", range(n_params)), **_named("state", range(n_state)),
+                **_named("moment_m", range(n_params)), **_named("moment_v", range(n_params))}
     if set(arrays) != set(expected):
         raise ValueError(f"the model's arrays must be {sorted(expected)}, got {sorted(arrays)}")
     weights = _checks.check_array_list("saved weights", _arrays(arrays, "weight", n_params),
                                        layout.param_shapes, dtype)
     state = layout.check_state(_arrays(arrays, "state", n_state), dtype)
-    moments = (check_moments([_arrays(arrays, "moment_m", n_params),
-                              _arrays(arrays, "moment_v", n_params)], layout.param_shapes, dtype)
-               if has_moments else None)
-
-    net = Sequential(layers, **kwargs)
-    net.set_weights(weights)
-    net.set_state(state)
-    if moments is not None:
-        net.set_optimizer_state(list(moments), counters["optimizer_"], counters["opt_steps_"])
-    net.epoch_, net.step_, net.history_ = (counters["epoch_"], counters["step_"],
-                                           counters["history_"])
-    return net
+    m, v = check_moments([_arrays(arrays, "moment_m", n_params),
+                          _arrays(arrays, "moment_v", n_params)], layout.param_shapes, dtype)
+    return Record(layers, kwargs, weights, state, [m, v], counters)
 
 
 def restore_pickled(d):
-    """The model of a pickle's state: {"meta", "arrays"}, or the field dict pickles of
-    mlpcore 0.1 before this module held (layer objects, weight lists)."""
-    if isinstance(d, dict) and set(d) == {"meta", "arrays"}:
-        return restore(d["meta"], d["arrays"])
-    if not isinstance(d, dict) or "layers" not in d or "weights" not in d:
+    """The Record of a pickle's state {"meta", "arrays"} (Sequential.__getstate__)."""
+    if not isinstance(d, dict) or set(d) != {"meta", "arrays"}:
         raise ValueError("not the pickled state of an mlpcore Sequential")
-    from .layers import serialize
-    meta = {"layers": [serialize(l) for l in d["layers"]],
-            **{k: d[k] for k in ("loss", "dtype", "seed", "backend", "epoch_", "step_",
-                                 "history_", "optimizer_", "opt_steps_") if k in d}}
-    arrays = {**_named("weight", d["weights"]), **_named("state", d["state"])}
-    if "optimizer_state" in d:
-        arrays.update({**_named("moment_m", d["optimizer_state"][0]),
-                       **_named("moment_v", d["optimizer_state"][1])})
-    return restore(meta, arrays)
+    return restore(d["meta"], d["arrays"])
+
+
+# ---- files: mlpcore.save / mlpcore.load --------------------------------------------------
+def write(net, path):
+    """Writes net's record to path (atomically; ".npz" appended when missing), or to a binary
+    file object directly."""
+    meta, arrays = capture(net)
+    config = np.array(json.dumps({"format": FORMAT, **meta}))
+
+    def write_to(f):
+        np.savez(f, config=config, **arrays)
+    if hasattr(path, "write"):
+        write_to(path)
+    else:
+        write_atomic(model_path(path), write_to)
+
+
+def read(path, backend: Optional[str] = None):
+    """The checked Record of a file written by write(); ModelFileError for any damaged,
+    crafted or newer-format file, OSError for I/O errors."""
+    if not hasattr(path, "read"):
+        path = model_path(path)
+    meta, arrays = read_archive(path)
+    meta.pop("format")
+    where = getattr(path, "name", path)
+    dtype = meta.get("dtype")
+    for name, a in arrays.items():  # every array in the model's own dtype, as write stores it
+        if dtype not in ("float32", "float64") or a.dtype != np.dtype(dtype):
+            raise ModelFileError(f"{where!r} is not a valid mlpcore model: {name} holds "
+                                 f"{a.dtype} values, the model's dtype is {dtype!r}")
+    try:
+        return restore(meta, arrays, backend)
+    except (ValueError, TypeError, OverflowError) as exc:
+        if backend is not None and "backend" in str(exc):
+            raise
+        raise ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}") from None

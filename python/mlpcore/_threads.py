@@ -82,7 +82,7 @@ def register_with_threadpoolctl():
             self.dynlib.mlpcore_set_num_threads(int(num_threads))
 
         def get_version(self):
-            from . import __version__
+            from ._version import __version__
             return __version__
 
     try:

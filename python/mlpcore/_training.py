@@ -20,7 +20,7 @@ from ._progress import Printer
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
-from .reference.train import Progress as _NumpyProgress, gather
+from ._common import Progress as _NumpyProgress, gather, n_batches
 from .schedules import Constant, as_schedule
 
 # Per-layer gradient norms cost one extra pass over the gradients per step: 5% of fit's
@@ -28,7 +28,7 @@ from .schedules import Constant, as_schedule
 # (bench/bench_loop.py), so they are opt-in: fit(grad_norms=True).
 GRAD_NORMS_DEFAULT = False
 # After every epoch the loss (so the outputs) on this many training rows must be finite
-# (issue 11: a fit that returns never leaves a model predicting NaN); one small forward
+# (a fit that returns never leaves a model predicting NaN); one small forward
 # pass, about 0.1-0.3% of an epoch on the benchmark networks.
 PROBE_ROWS = 32
 _CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
@@ -235,12 +235,7 @@ class _Loop:
         self.settings, self.schedule, self.wd, self.options = settings, schedule, wd, options
         self.callbacks, self.verbose = callbacks, verbose
         self.n = Y.shape[0]
-        # len(batch_bounds(n, batch_size, fold)) without building the list
-        fold = net._layout.batch_statistics is not None
-        b = max(1, min(batch_size, self.n))
-        self.n_steps = -(-self.n // b)
-        if fold and self.n_steps > 1 and self.n - (self.n_steps - 1) * b == 1:
-            self.n_steps -= 1
+        self.n_steps = n_batches(self.n, batch_size, net._layout.batch_statistics is not None)
         self.epoch_in_fit = 0
         self.first_step = 0  # steps of this fit so far: the schedule's step count
         self.lr_factor = 1.0

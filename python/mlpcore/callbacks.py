@@ -20,7 +20,7 @@ import math
 import numbers
 import os
 
-from . import _checks
+from . import _checks, _record
 from .schedules import Plateau
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
@@ -111,13 +111,12 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        from .io import save
         if self.save_best_only:
             current = _monitored(logs, self.monitor)
             if not (current < self.best if self.mode == "min" else current > self.best):
                 return False
             self.best = current
-        save(self.model, self.path.format(**logs))
+        _record.write(self.model, self.path.format(**logs))  # mlpcore.save
         return False
 
 

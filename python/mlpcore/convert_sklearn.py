@@ -14,8 +14,11 @@ activation between them, and an output activation that fixes mlpcore's loss:
                                                    predict(X) equals predict_proba(X)
       identity     MLPRegressor                -> "mse": predict(X) equals its predict(X)
                                                    (shaped (n, n_outputs) also for one output)
-      exp          MLPRegressor(loss="poisson") -> "poisson" (where mlpcore has that loss)
+      exp          MLPRegressor(loss="poisson") -> "poisson"
 """
+from . import layers as _layers
+from .sequential import Sequential
+
 ACTIVATIONS = {"identity": "Identity", "logistic": "Sigmoid", "tanh": "Tanh", "relu": "ReLU"}
 OUTPUTS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
            "identity": "mse", "exp": "poisson"}
@@ -27,7 +30,6 @@ def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
     dtype : "float32"/"float64", or None for the dtype of the estimator's coefs_.
     seed, backend : as for Sequential. See the module doc for how the outputs correspond.
     """
-    import mlpcore
     name = type(estimator).__name__
     if not all(hasattr(estimator, a) for a in ("coefs_", "intercepts_", "out_activation_")):
         raise ValueError(f"estimator must be a fitted scikit-learn MLPClassifier or MLPRegressor "
@@ -49,16 +51,10 @@ def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
     layers, weights = [], []
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
         if i:
-            layers.append(getattr(mlpcore, hidden)())
-        layers.append(mlpcore.Dense(W.shape[0], W.shape[1]))
+            layers.append(getattr(_layers, hidden)())
+        layers.append(_layers.Dense(W.shape[0], W.shape[1]))
         weights += [W, b]
     dtype = coefs[0].dtype.name if dtype is None else dtype
-    try:  # a one-unit probe: does this mlpcore have the loss?
-        mlpcore.Sequential([mlpcore.Dense(2, 2)], loss=loss, seed=0, backend="numpy")
-    except ValueError:
-        raise ValueError(f"{name}.out_activation_={estimator.out_activation_!r} needs the "
-                         f"mlpcore loss {loss!r}, which this version of mlpcore does not "
-                         "have") from None
-    net = mlpcore.Sequential(layers, loss=loss, dtype=dtype, seed=seed, backend=backend)
+    net = Sequential(layers, loss=loss, dtype=dtype, seed=seed, backend=backend)
     net.set_weights(weights)
     return net

@@ -33,7 +33,8 @@ module's output equals net.predict. torch_loss(net) is the torch loss mlpcore mi
 """
 import numpy as np
 
-from . import _interop
+from . import _interop, layers as _layers
+from .sequential import Sequential
 
 DTYPES = {"float32": "float32", "float64": "float64"}
 
@@ -47,11 +48,6 @@ def _import_torch():
     return torch
 
 
-def _mlpcore():
-    import mlpcore
-    return mlpcore
-
-
 def _array(tensor):
     return tensor.detach().cpu().numpy().copy()
 
@@ -60,7 +56,7 @@ def _array(tensor):
 def _from_linear(m, i):
     W = _array(m.weight).T  # torch keeps (n_out, n_in)
     b = _array(m.bias) if m.bias is not None else np.zeros(m.out_features, W.dtype)
-    return _mlpcore().Dense(m.in_features, m.out_features), [W, b], []
+    return _layers.Dense(m.in_features, m.out_features), [W, b], []
 
 
 def _from_batchnorm1d(m, i):
@@ -69,7 +65,7 @@ def _from_batchnorm1d(m, i):
                          "affine=True, track_running_stats=True and a float momentum (got "
                          f"affine={m.affine}, track_running_stats={m.track_running_stats}, "
                          f"momentum={m.momentum})")
-    layer = _mlpcore().BatchNorm(m.num_features, momentum=m.momentum, eps=m.eps)
+    layer = _layers.BatchNorm(m.num_features, momentum=m.momentum, eps=m.eps)
     return (layer, [_array(m.weight), _array(m.bias)],
             [_array(m.running_mean), _array(m.running_var)])
 
@@ -78,30 +74,22 @@ def _from_gelu(m, i):
     if m.approximate != "none":
         raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's GELU is the exact "
                          f"(erf) form, approximate='none'; got approximate={m.approximate!r}")
-    return _needs(i, m, "GELU")(), [], []
-
-
-def _needs(i, m, name):
-    cls = getattr(_mlpcore(), name, None)
-    if cls is None:
-        raise ValueError(f"module[{i}] ({m}) needs mlpcore.{name}, which this version of "
-                         "mlpcore does not have")
-    return cls
+    return _layers.GELU(), [], []
 
 
 def _plain(name):
-    return lambda m, i: (getattr(_mlpcore(), name)(), [], [])
+    return lambda m, i: (getattr(_layers, name)(), [], [])
 
 
 FROM_TORCH = {
     "Linear": _from_linear,
     "BatchNorm1d": _from_batchnorm1d,
-    "Dropout": lambda m, i: (_mlpcore().Dropout(m.p), [], []),
+    "Dropout": lambda m, i: (_layers.Dropout(m.p), [], []),
     "Identity": _plain("Identity"),
     "ReLU": _plain("ReLU"),
     "Sigmoid": _plain("Sigmoid"),
     "Tanh": _plain("Tanh"),
-    "LeakyReLU": lambda m, i: (_needs(i, m, "LeakyReLU")(negative_slope=m.negative_slope), [], []),
+    "LeakyReLU": lambda m, i: (_layers.LeakyReLU(negative_slope=m.negative_slope), [], []),
     "GELU": _from_gelu,
 }
 
@@ -160,7 +148,7 @@ def from_torch(module, loss, dtype=None, seed=None, backend="native"):
         if dtype not in DTYPES:
             raise ValueError(f"the module's parameters are {dtype}; pass dtype='float32' or "
                              "'float64' to convert them")
-    net = _mlpcore().Sequential(layers, loss=loss, dtype=dtype, seed=seed, backend=backend)
+    net = Sequential(layers, loss=loss, dtype=dtype, seed=seed, backend=backend)
     net.set_weights(weights)
     net.set_state(state)
     return net

@@ -30,10 +30,11 @@ class Param(NamedTuple):
 
 class State(NamedTuple):
     """One non-trainable state array of a layer, filled with `initial` at construction."""
-    name: str         # what it is, for messages: "running variance"
+    name: str         # the array's name, as the converters know it: "running_var"
     shape: tuple
     initial: float
     nonnegative: bool = False  # set_state refuses negative values
+    what: str = ""    # what it is, for messages ("running variance"; default: the name)
 
 
 class Layer:
@@ -227,8 +228,9 @@ class BatchNorm(Layer):
         return [np.ones(self.n_in), np.zeros(self.n_in)]
 
     def state(self, n_in):
-        return [State("running mean", (self.n_in,), 0.0),
-                State("running variance", (self.n_in,), 1.0, nonnegative=True)]
+        return [State("running_mean", (self.n_in,), 0.0, what="running mean"),
+                State("running_var", (self.n_in,), 1.0, nonnegative=True,
+                      what="running variance")]
 
     def spec_args(self):
         return (self.momentum, self.eps)

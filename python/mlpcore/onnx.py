@@ -239,7 +239,7 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
 
 
 def _version():
-    from . import __version__
+    from ._version import __version__
     return __version__
 
 

@@ -6,11 +6,10 @@ import threading
 import numpy as np
 
 from . import _checks, _memory, _record, _summary, _training, metrics as _metrics
-from ._layout import Layout, join, split
-from .layers import deserialize, serialize
+from ._layout import join, split
+from ._record import check_config, check_moments, parse_config
+from .layers import serialize
 from .reference.network import Network as _NumpyNetwork
-
-BACKENDS = ("native", "numpy")
 
 
 def _new_engine(backend, specs, loss, dtype, seed):
@@ -27,14 +26,6 @@ def _native_engine(dtype):
         raise ImportError("mlpcore's C++ extension (mlpcore._core) could not be loaded; "
                           "reinstall with 'pip install .' or use backend='numpy'") from exc
     return _core.Network32 if dtype == np.float32 else _core.Network64
-
-
-def check_config(layers, loss, dtype, seed, backend, input_dim=None):
-    """The checked constructor arguments (layers as a Layout, which holds input_dim; loss as
-    its canonical name); builds nothing."""
-    layout = Layout(layers, input_dim)
-    return (layout, _checks.check_loss(loss, layout.n_out), _checks.check_dtype(dtype),
-            _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
 
 
 class Sequential:
@@ -281,7 +272,18 @@ class Sequential:
         return {"meta": meta, "arrays": arrays}
 
     def __setstate__(self, d):
-        self.__dict__.update(_record.restore_pickled(d).__dict__)
+        self.__dict__.update(Sequential._from_record(_record.restore_pickled(d)).__dict__)
+
+    @classmethod
+    def _from_record(cls, record):
+        """The model a checked _record.Record describes (load and unpickling)."""
+        net = cls(record.layers, **record.kwargs)
+        net.set_weights(record.weights)
+        net.set_state(record.state)
+        c = record.counters
+        net.set_optimizer_state(record.moments, c["optimizer_"], c["opt_steps_"])
+        net.epoch_, net.step_, net.history_ = c["epoch_"], c["step_"], c["history_"]
+        return net
 
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
@@ -369,31 +371,3 @@ def _threshold(h):
 
 # loss -> the classes its output activations h (n_samples, n_outputs) predict
 _CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold}
-
-
-CONFIG_KEYS = ("layers", "loss", "dtype", "seed", "backend")
-OPTIONAL_CONFIG_KEYS = ("input_dim",)  # absent from configs written before it existed
-
-
-def parse_config(config):
-    """(layers, kwargs) from a get_config() dict; ValueError for anything else."""
-    if (not isinstance(config, dict) or not set(CONFIG_KEYS) <= set(config)
-            or not set(config) <= set(CONFIG_KEYS + OPTIONAL_CONFIG_KEYS)):
-        raise ValueError(f"a Sequential config must be a dict with the keys "
-                         f"{', '.join(CONFIG_KEYS)} (and optionally "
-                         f"{', '.join(OPTIONAL_CONFIG_KEYS)}), got {config!r}")
-    if not isinstance(config["layers"], (list, tuple)):
-        raise ValueError(f"config['layers'] must be a list, got {config['layers']!r}")
-    layers = [deserialize(d) for d in config["layers"]]
-    return layers, {k: config[k] for k in CONFIG_KEYS[1:] + OPTIONAL_CONFIG_KEYS if k in config}
-
-
-def check_moments(moments, shapes, dtype):
-    """[m, v] as get_optimizer_state() returns them, checked: v >= 0."""
-    if not isinstance(moments, (list, tuple)) or len(moments) != 2:
-        raise ValueError("moments must be a pair [m, v] of weight-shaped lists")
-    m = _checks.check_array_list("moments[0]", moments[0], shapes, dtype)
-    v = _checks.check_array_list("moments[1]", moments[1], shapes, dtype)
-    if any((a < 0).any() for a in v):
-        raise ValueError("moments[1] holds second moments (Adam's v) and must be >= 0")
-    return m, v

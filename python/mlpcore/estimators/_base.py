@@ -81,12 +81,6 @@ class BaseMLP(BaseEstimator):
         if self.solver == "sgd" and self.momentum == 1:
             raise ValueError(f"{cls}: momentum=1 is not supported (mlpcore's SGD needs "
                              "momentum < 1; with 1 the velocity would never decay)")
-        if (getattr(self, "loss", None) == "poisson" and self.solver in _STOCHASTIC
-                and self.backend == "numpy" and not _epoch.sequential_has_poisson()):
-            raise ValueError(
-                f"{cls}: loss='poisson' with solver={self.solver!r} needs backend='native' "
-                "for now: the NumPy twin has no exponential output / Poisson loss pair yet "
-                "(solver='lbfgs' works with both backends)")
         return hidden
 
     def _threads(self):
@@ -213,30 +207,11 @@ class BaseMLP(BaseEstimator):
                              f"{self.model_.dtype.name}")
         return Y
 
-    def _weights_for_engine(self, sw, python_weights=False):
-        """(the positive sample weights to pass to the engine or None, the divisor of alpha).
-        The C++ engine takes any weights. An engine without sample_weight (the NumPy twin
-        today) takes equal weights as none with alpha divided by their value (what they
-        change: the batch weight sums); unequal ones only where Python computes the weighted
-        loss (python_weights: L-BFGS regression), else they are refused."""
-        if sw is None:
-            return None, 1.0
-        if "sample_weight" in _epoch.engine_features(self.model_._engine) or python_weights:
-            return sw, 1.0
-        if np.all(sw == sw[0]):
-            return None, float(sw[0])
-        raise ValueError(
-            f"{type(self).__name__}: unequal sample weights (or class_weight) with "
-            f"backend='numpy' need the NumPy twin's sample_weight, which it does not have "
-            "yet; use backend='native' (or equal weights)")
-
     def _fit_lbfgs(self, X, Y, sw):
-        regression = self.out_activation_ in ("identity", "exp")
         if sw is not None and not (sw > 0).all():  # zero weights: as if the rows were absent
             X, Y, sw = X[sw > 0], Y[sw > 0], sw[sw > 0]
-        w, scale = self._weights_for_engine(sw, python_weights=regression)
-        objective = _engine.FullBatchObjective(self.model_, X, Y, w, self.out_activation_,
-                                               self.alpha / scale)
+        objective = _engine.FullBatchObjective(self.model_, X, Y, sw, self.out_activation_,
+                                               self.alpha)
         callback = None
         if self.verbose:
             def callback(intermediate_result):
@@ -292,13 +267,9 @@ class BaseMLP(BaseEstimator):
             keep = sw_train > 0
             X_train, Y_train, sw_train = X_train[keep], Y_train[keep], sw_train[keep]
             new_index = np.cumsum(keep) - 1  # (n_samples,) row of each kept sample
-        engine_sw, alpha_div = self._weights_for_engine(sw_train)
-        alpha = float(self.alpha) / alpha_div
+        alpha = float(self.alpha)
         net = self.model_
-        engine = net._engine
-        if self.out_activation_ == "exp" and net.loss_name != "poisson":
-            engine = _epoch.poisson_engine(net)
-        rows = _epoch.Rows(X_train, net.dtype, _epoch.engine_features(engine))
+        rows = _epoch.Rows(X_train, net)
         del X_train  # rows holds it (converted where the engine needs it)
         settings = _epoch.optimizer_settings(self.solver, self.momentum,
                                              self.nesterovs_momentum, self.beta_1,
@@ -322,7 +293,7 @@ class BaseMLP(BaseEstimator):
                 norm_before = norm_after
                 try:
                     data_loss, penalty_factor = _epoch.train_epoch(
-                        net, engine, rows, Y_train, engine_sw, order.astype(np.int64, copy=False),
+                        net, rows, Y_train, sw_train, order.astype(np.int64, copy=False),
                         batch_size, lr, alpha, settings, scale)
                 except FloatingPointError:
                     self._diverged(n_samples, early_stopping, incremental)

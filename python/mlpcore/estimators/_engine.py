@@ -6,24 +6,20 @@ objective L-BFGS minimises, and forward passes (sparse X densified by chunks). T
 Everything here runs once per fit, per L-BFGS function evaluation or per chunk of rows."""
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import xlogy
 
 from .._layout import split
 from ..layers import BatchNorm, Dense, Dropout, Identity, ReLU, Sigmoid, Tanh
 from ..sequential import Sequential
-from ._epoch import engine_features, rows_per_chunk, sequential_has_poisson
 
 # scikit-learn's hidden activation name -> mlpcore layer
 HIDDEN = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU}
-# scikit-learn's output activation -> the engine's fused output/loss pair. "exp" (Poisson):
-# Sequential's "poisson" once it has it; until then the identity-output "mse" network, with
-# exp applied by `forward`, the Poisson gradient supplied through the targets by
-# FullBatchObjective (L-BFGS), and the epochs run by a "poisson" C++ engine (_epoch).
+# scikit-learn's output activation -> the engine's fused output/loss pair
 ENGINE_LOSS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
-               "identity": "mse", "exp": "poisson" if sequential_has_poisson() else "mse"}
+               "identity": "mse", "exp": "poisson"}
 
 # Rows densified at a time (L-BFGS and predict with a sparse X) are bounded to about this
-# many bytes.
+# many bytes, at least one row.
+CHUNK_BYTES = 64 << 20
 
 
 # ---- the objective -------------------------------------------------------------------------
@@ -65,14 +61,13 @@ def sklearn_init(rs, layer_units, activation, dtype):
 
 
 def dense_positions(net):
-    """Indices into get_weights() of each Dense layer's W (b follows it)."""
+    """Indices into get_weights() of each Dense layer's W (b follows it); every layer owns
+    the arrays its descriptor's params() lists."""
     pos, i = [], 0
-    for layer in net.layers:
+    for layer, width in zip(net.layers, net._layout.widths):
         if isinstance(layer, Dense):
             pos.append(i)
-            i += 2
-        elif isinstance(layer, BatchNorm):
-            i += 2
+        i += len(layer.params(width))
     return pos
 
 
@@ -111,9 +106,9 @@ def take_rows(X, idx):
     return X if idx is None else X[idx]
 
 
-def chunk_rows(X, multiple=1):
-    """Rows per chunk of X: about CHUNK_BYTES of dense rows (_epoch.rows_per_chunk)."""
-    return rows_per_chunk(X.shape[1], np.dtype(X.dtype).itemsize, multiple)
+def chunk_rows(X):
+    """Rows per chunk of X: about CHUNK_BYTES of dense rows, at least one."""
+    return max(1, CHUNK_BYTES // max(X.shape[1] * np.dtype(X.dtype).itemsize, 1))
 
 
 def row_chunks(X):
@@ -128,16 +123,10 @@ def row_chunks(X):
 # ---- the full-batch objective (L-BFGS) -----------------------------------------------------
 class FullBatchObjective:
     """scikit-learn's full-batch objective and its gradient as functions of the packed
-    parameter vector [W1.ravel(), ..., Wk.ravel(), b1, ..., bk] (scikit-learn's order).
-
-    The engine's loss and gradients (with sample_weight), scaled by loss_scale, whenever
-    the engine has the loss and the weights. Otherwise (Poisson on the identity-output
-    network; weighted regression on an engine without sample_weight, i.e. the twin today):
-    one forward pass gives the network's output z, the loss and its derivative G = dL/dz
-    per sample are computed here, and the engine's "mse" gradient with targets
-    y' = z - n_c * G returns exactly sum_i J_i^T G_i (its output error is (z - y') / n_c).
-    The engine's loss and gradients take dense rows: a sparse X is densified chunk by chunk
-    on every evaluation.
+    parameter vector [W1.ravel(), ..., Wk.ravel(), b1, ..., bk] (scikit-learn's order): the
+    engine's loss and gradients (with sample_weight), scaled by loss_scale, plus alpha's
+    penalty. The engine's loss and gradients take dense rows: a sparse X is densified chunk
+    by chunk on every evaluation.
     """
 
     def __init__(self, net, X, Y, sw, out_activation, alpha):
@@ -149,9 +138,6 @@ class FullBatchObjective:
         self.chunks = row_chunks(X)
         self.shapes = [c.shape for c in get_coefs(net)[0]]
         self.n_evals = 0
-        has_loss = out_activation != "exp" or net.loss_name == "poisson"
-        self.in_engine = has_loss and (sw is None
-                                       or "sample_weight" in engine_features(net._engine))
         self.scale = loss_scale(out_activation, Y.shape[1])
 
     def pack(self):
@@ -177,10 +163,7 @@ class FullBatchObjective:
             Xc = take_rows(self.X, idx)
             Yc = self.Y if idx is None else self.Y[idx]
             wc = None if self.sw is None else (self.sw if idx is None else self.sw[idx])
-            if self.in_engine:
-                l, g = self._engine_chunk(Xc, Yc, wc)
-            else:
-                l, g = self._regression_chunk(Xc, Yc, wc)
+            l, g = self._chunk(Xc, Yc, wc)
             loss += l
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]
         # grads is in get_weights() order [W1, b1, W2, b2, ...] (no BatchNorm with L-BFGS)
@@ -191,7 +174,7 @@ class FullBatchObjective:
         flat = np.concatenate([g.ravel() for g in gW] + [np.asarray(b, np.float64) for b in gb])
         return float(loss), flat
 
-    def _engine_chunk(self, Xc, Yc, wc):
+    def _chunk(self, Xc, Yc, wc):
         """The chunk's share of the loss and of its gradient (in get_weights() order)."""
         net = self.net
         Xc = np.ascontiguousarray(Xc, dtype=net.dtype)
@@ -203,25 +186,6 @@ class FullBatchObjective:
         return (float(value) * self.scale * share,
                 [g * share for g in split(grad, net._param_shapes)])
 
-    def _regression_chunk(self, Xc, Yc, wc):
-        z = self.net.predict(Xc).astype(np.float64)  # (n_c, n_outputs), identity output
-        y = Yc.astype(np.float64)
-        w = np.ones(len(z)) if wc is None else wc.astype(np.float64)
-        if self.out == "identity":
-            r = z - y
-            per_sample = 0.5 * np.mean(r * r, axis=1)   # scikit-learn: mean over outputs
-            G = w[:, None] * r / self.W                  # its gradient: delta = h - y
-        else:
-            with np.errstate(over="ignore"):
-                p = np.exp(z)
-            per_sample = np.sum(xlogy(y, y) - y * z - y + p, axis=1)
-            G = w[:, None] * (p - y) / self.W
-        loss = float(np.dot(w, per_sample)) / self.W
-        if not np.isfinite(G).all():
-            return np.inf, [np.zeros_like(a) for a in self.net.get_weights()]
-        target = z - len(z) * G
-        return loss, self.net.gradients(Xc, target.astype(self.net.dtype))
-
 
 # ---- prediction ----------------------------------------------------------------------------
 def forward(net, X, out_activation):
@@ -230,7 +194,4 @@ def forward(net, X, out_activation):
         z = net.predict(X)
     else:
         z = np.concatenate([net.predict(take_rows(X, idx)) for idx in row_chunks(X)])
-    if out_activation == "exp" and net.loss_name != "poisson":
-        with np.errstate(over="ignore"):
-            z = np.exp(z)
     return z

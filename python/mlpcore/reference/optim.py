@@ -18,10 +18,10 @@ import math
 
 import numpy as np
 
-DEFAULTS = {"name": "sgd", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0,
-            "nesterov": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "alpha": 0.99,
-            "sklearn_eps": False}
-NAMES = ("sgd", "adam", "adamw", "rmsprop")
+from .._common import OPTIMIZER_DEFAULTS, OPTIMIZERS
+
+DEFAULTS = OPTIMIZER_DEFAULTS
+NAMES = OPTIMIZERS
 
 
 def _adam(o, params, g, m, v, t):

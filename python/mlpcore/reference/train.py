@@ -22,38 +22,8 @@ asked}.
 """
 import numpy as np
 
+from .._common import Progress, batch_bounds, gather  # noqa: F401  (shared with the API)
 from . import losses, optim, rng
-
-
-class Progress:
-    """The twin's progress counter: samples done in the running epoch (as _core.Progress)."""
-
-    def __init__(self):
-        self.done = 0
-        self.total = 0
-        self.loss = float("nan")  # the running epoch's mean loss over the steps done
-
-
-def batch_bounds(n, batch_size, fold_single):
-    """[(start, end)] covering 0..n in order; the last batch may be smaller. With
-    fold_single (networks with batch norm) a trailing one-sample batch joins the one before."""
-    b = max(1, min(batch_size, n))
-    bounds = [(s, min(s + b, n)) for s in range(0, n, b)]
-    if fold_single and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds[-2:] = [(bounds[-2][0], n)]
-    return bounds
-
-
-def gather(x, idx, n_in):
-    """Rows idx of X as a dense (len(idx), n_in) array; X is dense or a CSR triple."""
-    if not isinstance(x, tuple):
-        return x[idx]
-    data, indices, indptr = x
-    out = np.zeros((len(idx), n_in), data.dtype)
-    for r, i in enumerate(idx):
-        lo, hi = indptr[i], indptr[i + 1]
-        out[r, indices[lo:hi]] = data[lo:hi]
-    return out
 
 
 def train_step(net, xb, yb, wb, optimizer, opt_step, step, l2_alpha=0.0, clip_norm=0.0,
