@@ -128,7 +128,8 @@ def _split(n, fraction, Y, loss, seed):
 def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, momentum,
         nesterov, betas, adam_eps, validation_data, patience, callback, validation_split=None,
         sample_weight=None, class_weight=None, clip_norm=None, clip_value=None, l2_alpha=0.0,
-        record_steps=False, verbose=0, callbacks=None, grad_norms=None):
+        record_steps=False, verbose="auto", callbacks=None, grad_norms=None, initial_epoch=0,
+        validation_freq=1):
     """Checks every argument (nothing changes on a ValueError), then runs the epochs under
     the model's fit lock; returns the History."""
     sparse = _checks.is_sparse(X)
@@ -149,14 +150,21 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         cw = _class_weights(class_weight, Y, net.loss_name)
         w = cw if w is None else w * cw
     epochs = _checks.check_nonnegative_int("epochs", epochs)
+    # Keras' numbering: this fit runs the epochs initial_epoch .. epochs - 1
+    initial_epoch = _checks.check_nonnegative_int("initial_epoch", initial_epoch)
+    if initial_epoch > epochs:
+        raise ValueError(f"initial_epoch={initial_epoch} is past epochs={epochs}: epochs is "
+                         "the index of the epoch to stop at (Keras' meaning), not a count")
+    validation_freq = _check_validation_freq(validation_freq)
     batch_size = _checks.check_positive_int("batch_size", batch_size)
     settings, schedule, wd = _resolve_optimizer(net, optimizer, lr, weight_decay, momentum,
                                                 nesterov, betas, adam_eps)
     clip_norm = _optional_positive("clip_norm", clip_norm)
     clip_value = _optional_positive("clip_value", clip_value)
     l2_alpha = _checks.check_nonnegative_real("l2_alpha", l2_alpha)
-    if verbose not in (0, 1, 2) or isinstance(verbose, float):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if not (isinstance(verbose, str) and verbose == "auto") and (
+            verbose not in (0, 1, 2) or isinstance(verbose, float)):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     grad_norms = GRAD_NORMS_DEFAULT if grad_norms is None else bool(grad_norms)
 
     Xv = Yv = wv = None
@@ -215,20 +223,36 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
     batch_size = min(batch_size, n)
     net._layout.check_batch(batch_size, f"batch_size={batch_size}")
     with net._fit_lock:
-        loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, epochs, batch_size, bool(shuffle), settings,
+        loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, (initial_epoch, epochs), batch_size,
+                     bool(shuffle), settings,
                      schedule, wd, dict(l2_alpha=l2_alpha, clip_norm=clip_norm or 0.0,
                                         clip_value=clip_value or 0.0, grad_norms=grad_norms,
                                         step_losses=bool(record_steps)),
-                     cbs, verbose)
+                     cbs, verbose, validation_freq)
         return loop.run()
 
 
+def _check_validation_freq(freq):
+    """validation_freq as Keras takes it: an int k (validate after every k-th epoch, counted
+    from 1) or a collection of epoch numbers (counted from 1)."""
+    if isinstance(freq, numbers.Integral) and not isinstance(freq, bool):
+        return _checks.check_positive_int("validation_freq", freq)
+    if isinstance(freq, (list, tuple, set, frozenset, range)) and freq and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 1 for e in freq):
+        return frozenset(int(e) for e in freq)
+    raise ValueError("validation_freq must be a positive integer or a non-empty collection of "
+                     f"epoch numbers >= 1, got {freq!r}")
+
+
 class _Loop:
-    """The running fit, as callbacks see it (callback.loop): epoch_in_fit, lr_factor (scales
-    the schedule's rates), stop_training, history."""
+    """The running fit, as callbacks see it (callback.loop): epoch (the running epoch's
+    index, Keras' numbering), epoch_in_fit (epochs of this fit so far), lr_factor (scales the
+    schedule's rates), stop_training (as net.stop_training), history."""
 
     def __init__(self, net, X, Y, w, Xv, Yv, wv, epochs, batch_size, shuffle, settings,
-                 schedule, wd, options, callbacks, verbose):
+                 schedule, wd, options, callbacks, verbose, validation_freq=1):
+        self.initial_epoch, epochs = epochs
+        self.validation_freq = validation_freq
         self.net, self.X, self.Y, self.w = net, X, Y, w
         self.Xv, self.Yv, self.wv = Xv, Yv, wv
         self.epochs, self.batch_size, self.shuffle = epochs, batch_size, shuffle
@@ -237,14 +261,25 @@ class _Loop:
         self.n = Y.shape[0]
         self.n_steps = n_batches(self.n, batch_size, net._layout.batch_statistics is not None)
         self.epoch_in_fit = 0
+        self.epoch = self.initial_epoch
         self.first_step = 0  # steps of this fit so far: the schedule's step count
         self.lr_factor = 1.0
         self.stop_training = False
-        self.history = History({"epochs": epochs, "batch_size": batch_size,
+        self.history = History({"epochs": epochs, "initial_epoch": self.initial_epoch,
+                                "batch_size": batch_size,
                                 "steps": self.n_steps, "samples": self.n})
         layout = net._layout
         self.param_layers = [i for i, (l, wd_) in enumerate(zip(layout.layers, layout.widths))
                              if l.params(wd_)]
+
+    def validates(self, epoch):
+        """Whether the epoch of this index is followed by validation (validation_freq counts
+        epochs from 1, as Keras does)."""
+        if self.Xv is None:
+            return False
+        if isinstance(self.validation_freq, frozenset):
+            return epoch + 1 in self.validation_freq
+        return (epoch + 1) % self.validation_freq == 0
 
     def current_lr(self):
         """The rate the next step would get."""
@@ -277,27 +312,55 @@ class _Loop:
                              "of this fit: rates must be finite and > 0 (is total_steps too small?)")
         return rates
 
+    @property
+    def stop_training(self):
+        return self.net.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value):
+        self.net.stop_training = bool(value)
+
     def run(self):
         net = self.net
         self.schedule.reset()
+        # Keras' flag: a callback sets self.model.stop_training = True to end the fit after
+        # the current epoch (or before the first, from on_train_begin)
+        net.stop_training = False
         printer = Printer(self.verbose, self.epochs, self.n, self.batch_size)
         self._call("on_train_begin", {})
         printer.start()
         try:
-            for _ in range(self.epochs):
-                self._call("on_epoch_begin", net.epoch_, {})
+            for epoch in range(self.initial_epoch, self.epochs):
+                if net.stop_training:
+                    break
+                self.epoch = epoch
+                self._call("on_epoch_begin", epoch, {})
                 logs, step_losses = self._epoch(printer)
                 self.history._append(logs, step_losses)
                 _extend(net.history_, logs)
                 self.schedule.epoch_end(logs)
-                printer.epoch_end(self.epoch_in_fit, logs, logs["time"])
+                printer.epoch_end(epoch, logs, logs["time"])
                 self.epoch_in_fit += 1
-                if self._call("on_epoch_end", int(logs["epoch"]), logs) or self.stop_training:
-                    break
+                if self._call("on_epoch_end", epoch, logs):
+                    net.stop_training = True
+        except KeyboardInterrupt as exc:
+            # the C++ engine raises a bare KeyboardInterrupt on Ctrl-C: say what state the
+            # model is in (the interrupted epoch was rolled back)
+            if not exc.args:
+                exc.args = (self._interrupt_message(),)
+            raise
         finally:
             printer.stop()
         self._call("on_train_end", {})
         return self.history
+
+    def _interrupt_message(self):
+        done = self.epoch_in_fit
+        return (f"training interrupted in epoch {self.epoch + 1}/{self.epochs}; that epoch was "
+                f"rolled back, so the model holds the weights after "
+                + (f"epoch {self.epoch} ({done} epoch{'s' if done != 1 else ''} of this fit "
+                   "completed, in net.history_)" if done else "the epochs before this fit")
+                + f"; resume with fit(..., epochs={self.epochs}, initial_epoch={self.epoch})")
 
     def _epoch(self, printer):
         net, engine = self.net, self.net._engine
@@ -305,7 +368,7 @@ class _Loop:
         opt = {**self.settings, "lr": float(rates[0]), "weight_decay": self.wd}
         lrs = None if (rates == rates[0]).all() else rates.tolist()
         progress = None
-        if self.verbose == 1:
+        if printer.wants_progress:
             progress = (_NumpyProgress() if net.backend == "numpy"
                         else __import__("mlpcore._core", fromlist=["Progress"]).Progress())
         t0 = time.perf_counter()
@@ -316,7 +379,7 @@ class _Loop:
             if self.settings != net.optimizer_:  # another optimizer starts from zero moments
                 engine.set_optimizer_state(np.zeros_like(before[2]))
                 net.optimizer_, net.opt_steps_ = self.settings, 0
-            printer.epoch_begin(self.epoch_in_fit, progress)
+            printer.epoch_begin(self.epoch, progress)
             kwargs = dict(self.options, sample_weight=self.w, lrs=lrs, progress=progress)
             if net.backend == "native":
                 kwargs["check_interrupts"] = True
@@ -324,7 +387,7 @@ class _Loop:
                                         net.epoch_, net.step_, self.shuffle, **kwargs)
             value, steps = float(result["loss"]), int(result["steps"])
             step = net.step_ + steps
-            logs = {"epoch": net.epoch_, "loss": value}
+            logs = {"epoch": self.epoch, "loss": value}
             # the loss (so the outputs) on some training rows (the first PROBE_ROWS) must be
             # finite too (exp and float32 overflow after the last step); the validation data
             # may be anything, its loss is only recorded
@@ -333,7 +396,7 @@ class _Loop:
                       and np.isfinite(engine.get_state()).all()
                       and np.isfinite(engine.loss(gather(self.X, rows, net.n_features_in_).astype(net.dtype),
                                                   self.Y[rows], False, step)))
-            if finite and self.Xv is not None:
+            if finite and self.validates(self.epoch):
                 logs["val_loss"] = float(engine.loss(self.Xv, self.Yv, False, step, self.wv))
                 with np.errstate(all="ignore"):
                     logs.update({f"val_{k}": v for k, v in _metrics.compute(
@@ -360,7 +423,8 @@ class _Loop:
 
     def _divergence_message(self, value):
         net = self.net
-        msg = (f"training diverged in epoch {net.epoch_} (loss {value}; weights, batch-norm "
+        msg = (f"training diverged in epoch {self.epoch + 1}/{self.epochs} (loss {value}; "
+               "weights, batch-norm "
                "statistics or outputs overflowed); the weights and state from before that "
                "epoch were restored.")
         if net.loss_name in ("mse", "poisson"):
@@ -382,6 +446,6 @@ def _extend(history, logs):
     for key, value in logs.items():
         values = history.setdefault(key, [])
         values.extend([None] * (n - len(values)))
-        values.append(float(value))
+        values.append(int(value) if key == "epoch" else float(value))
     for values in history.values():
         values.extend([None] * (n + 1 - len(values)))

@@ -37,7 +37,8 @@ class History(list):
         """Adds one epoch's logs (a dict of numbers with "epoch" and "loss")."""
         n = len(self.epoch)
         for key, value in logs.items():
-            self.history.setdefault(key, [float("nan")] * n).append(float(value))
+            self.history.setdefault(key, [float("nan")] * n).append(
+                int(value) if key == "epoch" else float(value))
         for key, values in self.history.items():
             if len(values) == n:
                 values.append(float("nan"))
@@ -87,7 +88,12 @@ def plot_history(history, axes=None):
     except ImportError:
         raise ImportError("plotting the history needs matplotlib: pip install matplotlib "
                           "(in a clone of mlpcore: pip install \".[plot]\")") from None
-    epochs = history.get("epoch") or list(range(len(history.get("loss", []))))
+    # one fit's epochs (increasing, from its initial_epoch), else the epochs in the order
+    # trained (net.history_ over several fits: each numbers its own from 0)
+    epochs = history.get("epoch") or []
+    if len(epochs) != len(history.get("loss", [])) or any(
+            a is None or b is None or b <= a for a, b in zip(epochs, epochs[1:])):
+        epochs = list(range(len(history.get("loss", []))))
     metrics = [k for k in history if k.startswith("val_") and k != "val_loss"]
     norms = sorted((k for k in history if k.startswith("grad_norm_")),
                    key=lambda k: int(k.rsplit("_", 1)[1]))
