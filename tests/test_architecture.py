@@ -133,9 +133,10 @@ def test_estimators_reach_neither_the_twin_nor_the_extension():
                                     "mlpcore.io", "mlpcore.callbacks", "mlpcore.layers",
                                     "mlpcore._layout", "mlpcore.optimizers"])
 def test_the_api_does_not_take_facts_from_the_twin(module):
-    """Only Sequential builds the twin (backend="numpy"); the checks, the training loop and
-    the record take the shared tables from mlpcore._common."""
-    reached = _reachable(_graph(), module, skip={"mlpcore.sequential"})
+    """Only Sequential and QuantizedSequential (mlpcore.quantization) build the twin
+    (backend="numpy"); the checks, the training loop and the record take the shared tables
+    from mlpcore._common."""
+    reached = _reachable(_graph(), module, skip={"mlpcore.sequential", "mlpcore.quantization"})
     assert not {m for m in reached if m.startswith("mlpcore.reference")}, sorted(reached)
 
 

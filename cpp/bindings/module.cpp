@@ -16,6 +16,7 @@ void register_gemm(py::module_& testing);
 void register_rng(py::module_& testing);
 void register_layers(py::module_& testing);
 void register_network(py::module_& m);
+void register_quantized(py::module_& m, py::module_& testing);
 }  // namespace mlpcore::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -40,4 +41,5 @@ PYBIND11_MODULE(_core, m) {
   mlpcore::bind::register_gemm(testing);
   mlpcore::bind::register_rng(testing);
   mlpcore::bind::register_layers(testing);
+  mlpcore::bind::register_quantized(m, testing);
 }

@@ -12,6 +12,7 @@ from .convert_sklearn import from_sklearn
 from .convert_torch import from_torch, to_torch
 from . import callbacks, schedules  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
 from .history import History
+from .quantization import QuantizedSequential, quantize
 from .optimizers import SGD, Adam, AdamW, RMSprop
 
 from . import _threads  # noqa: E402
@@ -21,7 +22,8 @@ _threads.register_with_threadpoolctl()  # threadpoolctl sees and limits the engi
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
            "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load", "ModelFileError",
            "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx",
-           "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules"]
+           "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules", "quantize",
+           "QuantizedSequential"]
 
 
 # ---- scikit-learn estimators, imported on first use -------------------------------------------

@@ -22,6 +22,7 @@ import zipfile
 import numpy as np
 
 FORMAT = "mlpcore-sequential-1"
+QUANTIZED_FORMAT = "mlpcore-quantized-1"  # an int8 model (quantization.py)
 _FORMAT_RE = re.compile(r"mlpcore-sequential-(\d+)\Z")
 _SUFFIX = ".npz"
 
@@ -166,7 +167,7 @@ def read_archive(path):
     if newer and int(newer.group(1)) > int(_FORMAT_RE.match(FORMAT).group(1)):
         raise ModelFileError(f"{path!r} was written in format {config['format']!r} by a newer "
                              f"mlpcore; this version reads {FORMAT!r}: upgrade mlpcore")
-    if config["format"] != FORMAT:
+    if config["format"] not in (FORMAT, QUANTIZED_FORMAT):
         raise ModelFileError(f"{path!r} is not an mlpcore model file (format "
                              f"{config['format']!r}, expected {FORMAT!r})")
     return config, arrays

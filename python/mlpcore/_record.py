@@ -163,12 +163,13 @@ def write(net, path):
         write_atomic(model_path(path), write_to)
 
 
-def read(path, backend: Optional[str] = None):
+def read(path, backend: Optional[str] = None, archive=None):
     """The checked Record of a file written by write(); ModelFileError for any damaged,
-    crafted or newer-format file, OSError for I/O errors."""
+    crafted or newer-format file, OSError for I/O errors. archive: the file's
+    read_archive(path), when the caller has read it already."""
     if not hasattr(path, "read"):
         path = model_path(path)
-    meta, arrays = read_archive(path)
+    meta, arrays = read_archive(path) if archive is None else archive
     meta.pop("format")
     where = getattr(path, "name", path)
     dtype = meta.get("dtype")

@@ -4,6 +4,7 @@ model's record (_record.py): its JSON meta under "config" and its named arrays.
 Format "mlpcore-sequential-1": "config" is JSON {"format", "layers": [{"class", "config"}],
 "loss", "dtype", "seed", "backend", "input_dim", "epoch_", "step_", "opt_steps_",
 "optimizer_", "history_"}; arrays weight_i, state_i, moment_m_i, moment_v_i.
+Format "mlpcore-quantized-1": an int8 QuantizedSequential (quantization.py describes it).
 
 Paths: save(net, "m") and load("m") both use "m.npz" (".npz" is appended when the name does
 not end with it, as np.savez does). save is atomic and load validates the whole file before
@@ -11,7 +12,7 @@ it builds a model (_npz.py): a damaged, truncated, crafted or newer-format file 
 ModelFileError (a ValueError) with the reason; file-system errors stay OSError.
 """
 from . import _record
-from ._npz import ModelFileError
+from ._npz import QUANTIZED_FORMAT, ModelFileError, model_path, read_archive
 from .sequential import Sequential
 
 __all__ = ["save", "load", "ModelFileError"]
@@ -20,12 +21,22 @@ __all__ = ["save", "load", "ModelFileError"]
 def save(net, path):
     """Writes net (configuration, weights, state, optimizer moments, training counters) to
     path, atomically; ".npz" is appended when missing. path may also be a binary file object
-    (written directly, without the atomic rename)."""
-    _record.write(net, path)
+    (written directly, without the atomic rename). A quantized model writes its own record."""
+    if getattr(net, "_quantized_record", False):
+        from . import quantization
+        quantization.write(net, path)
+    else:
+        _record.write(net, path)
 
 
 def load(path, backend=None):
     """Reads a model written by save() (".npz" is appended when missing; path may also be a
     binary file object); backend overrides the saved one. ModelFileError (a ValueError) for
     any damaged, crafted or newer-format file, OSError for I/O errors."""
-    return Sequential._from_record(_record.read(path, backend))
+    if not hasattr(path, "read"):
+        path = model_path(path)
+    archive = read_archive(path)
+    if archive[0].get("format") == QUANTIZED_FORMAT:
+        from . import quantization
+        return quantization.read(archive, getattr(path, "name", path), backend)
+    return Sequential._from_record(_record.read(path, backend, archive=archive))

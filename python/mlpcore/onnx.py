@@ -199,7 +199,14 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
     cross-entropy losses, values for mse). For an estimator that is its network's output:
     a binary MLPClassifier's model gives the one column p (predict_proba is [1 - p, p]).
     Layer kinds without an entry in LAYERS raise a ValueError naming the layer.
+    A quantized model (mlpcore.quantize) exports as int8 MatMulInteger layers
+    (mlpcore._onnx_quantized).
     """
+    if getattr(getattr(net, "model_", net), "_quantized_record", False):
+        import sys
+        from ._onnx_quantized import export_quantized  # it uses this module's helpers
+        return export_quantized(sys.modules[__name__], getattr(net, "model_", net), path, opset,
+                                input_name, output_name)
     onnx = _import_onnx()
     net = _interop.unwrap(net)
     opset = _check_opset(onnx, opset)
