@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import mlpcore as mc
+from mlpcore._engine import EpochOptions
 
 NETS = {"a": ((784, 256, 128, 10), 128, 8192), "b": ((32, 64, 64, 2), 32, 16384)}
 
@@ -55,9 +56,11 @@ def main(argv=None):
         def fit(**kw):
             net.fit(X, y, epochs=epochs, batch_size=batch, lr=0.01, **kw)
 
+        options = EpochOptions(batch_size=batch, optimizer={"name": "sgd"}, lr=0.01)
+
         def bare():
             for e in range(epochs):
-                net._engine.train_epoch(X, Y, batch, {"name": "sgd", "lr": 0.01}, 0, e, 0, True)
+                net._engine.train_epoch(X, Y, options, 0, e, 0)
 
         def verbose1():
             stdout, sys.stdout = sys.stdout, devnull

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mlpcore import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh
+from mlpcore._engine import EpochOptions
 from mlpcore.reference import losses as ref_losses
 from mlpcore.reference.train import batch_bounds
 
@@ -597,8 +598,8 @@ def test_engine_refuses_training_through_sign_before_touching_state(native):
                            ("dense", 2, 2)], "mse", 0)
     state = net.get_state()
     with pytest.raises(ValueError, match="zero derivative"):
-        net.train_epoch(np.ones((4, 2)), np.ones((4, 2)), 2, {"name": "sgd", "lr": 0.1}, 0, 0, 0,
-                        True)
+        net.train_epoch(np.ones((4, 2)), np.ones((4, 2)),
+                        EpochOptions(batch_size=2, optimizer={"name": "sgd"}, lr=0.1), 0, 0, 0)
     assert np.array_equal(net.get_state(), state)
     with pytest.raises(ValueError, match="zero derivative"):
         net.gradients(np.ones((4, 2)), np.ones((4, 2)), True, 0)

@@ -243,9 +243,9 @@ def test_sparse_rows_go_to_the_engine_as_csr(iris, monkeypatch):
     calls = []
     real = _core.Network64.train_epoch
 
-    def spy(self, X_in, *args, **kw):
-        calls.append((type(X_in).__name__, len(kw["order"])))
-        return real(self, X_in, *args, **kw)
+    def spy(self, X_in, Y, options, *args):
+        calls.append((type(X_in).__name__, len(options.order)))
+        return real(self, X_in, Y, options, *args)
 
     monkeypatch.setattr(_core.Network64, "train_epoch", spy)
     kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=4, solver="sgd",
@@ -304,9 +304,9 @@ def test_dense_rows_are_not_copied(dtype, iris, monkeypatch):
     cls = _core.Network32 if dtype == "float32" else _core.Network64
     real = cls.train_epoch
 
-    def spy(self, X_in, *args, **kw):
-        seen.append(np.shares_memory(X_in, X) and len(kw["order"]) == len(X))
-        return real(self, X_in, *args, **kw)
+    def spy(self, X_in, Y, options, *args):
+        seen.append(np.shares_memory(X_in, X) and len(options.order) == len(X))
+        return real(self, X_in, Y, options, *args)
 
     monkeypatch.setattr(cls, "train_epoch", spy)
     with warnings.catch_warnings():

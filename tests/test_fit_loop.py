@@ -15,6 +15,7 @@ import pytest
 
 import mlpcore as mc
 from mlpcore import Dense, ReLU, Tanh
+from mlpcore._engine import EpochOptions
 from mlpcore.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
                                ModelCheckpoint, ReduceLROnPlateau)
 
@@ -364,7 +365,8 @@ def test_the_progress_bar_reads_the_engine_counter(backend):
     else:
         prog, net = Progress(), Network([("dense", 2, 1)], "mse", np.float64, 0)
     X, Y = np.arange(20.0).reshape(10, 2) / 10, np.ones((10, 1))
-    r = net.train_epoch(X, Y, 3, {"lr": 0.1}, 0, 0, 0, True, progress=prog)
+    r = net.train_epoch(X, Y, EpochOptions(batch_size=3, optimizer={"name": "sgd"}, lr=0.1,
+                                           progress=prog), 0, 0, 0)
     assert (prog.done, prog.total) == (10, 10)
     assert prog.loss == r["loss"], (prog.loss, r["loss"])
 

@@ -259,12 +259,15 @@ def test_inferred_model_round_trips(backend, tmp_path, rng):
         assert_all_equal([back.predict(X)], [model.predict(X)], "restored predictions")
 
 
-def test_configs_without_input_dim_still_load(backend):
+def test_a_config_has_exactly_the_constructor_arguments(backend):
     model = explicit(backend)
     config = model.get_config()
-    assert config.pop("input_dim") is None  # as configs written before input_dim existed
     assert repr(Sequential.from_config(config)) == repr(model)
-    with pytest.raises(ValueError, match="keys layers, loss, dtype, seed, backend"):
+    assert config.pop("input_dim") is None
+    keys = "keys layers, loss, dtype, seed, backend, input_dim"
+    with pytest.raises(ValueError, match=keys):
+        Sequential.from_config(config)
+    with pytest.raises(ValueError, match=keys):
         Sequential.from_config({**config, "input_dim": 5, "units": 3})
 
 

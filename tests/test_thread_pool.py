@@ -221,6 +221,7 @@ READ_WHILE_FITTING = """
 import threading, time
 import numpy as np
 from mlpcore import _core
+from mlpcore._engine import EpochOptions
 net = _core.Network32([("dense", 64, 256), ("relu", 256, 256), ("dense", 256, 10)],
                       "softmax_cross_entropy", 0)
 net.set_params(np.random.default_rng(0).standard_normal(net.n_params).astype(np.float32) * 0.05)
@@ -229,8 +230,8 @@ Y = np.eye(10, dtype=np.float32)[np.random.default_rng(2).integers(0, 10, 400000
 started = threading.Event()
 def fit():
     started.set()
-    net.train_epoch(X, Y, 32, {"name": "sgd", "lr": 0.01}, 0, 0, 0, True,
-                    check_interrupts=True)
+    net.train_epoch(X, Y, EpochOptions(batch_size=32, optimizer={"name": "sgd"}, lr=0.01,
+                                       check_interrupts=True), 0, 0, 0)
 fitter = threading.Thread(target=fit)
 fitter.start()
 started.wait()

@@ -227,37 +227,48 @@ static void def_network(py::module_& m, const char* name) {
         return py::make_tuple(value, grad);
       }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
          py::arg("sample_weight") = py::none())
-      .def("train_epoch", [](Net& net, const py::object& X, const Array<T>& Y, int batch_size,
-                             const py::dict& optimizer, std::uint64_t opt_step,
-                             std::uint64_t epoch, std::uint64_t step, bool shuffle,
-                             const py::object& sample_weight, const py::object& lrs,
-                             double l2_alpha, double clip_norm, double clip_value,
-                             bool grad_norms, bool step_losses, Progress* progress,
-                             bool check_interrupts, const py::object& order) {
+      .def("train_epoch", [](Net& net, const py::object& X, const Array<T>& Y,
+                             const py::object& options, std::uint64_t opt_step,
+                             std::uint64_t epoch, std::uint64_t step) {
+        // options: an mlpcore._engine.EpochOptions, read by attribute (checked by the caller;
+        // the engine keeps the cheap invariant checks below)
+        const auto opt = [&](const char* name) -> py::object { return options.attr(name); };
         EpochOptions o;
-        o.batch_size = batch_size;
-        o.shuffle = shuffle;
+        o.batch_size = py::cast<int>(opt("batch_size"));
+        o.shuffle = py::cast<bool>(opt("shuffle"));
         o.epoch = epoch;
         o.step = step;
         o.opt_step = opt_step;
+        py::dict optimizer;  // a copy of the settings, which the rate and the decay join
+        for (const auto item : py::dict(opt("optimizer"))) optimizer[item.first] = item.second;
+        optimizer["lr"] = opt("lr");
+        optimizer["weight_decay"] = opt("weight_decay");
+        optimizer["sklearn_eps"] = opt("sklearn_eps");
         o.settings.opt = parse_optimizer(optimizer);
+        const double l2_alpha = py::cast<double>(opt("l2_alpha"));
+        const double clip_norm = py::cast<double>(opt("clip_norm"));
+        const double clip_value = py::cast<double>(opt("clip_value"));
         if (!(l2_alpha >= 0 && clip_norm >= 0 && clip_value >= 0 && std::isfinite(l2_alpha) &&
               std::isfinite(clip_norm) && std::isfinite(clip_value)))
           throw std::invalid_argument("l2_alpha, clip_norm and clip_value must be finite and >= 0");
         o.settings.l2_alpha = l2_alpha;
         o.settings.clip_norm = clip_norm;
         o.settings.clip_value = clip_value;
+        const py::object lrs = opt("lrs"), order = opt("order");
         if (!lrs.is_none()) o.lrs = to_vector<double>(lrs, "lrs");
         if (!order.is_none()) o.order = to_vector<std::int64_t>(order, "order");
-        o.grad_norms = grad_norms;
-        o.step_losses = step_losses;
+        o.grad_norms = py::cast<bool>(opt("grad_norms"));
+        o.step_losses = py::cast<bool>(opt("step_losses"));
+        const py::object progress_obj = opt("progress");
+        Progress* progress = progress_obj.is_none() ? nullptr : py::cast<Progress*>(progress_obj);
         if (progress) {
           progress->done.store(0);
           progress->loss.store(std::numeric_limits<double>::quiet_NaN());
           o.progress = &progress->done;
           o.running_loss = &progress->loss;
         }
-        if (check_interrupts)  // Ctrl-C: Python's handler runs between steps (main thread)
+        const py::object sample_weight = opt("sample_weight");
+        if (py::cast<bool>(opt("check_interrupts")))  // Ctrl-C: Python's handler runs between steps (main thread)
           o.interrupted = [] {
             py::gil_scoped_acquire gil;
             return PyErr_CheckSignals() != 0;
@@ -282,16 +293,12 @@ static void def_network(py::module_& m, const char* name) {
         out["grad_norms"] = py::array_t<double>(py::ssize_t(r.grad_norms.size()),
                                                 r.grad_norms.data());
         return out;
-      }, py::arg("X"), py::arg("Y"), py::arg("batch_size"), py::arg("optimizer"),
-         py::arg("opt_step"), py::arg("epoch"), py::arg("step"), py::arg("shuffle"),
-         py::kw_only(), py::arg("sample_weight") = py::none(), py::arg("lrs") = py::none(),
-         py::arg("l2_alpha") = 0.0, py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
-         py::arg("grad_norms") = false, py::arg("step_losses") = false,
-         py::arg("progress") = nullptr, py::arg("check_interrupts") = false,
-         py::arg("order") = py::none(),
-         "One epoch; returns {loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a "
-         "CSR triple (data, indices, indptr). Raises KeyboardInterrupt (model as it was after "
-         "the last completed step) when check_interrupts and Ctrl-C is pressed.");
+      }, py::arg("X"), py::arg("Y"), py::arg("options"), py::arg("opt_step"), py::arg("epoch"),
+         py::arg("step"),
+         "One epoch with the settings of options (an mlpcore._engine.EpochOptions); returns "
+         "{loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a CSR triple (data, "
+         "indices, indptr). Raises KeyboardInterrupt (model as it was after the last completed "
+         "step) when options.check_interrupts and Ctrl-C is pressed.");
 }
 
 void register_network(py::module_& m) {

@@ -1,8 +1,7 @@
 """Type stub of mlpcore._core, the C++ engine (cpp/bindings). The Python API in mlpcore is
 the supported interface; this module is the engine behind Sequential(backend="native")."""
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-import numpy as np
 from numpy.typing import NDArray
 
 from . import _core_testing as testing  # noqa: F401  (the submodule _core.testing)
@@ -47,16 +46,11 @@ class _Network:
     def gradients(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
                   sample_weight: Optional[NDArray[Any]] = ...) -> Tuple[float, NDArray[Any]]: ...
     def train_epoch(self, X: Union[NDArray[Any], Tuple[NDArray[Any], NDArray[Any], NDArray[Any]]],
-                    Y: NDArray[Any], batch_size: int, optimizer: Dict[str, Any], opt_step: int,
-                    epoch: int, step: int, shuffle: bool, *,
-                    sample_weight: Optional[NDArray[Any]] = ...,
-                    lrs: Optional[Sequence[float]] = ..., l2_alpha: float = ...,
-                    clip_norm: float = ..., clip_value: float = ..., grad_norms: bool = ...,
-                    step_losses: bool = ..., progress: Optional[Progress] = ...,
-                    check_interrupts: bool = ...,
-                    order: Optional[Sequence[int]] = ...) -> Dict[str, Any]:
-        """One epoch: {"loss", "steps", "step_losses", "grad_norms"}. X is (n, n_in) or a CSR
-        triple (data, indices (int64), indptr (int64))."""
+                    Y: NDArray[Any], options: Any, opt_step: int, epoch: int,
+                    step: int) -> Dict[str, Any]:
+        """One epoch with the settings of options (mlpcore._engine.EpochOptions): {"loss",
+        "steps", "step_losses", "grad_norms"}. X is (n, n_in) or a CSR triple (data, indices
+        (int64), indptr (int64))."""
 
 class Network32(_Network): ...
 class Network64(_Network): ...

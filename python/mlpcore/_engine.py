@@ -9,9 +9,47 @@ of the engine's dtype, copied in and out: parameters [W1, b1, ..., gamma, beta, 
 trust their caller: Sequential checks every argument first (mlpcore._checks), the C++
 engine keeps cheap invariant checks that raise ValueError.
 """
-from typing import Any, Dict, Optional, Protocol, Tuple, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
+
+
+@dataclass
+class EpochOptions:
+    """Everything one training epoch is run with apart from the data and the model's counters;
+    built and checked once per fit (Sequential.fit, the estimators), then passed as it is.
+
+    optimizer:     the optimizer's settings as Sequential.optimizer_ records them (name,
+                   momentum, nesterov, beta1, beta2, eps, alpha): the moments restart from
+                   zero when they change
+    lr, lrs:       the rate of every step, or (lrs, one per step) each step's rate
+    weight_decay:  L2 on the Dense weight matrices (adamw: decoupled)
+    sklearn_eps:   Adam's eps added before the bias correction (scikit-learn's AdamOptimizer)
+    order:         the epoch's sample order (n,) int64 (overrides shuffle)
+    sample_weight: (n,) > 0 of the model's dtype, or None
+    l2_alpha:      scikit-learn's alpha: l2_alpha / (the batch's weight sum) added to the decay
+    clip_value, clip_norm: 0 for none
+    grad_norms, step_losses: also return the per-layer gradient norms, every step's loss
+    progress:      a Progress counter the engine updates, or None
+    check_interrupts: poll for Ctrl-C between steps (the C++ engine)
+    """
+    batch_size: int
+    optimizer: Dict[str, Any]
+    lr: float = 0.01
+    lrs: Optional[Sequence[float]] = None
+    weight_decay: float = 0.0
+    sklearn_eps: bool = False
+    shuffle: bool = True
+    order: Optional[np.ndarray] = None
+    sample_weight: Optional[np.ndarray] = None
+    l2_alpha: float = 0.0
+    clip_norm: float = 0.0
+    clip_value: float = 0.0
+    grad_norms: bool = False
+    step_losses: bool = False
+    progress: Any = field(default=None, compare=False)
+    check_interrupts: bool = False
 
 
 @runtime_checkable
@@ -45,11 +83,10 @@ class Engine(Protocol):
                   sample_weight: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
         """(mean loss, flat gradient shaped like get_params()); updates nothing."""
 
-    def train_epoch(self, X: Any, Y: np.ndarray, batch_size: int, optimizer: dict,
-                    opt_step: int, epoch: int, step: int, shuffle: bool,
-                    **options: Any) -> Dict[str, Any]:
-        """One epoch (reference/train.py): {"loss": sample-weighted mean batch loss, "steps":
-        steps taken, "step_losses", "grad_norms"}. X is (n, n_in) or a CSR triple (data,
-        indices int64, indptr int64). Keyword-only options: sample_weight, lrs (per-step
-        learning rates), l2_alpha, clip_norm, clip_value, grad_norms, step_losses, progress
-        (a Progress counter), check_interrupts (Ctrl-C between steps)."""
+    def train_epoch(self, X: Any, Y: np.ndarray, options: EpochOptions, opt_step: int,
+                    epoch: int, step: int) -> Dict[str, Any]:
+        """One epoch (reference/train.py) with the settings of `options`, the optimizer's
+        steps counting from opt_step + 1, the shuffle keyed by epoch, the dropout masks by
+        step, step + 1, ...: {"loss": sample-weighted mean batch loss, "steps": steps taken,
+        "step_losses", "grad_norms"}. X is (n, n_in) or a CSR triple (data, indices int64,
+        indptr int64)."""

@@ -2,7 +2,6 @@
 is allocated: an oversized model raises MemoryError naming what needs the memory, instead
 of being ended by the kernel's OOM killer once the pages are touched (the C++ engine does the
 same for its own buffers, cpp/include/mlpcore/memory.hpp)."""
-import os
 
 _LARGE = 64 << 20  # smaller requests are not checked (reading /proc/meminfo costs time)
 

@@ -28,8 +28,7 @@ from ._npz import FORMAT, ModelFileError, model_path, read_archive, write_atomic
 from .layers import deserialize
 
 BACKENDS = ("native", "numpy")
-CONFIG_KEYS = ("layers", "loss", "dtype", "seed", "backend")
-OPTIONAL_CONFIG_KEYS = ("input_dim",)
+CONFIG_KEYS = ("layers", "loss", "dtype", "seed", "backend", "input_dim")
 COUNTERS = ("epoch_", "step_", "opt_steps_", "optimizer_", "history_")
 
 
@@ -54,15 +53,13 @@ def check_config(layers, loss, dtype, seed, backend, input_dim=None):
 
 def parse_config(config):
     """(layers, kwargs) from a get_config() dict; ValueError for anything else."""
-    if (not isinstance(config, dict) or not set(CONFIG_KEYS) <= set(config)
-            or not set(config) <= set(CONFIG_KEYS + OPTIONAL_CONFIG_KEYS)):
+    if not isinstance(config, dict) or set(config) != set(CONFIG_KEYS):
         raise ValueError(f"a Sequential config must be a dict with the keys "
-                         f"{', '.join(CONFIG_KEYS)} (and optionally "
-                         f"{', '.join(OPTIONAL_CONFIG_KEYS)}), got {config!r}")
+                         f"{', '.join(CONFIG_KEYS)}, got {config!r}")
     if not isinstance(config["layers"], (list, tuple)):
         raise ValueError(f"config['layers'] must be a list, got {config['layers']!r}")
     layers = [deserialize(d) for d in config["layers"]]
-    return layers, {k: config[k] for k in CONFIG_KEYS[1:] + OPTIONAL_CONFIG_KEYS if k in config}
+    return layers, {k: config[k] for k in CONFIG_KEYS[1:]}
 
 
 def check_moments(moments, shapes, dtype):

@@ -10,6 +10,7 @@ Ctrl-C between steps (at most every 50 ms) and raises KeyboardInterrupt, so an i
 stops fit within about one step and rolls the model back to the end of the last completed
 epoch.
 """
+import dataclasses
 import numbers
 import time
 
@@ -20,17 +21,14 @@ from ._progress import Printer
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
-from ._common import Progress as _NumpyProgress, gather, n_batches
+from ._common import n_batches
+from ._engine import EpochOptions
 from .schedules import Constant, as_schedule
 
 # Per-layer gradient norms cost one extra pass over the gradients per step: 5% of fit's
 # throughput on 784-256-128-10 and 7% on 32-64-64-2 with the vectorised sum of squares
 # (bench/bench_loop.py), so they are opt-in: fit(grad_norms=True).
 GRAD_NORMS_DEFAULT = False
-# After every epoch the loss (so the outputs) on this many training rows must be finite
-# (a fit that returns never leaves a model predicting NaN); one small forward
-# pass, about 0.1-0.3% of an epoch on the benchmark networks.
-PROBE_ROWS = 32
 _CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
 
 
@@ -194,7 +192,7 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
             wv = _checks.check_sample_weight(validation_data[2], Xv.shape[0], np.float64,
                                              "sample_weight_val")
     if Xe is None:
-        Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype) if sparse else X
+        Xe = net._engine_rows(X) if sparse else X
     w = None if w is None else np.ascontiguousarray(w, dtype=net.dtype)
     if w is not None and not (w > 0).all():
         raise ValueError("sample_weight times class_weight underflows to 0 in "
@@ -222,13 +220,15 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         net._layout.check_batch(n, f"X has {n} training sample")
     batch_size = min(batch_size, n)
     net._layout.check_batch(batch_size, f"batch_size={batch_size}")
+    options = EpochOptions(batch_size=batch_size, optimizer=settings, weight_decay=wd,
+                           shuffle=bool(shuffle), sample_weight=w, l2_alpha=l2_alpha,
+                           clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0,
+                           grad_norms=grad_norms, step_losses=bool(record_steps),
+                           check_interrupts=True)
     with net._fit_lock:
         loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, (initial_epoch, epochs), batch_size,
-                     bool(shuffle), settings,
-                     schedule, wd, dict(l2_alpha=l2_alpha, clip_norm=clip_norm or 0.0,
-                                        clip_value=clip_value or 0.0, grad_norms=grad_norms,
-                                        step_losses=bool(record_steps)),
-                     cbs, verbose, validation_freq)
+                     bool(shuffle), settings, schedule, wd, options, cbs, verbose,
+                     validation_freq)
         return loop.run()
 
 
@@ -363,80 +363,39 @@ class _Loop:
                 + f"; resume with fit(..., epochs={self.epochs}, initial_epoch={self.epoch})")
 
     def _epoch(self, printer):
-        net, engine = self.net, self.net._engine
-        rates = self._rates()
-        opt = {**self.settings, "lr": float(rates[0]), "weight_decay": self.wd}
-        lrs = None if (rates == rates[0]).all() else rates.tolist()
-        progress = None
-        if printer.wants_progress:
-            progress = (_NumpyProgress() if net.backend == "numpy"
-                        else __import__("mlpcore._core", fromlist=["Progress"]).Progress())
-        t0 = time.perf_counter()
-        before = (engine.get_params(), engine.get_state(), engine.get_optimizer_state(),
-                  net.optimizer_, net.opt_steps_)
-        committed = False
-        try:
-            if self.settings != net.optimizer_:  # another optimizer starts from zero moments
-                engine.set_optimizer_state(np.zeros_like(before[2]))
-                net.optimizer_, net.opt_steps_ = self.settings, 0
-            printer.epoch_begin(self.epoch, progress)
-            kwargs = dict(self.options, sample_weight=self.w, lrs=lrs, progress=progress)
-            if net.backend == "native":
-                kwargs["check_interrupts"] = True
-            result = engine.train_epoch(self.X, self.Y, self.batch_size, opt, net.opt_steps_,
-                                        net.epoch_, net.step_, self.shuffle, **kwargs)
-            value, steps = float(result["loss"]), int(result["steps"])
-            step = net.step_ + steps
-            logs = {"epoch": self.epoch, "loss": value}
-            # the loss (so the outputs) on some training rows (the first PROBE_ROWS) must be
-            # finite too (exp and float32 overflow after the last step); the validation data
-            # may be anything, its loss is only recorded
-            rows = np.arange(min(PROBE_ROWS, self.n))
-            finite = (np.isfinite(value) and np.isfinite(engine.get_params()).all()
-                      and np.isfinite(engine.get_state()).all()
-                      and np.isfinite(engine.loss(gather(self.X, rows, net.n_features_in_).astype(net.dtype),
-                                                  self.Y[rows], False, step)))
-            if finite and self.validates(self.epoch):
-                logs["val_loss"] = float(engine.loss(self.Xv, self.Yv, False, step, self.wv))
-                with np.errstate(all="ignore"):
-                    logs.update({f"val_{k}": v for k, v in _metrics.compute(
-                        net.loss_name, engine.predict(self.Xv, False, step), self.Yv,
-                        self.wv).items()})
-            if not finite:
-                raise FloatingPointError(self._divergence_message(value))
-            logs["lr"] = float(rates[-1])
-            logs["time"] = time.perf_counter() - t0
-            for i, g in zip(self.param_layers, np.asarray(result["grad_norms"])):
-                logs[f"grad_norm_{i}"] = float(g)
-            net.epoch_, net.step_, net.opt_steps_ = (net.epoch_ + 1, step,
-                                                     net.opt_steps_ + steps)
-            self.first_step += steps
-            committed = True
-        finally:
-            if not committed:
-                printer.epoch_failed()
-                engine.set_params(before[0])
-                engine.set_state(before[1])
-                engine.set_optimizer_state(before[2])
-                net.optimizer_, net.opt_steps_ = before[3], before[4]
-        return logs, (result["step_losses"] if self.options["step_losses"] else None)
-
-    def _divergence_message(self, value):
+        """One epoch through the model's transaction (Sequential._train_epoch): (logs, the
+        step losses or None)."""
         net = self.net
-        msg = (f"training diverged in epoch {self.epoch + 1}/{self.epochs} (loss {value}; "
-               "weights, batch-norm "
-               "statistics or outputs overflowed); the weights and state from before that "
-               "epoch were restored.")
-        if net.loss_name in ("mse", "poisson"):
-            Y = self.Y.astype(np.float64)
-            scale = float(max(Y.std(axis=0).max(), np.abs(Y.mean(axis=0)).max()))
-            if scale > 10:
-                return (msg + f" The targets are the likely cause: y has values of size "
-                        f"{scale:.3g} (standard deviation {Y.std(axis=0).max():.3g}); "
-                        "standardise y (e.g. scikit-learn's StandardScaler, or "
-                        "TransformedTargetRegressor around an estimator) and/or use a "
-                        "smaller lr.")
-        return msg + " Try a smaller lr (or clip_norm=...) or rescale the inputs."
+        rates = self._rates()
+        progress = net._progress_counter() if printer.wants_progress else None
+        options = dataclasses.replace(
+            self.options, lr=float(rates[0]), progress=progress,
+            lrs=None if (rates == rates[0]).all() else rates.tolist())
+        t0 = time.perf_counter()
+        printer.epoch_begin(self.epoch, progress)
+        try:
+            result, validation = net._train_epoch(self.X, self.Y, options, self._validate)
+        except BaseException:
+            printer.epoch_failed()
+            raise
+        steps = int(result["steps"])
+        logs = {"epoch": self.epoch, "loss": float(result["loss"]), **validation,
+                "lr": float(rates[-1]), "time": time.perf_counter() - t0}
+        for i, g in zip(self.param_layers, np.asarray(result["grad_norms"])):
+            logs[f"grad_norm_{i}"] = float(g)
+        self.first_step += steps
+        return logs, (result["step_losses"] if self.options.step_losses else None)
+
+    def _validate(self, step):
+        """The evaluation-mode validation loss and metrics after the epoch's last step."""
+        if not self.validates(self.epoch):  # none, or not this epoch (validation_freq)
+            return {}
+        net, engine = self.net, self.net._engine
+        logs = {"val_loss": float(engine.loss(self.Xv, self.Yv, False, step, self.wv))}
+        with np.errstate(all="ignore"):  # the validation data may be anything: only recorded
+            logs.update({f"val_{k}": v for k, v in _metrics.compute(
+                net.loss_name, engine.predict(self.Xv, False, step), self.Yv, self.wv).items()})
+        return logs
 
 
 def _extend(history, logs):

@@ -267,13 +267,13 @@ class BaseMLP(BaseEstimator):
             keep = sw_train > 0
             X_train, Y_train, sw_train = X_train[keep], Y_train[keep], sw_train[keep]
             new_index = np.cumsum(keep) - 1  # (n_samples,) row of each kept sample
-        alpha = float(self.alpha)
         net = self.model_
-        rows = _epoch.Rows(X_train, net)
-        del X_train  # rows holds it (converted where the engine needs it)
+        X_train = net._engine_rows(X_train)  # once per fit: what the engine reads
         settings = _epoch.optimizer_settings(self.solver, self.momentum,
                                              self.nesterovs_momentum, self.beta_1,
                                              self.beta_2, self.epsilon)
+        alpha = float(self.alpha)
+        options = _epoch.epoch_options(net, batch_size, settings, alpha, sw_train)
         scale = _engine.loss_scale(self.out_activation_, self.n_outputs_)
         sample_idx = np.arange(n_samples)
         norm_after = _engine.squared_norm(net) if self.alpha else 0.0
@@ -293,8 +293,8 @@ class BaseMLP(BaseEstimator):
                 norm_before = norm_after
                 try:
                     data_loss, penalty_factor = _epoch.train_epoch(
-                        net, rows, Y_train, sw_train, order.astype(np.int64, copy=False),
-                        batch_size, lr, alpha, settings, scale)
+                        net, X_train, Y_train, sw_train, order.astype(np.int64, copy=False),
+                        lr, options, scale)
                 except FloatingPointError:
                     self._diverged(n_samples, early_stopping, incremental)
                     break

@@ -7,7 +7,6 @@ Everything here runs once per fit, per L-BFGS function evaluation or per chunk o
 import numpy as np
 import scipy.sparse as sp
 
-from .._layout import split
 from ..layers import BatchNorm, Dense, Dropout, Identity, ReLU, Sigmoid, Tanh
 from ..sequential import Sequential
 
@@ -178,13 +177,12 @@ class FullBatchObjective:
         """The chunk's share of the loss and of its gradient (in get_weights() order)."""
         net = self.net
         Xc = np.ascontiguousarray(Xc, dtype=net.dtype)
-        kw = {} if wc is None else {"sample_weight": np.ascontiguousarray(wc, dtype=net.dtype)}
-        value, grad = net._engine.gradients(Xc, Yc, False, net.step_, **kw)
+        wc = None if wc is None else np.ascontiguousarray(wc, dtype=net.dtype)
+        value, grads = net._loss_and_gradients(Xc, Yc, wc)
         if not np.isfinite(value):
-            return np.inf, [np.zeros_like(a) for a in net.get_weights()]
+            return np.inf, [np.zeros_like(g) for g in grads]
         share = (Xc.shape[0] if wc is None else float(wc.sum())) / self.W
-        return (float(value) * self.scale * share,
-                [g * share for g in split(grad, net._param_shapes)])
+        return value * self.scale * share, [g * share for g in grads]
 
 
 # ---- prediction ----------------------------------------------------------------------------

@@ -137,7 +137,6 @@ class Network:
         value, h = losses.loss_forward(self.loss_name, z, Y, sample_weight)
         return value, self.backward(losses.loss_backward(h, Y, sample_weight), caches, training)
 
-    def train_epoch(self, X, Y, batch_size, optimizer, opt_step, epoch, step, shuffle, **options):
-        """One epoch; options as the C++ engine's keyword-only ones (train.train_epoch)."""
-        return train.train_epoch(self, X, Y, batch_size, optimizer, opt_step, epoch, step,
-                                 shuffle, **options)
+    def train_epoch(self, X, Y, options, opt_step, epoch, step):
+        """One epoch with the settings of `options` (an EpochOptions; train.train_epoch)."""
+        return train.train_epoch(self, X, Y, options, opt_step, epoch, step)

@@ -51,20 +51,26 @@ def train_step(net, xb, yb, wb, optimizer, opt_step, step, l2_alpha=0.0, clip_no
     return value
 
 
-def train_epoch(net, x, y, batch_size, optimizer, opt_step, epoch, step, shuffle, *,
-                sample_weight=None, lrs=None, l2_alpha=0.0, clip_norm=0.0, clip_value=0.0,
-                grad_norms=False, step_losses=False, progress=None, check_interrupts=False,
-                order=None):
-    """check_interrupts is accepted for the C++ engine's signature: in the twin Ctrl-C
-    raises KeyboardInterrupt between any two Python bytecodes anyway. order (n,): the
-    epoch's sample order, given (it overrides shuffle)."""
+def train_epoch(net, x, y, options, opt_step, epoch, step):
+    """One epoch with the settings of `options` (an mlpcore._engine.EpochOptions, read by
+    attribute: batch_size, optimizer, lr, lrs, weight_decay, sklearn_eps, shuffle, order,
+    sample_weight, l2_alpha, clip_norm, clip_value, grad_norms, step_losses, progress;
+    check_interrupts is the C++ engine's: in the twin Ctrl-C raises KeyboardInterrupt between
+    any two Python bytecodes anyway). order (n,), when given, is the epoch's sample order (it
+    overrides shuffle)."""
+    o = options
+    batch_size, sample_weight, lrs, order = o.batch_size, o.sample_weight, o.lrs, o.order
+    optimizer = {**o.optimizer, "lr": o.lr, "weight_decay": o.weight_decay,
+                 "sklearn_eps": o.sklearn_eps}
+    l2_alpha, clip_norm, clip_value = o.l2_alpha, o.clip_norm, o.clip_value
+    grad_norms, step_losses, progress = o.grad_norms, o.step_losses, o.progress
     n = y.shape[0]
     if order is not None:
         order = np.asarray(order, np.int64)
         if order.shape != (n,) or (n and (order.min() < 0 or order.max() >= n)):
             raise ValueError(f"order must hold n = {n} indices in [0, n)")
     else:
-        order = rng.permutation(net.seed, epoch, n) if shuffle else np.arange(n)
+        order = rng.permutation(net.seed, epoch, n) if o.shuffle else np.arange(n)
     bounds = batch_bounds(n, batch_size, net.needs_batch_statistics)
     if lrs is not None and len(lrs) != len(bounds):
         raise ValueError(f"lrs must hold one learning rate per step: {len(bounds)}, "
