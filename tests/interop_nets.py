@@ -9,6 +9,7 @@ import mlpcore as mc
 FACTORIES = {
     "Dense": lambda w: mc.Dense(w, w),
     "BatchNorm": lambda w: mc.BatchNorm(w, momentum=0.2, eps=1e-3),
+    "LayerNorm": lambda w: mc.LayerNorm(w, eps=1e-3),
     "Dropout": lambda w: mc.Dropout(0.4),
     "Identity": lambda w: mc.Identity(),
     "ReLU": lambda w: mc.ReLU(),
@@ -18,9 +19,12 @@ FACTORIES = {
     "Sign": lambda w: mc.Sign(),
     "LeakyReLU": lambda w: mc.LeakyReLU(negative_slope=0.2),
     "GELU": lambda w: mc.GELU(),
+    "SiLU": lambda w: mc.SiLU(),
+    "ELU": lambda w: mc.ELU(alpha=0.7),
+    "Softplus": lambda w: mc.Softplus(),
 }
 KINDS = [k for k in FACTORIES if hasattr(mc, k)]
-ACTIVATIONS = [k for k in KINDS if k not in ("Dense", "BatchNorm", "Dropout")]
+ACTIVATIONS = [k for k in KINDS if k not in ("Dense", "BatchNorm", "LayerNorm", "Dropout")]
 N_OUT = {"softmax_cross_entropy": 3, "binary_cross_entropy": 2, "mse": 2, "poisson": 2}
 
 
@@ -46,12 +50,14 @@ def randomise(net, rng, scale=0.6):
 
 
 def every_kind_net(loss, dtype, rng, backend="native", n_in=5, width=7, kinds=None):
-    """BatchNorm on the inputs, then Dense -> BatchNorm -> ReLU -> Dropout, then
-    Dense -> activation for every other activation kind (Step and Sign first), then Dense to
+    """BatchNorm on the inputs, then Dense -> BatchNorm -> ReLU -> Dropout, Dense -> LayerNorm,
+    then Dense -> activation for every other activation kind (Step and Sign first), then Dense to
     the outputs."""
     kinds = KINDS if kinds is None else kinds
     layers = [mc.BatchNorm(n_in), mc.Dense(n_in, width)]
     layers += [FACTORIES[k](width) for k in ("BatchNorm", "ReLU", "Dropout") if k in kinds]
+    if "LayerNorm" in kinds:
+        layers += [mc.Dense(width, width), FACTORIES["LayerNorm"](width)]
     # Step and Sign first: they quantise, and would hide any difference made before them
     for k in sorted(ACTIVATIONS, key=lambda k: k not in ("Step", "Sign")):
         if k in kinds and k != "ReLU":

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import mlpcore
-from mlpcore import (GELU, BatchNorm, Dense, Dropout, Identity, LeakyReLU, ReLU, Sequential,
-                     Sigmoid, Sign, Step, Tanh, layers as mlayers)
+from mlpcore import (ELU, GELU, BatchNorm, Dense, Dropout, Identity, LayerNorm, LeakyReLU, ReLU,
+                     Sequential, SiLU, Sigmoid, Sign, Softplus, Step, Tanh, layers as mlayers)
 from mlpcore._engine import Engine
 from mlpcore._record import capture, restore
 from mlpcore.reference import activations, layer_kinds
@@ -23,7 +23,8 @@ EXAMPLES = {
     "Dense": lambda: Dense(3, 5), "BatchNorm": lambda: BatchNorm(4, momentum=0.3, eps=1e-3),
     "Dropout": lambda: Dropout(0.25), "Identity": Identity, "Step": Step, "Sign": Sign,
     "Sigmoid": Sigmoid, "Tanh": Tanh, "ReLU": ReLU, "LeakyReLU": lambda: LeakyReLU(-0.5),
-    "GELU": GELU,
+    "GELU": GELU, "LayerNorm": lambda: LayerNorm(4, eps=1e-3), "SiLU": SiLU,
+    "ELU": lambda: ELU(alpha=0.5), "Softplus": Softplus,
 }
 
 
@@ -108,11 +109,12 @@ def test_rule_flags():
                     f().init_transparent) for name, f in EXAMPLES.items()}
     assert {n for n, f in flags.items() if f[0]} == {"BatchNorm"}
     assert {n for n, f in flags.items() if not f[1]} == {"Step", "Sign"}
-    assert {n for n, f in flags.items() if f[2]} == {"ReLU", "LeakyReLU", "GELU"}
-    assert {n for n, f in flags.items() if f[3]} == {"BatchNorm", "Dropout"}
+    assert {n for n, f in flags.items() if f[2]} == {"ReLU", "LeakyReLU", "GELU", "SiLU", "ELU",
+                                                     "Softplus"}
+    assert {n for n, f in flags.items() if f[3]} == {"BatchNorm", "LayerNorm", "Dropout"}
 
 
-@pytest.mark.parametrize("layer", [BatchNorm(4), Dropout(0.1), ReLU(), GELU()])
+@pytest.mark.parametrize("layer", [BatchNorm(4), LayerNorm(4), Dropout(0.1), ReLU(), GELU()])
 def test_batch_statistics_rule_comes_from_the_flag(layer, backend):
     model = make([Dense(3, 4), layer, Dense(4, 2)], backend, seed=0)
     X, y = np.ones((1, 3)), np.ones((1, 2))

@@ -49,8 +49,10 @@ def test_dense_forward_backward(B, I, O, dtype, tol, rng):
 
 
 # (name, param): param is leaky_relu's negative slope, 0 for the others
-ACTIVATION_CASES = [(name, 0.0) for name in activations.NAMES if name != "leaky_relu"] + [
-    ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3)]
+ACTIVATION_CASES = [(name, 0.0) for name in activations.NAMES
+                    if name not in ("leaky_relu", "elu")] + [
+    ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3), ("elu", 1.0), ("elu", 0.4),
+    ("elu", -1.5)]
 
 
 def test_activation_cases_cover_every_activation():
@@ -74,9 +76,11 @@ def test_activation_forward_backward(name, param, shape, dtype, tol, rng):
             core.activation_backward(name, dh, z, h, param)
 
 
-@pytest.mark.parametrize("name,param", [("gelu", 0.0), ("leaky_relu", 0.01), ("leaky_relu", -0.3)])
+@pytest.mark.parametrize("name,param", [("gelu", 0.0), ("leaky_relu", 0.01), ("leaky_relu", -0.3),
+                                        ("silu", 0.0), ("elu", 1.0), ("elu", -0.6),
+                                        ("softplus", 0.0)])
 def test_new_activations_float64_to_1e_12(name, param, rng):
-    # GELU and LeakyReLU against the twin at the float64 cross-check level (about 1e-12
+    # GELU, LeakyReLU, SiLU, ELU and Softplus against the twin at the float64 cross-check level (about 1e-12
     # relative), over a wide range of z including the far tails, where GELU's 1 + erf cancels
     z = np.concatenate([rng.normal(0, 3, 2000), np.linspace(-40, 40, 801)]).reshape(-1, 1)
     dh = rng.normal(size=z.shape)
@@ -170,6 +174,23 @@ def test_batchnorm_forward_backward(training, B, F, dtype, tol, rng):
     for name, g, r in zip(("dx", "dgamma", "dbeta"),
                           core.batchnorm_backward(dy, got[1], gamma, training),
                           layers.batchnorm_backward(dy, ref[1], gamma, training)):
+        assert_close(g, r, **tol, what=name)
+
+
+@pytest.mark.parametrize("B,F", [(1, 1), (1, 6), (5, 3), (64, 40)])
+def test_layernorm_forward_backward(B, F, dtype, tol, rng):
+    x = _rand(rng, (B, F), dtype, scale=2.0) + dtype_type(dtype)(3)
+    gamma, beta = _rand(rng, F, dtype), _rand(rng, F, dtype)
+    got, ref = core.layernorm_forward(x, gamma, beta, 1e-5), layers.layernorm_forward(x, gamma, beta, 1e-5)
+    dy = _rand(rng, (B, F), dtype)
+    pairs = [("y", got[0], ref[0]), ("xhat", got[1][0], ref[1][0]),
+             ("inv_std", got[1][1], ref[1][1])]
+    pairs += list(zip(("dx", "dgamma", "dbeta"), core.layernorm_backward(dy, got[1], gamma),
+                      layers.layernorm_backward(dy, ref[1], gamma)))
+    for name, g, r in pairs:
+        print(f"layernorm {dtype} {B}x{F} {name}: max |C++ - twin| "
+              f"{np.max(np.abs(g.astype(np.float64) - r)):.3e}")
+        assert g.dtype == np.dtype(dtype)
         assert_close(g, r, **tol, what=name)
 
 

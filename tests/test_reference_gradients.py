@@ -45,14 +45,19 @@ def test_dense_forward_is_x_times_w_plus_b():
 # (name, param): leaky_relu with its default slope, a steep one and a negative one
 ACTIVATION_CASES = [("identity", 0.0), ("sigmoid", 0.0), ("tanh", 0.0), ("relu", 0.0),
                     ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3),
-                    ("gelu", 0.0)]
+                    ("gelu", 0.0), ("silu", 0.0), ("elu", 1.0), ("elu", 0.3), ("elu", -2.0),
+                    ("softplus", 0.0)]
+
+
+def test_activation_cases_cover_every_differentiable_activation():
+    assert {name for name, _ in ACTIVATION_CASES} == set(activations.DIFFERENTIABLE)
 
 
 @pytest.mark.parametrize("name,param", ACTIVATION_CASES)
 @pytest.mark.parametrize("B,F", [(1, 1), (3, 4), (6, 2)])
 def test_activation_backward(name, param, B, F, rng):
     z = rng.normal(0, 2, size=(B, F))
-    if name in ("relu", "leaky_relu"):  # stay away from the kink at 0
+    if name in ("relu", "leaky_relu", "elu"):  # stay away from the kink at 0
         z = np.where(np.abs(z) < 0.1, 0.5, z)
     G = rng.normal(size=(B, F))
     h = activations.activation_forward(name, z, param)
@@ -94,6 +99,35 @@ def test_gelu_by_hand():
                  rtol=1e-14, atol=1e-15, what="gelu'")
 
 
+def test_silu_elu_softplus_by_hand():
+    # SiLU(z) = z sigmoid(z): sigmoid(1) = 0.731058578630005, so h(1) = 0.731058578630005,
+    # h(-1) = -sigmoid(-1) = -0.268941421369995; h'(1) = s (1 + 1 (1 - s)) = 0.927670511871487
+    # and h'(-1) = 1 - h'(1) (SiLU's derivative is symmetric about (0, 1/2))
+    z = np.array([[0.0, 1.0, -1.0]])
+    assert_close(activations.activation_forward("silu", z),
+                 [[0.0, 0.731058578630005, -0.268941421369995]], rtol=1e-14, atol=1e-15,
+                 what="silu")
+    assert_close(activations.activation_backward("silu", np.ones_like(z), z, z),
+                 [[0.5, 0.927670511871487, 1 - 0.927670511871487]], rtol=1e-14, atol=1e-15,
+                 what="silu'")
+    # ELU(alpha = 2): h(-1) = 2 (e^-1 - 1) = -1.264241117657115, h(0) = 0, h(3) = 3;
+    # h' = [2 e^-1, 2 (at 0, as torch), 1] = [0.735758882342885, 2, 1]
+    z = np.array([[-1.0, 0.0, 3.0]])
+    h = activations.activation_forward("elu", z, 2.0)
+    assert_close(h, [[-1.264241117657115, 0.0, 3.0]], rtol=1e-14, atol=1e-15, what="elu")
+    assert_close(activations.activation_backward("elu", np.ones_like(z), z, h, 2.0),
+                 [[0.735758882342885, 2.0, 1.0]], rtol=1e-14, atol=1e-15, what="elu'")
+    # Softplus: log 2 = 0.693147180559945 at 0, log(1 + e) = 1.313261687518223 at 1, and z
+    # itself above 20 (torch's threshold): h(21) = 21 exactly, h'(21) = 1, h'(0) = 1/2
+    z = np.array([[0.0, 1.0, 21.0]])
+    h = activations.activation_forward("softplus", z)
+    assert_close(h, [[0.693147180559945, 1.313261687518223, 21.0]], rtol=1e-14, atol=1e-15,
+                 what="softplus")
+    assert h[0, 2] == 21.0
+    assert_close(activations.activation_backward("softplus", np.ones_like(z), z, h),
+                 [[0.5, 0.731058578630005, 1.0]], rtol=1e-14, atol=1e-15, what="softplus'")
+
+
 def test_unknown_activation_lists_the_known_ones():
     with pytest.raises(ValueError, match="known activations: identity, step, sign.*gelu"):
         activations.activation_forward("swish", np.zeros((1, 1)))
@@ -115,6 +149,33 @@ def test_step_and_sign_have_no_backward(name):
     np.testing.assert_array_equal(h, expected)
     with pytest.raises(ValueError, match="derivative"):
         activations.activation_backward(name, np.ones_like(z), z, h)
+
+
+# ---- layer normalisation -------------------------------------------------------------------
+@pytest.mark.parametrize("B,F", [(1, 1), (1, 4), (5, 3), (6, 8)])
+def test_layernorm_backward(B, F, rng):
+    x = rng.normal(1.0, 2.0, size=(B, F))
+    gamma, beta = rng.normal(size=F), rng.normal(size=F)
+    G = rng.normal(size=(B, F))
+    y, cache = layers.layernorm_forward(x, gamma, beta, 1e-5)
+    dx, dgamma, dbeta = layers.layernorm_backward(G, cache, gamma)
+    L = weighted_sum(G, lambda: layers.layernorm_forward(x, gamma, beta, 1e-5)[0])
+    for what, got, wrt in (("dx", dx, x), ("dgamma", dgamma, gamma), ("dbeta", dbeta, beta)):
+        num = numerical_gradient(L, wrt)
+        print(f"layernorm {B}x{F} {what}: max |analytic - finite differences| "
+              f"{np.max(np.abs(got - num)):.3e}")
+        assert_close(got, num, **FD, what=f"layernorm {what}")
+
+
+def test_layernorm_by_hand():
+    # one row x = [1, 2, 3, 6]: mean 3, centred [-2, -1, 0, 3], biased variance
+    # (4 + 1 + 0 + 9) / 4 = 3.5; with eps = 0.5, inv_std = 1/sqrt(4) = 1/2, xhat =
+    # [-1, -0.5, 0, 1.5]; gamma = 2, beta = 1: y = [-1, 0, 1, 4]
+    x = np.array([[1.0, 2.0, 3.0, 6.0]])
+    y, (xhat, inv_std) = layers.layernorm_forward(x, np.full(4, 2.0), np.ones(4), 0.5)
+    np.testing.assert_array_equal(xhat, [[-1.0, -0.5, 0.0, 1.5]])
+    np.testing.assert_array_equal(inv_std, [0.5])
+    np.testing.assert_array_equal(y, [[-1.0, 0.0, 1.0, 4.0]])
 
 
 # ---- fused output/loss pairs ---------------------------------------------------------------

@@ -15,11 +15,13 @@ from interop_nets import KINDS, LOSSES, N_OUT, every_kind_net  # noqa: E402
 TOL = {"float32": 1e-5, "float64": 1e-12}
 # torch.nn module per mlpcore kind, for building torch networks with every kind there is
 TORCH_ACTIVATIONS = {"Identity": nn.Identity, "ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid,
-                     "Tanh": nn.Tanh, "LeakyReLU": lambda: nn.LeakyReLU(0.2), "GELU": nn.GELU}
+                     "Tanh": nn.Tanh, "LeakyReLU": lambda: nn.LeakyReLU(0.2), "GELU": nn.GELU,
+                     "SiLU": nn.SiLU, "ELU": lambda: nn.ELU(0.7), "Softplus": nn.Softplus,
+                     "LayerNorm": lambda: nn.LayerNorm(8, eps=1e-3)}
 
 
 def torch_net(loss, dtype, seed, dropout=0.3, no_bias=True, n_in=5, width=8):
-    """Linear -> BatchNorm1d -> every activation kind mlpcore has, each followed by a Linear
+    """Linear -> BatchNorm1d -> every activation kind mlpcore has (and LayerNorm), each followed by a Linear
     (one without bias when no_bias), Dropout, Linear, with batch-norm running statistics away
     from (0, 1)."""
     torch.manual_seed(seed)
@@ -30,6 +32,9 @@ def torch_net(loss, dtype, seed, dropout=0.3, no_bias=True, n_in=5, width=8):
     mods += [nn.Dropout(dropout), nn.Linear(width, N_OUT[loss])]
     m = nn.Sequential(*mods).to(getattr(torch, dtype))
     with torch.no_grad():
+        for ln in (x for x in m if isinstance(x, nn.LayerNorm)):  # away from (1, 0)
+            ln.weight.normal_(1, 0.3)
+            ln.bias.normal_(0, 0.3)
         m[1].running_mean.normal_(0, 0.5)
         m[1].running_var.uniform_(0.3, 2.0)
         m[1].weight.normal_(1, 0.3)
@@ -152,8 +157,16 @@ def test_loss_conventions_match(rng):
 
 # ---- what cannot be converted ---------------------------------------------------------------
 @pytest.mark.parametrize("module, match", [
-    (nn.Sequential(nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 2)),
-     r"module\[1\] \(Softplus.*not supported.*Softplus"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 2)),
+     r"module\[1\] \(Softsign.*not supported.*Softplus"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Softplus(beta=2.0), nn.Linear(4, 2)),
+     r"module\[1\].*beta=1, threshold=20; got beta=2.0"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Softplus(threshold=10.0), nn.Linear(4, 2)),
+     r"threshold=20; got beta=1.0, threshold=10.0"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Unflatten(1, (2, 2)), nn.LayerNorm((2, 2))),
+     r"Unflatten"),
+    (nn.Sequential(nn.Linear(3, 4), nn.LayerNorm((1, 4))),
+     r"module\[1\].*last dimension only.*got \(1, 4\)"),
     (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)),
      r"module\[1\].*end the module at the logits"),
     (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2)),
@@ -168,6 +181,23 @@ def test_loss_conventions_match(rng):
 def test_from_torch_rejects(module, match):
     with pytest.raises(ValueError, match=match):
         mc.from_torch(module, loss="mse")
+
+
+@pytest.mark.parametrize("options", [{"elementwise_affine": False}, {"bias": False}])
+def test_from_torch_layernorm_without_affine_or_bias(options, rng):
+    # no weight: gamma = 1; no bias: beta = 0 (both then train in mlpcore, as Dense's bias)
+    m = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, eps=1e-4, **options),
+                      nn.Linear(4, 2)).double().eval()
+    net = mc.from_torch(m, loss="mse")
+    assert repr(net.layers[1]) == "LayerNorm(4, eps=0.0001)"
+    gamma, beta = net.get_weights()[2:4]
+    np.testing.assert_array_equal(beta, np.zeros(4))
+    if options.get("elementwise_affine") is False:
+        np.testing.assert_array_equal(gamma, np.ones(4))
+    X = rng.normal(size=(6, 3))
+    with torch.no_grad():
+        report("LayerNorm without affine/bias", net.predict(X), m(torch.from_numpy(X)).numpy(),
+               "float64")
 
 
 def test_from_torch_rejects_a_final_sigmoid_with_bce():

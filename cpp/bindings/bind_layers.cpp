@@ -135,6 +135,33 @@ static void def_layers(py::module_& m) {
     return py::make_tuple(dx, dgamma, dbeta);
   }, py::arg("dy"), py::arg("cache"), py::arg("gamma"), py::arg("training"));
 
+  m.def("layernorm_forward", [](const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
+                                double eps) {
+    const int B = rows_of(x, "x", -1), F = static_cast<int>(x.shape(1));
+    check_size(gamma, "gamma", F);
+    check_size(beta, "beta", F);
+    Array<T> y({B, F}), xhat({B, F}), inv_std(B);
+    layernorm_forward(y.mutable_data(), xhat.mutable_data(), inv_std.mutable_data(), x.data(),
+                      gamma.data(), beta.data(), B, F, eps);
+    return py::make_tuple(y, py::make_tuple(xhat, inv_std));
+  }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("eps"));
+
+  m.def("layernorm_backward", [](const Array<T>& dy, const py::tuple& cache,
+                                 const Array<T>& gamma) {
+    if (cache.size() != 2) throw std::invalid_argument("cache must be (xhat, inv_std)");
+    const Array<T> xhat = cache[0].cast<Array<T>>(), inv_std = cache[1].cast<Array<T>>();
+    const int B = rows_of(dy, "dy", -1), F = static_cast<int>(dy.shape(1));
+    if (rows_of(xhat, "xhat", F) != B) throw std::invalid_argument("xhat must have dy's shape");
+    check_size(inv_std, "inv_std", B);
+    check_size(gamma, "gamma", F);
+    Array<T> dx({B, F}), dgamma(F), dbeta(F);
+    std::fill_n(dgamma.mutable_data(), F, T(0));
+    std::fill_n(dbeta.mutable_data(), F, T(0));
+    layernorm_backward(dx.mutable_data(), dgamma.mutable_data(), dbeta.mutable_data(), dy.data(),
+                       xhat.data(), inv_std.data(), gamma.data(), B, F);
+    return py::make_tuple(dx, dgamma, dbeta);
+  }, py::arg("dy"), py::arg("cache"), py::arg("gamma"));
+
   m.def("dropout_forward", [](const Array<T>& x, double p, std::uint64_t seed,
                               std::uint64_t step, std::uint64_t layer, bool training) -> py::tuple {
     if (!(p >= 0 && p < 1)) throw std::invalid_argument("p must lie in [0, 1)");

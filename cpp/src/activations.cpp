@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 
 #include "mlpcore/registry.hpp"
@@ -20,7 +21,25 @@ constexpr ActivationInfo REGISTRY[] = {
     {"relu", Activation::Relu, true, 0, nullptr},
     {"leaky_relu", Activation::LeakyRelu, true, 1, "negative_slope"},
     {"gelu", Activation::Gelu, true, 0, nullptr},
+    {"silu", Activation::Silu, true, 0, nullptr},
+    {"elu", Activation::Elu, true, 1, "alpha"},
+    {"softplus", Activation::Softplus, true, 0, nullptr},
 };
+
+// One entry per Activation value, at the index of its value: adding a value without its entry
+// (or out of order) does not compile.
+constexpr bool registry_in_enum_order() {
+  for (std::size_t i = 0; i < std::size(REGISTRY); ++i)
+    if (REGISTRY[i].kind != Activation(i)) return false;
+  return true;
+}
+static_assert(std::size(REGISTRY) == std::size_t(Activation::Count),
+              "the activation registry needs one entry per Activation value");
+static_assert(registry_in_enum_order(), "the activation registry is in Activation's order");
+
+// Softplus switches to the identity above this z (torch.nn.Softplus's threshold with beta = 1):
+// there log1p(exp(z)) and z agree to float64 precision (the difference is exp(-z) < 2.1e-9).
+constexpr double SOFTPLUS_THRESHOLD = 20.0;
 }  // namespace
 
 const ActivationInfo& activation_info(const std::string& name) {
@@ -72,6 +91,22 @@ void activation_forward(Activation a, T* h, const T* z, std::size_t n, double pa
       for (std::size_t i = 0; i < n; ++i) h[i] = T(0.5) * z[i] * (T(1) + std::erf(z[i] * r));
       break;
     }
+    case Activation::Silu:  // z sigmoid(z)
+      for (std::size_t i = 0; i < n; ++i) h[i] = z[i] * sigmoid(z[i]);
+      break;
+    case Activation::Elu: {  // z > 0 ? z : alpha (exp(z) - 1), expm1 for accuracy near 0
+      const T alpha = T(param);
+      for (std::size_t i = 0; i < n; ++i) h[i] = z[i] > 0 ? z[i] : alpha * std::expm1(z[i]);
+      break;
+    }
+    case Activation::Softplus: {  // log(1 + exp(z)); z above the threshold: z
+      const T t = T(SOFTPLUS_THRESHOLD);
+      for (std::size_t i = 0; i < n; ++i)
+        h[i] = z[i] > t ? z[i] : std::log1p(std::exp(z[i] > t ? t : z[i]));
+      break;
+    }
+    case Activation::Count:  // not an activation
+      break;
   }
 }
 
@@ -104,7 +139,31 @@ static void backward_in_place(Activation a, T* dz, const T* __restrict z, const 
       }
       break;
     }
-    default:  // identity: dz = dh
+    case Activation::Silu:  // s (1 + z (1 - s)), s = sigmoid(z)
+      for (std::size_t i = 0; i < n; ++i) {
+        const T s = sigmoid(z[i]);
+        dz[i] *= s * (T(1) + z[i] * (T(1) - s));
+      }
+      break;
+    case Activation::Elu: {  // z > 0 ? 1 : alpha exp(z) (torch's form, also at z = 0)
+      const T alpha = T(param);
+      for (std::size_t i = 0; i < n; ++i)
+        dz[i] = z[i] > 0 ? dz[i] : dz[i] * (alpha * std::exp(z[i] > 0 ? T(0) : z[i]));
+      break;
+    }
+    case Activation::Softplus: {  // sigmoid(z) = e / (e + 1), e = exp(z); 1 above the threshold
+      const T t = T(SOFTPLUS_THRESHOLD);
+      for (std::size_t i = 0; i < n; ++i) {
+        const T e = std::exp(z[i] > t ? t : z[i]);
+        dz[i] = z[i] > t ? dz[i] : dz[i] * (e / (e + T(1)));
+      }
+      break;
+    }
+    case Activation::Identity:  // dz = dh
+      break;
+    case Activation::Step:  // no derivative: activation_backward throws before the switch
+    case Activation::Sign:
+    case Activation::Count:
       break;
   }
 }

@@ -4,9 +4,16 @@
 //
 // OpenBLAS itself always runs on one thread: its own pool spin-waits, and on a machine whose
 // cores other processes share, two threads ran several times slower than one (bench/README.md).
-// Instead a product big enough to share is cut into independent panels, one per thread, each
-// one single-threaded BLAS call, run by parallel::run (which lets the calling thread take a
+// Instead a product big enough to share is cut into independent panels, each one
+// single-threaded BLAS call, run by parallel::run (which lets the calling thread take a
 // panel a busy worker has not started).
+//
+// The cut depends only on the shapes, never on the thread count: one thread runs the same
+// panels one after another. OpenBLAS rounds an element of C differently depending on where
+// it falls in its kernel's tiles (measured: a 128x784x256 sgemm cut at row 16, 32 or 64 gave
+// other bits than the whole call, up to 5e-5, on the Haswell kernels; 300x200x100 cut at row
+// 16 on the SkylakeX ones), so a cut that followed the thread count gave other results at
+// other thread counts.
 #include "mlpcore/blas.hpp"
 
 #include <cblas.h>
@@ -77,10 +84,16 @@ Range panel(int length, int parts, int p) {
   return {edge(p), edge(p + 1)};
 }
 
-// How many panels a dimension of `length` takes: one per thread, each at least 2 units.
+// How many panels a dimension of `length` takes, from the length alone: 2, and one more per
+// PANEL_LENGTH beyond the first two, at most MAX_PANELS, each at least 2 units. Few panels:
+// each one repacks the operand the panels share, which one thread pays for too (2 panels
+// cost 1 thread about 1% on 784-256-128-10 training, bench/README.md); beyond MAX_PANELS
+// threads a product gains nothing.
+constexpr int PANEL_LENGTH = 512, MAX_PANELS = 8;
 int parts_for(int length) {
   const int most = std::max(1, length / (2 * PANEL_ALIGN));
-  return std::min(parallel::num_threads(), most);
+  const int wanted = std::max(2, std::min(MAX_PANELS, length / PANEL_LENGTH));
+  return std::min(wanted, most);
 }
 
 template <typename T>
@@ -88,7 +101,7 @@ void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
                 const T* B, int ldb, T beta, T* C, int ldc) {
   openblas_single();
   const double flops = 2.0 * M * N * K;
-  if (parallel::num_threads() < 2 || flops < GEMM_SPLIT_FLOPS || parallel::in_task()) {
+  if (flops < GEMM_SPLIT_FLOPS || parallel::in_task()) {  // never the thread count: see above
     blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -116,7 +129,7 @@ void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x
                 T* y) {
   openblas_single();
   const int out = ta == Trans::Yes ? N : M;  // y's length
-  if (parallel::num_threads() < 2 || double(M) * N < GEMV_SPLIT_ELEMENTS || parallel::in_task()) {
+  if (double(M) * N < GEMV_SPLIT_ELEMENTS || parallel::in_task()) {
     blas_gemv(ta, M, N, alpha, A, lda, x, beta, y);
     return;
   }

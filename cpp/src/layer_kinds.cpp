@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 
 #include "mlpcore/layers.hpp"
@@ -82,6 +83,28 @@ void batchnorm_init_state(LayerSlot<T>& s) {  // running mean 0, running varianc
   std::fill_n(s.state + F, F, T(1));
 }
 
+// ---- layer normalisation: gamma, beta (F,); cache: xhat (B, F), then inv_std (B,) ------------
+LayerSizes layernorm_sizes(const LayerSpec& s) {
+  LayerSizes z;
+  z.w = z.b = size_t(s.n_out);
+  z.cache_per_row = size_t(s.n_out) + 1;
+  return z;
+}
+void layernorm_check(const LayerSpec& s) {
+  if (!(s.arg[0] > 0 && std::isfinite(s.arg[0]))) bad(s, "eps must be finite and > 0");
+}
+template <typename T>
+void layernorm_fwd(LayerSlot<T>& s, const T* in, int B, const PassContext&) {
+  const int F = s.spec->n_out;
+  layernorm_forward(s.out, s.cache, s.cache + size_t(B) * F, in, s.w, s.b, B, F, s.spec->arg[0]);
+}
+template <typename T>
+T* layernorm_bwd(LayerSlot<T>& s, T* d, T*, const T*, int B, T*, const PassContext&) {
+  const int F = s.spec->n_out;
+  layernorm_backward(d, s.dw, s.db, d, s.cache, s.cache + size_t(B) * F, s.w, B, F);
+  return d;
+}
+
 // ---- inverted dropout: cache = mask (B, F) --------------------------------------------------
 LayerSizes dropout_sizes(const LayerSpec& s) {
   LayerSizes z;
@@ -106,8 +129,9 @@ T* dropout_bwd(LayerSlot<T>& s, T* d, T*, const T*, int B, T*, const PassContext
 // ---- activations (the activation registry of activations.cpp) -----------------------------
 LayerSizes activation_sizes(const LayerSpec&) { return {}; }
 void activation_check(const LayerSpec& s) {
-  if (s.act == Activation::LeakyRelu && !std::isfinite(s.arg[0]))
-    bad(s, "negative_slope must be finite");
+  const ActivationInfo& info = activation_info(s.act);
+  if (info.n_args == 1 && !std::isfinite(s.arg[0]))
+    bad(s, std::string(info.arg_name) + " must be finite");
 }
 bool activation_differentiable(const LayerSpec& s) {
   return activation_info(s.act).differentiable;
@@ -132,12 +156,14 @@ const LayerKind KINDS[] = {
      MLPCORE_OPS(batchnorm_fwd, batchnorm_bwd, batchnorm_init_state)},
     {"dropout", 1, {"p", nullptr}, true, false, dropout_sizes, dropout_check, always,
      MLPCORE_OPS(dropout_fwd, dropout_bwd, no_state)},
+    {"layernorm", 1, {"eps", nullptr}, true, false, layernorm_sizes, layernorm_check, always,
+     MLPCORE_OPS(layernorm_fwd, layernorm_bwd, no_state)},
     // every activation of the registry; the arguments come from its ActivationInfo
     {"activation", 0, {nullptr, nullptr}, true, false, activation_sizes, activation_check,
      activation_differentiable, MLPCORE_OPS(activation_fwd, activation_bwd, no_state)},
 };
 #undef MLPCORE_OPS
-constexpr const LayerKind& ACTIVATION = KINDS[3];
+constexpr const LayerKind& ACTIVATION = KINDS[std::size(KINDS) - 1];
 
 }  // namespace
 

@@ -159,6 +159,60 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const 
   }
 }
 
+// ---- layer normalisation ---------------------------------------------------------------
+// Row by row: the mean, then the centred values into xhat and their mean square (two passes,
+// as torch: no cancellation from E[x^2] - E[x]^2), then scale and shift.
+template <typename T>
+MLPCORE_SIMD_CLONES
+void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma, const T* beta,
+                       int B, int F, double eps) {
+  const T n = T(F), e = T(eps);
+  for (int r = 0; r < B; ++r) {
+    const T* xr = x + size_t(r) * F;
+    T* __restrict cr = xhat + size_t(r) * F;
+    T* __restrict yr = y + size_t(r) * F;
+    T mean = 0;
+    for (int f = 0; f < F; ++f) mean += xr[f];
+    mean /= n;
+    T var = 0;
+    for (int f = 0; f < F; ++f) {
+      const T c = xr[f] - mean;
+      cr[f] = c;
+      var += c * c;
+    }
+    var /= n;
+    const T is = T(1) / std::sqrt(var + e);
+    inv_std[r] = is;
+    for (int f = 0; f < F; ++f) {
+      cr[f] *= is;
+      yr[f] = gamma[f] * cr[f] + beta[f];
+    }
+  }
+}
+
+template <typename T>
+MLPCORE_SIMD_CLONES
+void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
+                        const T* inv_std, const T* gamma, int B, int F) {
+  const T n = T(F);
+  for (int r = 0; r < B; ++r) {
+    const T* dyr = dy + size_t(r) * F;
+    const T* xr = xhat + size_t(r) * F;
+    T s = 0, sx = 0;  // sum(g), sum(g xhat) over the row, g = gamma dy
+    for (int f = 0; f < F; ++f) {
+      const T g = gamma[f] * dyr[f];
+      s += g;
+      sx += g * xr[f];
+      dbeta[f] += dyr[f];
+      dgamma[f] += dyr[f] * xr[f];
+    }
+    // dx from dy in place when they alias: dy's row is read above, each element once below
+    T* d = dx + size_t(r) * F;
+    const T scale = inv_std[r] / n;
+    for (int f = 0; f < F; ++f) d[f] = scale * (n * (gamma[f] * dyr[f]) - s - xr[f] * sx);
+  }
+}
+
 // ---- inverted dropout ------------------------------------------------------------------
 // The mask loop vectorises where the CPU has 64-bit vector multiplies (AVX-512's clone).
 template <typename T>
@@ -201,6 +255,10 @@ void dropout_backward(T* dx, const T* dy, const T* __restrict mask, std::int64_t
                                      int, bool, double, double, bool);                       \
   template void batchnorm_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*,          \
                                       const T*, int, int, bool);                             \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int, int,     \
+                                     double);                                                \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
+                                      int, int);                                             \
   template bool dropout_forward<T>(T*, T*, const T*, std::int64_t, double, std::uint64_t,    \
                                    std::uint64_t, std::uint64_t, bool);                      \
   template void dropout_backward<T>(T*, const T*, const T*, std::int64_t);

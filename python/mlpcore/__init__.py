@@ -1,8 +1,8 @@
 """mlpcore: fast multilayer perceptrons on a C++/OpenBLAS core, with a pure-NumPy twin
 (mlpcore.reference) that specifies and cross-checks every computation."""
 from ._version import __version__  # noqa: F401  (mlpcore.__version__)
-from .layers import (GELU, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid,
-                     Sign, Step, Tanh)
+from .layers import (ELU, GELU, SiLU, BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm,
+                     LeakyReLU, ReLU, Sigmoid, Sign, Softplus, Step, Tanh)
 from .sequential import Sequential
 from .io import ModelFileError, load, save
 from ._threads import get_num_threads, set_num_threads
@@ -20,7 +20,8 @@ from . import _threads  # noqa: E402
 _threads.register_with_threadpoolctl()  # threadpoolctl sees and limits the engine's threads
 
 __all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "BatchNorm", "Dropout", "save", "load", "ModelFileError",
+           "ReLU", "LeakyReLU", "GELU", "SiLU", "ELU", "Softplus", "BatchNorm", "LayerNorm",
+           "Dropout", "save", "load", "ModelFileError",
            "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx",
            "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules", "quantize",
            "QuantizedSequential"]

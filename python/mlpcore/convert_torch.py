@@ -10,10 +10,17 @@ mlpcore class name):
     BatchNorm1d(n, eps, momentum)     BatchNorm(n, momentum, eps), gamma/beta = weight/bias,
                                       running_mean/var as state (affine=True and
                                       track_running_stats=True with a float momentum required)
+    LayerNorm(n, eps)                 LayerNorm(n, eps), gamma/beta = weight/bias (normalised
+                                      over the last dimension only: normalized_shape (n,);
+                                      elementwise_affine=False or bias=False convert with
+                                      gamma = 1 / beta = 0, which fit then trains)
     Dropout(p)                        Dropout(p)
     Identity, ReLU, Sigmoid, Tanh     Identity, ReLU, Sigmoid, Tanh
     LeakyReLU(negative_slope)         LeakyReLU(negative_slope)
     GELU(approximate="none")          GELU()   (the tanh approximation has no mlpcore twin)
+    SiLU                              SiLU
+    ELU(alpha)                        ELU(alpha)
+    Softplus(beta=1, threshold=20)    Softplus()   (other beta or threshold: no mlpcore twin)
 
 Step and Sign have no torch.nn module: to_torch raises for them.
 
@@ -70,6 +77,25 @@ def _from_batchnorm1d(m, i):
             [_array(m.running_mean), _array(m.running_var)])
 
 
+def _from_layernorm(m, i):
+    shape = tuple(m.normalized_shape)
+    if len(shape) != 1:
+        raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's LayerNorm normalises "
+                         f"the last dimension only, normalized_shape (n_features,); got {shape}")
+    n = shape[0]
+    weight = _array(m.weight) if m.weight is not None else np.ones(n)
+    bias = _array(m.bias) if getattr(m, "bias", None) is not None else np.zeros(n, weight.dtype)
+    return _layers.LayerNorm(n, eps=m.eps), [weight, bias], []
+
+
+def _from_softplus(m, i):
+    if m.beta != 1 or m.threshold != 20:
+        raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's Softplus is "
+                         f"torch's default beta=1, threshold=20; got beta={m.beta}, "
+                         f"threshold={m.threshold}")
+    return _layers.Softplus(), [], []
+
+
 def _from_gelu(m, i):
     if m.approximate != "none":
         raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's GELU is the exact "
@@ -91,6 +117,10 @@ FROM_TORCH = {
     "Tanh": _plain("Tanh"),
     "LeakyReLU": lambda m, i: (_layers.LeakyReLU(negative_slope=m.negative_slope), [], []),
     "GELU": _from_gelu,
+    "LayerNorm": _from_layernorm,
+    "SiLU": _plain("SiLU"),
+    "ELU": lambda m, i: (_layers.ELU(alpha=m.alpha), [], []),
+    "Softplus": _from_softplus,
 }
 
 # what a module ending in these means, and what to pass instead
@@ -169,6 +199,12 @@ def _to_batchnorm(nn, layer, a):
     return m
 
 
+def _to_layernorm(nn, layer, a):
+    m = nn.LayerNorm(layer.n_in, eps=layer.eps)
+    m.weight.data, m.bias.data = _tensor(a["gamma"]), _tensor(a["beta"])
+    return m
+
+
 def _tensor(array):
     import torch
     return torch.from_numpy(np.ascontiguousarray(array).copy())
@@ -189,6 +225,10 @@ TO_TORCH = {
     "Tanh": lambda nn, layer, a: nn.Tanh(),
     "LeakyReLU": lambda nn, layer, a: nn.LeakyReLU(layer.negative_slope),
     "GELU": lambda nn, layer, a: nn.GELU(),
+    "LayerNorm": _to_layernorm,
+    "SiLU": lambda nn, layer, a: nn.SiLU(),
+    "ELU": lambda nn, layer, a: nn.ELU(layer.alpha),
+    "Softplus": lambda nn, layer, a: nn.Softplus(),
     "Step": _no_torch_twin,
     "Sign": _no_torch_twin,
 }

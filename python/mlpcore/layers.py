@@ -150,7 +150,8 @@ class Dense(Layer):
 
     Initialisation (seeded by the Sequential): W is drawn uniformly from [-r, r] with
     r = sqrt(6 / n_in) (He/Kaiming-uniform) when the next activation is ReLU-like (ReLU,
-    LeakyReLU, GELU; BatchNorm and Dropout in between are looked past), and
+    LeakyReLU, GELU, SiLU, ELU, Softplus; BatchNorm, LayerNorm and Dropout in between are
+    looked past), and
     r = sqrt(6 / (n_in + n_out)) (Glorot/Xavier-uniform) otherwise; b starts at zero.
     """
     kind = "dense"
@@ -239,6 +240,37 @@ class BatchNorm(Layer):
         return {"n_features": self.n_in, "momentum": self.momentum, "eps": self.eps}
 
 
+class LayerNorm(Layer):
+    """Layer normalisation over the features of each row (torch.nn.LayerNorm(n_features)):
+    y = gamma * (x - mean) / sqrt(var + eps) + beta, with the row's mean and biased (1/n)
+    variance over its n_features values. The same in training and evaluation: no running
+    statistics, no state, and any batch size (one sample too).
+
+    gamma (init 1) and beta (init 0) are trainable parameters in get_weights() (torch's
+    elementwise affine weight and bias); no weight decay applies to them, as for BatchNorm.
+    """
+    kind = "layernorm"
+    init_transparent = True
+    _positional = ("n_features",)
+
+    def __init__(self, n_features, eps=1e-5):
+        self.n_in = _checks.check_width("LayerNorm", "n_features", n_features)
+        self.n_out = self.n_in
+        self.eps = _checks.check_layer_real("LayerNorm", "eps", eps, 0, closed=(False, True))
+
+    def params(self, n_in):
+        return [Param("gamma", (self.n_in,), False), Param("beta", (self.n_in,), False)]
+
+    def initial_params(self, n_in, rng, he):
+        return [np.ones(self.n_in), np.zeros(self.n_in)]
+
+    def spec_args(self):
+        return (self.eps,)
+
+    def get_config(self):
+        return {"n_features": self.n_in, "eps": self.eps}
+
+
 class Dropout(Layer):
     """Inverted dropout: in training each element is kept with probability 1 - p and scaled
     by 1 / (1 - p); in evaluation it is the identity. p in [0, 1); p = 0 is the identity.
@@ -318,4 +350,35 @@ class GELU(Activation):
     """Gaussian error linear unit, exact form (torch.nn.GELU's default):
     h = z * Phi(z) = 0.5 z (1 + erf(z / sqrt(2))), h' = Phi(z) + z phi(z)."""
     kind = "gelu"
+    relu_like = True
+
+
+class SiLU(Activation):
+    """Sigmoid linear unit (swish): h = z * sigmoid(z), h' = s (1 + z (1 - s)) with
+    s = sigmoid(z) (torch.nn.SiLU, Keras' "silu"/"swish")."""
+    kind = "silu"
+    relu_like = True
+
+
+class ELU(Activation):
+    """Exponential linear unit (torch.nn.ELU): h = z where z > 0, alpha * (exp(z) - 1)
+    elsewhere; derivative 1 where z > 0 and alpha * exp(z) elsewhere (also at z = 0, as
+    torch). alpha: any finite real number (torch's and Keras' default 1.0)."""
+    kind = "elu"
+    relu_like = True
+
+    def __init__(self, alpha=1.0):
+        self.alpha = _checks.check_layer_real("ELU", "alpha", alpha)
+
+    def spec_args(self):
+        return (self.alpha,)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+class Softplus(Activation):
+    """h = log(1 + exp(z)), computed as z where z > 20 (torch.nn.Softplus's defaults,
+    beta = 1 and threshold = 20; Keras' softplus); h' = sigmoid(z), 1 where z > 20."""
+    kind = "softplus"
     relu_like = True

@@ -15,6 +15,9 @@ per layer kind in LAYERS (keyed by the layer's class name):
                 as its own node, not folded into the Gemm, so the exported arithmetic is
                 mlpcore's (onnxruntime may still fuse it when it optimises the graph); the
                 float32 epsilon attribute's rounding is moved into the variance initializer
+    LayerNorm   LayerNormalization(axis=-1, epsilon) from opset 17 in float32; in float64 and
+                for older opsets its composition (ReduceMean, Sub, Mul, Add, Sqrt, Div) with
+                a constant eps of the model's dtype (the epsilon attribute is float32)
     Dropout     nothing: the identity at inference
     Identity    Identity
     ReLU, Sigmoid, Tanh     Relu, Sigmoid, Tanh
@@ -24,6 +27,11 @@ per layer kind in LAYERS (keyed by the layer's class name):
                 x * 0.5 * (1 + Erf(x / sqrt 2)) for older opsets; in float64 erf is built
                 from elementary operators (see mlpcore._onnx_erf: onnxruntime has no float64
                 Erf kernel)
+    SiLU        x * Sigmoid(x) (ONNX has no SiLU operator before opset 24's Swish)
+    ELU         Elu(alpha) in float32; in float64 Where(Greater(x, 0), x, alpha (Exp(x) - 1))
+                with a float64 alpha (onnxruntime has no float64 Elu kernel)
+    Softplus    Where(Greater(x, 20), x, Softplus(x)) in float32 (mlpcore's threshold 20, as
+                torch); in float64 log(1 + exp(x)) from Exp, Add, Log below the threshold
     Step        Where(Less(x, 0), 0, 1): 1 at x = 0, as mlpcore (ONNX has no step operator)
     Sign        Where(Less(x, 0), -1, 1): +1 at x = 0, as mlpcore (ONNX's Sign(0) is 0)
 
@@ -96,6 +104,53 @@ def _batchnorm(g, layer, x, arrays):
                   epsilon=float(eps32))
 
 
+def _reduce_mean_last(g, x):
+    """The mean over the last axis, kept as a column (B, 1); axes became an input in opset 18."""
+    if g.opset >= 18:
+        axes = g.onnx.numpy_helper.from_array(np.array([-1], np.int64), g._name("axes"))
+        g.initializers.append(axes)
+        return g.node("ReduceMean", [x, axes.name], keepdims=1)
+    return g.node("ReduceMean", [x], axes=[-1], keepdims=1)
+
+
+def _layernorm(g, layer, x, arrays):
+    gamma, beta = g.array(arrays["gamma"], "gamma"), g.array(arrays["beta"], "beta")
+    if g.dtype == np.float32 and g.opset >= 17:
+        return g.node("LayerNormalization", [x, gamma, beta], axis=-1,
+                      epsilon=float(np.float32(layer.eps)))
+    # mlpcore's two passes: the mean, the centred values, their mean square (biased variance)
+    centred = g.node("Sub", [x, _reduce_mean_last(g, x)])
+    var = _reduce_mean_last(g, g.node("Mul", [centred, centred]))
+    std = g.node("Sqrt", [g.node("Add", [var, g.const(layer.eps)])])
+    xhat = g.node("Div", [centred, std])
+    return g.node("Add", [g.node("Mul", [xhat, gamma]), beta])
+
+
+def _silu(g, layer, x, arrays):
+    return g.node("Mul", [x, g.node("Sigmoid", [x])])
+
+
+def _elu(g, layer, x, arrays):
+    if g.dtype == np.float32:
+        return g.node("Elu", [x], alpha=float(layer.alpha))
+    # Elu's alpha is a float32 attribute (and onnxruntime has no float64 Elu): alpha (e^x - 1)
+    # from a float64 constant, on min(x, 0) so that Exp never overflows in the unused branch
+    negative = g.node("Min", [x, g.const(0.0)])
+    below = g.node("Mul", [g.node("Sub", [g.node("Exp", [negative]), g.const(1.0)]),
+                           g.const(layer.alpha)])
+    return g.node("Where", [g.node("Greater", [x, g.const(0.0)]), x, below])
+
+
+def _softplus(g, layer, x, arrays):
+    threshold = g.const(20.0)  # reference/activations.SOFTPLUS_THRESHOLD, torch's default
+    capped = g.node("Min", [x, threshold])
+    if g.dtype == np.float32:
+        soft = g.node("Softplus", [capped])
+    else:  # no float64 Softplus kernel in onnxruntime
+        soft = g.node("Log", [g.node("Add", [g.node("Exp", [capped]), g.const(1.0)])])
+    return g.node("Where", [g.node("Greater", [x, threshold]), x, soft])
+
+
 def _dropout(g, layer, x, arrays):
     return x
 
@@ -133,6 +188,7 @@ def _where_negative(below, at_or_above):
 LAYERS = {
     "Dense": _dense,
     "BatchNorm": _batchnorm,
+    "LayerNorm": _layernorm,
     "Dropout": _dropout,
     "Identity": _simple("Identity"),
     "ReLU": _simple("Relu"),
@@ -140,6 +196,9 @@ LAYERS = {
     "Tanh": _simple("Tanh"),
     "LeakyReLU": _leaky_relu,
     "GELU": _gelu,
+    "SiLU": _silu,
+    "ELU": _elu,
+    "Softplus": _softplus,
     "Step": _where_negative(0.0, 1.0),
     "Sign": _where_negative(-1.0, 1.0),
 }

@@ -1,7 +1,9 @@
 // Elementwise activations and their derivatives. Twin: reference/activations.py.
 // Forward h = f(z, param); backward dz = dh * f'(z) from the input z and the output h:
 //   identity' = 1, sigmoid' = h(1-h), tanh' = 1-h^2, relu' = [z > 0],
-//   leaky_relu' = z > 0 ? 1 : slope (param = negative_slope), gelu' = Phi(z) + z phi(z).
+//   leaky_relu' = z > 0 ? 1 : slope (param = negative_slope), gelu' = Phi(z) + z phi(z),
+//   silu' = s (1 + z (1 - s)) with s = sigmoid(z), elu' = z > 0 ? 1 : alpha exp(z)
+//   (param = alpha), softplus' = z > 20 ? 1 : sigmoid(z) (torch's beta = 1, threshold = 20).
 // Step and sign have no backward pass (zero derivative almost everywhere).
 #pragma once
 #include <cstddef>
@@ -9,14 +11,19 @@
 
 namespace mlpcore {
 
-enum class Activation { Identity, Step, Sign, Sigmoid, Tanh, Relu, LeakyRelu, Gelu };
+// Count is the number of activations, not one of them: the registry (activations.cpp) has one
+// entry per value, in this order (a static_assert checks it), and the switches over
+// Activation have no default, so -Werror=switch (CMakeLists.txt) names a forgotten case.
+enum class Activation {
+  Identity, Step, Sign, Sigmoid, Tanh, Relu, LeakyRelu, Gelu, Silu, Elu, Softplus, Count
+};
 
 // One entry per activation: the registry behind the names (activations.cpp).
 struct ActivationInfo {
   const char* name;
   Activation kind;
   bool differentiable;
-  int n_args;            // 1 for leaky_relu (negative_slope), else 0
+  int n_args;            // 1 for leaky_relu (negative_slope) and elu (alpha), else 0
   const char* arg_name;  // the name of that argument, or nullptr
 };
 

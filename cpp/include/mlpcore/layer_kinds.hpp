@@ -16,7 +16,8 @@ namespace mlpcore {
 struct LayerKind;
 
 // One layer as configured: its kind, its widths (both always known) and the kind's
-// arguments (batchnorm: momentum, eps; dropout: p; leaky_relu: negative_slope).
+// arguments (batchnorm: momentum, eps; layernorm: eps; dropout: p; leaky_relu:
+// negative_slope; elu: alpha).
 struct LayerSpec {
   const LayerKind* kind = nullptr;
   Activation act = Activation::Identity;  // activation layers only
@@ -26,7 +27,7 @@ struct LayerSpec {
 
 // The sizes one layer needs, as counts of T.
 struct LayerSizes {
-  std::size_t w = 0, b = 0;       // the two parameter arrays (dense W, b; batchnorm gamma, beta)
+  std::size_t w = 0, b = 0;       // the two parameter arrays (dense W, b; batch/layer norm gamma, beta)
   bool w_decays = false;          // weight decay applies to w (dense weight matrices)
   bool sgd_in_backward = false;   // backward can apply a plain SGD step itself (PassContext)
   std::size_t state = 0;          // non-trainable state (batchnorm running mean, var)
@@ -77,7 +78,7 @@ struct LayerOps {
 };
 
 struct LayerKind {
-  const char* name;                      // "dense", "batchnorm", "dropout", "activation"
+  const char* name;                      // "dense", "batchnorm", "layernorm", "dropout", "activation"
   int n_args;                            // how many arguments follow the widths
   const char* arg_names[2];
   bool keeps_width;                      // n_out == n_in

@@ -43,6 +43,21 @@ template <typename T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const T* xhat,
                         const T* inv_std, const T* gamma, int B, int F, bool training);
 
+// ---- layer normalisation (torch.nn.LayerNorm's conventions, over the features of a row) -----
+// x, y, xhat are (B, F); gamma, beta are (F,); inv_std is (B,). Each row is normalised by its
+// own mean and biased (1/F) variance: xhat = (x - mean) inv_std, inv_std = 1/sqrt(var + eps),
+// y = gamma xhat + beta. The same in training and evaluation (no running statistics).
+// Cache for backward: xhat, inv_std.
+template <typename T>
+void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma, const T* beta,
+                       int B, int F, double eps);
+
+// dy, dx are (B, F) (dx may alias dy); dgamma, dbeta (F,) += sum over rows of dy xhat, dy.
+// Per row, with g = gamma dy: dx = inv_std / F (F g - sum(g) - xhat sum(g xhat)).
+template <typename T>
+void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
+                        const T* inv_std, const T* gamma, int B, int F);
+
 // ---- inverted dropout ------------------------------------------------------------------
 // x, y, mask are (n,) = (B * F). Training with p > 0: mask = keep ? 1/(1-p) : 0 drawn from
 // rng key (seed, DROPOUT, step, layer), y = x mask. Otherwise y = x and mask is untouched.

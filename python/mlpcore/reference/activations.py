@@ -3,10 +3,14 @@
     activation_forward(name, z, param=0.0) -> h
     activation_backward(name, dh, z, h, param=0.0) -> dz = dh * f'(z)
 
-param is the negative slope of leaky_relu (ignored by the others). Derivatives are written
-with whichever of z and h is natural:
+param is the negative slope of leaky_relu and the alpha of elu (ignored by the others).
+Derivatives are written with whichever of z and h is natural:
     sigmoid' = h (1 - h),  tanh' = 1 - h^2,  relu' = [h > 0],  identity' = 1,
-    leaky_relu' = 1 if z > 0 else slope (also at 0),  gelu' = Phi(z) + z phi(z).
+    leaky_relu' = 1 if z > 0 else slope (also at 0),  gelu' = Phi(z) + z phi(z),
+    silu' = s (1 + z (1 - s)) with s = sigmoid(z),  elu' = 1 if z > 0 else alpha exp(z),
+    softplus' = sigmoid(z) = e / (e + 1), e = exp(z), and 1 where z > 20.
+SiLU is z sigmoid(z); ELU is z where z > 0, alpha (exp(z) - 1) elsewhere (expm1);
+Softplus is log1p(exp(z)), and z where z > 20: torch.nn.Softplus with beta = 1, threshold = 20.
 GELU is the exact erf form (torch.nn.GELU's default), h = z Phi(z) = 0.5 z (1 + erf(z/sqrt2));
 erf is math.erf (the C library's, as std::erf in C++), computed in float64.
 Step and sign have derivative zero almost everywhere: they have no backward pass.
@@ -53,6 +57,37 @@ def _gelu_derivative(z, h, param):
     return (_phi_cdf(z64) + z64 * (_INV_SQRT_2PI * np.exp(-0.5 * z64 * z64))).astype(z.dtype)
 
 
+def _silu(z, param):
+    return z * sigmoid(z)
+
+
+def _silu_derivative(z, h, param):
+    s = sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
+def _elu(z, alpha):
+    return np.where(z > 0, z, z.dtype.type(alpha) * np.expm1(np.minimum(z, 0)))
+
+
+def _elu_derivative(z, h, alpha):
+    return np.where(z > 0, z.dtype.type(1), z.dtype.type(alpha) * np.exp(np.minimum(z, 0)))
+
+
+SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus's default with beta = 1
+
+
+def _softplus(z, param):
+    t = z.dtype.type(SOFTPLUS_THRESHOLD)
+    return np.where(z > t, z, np.log1p(np.exp(np.minimum(z, t))))
+
+
+def _softplus_derivative(z, h, param):
+    t = z.dtype.type(SOFTPLUS_THRESHOLD)
+    e = np.exp(np.minimum(z, t))
+    return np.where(z > t, z.dtype.type(1), e / (e + 1))
+
+
 FORWARD = {
     "identity": lambda z, param: z.copy(),
     "step": _step,
@@ -62,6 +97,9 @@ FORWARD = {
     "relu": lambda z, param: np.maximum(z, 0),
     "leaky_relu": _leaky_relu,
     "gelu": _gelu,
+    "silu": _silu,
+    "elu": _elu,
+    "softplus": _softplus,
 }
 
 # derivative dh/dz as a function of (z, h, param)
@@ -72,6 +110,9 @@ DERIVATIVE = {
     "relu": lambda z, h, param: (h > 0).astype(h.dtype),
     "leaky_relu": lambda z, h, slope: np.where(z > 0, z.dtype.type(1), z.dtype.type(slope)),
     "gelu": _gelu_derivative,
+    "silu": _silu_derivative,
+    "elu": _elu_derivative,
+    "softplus": _softplus_derivative,
 }
 
 NAMES = tuple(FORWARD)

@@ -3,8 +3,9 @@ network needs to lay out and run one layer of that kind. network.py only iterate
 
 A layer spec is a tuple (kind, n_in, n_out, *args), both widths always given:
     ("dense", I, O)                 ("batchnorm", F, F, momentum, eps)
-    ("dropout", F, F, p)            ("leaky_relu", F, F, negative_slope)
-    (activation, F, F) for identity, step, sign, sigmoid, tanh, relu, gelu
+    ("layernorm", F, F, eps)        ("dropout", F, F, p)
+    ("leaky_relu", F, F, negative_slope)    ("elu", F, F, alpha)
+    (activation, F, F) for identity, step, sign, sigmoid, tanh, relu, gelu, silu, softplus
 An entry's functions:
     params(spec)  -> [(shape, weight_decay)]  the layer's slice of the flat parameters
     state(spec)   -> [(shape, initial)]       its slice of the flat state
@@ -61,6 +62,16 @@ def _batchnorm_backward(spec, dy, cache, p, training):
     return dx, [dgamma, dbeta]
 
 
+# ---- layer norm: spec[3] = eps, cache (xhat, inv_std) -------------------------------------
+def _layernorm_forward(spec, x, p, s, run):
+    return layers.layernorm_forward(x, p[0], p[1], spec[3])
+
+
+def _layernorm_backward(spec, dy, cache, p, training):
+    dx, dgamma, dbeta = layers.layernorm_backward(dy, cache, p[0])
+    return dx, [dgamma, dbeta]
+
+
 # ---- dropout: spec[3] = p, cache the mask (None when it is the identity) ----------------------
 def _dropout_forward(spec, x, p, s, run):
     return layers.dropout_forward(x, spec[3], run.seed, run.step, run.layer, run.training)
@@ -87,6 +98,8 @@ KINDS = {
                       state=lambda spec: [((spec[1],), 0.0), ((spec[1],), 1.0)],
                       forward=_batchnorm_forward, backward=_batchnorm_backward,
                       needs_batch_statistics=True),
+    "layernorm": Kind(params=lambda spec: [((spec[1],), False), ((spec[1],), False)],
+                      state=_none, forward=_layernorm_forward, backward=_layernorm_backward),
     "dropout": Kind(params=_none, state=_none, forward=_dropout_forward,
                     backward=_dropout_backward),
     **{name: Kind(params=_none, state=_none, forward=_activation_forward,

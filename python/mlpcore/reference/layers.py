@@ -67,6 +67,33 @@ def batchnorm_backward(dy, cache, gamma, training):
     return dx, dgamma, dbeta
 
 
+# ---- layer normalisation (torch.nn.LayerNorm's conventions) ------------------------------
+def layernorm_forward(x, gamma, beta, eps):
+    """x is (B, F); gamma, beta are (F,). Each row is normalised by its own mean and biased
+    (1/F) variance, the same in training and evaluation:
+        xhat = (x - mean) inv_std,  inv_std = 1 / sqrt(var + eps),  y = gamma xhat + beta.
+    Returns y (B, F) and the cache (xhat (B, F), inv_std (B,))."""
+    t = x.dtype.type
+    mean = x.mean(axis=1, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=1, keepdims=True)
+    inv_std = 1 / np.sqrt(var + t(eps))
+    xhat = xc * inv_std
+    return gamma * xhat + beta, (xhat, inv_std[:, 0])
+
+
+def layernorm_backward(dy, cache, gamma):
+    """dy is (B, F); returns dx (B, F), dgamma (F,), dbeta (F,). Per row, with g = gamma dy:
+        dx = inv_std / F * (F g - sum(g) - xhat sum(g xhat))."""
+    xhat, inv_std = cache
+    n = dy.shape[1]
+    g = gamma * dy
+    s = g.sum(axis=1, keepdims=True)
+    sx = (g * xhat).sum(axis=1, keepdims=True)
+    dx = (inv_std / dy.dtype.type(n))[:, None] * (n * g - s - xhat * sx)
+    return dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
 # ---- inverted dropout -----------------------------------------------------------------
 def dropout_mask(shape, p, seed, step, layer, dtype):
     """The (B, F) mask: 1/(1-p) where kept, 0 where dropped, drawn by rng.dropout_keep."""
