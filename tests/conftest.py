@@ -154,11 +154,14 @@ def random_weights(model, rng, scale=0.5):
 
 
 def targets(loss, n, k, rng):
-    """Valid targets for a loss: integer labels for softmax, 0/1 for BCE, normals for mse."""
+    """Valid targets for a loss: integer labels for softmax, 0/1 for BCE, -1/1 labels for the
+    hinge losses, normals for mse."""
     if loss == "softmax_cross_entropy":
         return rng.integers(0, k, n)
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, (n, k)).astype(np.float64)
+    if loss in ("hinge", "squared_hinge"):
+        return rng.choice([-1.0, 1.0], (n, k))
     return rng.normal(size=(n, k))
 
 

@@ -265,7 +265,7 @@ def test_unknown_loss_lists_known_ones(backend):
     for name in ref_losses.NAMES:
         assert name in str(info.value)
     assert set(ref_losses.NAMES) == {"softmax_cross_entropy", "binary_cross_entropy", "mse",
-                                     "poisson"}
+                                     "poisson", "hinge", "squared_hinge"}
 
 
 def test_unknown_backend():

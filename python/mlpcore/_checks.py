@@ -258,7 +258,9 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         class probabilities (n_samples, n_outputs) that are >= 0 and sum to 1;
     binary_cross_entropy: values in [0, 1], (n_samples, n_outputs) or (n_samples,) for one output;
     mse: any finite values, (n_samples, n_outputs) or (n_samples,) for one output;
-    poisson: values >= 0 (counts, rates), shaped as for mse.
+    poisson: values >= 0 (counts, rates), shaped as for mse;
+    hinge, squared_hinge: labels, all in {-1, 1} or all in {0, 1} (the engines read 0 as -1),
+        shaped as for mse.
     """
     arr = _as_numeric(name, y)
     if arr.ndim == 0 or arr.ndim > 2:
@@ -297,6 +299,13 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name}: targets of {loss} must lie in [0, 1], got values in "
                              f"[{out.min()}, {out.max()}]")
+    if loss in ("hinge", "squared_hinge"):
+        values = set(np.unique(out).tolist())
+        if not (values <= {-1.0, 1.0} or values <= {0.0, 1.0}):
+            shown = ", ".join(f"{v:g}" for v in sorted(values)[:6])
+            raise ValueError(f"{name}: targets of {loss} must be labels, all in {{-1, 1}} or all "
+                             f"in {{0, 1}}, got the values {shown}"
+                             f"{', ...' if len(values) > 6 else ''}")
     if loss == "poisson" and out.min() < 0:
         raise ValueError(f"{name}: targets of the poisson loss must be >= 0, got values down to "
                          f"{out.min()}")

@@ -15,6 +15,8 @@ LOSS_USES = {
     "binary_cross_entropy": "binary or multi-label: 0/1 targets, one sigmoid per output",
     "mse": "regression: any real targets",
     "poisson": "counts or rates >= 0",
+    "hinge": "binary margins (Keras' hinge, a linear SVM): labels -1/1 or 0/1, identity output",
+    "squared_hinge": "binary margins, squared hinge: labels -1/1 or 0/1, identity output",
 }
 LOSSES = tuple(LOSS_USES)
 

@@ -47,7 +47,8 @@ def check_config(layers, loss, dtype, seed, backend, input_dim=None):
     """The checked constructor arguments (layers as a Layout, which holds input_dim; loss as
     its canonical name); builds nothing."""
     layout = Layout(layers, input_dim)
-    return (layout, _checks.check_loss(loss, layout.n_out), _checks.check_dtype(dtype),
+    loss = layout.check_loss(_checks.check_loss(loss, layout.n_out))
+    return (layout, loss, _checks.check_dtype(dtype),
             _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
 
 

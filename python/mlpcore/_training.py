@@ -29,7 +29,10 @@ from .schedules import Constant, as_schedule
 # throughput on 784-256-128-10 and 7% on 32-64-64-2 with the vectorised sum of squares
 # (bench/bench_loop.py), so they are opt-in: fit(grad_norms=True).
 GRAD_NORMS_DEFAULT = False
-_CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
+_CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy", "hinge", "squared_hinge")
+# the losses with one column per binary decision: class 1 where the target is > 0.5 (labels 1
+# of binary_cross_entropy; +1 of the hinge losses, whose other label is -1 or 0)
+_BINARY = ("binary_cross_entropy", "hinge", "squared_hinge")
 
 
 class Default:
@@ -79,12 +82,13 @@ def _class_weights(class_weight, Y, loss):
     if loss not in _CLASSIFICATION:
         raise ValueError(f"class_weight needs a classification loss "
                          f"({', '.join(_CLASSIFICATION)}), not {loss!r}")
-    if loss == "binary_cross_entropy":
+    if loss in _BINARY:
         if Y.shape[1] != 1:
-            raise ValueError("class_weight needs one output with binary_cross_entropy "
+            raise ValueError(f"class_weight needs one output with {loss} "
                              f"(the network has {Y.shape[1]}; weight multi-label samples with "
                              "sample_weight)")
-        P = np.hstack([1 - Y, Y]).astype(np.float64)  # (n, 2) class memberships
+        positive = (Y > 0.5).astype(np.float64) if loss != "binary_cross_entropy" else Y
+        P = np.hstack([1 - positive, positive]).astype(np.float64)  # (n, 2) class memberships
     else:
         P = Y.astype(np.float64)
     K = P.shape[1]
@@ -106,7 +110,7 @@ def _class_weights(class_weight, Y, loss):
 
 def _split(n, fraction, Y, loss, seed):
     """(train indices, validation indices): a seeded hold-out of about fraction * n samples,
-    stratified by class for the classification losses."""
+    stratified by class for the classification losses (class 1 where a binary target is > 0.5)."""
     rng = np.random.default_rng([seed, 0x5A11])
     if loss in _CLASSIFICATION and (loss == "softmax_cross_entropy" or Y.shape[1] == 1):
         labels = Y.argmax(axis=1) if loss == "softmax_cross_entropy" else (Y[:, 0] > 0.5)

@@ -36,9 +36,9 @@ per layer kind in LAYERS (keyed by the layer's class name):
     Sign        Where(Less(x, 0), -1, 1): +1 at x = 0, as mlpcore (ONNX's Sign(0) is 0)
 
 and the loss's output activation on top: Softmax(axis=-1) for softmax_cross_entropy,
-Sigmoid for binary_cross_entropy, nothing for mse, Exp for poisson (where mlpcore has that
-loss). So the model's output equals net.predict(X): class probabilities or values, never
-logits.
+Sigmoid for binary_cross_entropy, nothing for mse and the hinge losses (whose output is the
+margin z: the class is its sign), Exp for poisson. So the model's output equals
+net.predict(X): class probabilities, margins or values.
 
 Input and output are 2-D tensors (batch, features) of the network's dtype (float32 or
 float64) with a dynamic batch dimension named "batch".
@@ -209,6 +209,9 @@ OUTPUTS = {
     "binary_cross_entropy": lambda g, z, out: g.node("Sigmoid", [z], out),
     "mse": lambda g, z, out: g.node("Identity", [z], out),
     "poisson": lambda g, z, out: g.node("Exp", [z], out),
+    # the margin z, as predict (the class is its sign)
+    "hinge": lambda g, z, out: g.node("Identity", [z], out),
+    "squared_hinge": lambda g, z, out: g.node("Identity", [z], out),
 }
 
 

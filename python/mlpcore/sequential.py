@@ -43,12 +43,16 @@ class Sequential:
     layers : list of Layer
         e.g. ``[Dense(784, 256), ReLU(), Dense(256, 10)]``. The last layer produces the
         net input z of the output; the loss's output activation is applied on top of it.
-    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson"}, required
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson", "hinge",
+            "squared_hinge"}, required
         There is no default (as in Keras' compile): without one, a TypeError lists the
         losses. Fused output activation and loss: softmax + cross-entropy (multi-class),
         sigmoid + binary cross-entropy per output (binary and multi-label), identity +
         half squared error (regression). The loss is summed over outputs and averaged over
-        samples, so the output error is delta = (h - y) / n_samples.
+        samples, so the output error is delta = (h - y) / n_samples. The hinge losses
+        (Keras' hinge and squared_hinge: identity output, labels in {-1, 1} or {0, 1}) take
+        the mean over outputs instead, as Keras: max(0, 1 - t z) (squared) averaged over the
+        outputs and samples.
         Keras' names are accepted and stored (loss_name, get_config) as ours:
         "categorical_crossentropy" and "sparse_categorical_crossentropy" ->
         "softmax_cross_entropy" (which takes integer labels and probability rows alike),
@@ -191,8 +195,8 @@ class Sequential:
 
     def evaluate(self, X, y, sample_weight=None):
         """{"loss": the (weighted) mean loss, and the loss's metrics (mlpcore.metrics):
-        "accuracy" for the cross-entropy losses, "r2" and "mae" for mse and poisson}, in
-        evaluation mode."""
+        "accuracy" for the cross-entropy and hinge losses, "r2" and "mae" for mse and
+        poisson}, in evaluation mode."""
         X, Y, _, step = self._check_call(X, y, False, None)
         w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         out = {"loss": float(self._engine.loss(X, Y, False, step, w))}
@@ -475,16 +479,22 @@ class Sequential:
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_outputs), the same as predict(X), for the
-        classification losses: softmax rows for softmax_cross_entropy, per-output sigmoid
-        probabilities for binary_cross_entropy. ValueError for mse."""
-        self._classifier_rule("predict_proba")
+        classification losses with probabilities: softmax rows for softmax_cross_entropy,
+        per-output sigmoid probabilities for binary_cross_entropy. ValueError for mse,
+        poisson and the hinge losses (their outputs are margins, not probabilities)."""
+        if self.loss_name not in _PROBABILITY_LOSSES:
+            raise ValueError(f"predict_proba needs a classification loss with probability "
+                             f"outputs ({', '.join(_PROBABILITY_LOSSES)}); this model's loss is "
+                             f"{self.loss_name!r}: use predict() (or predict_classes())")
         return self.predict(X)
 
     def predict_classes(self, X):
         """Predicted classes as int64: softmax_cross_entropy -> the argmax of each row,
         shape (n_samples,); binary_cross_entropy -> 1 where the probability is > 0.5 per
-        output, shape (n_samples,) for one output and (n_samples, n_outputs) for
-        several (multi-label). ValueError for mse."""
+        output; hinge, squared_hinge -> the sign of the margin z, +1 where z >= 0 and -1
+        elsewhere (for {0, 1} labels: predict_classes(X) > 0); the last two shaped
+        (n_samples,) for one output and (n_samples, n_outputs) for several (multi-label).
+        ValueError for mse and poisson."""
         return self._classifier_rule("predict_classes")(self.predict(X))
 
 
@@ -497,5 +507,12 @@ def _threshold(h):
     return out[:, 0] if out.shape[1] == 1 else out
 
 
+def _sign(h):
+    out = np.where(h >= 0, 1, -1).astype(np.int64)
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
 # loss -> the classes its output activations h (n_samples, n_outputs) predict
-_CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold}
+_CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold,
+                "hinge": _sign, "squared_hinge": _sign}
+_PROBABILITY_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")
