@@ -54,7 +54,8 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:
-        raise ImportError("mlpcore's torch conversion needs PyTorch: pip install torch") from exc
+        raise ImportError("mlpcore's torch conversion needs PyTorch: pip install torch (on "
+                          "Linux, the CPU-only build: see the README's set-up)") from exc
     return torch
 
 

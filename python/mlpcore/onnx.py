@@ -5,7 +5,8 @@
     import onnxruntime as ort
     probs = ort.InferenceSession("model.onnx").run(None, {"X": X.astype(net.dtype)})[0]
 
-Needs the `onnx` package (``pip install "mlpcore[onnx]"``, which adds onnxruntime);
+Needs the `onnx` package (``pip install onnx onnxruntime``; in a clone of mlpcore
+``pip install ".[onnx]"``);
 ``import mlpcore`` does not import it. The graph is built with onnx's helper API, one entry
 per layer kind in LAYERS (keyed by the layer's class name):
 
@@ -220,8 +221,8 @@ def _import_onnx():
         import onnx.helper  # noqa: F401  (submodules used below)
         import onnx.numpy_helper  # noqa: F401
     except ImportError as exc:
-        raise ImportError("mlpcore.onnx.export needs the onnx package: "
-                          "pip install \"mlpcore[onnx]\" (or pip install onnx)") from exc
+        raise ImportError("mlpcore.onnx.export needs the onnx package: pip install onnx "
+                          "onnxruntime (in a clone of mlpcore: pip install \".[onnx]\")") from exc
     return onnx
 
 

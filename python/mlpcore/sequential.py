@@ -98,6 +98,7 @@ class Sequential:
         self.optimizer_ = None  # the optimizer of the last fit (its moments live in the engine)
         self.opt_steps_ = 0     # steps of that optimizer since its moments were zero
         self.history_ = {"loss": []}
+        self.stop_training = False  # set by a callback to end the running fit (Keras' flag)
         self._fit_lock = threading.RLock()  # one fit at a time: fits share epoch_ and step_
         self._engine.set_params(join(self._layout.initial_params(self.seed), self.dtype))
         self._engine.set_state(join(self._layout.initial_state(), self.dtype))
@@ -151,11 +152,25 @@ class Sequential:
             self._layout.check_batch(X.shape[0], f"X has {X.shape[0]}")
         return X, Y, training, step
 
-    def predict(self, X: ArrayLike, training: bool = False,
-                step: Optional[int] = None) -> np.ndarray:
+    def predict(self, X: ArrayLike, training: bool = False, step: Optional[int] = None,
+                batch_size: Optional[int] = None) -> np.ndarray:
         """Output activations (n_samples, n_outputs): class probabilities for the
         cross-entropy losses, values for mse. training=True applies dropout masks of
-        `step` (default: the next training step) and batch statistics."""
+        `step` (default: the next training step) and batch statistics.
+        batch_size=b predicts b rows at a time (Keras' argument; it bounds the memory of the
+        intermediate activations, the engine already works through large X in blocks);
+        in evaluation mode the result equals the unbatched one, with training=True each
+        batch gets its own batch statistics. None (the default): X at once."""
+        if batch_size is not None:
+            batch_size = _checks.check_positive_int("batch_size", batch_size)
+            X, _, training, step = self._check_call(X, None, training, step, targets=False)
+            if batch_size < X.shape[0]:
+                if training:
+                    last = X.shape[0] % batch_size or batch_size
+                    self._layout.check_batch(last, f"the last batch of X has {last}")
+                return np.concatenate([self._engine.predict(X[i:i + batch_size], training, step)
+                                       for i in range(0, X.shape[0], batch_size)])
+            return self._engine.predict(X, training, step)
         if (type(X) is np.ndarray and training is False and step is None
                 and self.backend == "native" and X.dtype == self.dtype and X.ndim == 2
                 and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
@@ -202,7 +217,8 @@ class Sequential:
             optimizer="sgd", momentum=None, nesterov=None, betas=None, adam_eps=None,
             validation_data=None, patience=None, callback=None, *, validation_split=None,
             sample_weight=None, class_weight=None, clip_norm=None, clip_value=None,
-            l2_alpha=0.0, record_steps=False, verbose=0, callbacks=None, grad_norms=None):
+            l2_alpha=0.0, record_steps=False, verbose="auto", callbacks=None, grad_norms=None,
+            initial_epoch=0, validation_freq=1):
         """Minibatch stochastic gradient descent; returns a History (mlpcore.history): a list
         of the per-epoch training losses that also holds history.history, a dict of lists
         ("epoch", "loss", "val_loss", validation metrics, "lr", "time", "grad_norm_<i>").
@@ -250,7 +266,21 @@ class Sequential:
         restore_best_weights=True). callbacks=[...] (mlpcore.callbacks) are called once per
         epoch; callback(net, logs) is the older shortcut (return True to stop).
         record_steps=True keeps every step's loss in history.step_losses. verbose=1 draws
-        a progress bar while each epoch runs, verbose=2 prints one line per epoch.
+        a progress bar while each epoch runs, verbose=2 prints one line per epoch, 0 nothing;
+        verbose="auto" (the default) is 0 unless stdout is a terminal and the fit proves
+        long (an epoch of 2 s or more, or a first epoch whose time times the epochs to go
+        is 10 s or more), and then 1.
+
+        Epochs are numbered as in Keras: fit(epochs=E, initial_epoch=k) runs the epochs of
+        index k .. E-1 (E - k epochs; the bar shows "epoch k+1/E"), and history["epoch"],
+        the callbacks' epoch argument and logs["epoch"] are those integer indices. net.epoch_
+        counts every epoch the model has trained (it keys the shuffle), so fit(epochs=10,
+        initial_epoch=5) after fit(epochs=5) continues exactly as one fit(epochs=10) would.
+        validation_freq=k validates after every k-th epoch (epoch index + 1 divisible by k),
+        or after the epochs (counted from 1) in a collection, as Keras does; the callbacks
+        that monitor a val_ value wait for the epochs that have it.
+        A callback stops the fit after the current epoch with self.model.stop_training =
+        True (Keras' flag; fit resets it to False when it starts), or by returning True.
         grad_norms=True records each parameter layer's mean gradient L2 norm over the epoch
         (history "grad_norm_<i>", after clip_value, before clip_norm; off by default: the
         engine's pass over the gradients costs 5-7% of the throughput, bench/bench_loop.py).
@@ -267,7 +297,8 @@ class Sequential:
                              sample_weight=sample_weight, class_weight=class_weight,
                              clip_norm=clip_norm, clip_value=clip_value, l2_alpha=l2_alpha,
                              record_steps=record_steps, verbose=verbose, callbacks=callbacks,
-                             grad_norms=grad_norms)
+                             grad_norms=grad_norms, initial_epoch=initial_epoch,
+                             validation_freq=validation_freq)
 
     # ---- the training epoch: one transaction, run by fit and by the estimators ------------
     # The internal surface the training loop (_training.py) and the scikit-learn estimators
