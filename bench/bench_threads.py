@@ -1,9 +1,10 @@
 """Threads on the small nets: mlpcore's training rate at 1 and 2 threads, alternating in one
-process, on an idle machine and with a busy loop on the other core; the share of the
+process, on the machine as found and with a busy loop on the other core; the share of the
 machine's 2-thread sgemm rate that the necessary work reaches; PyTorch eager alongside in the
 same run; the scikit-learn drop-in's digits cross-validation at 1 and 2 threads.
 
-    PYTHONPATH=python python bench/bench_threads.py              # ~3 min on 2 idle cores
+    PYTHONPATH=python python bench/bench_threads.py              # minutes; torch at 2 threads
+                                                                 # on a busy machine: far more
     PYTHONPATH=python python bench/bench_threads.py --configs de --rounds 7 --no-torch
 
 Each round times every (threads, peer) pair once, in turn, so a change in the machine's load
@@ -22,7 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import BY_KEY, LR, flops_per_sample, make_data  # noqa: E402
+from common import BY_KEY, LR, flops_per_sample, make_data
 
 
 def cpu_description():
@@ -45,7 +46,7 @@ def cpu_description():
 
 def busy_loop(core):
     """A process spinning on one core (the 'other core is busy' case)."""
-    code = ("import os; os.sched_setaffinity(0, {%d})\nwhile True: pass" % core)
+    code = f"import os; os.sched_setaffinity(0, {{{core}}})\nwhile True: pass"
     return subprocess.Popen([sys.executable, "-c", code])
 
 
@@ -93,8 +94,8 @@ def rates(runners, n, rounds, seconds):
 
 
 def sgemm_rate(threads, size=1024, repeats=7):
-    import numpy as np
     import mlpcore as mc
+    import numpy as np
     from mlpcore._core import testing
     mc.set_num_threads(threads)
     a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
@@ -168,7 +169,7 @@ def main():
     sg = {t: sgemm_rate(t) for t in (1, 2)}
     print(f"# sgemm 1024^3 (mlpcore's gemm, bundled OpenBLAS): 1 thread {sg[1]:.1f}, "
           f"2 threads {sg[2]:.1f} GFLOP/s (best of 7)")
-    cases = [("idle", None)] + ([] if args.no_busy else [("other core busy", 1)])
+    cases = [("as found", None)] + ([] if args.no_busy else [("busy loop on the other core", 1)])
     print()
     print("| config | machine | peer | 1 thread | 2 threads | 2 thr / 1 thr (median, range) "
           "| 2 thr: of 2-thread sgemm |")

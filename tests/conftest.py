@@ -154,11 +154,14 @@ def random_weights(model, rng, scale=0.5):
 
 
 def targets(loss, n, k, rng):
-    """Valid targets for a loss: integer labels for softmax, 0/1 for BCE, normals for mse."""
+    """Valid targets for a loss: integer labels for softmax, 0/1 for BCE, -1/1 labels for the
+    hinge losses, normals for mse."""
     if loss == "softmax_cross_entropy":
         return rng.integers(0, k, n)
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, (n, k)).astype(np.float64)
+    if loss in ("hinge", "squared_hinge"):
+        return rng.choice([-1.0, 1.0], (n, k))
     return rng.normal(size=(n, k))
 
 
@@ -218,3 +221,49 @@ def one_blas_thread():
         pass
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+# ---- the closing line: what was skipped for a missing optional dependency ------------------
+# import name -> what installs it (the extras of pyproject.toml)
+OPTIONAL = {
+    "torch": "torch, its CPU-only build",
+    "onnx": '.[onnx]', "onnxruntime": '.[onnx]',
+    "sklearn": '.[test]', "pandas": '.[test]', "matplotlib": '.[test]', "dask": '.[test]',
+    "distributed": '.[test]', "dask_ml": '.[test]', "hypothesis": '.[test]',
+    "threadpoolctl": '.[test]', "scipy": '.[test]',
+}
+
+
+def _missing_dependencies(reason):
+    """The optional modules a skip reason says are missing: pytest.importorskip's "could not
+    import 'torch': ..." and "needs the optional dependency onnx, onnxruntime (not installed)"."""
+    import re
+    names = re.findall(r"could not import '([\w.]+)'", reason)
+    m = re.search(r"needs the optional dependency ([\w., ]+) \(not installed\)", reason)
+    if m:
+        names += [n.strip() for n in m.group(1).split(",")]
+    return [n.split(".")[0] for n in names if n.split(".")[0] != "mlpcore"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line near the end of the run naming the optional dependencies whose absence
+    skipped tests: whole modules (skipped at collection) and single tests."""
+    counts = {}  # name -> [modules, tests]
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        for name in _missing_dependencies(reason):
+            counts.setdefault(name, [0, 0])[0 if report.when == "collect" else 1] += 1
+    if not counts:
+        terminalreporter.write_line("optional dependencies: none missing, no test skipped for one")
+        return
+
+    def plural(n, word):
+        return f"{n} {word}{'s' if n != 1 else ''}"
+
+    parts = []
+    for name, (modules, tests) in sorted(counts.items()):
+        what = " and ".join(plural(n, w) for n, w in ((modules, "module"), (tests, "test")) if n)
+        parts.append(f"{name} ({what}; install {OPTIONAL.get(name, name)})")
+    terminalreporter.write_line("skipped for a missing optional dependency: " + ", ".join(parts)
+                                + "; the README's set-up says how to run the whole suite")

@@ -24,7 +24,6 @@ import copy
 import inspect
 import os
 import pickle
-import sys
 import tempfile
 import time
 from collections import Counter

@@ -25,7 +25,8 @@ FACTORIES = {
 }
 KINDS = [k for k in FACTORIES if hasattr(mc, k)]
 ACTIVATIONS = [k for k in KINDS if k not in ("Dense", "BatchNorm", "LayerNorm", "Dropout")]
-N_OUT = {"softmax_cross_entropy": 3, "binary_cross_entropy": 2, "mse": 2, "poisson": 2}
+N_OUT = {"softmax_cross_entropy": 3, "binary_cross_entropy": 2, "mse": 2, "poisson": 2,
+         "hinge": 2, "squared_hinge": 2}
 
 
 def _has_loss(name):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("native")
 
 ACTIVATIONS = {"identity": Identity, "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU,
                "leaky_relu": lambda: LeakyReLU(0.1), "gelu": GELU}
-LOSSES = ["softmax_cross_entropy", "binary_cross_entropy", "mse"]
+LOSSES = ["softmax_cross_entropy", "binary_cross_entropy", "mse", "hinge", "squared_hinge"]
 
 
 def pair(layers, **kw):

@@ -602,7 +602,8 @@ def test_estimators_without_sklearn_say_what_to_install():
             "try:\n    from mlpcore import MLPRegressor\n"
             "except ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert 'pip install "mlpcore[sklearn]"' in out.stdout, out.stdout + out.stderr
+    assert 'pip install scikit-learn (in a clone of mlpcore: pip install ".[sklearn]")' \
+        in out.stdout, out.stdout + out.stderr
     import mlpcore
     assert mlpcore.MLPClassifier is MLPClassifier
     with pytest.raises(AttributeError, match="no attribute 'MLPThing'"):

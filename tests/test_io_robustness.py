@@ -326,7 +326,7 @@ CRAFTED = {
     "config missing": lambda c, a: (None, a),
     "unknown config key": _set_config("surprise", 1),
     "no loss": _set_config("loss", KeyError),
-    "unknown loss": _set_config("loss", "hinge"),
+    "unknown loss": _set_config("loss", "huber"),
     "loss not a string": _set_config("loss", ["mse"]),
     "unknown dtype": _set_config("dtype", "float16"),
     "dtype not matching the arrays": _set_config("dtype", "float32"),

@@ -25,6 +25,8 @@ def _targets(name, n, k, rng):
         return rng.integers(0, 2, (n, k)).astype(float)
     if name == "poisson":
         return rng.poisson(2.0, (n, k)).astype(float)
+    if name in ("hinge", "squared_hinge"):
+        return rng.choice([-1.0, 1.0], (n, k))
     return rng.normal(size=(n, k))
 
 
@@ -44,7 +46,7 @@ def test_weighted_loss_is_the_weighted_mean_of_the_sample_losses(name, rng):
     expected = (w * per_sample).sum() / w.sum()
     assert abs(value - expected) <= 1e-12 * abs(expected), (value, expected)
     # the weighted delta is the gradient of the weighted loss: finite differences
-    dz = losses.loss_backward(h, y, w)
+    dz = losses.loss_backward(name, h, y, w)
     assert_close(dz, numerical_gradient(lambda: losses.loss_forward(name, z, y, w)[0], z), **FD,
                  what=f"{name} weighted dz")
 
@@ -95,8 +97,8 @@ def test_native_weighted_loss_kernels_match_the_twin(name, dtype, tol, rng):
     ref_value, ref_h = losses.loss_forward(name, z, y, w)
     assert_close(value, ref_value, **tol, what=f"{name} weighted loss")
     assert_close(h, ref_h, **tol, what=f"{name} h")
-    assert_close(core.testing.loss_backward(h, y, w), losses.loss_backward(ref_h, y, w), **tol,
-                 what=f"{name} weighted dz")
+    assert_close(core.testing.loss_backward(name, h, y, w),
+                 losses.loss_backward(name, ref_h, y, w), **tol, what=f"{name} weighted dz")
 
 
 # ---- one full-batch step, written out in NumPy ---------------------------------------------

@@ -104,6 +104,10 @@ def _targets(name, B, K, dtype, rng):
         return (y / y.sum(axis=1, keepdims=True)).astype(dtype)  # probability rows
     if name == "binary_cross_entropy":
         return rng.random((B, K)).astype(dtype)
+    if name in ("hinge", "squared_hinge"):  # labels -1/1 and 0/1 (0 read as -1) mixed by row
+        y = rng.choice([-1.0, 1.0], (B, K))
+        y[::2] = (y[::2] + 1) / 2
+        return y.astype(dtype)
     return _rand(rng, (B, K), dtype)
 
 
@@ -118,7 +122,8 @@ def test_loss_forward_backward(name, B, K, dtype, tol, rng):
     assert_close(value, ref_value, **tol, what=f"{name} loss")
     assert_close(h, ref_h, **tol, what=f"{name} h")
     assert_close(core.output_activation(name, z), ref_h, **tol, what=f"{name} output")
-    assert_close(core.loss_backward(h, y), losses.loss_backward(ref_h, y), **tol, what="dz")
+    assert_close(core.loss_backward(name, h, y), losses.loss_backward(name, ref_h, y), **tol,
+                 what="dz")
 
 
 @pytest.mark.parametrize("K", [2, 10, 37])
@@ -151,7 +156,9 @@ def test_losses_are_stable_for_huge_logits(name, dtype):
     assert np.isfinite(value) and np.isfinite(h).all(), f"{name}: loss {value}, h {h}"
     # per row: softmax 0, 2000, 0; BCE (0 + 0), (1000 + 1000), (log 2 + 0); mse by hand
     expected = {"softmax_cross_entropy": 2000 / 3, "binary_cross_entropy": (2000 + np.log(2)) / 3,
-                "mse": (0.5 * (999 ** 2 + 1000 ** 2 + 1001 ** 2 + 1000 ** 2) + 0.5 * 999 ** 2) / 3}
+                "mse": (0.5 * (999 ** 2 + 1000 ** 2 + 1001 ** 2 + 1000 ** 2) + 0.5 * 999 ** 2) / 3,
+                # labels 0/1 read as -1/1: margins 1 - t z per row (0, 0), (1001, 1001), (1, 0)
+                "hinge": (0 + 1001 + 0.5) / 3, "squared_hinge": (0 + 1001 ** 2 + 0.5) / 3}
     rel = abs(value - expected[name]) / expected[name]
     assert rel < 1e-6, f"{name}: loss {value}, expected {expected[name]} (rel diff {rel:.2e})"
     assert abs(value - ref_value) / expected[name] < 1e-6

@@ -339,3 +339,19 @@ def test_bad_input():
     # inputs beyond the calibrated range are clamped, never wrapped
     far = q.predict(Xte * 50)
     assert np.isfinite(far).all()
+
+
+def test_new_activations_and_unsupported_layers():
+    Xtr, Xte, ytr, _ = _digits()
+    net = _net([mc.Dense(64, 32), mc.SiLU(), mc.Dense(32, 32), mc.ELU(0.5), mc.Dense(32, 16),
+                mc.Softplus(), mc.Dense(16, 10)], Xtr, ytr, epochs=3)
+    qn, qt = mc.quantize(net, Xtr), mc.quantize(net, Xtr, backend="numpy")
+    pn, pt, pf = qn.predict(Xte), qt.predict(Xte), net.predict(Xte)
+    print(f"SiLU/ELU/Softplus: native vs twin {np.abs(pn - pt).max():.3g}, "
+          f"vs float {np.abs(pn - pf).max():.3g}")
+    assert np.abs(pn - pt).max() <= 2e-2 and np.mean(pn.argmax(1) == pt.argmax(1)) >= 0.995
+    assert np.mean(pn.argmax(1) == pf.argmax(1)) >= 0.97
+    ln = mc.Sequential([mc.Dense(64, 32), mc.LayerNorm(32), mc.ReLU(), mc.Dense(32, 10)],
+                       loss="softmax_cross_entropy", seed=0)
+    with pytest.raises(ValueError, match=r"cannot quantize layer 1 \(LayerNorm"):
+        mc.quantize(ln, Xtr)

@@ -188,12 +188,17 @@ def loss_targets(kind, B, K, rng):
         return rng.integers(0, 2, size=(B, K)).astype(np.float64)
     if kind == "soft":
         return rng.uniform(0, 1, size=(B, K))
+    if kind == "pm1":  # hinge labels -1/1
+        return rng.choice([-1.0, 1.0], size=(B, K))
+    if kind == "01":  # hinge labels 0/1, read as -1/1
+        return rng.integers(0, 2, size=(B, K)).astype(np.float64)
     return rng.normal(size=(B, K))
 
 
 LOSS_CASES = [("softmax_cross_entropy", "labels"), ("softmax_cross_entropy", "probabilities"),
               ("binary_cross_entropy", "multilabel"), ("binary_cross_entropy", "soft"),
-              ("mse", "real")]
+              ("mse", "real"), ("hinge", "pm1"), ("hinge", "01"), ("squared_hinge", "pm1"),
+              ("squared_hinge", "01")]
 
 
 @pytest.mark.parametrize("name,kind", LOSS_CASES)
@@ -204,7 +209,7 @@ def test_loss_backward(name, kind, B, K, rng):
     z = rng.normal(0, 3, size=(B, K))
     y = loss_targets(kind, B, K, rng)
     value, h = losses.loss_forward(name, z, y)
-    dz = losses.loss_backward(h, y)
+    dz = losses.loss_backward(name, h, y)
     num = numerical_gradient(lambda: losses.loss_forward(name, z, y)[0], z)
     assert_close(dz, num, **FD, what=f"{name} dz")
     assert isinstance(value, float)
@@ -222,6 +227,10 @@ def test_loss_values_match_textbook_formulas(name, kind, rng):
     elif name == "binary_cross_entropy":
         p = 1 / (1 + np.exp(-z))
         expected_h, expected = p, -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) / B
+    elif name in ("hinge", "squared_hinge"):  # Keras: mean over outputs of max(0, 1 - t z)
+        t = 2 * y - 1 if kind == "01" else y
+        margin = np.maximum(0, 1 - t * z) ** (2 if name == "squared_hinge" else 1)
+        expected_h, expected = z, margin.mean(axis=1).mean()
     else:
         expected_h, expected = z, 0.5 * np.sum((z - y) ** 2) / B
     assert_close(h, expected_h, rtol=1e-12, atol=1e-15, what="output activation")
@@ -240,6 +249,45 @@ def test_losses_are_stable_for_huge_logits(name):
     expected = 1600 / 2 if name == "softmax_cross_entropy" else (800 + 800) / 2
     assert abs(value - expected) < 1e-9, f"loss {value} vs {expected}"
     assert np.isfinite(h).all() and (h >= 0).all() and (h <= 1).all()
+
+
+def test_hinge_by_hand():
+    # two samples, two outputs, labels -1/1: margins 1 - t z =
+    #   [1 - 1 * 2, 1 - (-1)(0.5)] = [-1, 1.5] -> max(0, .) = [0, 1.5], mean 0.75
+    #   [1 - (-1)(-0.25), 1 - 1 * 0.5] = [0.75, 0.5] -> mean 0.625
+    # hinge = (0.75 + 0.625) / 2 = 0.6875; squared: ((0 + 2.25) / 2 + (0.5625 + 0.25) / 2) / 2
+    # = (1.125 + 0.40625) / 2 = 0.765625. dz = -t [margin > 0] / (B K) = -t [..] / 4
+    z = np.array([[2.0, 0.5], [-0.25, 0.5]])
+    y = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    for labels in (y, (y + 1) / 2):  # the same with 0/1 labels
+        value, h = losses.loss_forward("hinge", z, labels)
+        assert value == 0.6875
+        np.testing.assert_array_equal(losses.loss_backward("hinge", h, labels),
+                                      [[0.0, 0.25], [0.25, -0.25]])
+        assert losses.loss_forward("squared_hinge", z, labels)[0] == 0.765625
+        # squared: -2 t margin / 4 = [[0, 2 * 1.5 / 4], [2 * 0.75 / 4, -2 * 0.5 / 4]]
+        np.testing.assert_array_equal(losses.loss_backward("squared_hinge", h, labels),
+                                      [[0.0, 0.75], [0.375, -0.25]])
+    # at the kink t z = 1 the derivative is 0 (the margin is not > 0)
+    one = np.ones((1, 1))
+    assert losses.loss_backward("hinge", one, one)[0, 0] == 0.0
+
+
+def test_hinge_matches_keras_formula_in_torch(rng):
+    # Keras: hinge = mean(max(1 - t z, 0), axis=-1); torch's hinge_embedding_loss is another
+    # function, so the torch side is the formula itself, differentiated by autograd
+    torch = pytest.importorskip("torch")
+    z, y = rng.normal(0, 2, size=(9, 3)), rng.choice([-1.0, 1.0], size=(9, 3))
+    for name, power in (("hinge", 1), ("squared_hinge", 2)):
+        zt = torch.from_numpy(z.copy()).requires_grad_(True)
+        value_t = (torch.clamp(1 - torch.from_numpy(y) * zt, min=0) ** power).mean()
+        value_t.backward()
+        value, h = losses.loss_forward(name, z, y)
+        dz = losses.loss_backward(name, h, y)
+        print(f"{name}: |twin - torch| loss {abs(value - value_t.item()):.3e}, dz "
+              f"{np.max(np.abs(dz - zt.grad.numpy())):.3e}")
+        assert abs(value - value_t.item()) <= 1e-15 * abs(value)
+        assert_close(dz, zt.grad.numpy(), rtol=1e-15, atol=1e-17, what=f"{name} dz")
 
 
 # ---- batch normalisation -------------------------------------------------------------------

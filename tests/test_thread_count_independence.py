@@ -11,10 +11,9 @@ import os
 import subprocess
 import sys
 
+import mlpcore as mc
 import numpy as np
 import pytest
-
-import mlpcore as mc
 from mlpcore import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh
 
 pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built")
@@ -106,7 +105,7 @@ def test_same_bits_on_the_avx2_kernels():
     differently from whole ones (float32 here: the case where cuts showed)."""
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
     run = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True,
-                         timeout=600)
+                         timeout=600, check=False)
     print(run.stdout, run.stderr[-2000:])
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("case ")]

@@ -105,7 +105,7 @@ def test_thread_count_changed_during_calls(threads):
     net = Sequential([Dense(32, 64), ReLU(), Dense(64, 2)], loss="mse", dtype="float32", seed=1)
     threads(1)
     p1, l1 = net.predict(X), net.loss(X, Y)
-    stop, errors = threading.Event(), []
+    stop = threading.Event()
 
     def toggle():
         k = 0

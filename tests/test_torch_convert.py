@@ -45,6 +45,7 @@ def torch_net(loss, dtype, seed, dropout=0.3, no_bias=True, n_in=5, width=8):
 def probabilities(loss, z):
     return {"softmax_cross_entropy": lambda: torch.softmax(z, -1),
             "binary_cross_entropy": lambda: torch.sigmoid(z), "mse": lambda: z,
+            "hinge": lambda: z, "squared_hinge": lambda: z,
             "poisson": lambda: torch.exp(z)}[loss]()
 
 

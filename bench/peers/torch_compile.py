@@ -28,7 +28,7 @@ def trainer(cfg, X, y):
             opt.step()
     except Exception as exc:  # inductor needs a working C++ compiler at run time
         raise RuntimeError(f"torch.compile failed: {type(exc).__name__}: "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
     run = torch_eager.epoch_runner(cfg, X, y, compiled, opt)
     run.compile_seconds = perf() - t0
     run.note = "inductor on model+loss"

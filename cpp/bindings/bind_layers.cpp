@@ -88,14 +88,16 @@ static void def_layers(py::module_& m) {
     return py::make_tuple(value, h);
   }, py::arg("name"), py::arg("z"), py::arg("y"), py::arg("w") = py::none());
 
-  m.def("loss_backward", [weights](const Array<T>& h, const Array<T>& y, const py::object& w) {
+  m.def("loss_backward", [weights](const std::string& name, const Array<T>& h, const Array<T>& y,
+                                   const py::object& w) {
+    const Loss l = loss_from_name(name);
     const int B = rows_of(h, "h", -1), K = static_cast<int>(h.shape(1));
     if (rows_of(y, "y", K) != B) throw std::invalid_argument("y must have the shape of h");
     const auto wa = weights(w, B);
     Array<T> dz({B, K});
-    loss_backward(dz.mutable_data(), h.data(), y.data(), wa ? wa->data() : nullptr, B, K);
+    loss_backward(l, dz.mutable_data(), h.data(), y.data(), wa ? wa->data() : nullptr, B, K);
     return dz;
-  }, py::arg("h"), py::arg("y"), py::arg("w") = py::none());
+  }, py::arg("name"), py::arg("h"), py::arg("y"), py::arg("w") = py::none());
 
   m.def("batchnorm_forward", [](const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                                 const Array<T>& running_mean, const Array<T>& running_var,

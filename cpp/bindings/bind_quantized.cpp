@@ -52,12 +52,13 @@ void register_quantized(py::module_& m, py::module_& testing) {
       .def("predict", [](const q::QuantizedNetwork& net, const Array<float>& X, bool probabilities) {
              const Array<float> x = aligned(X);
              const int M = rows_of(x, "X", net.n_in());
-             require_finite(x, "X");
              Array<float> out({py::ssize_t(M), py::ssize_t(net.n_out())});
+             bool finite;
              {
-               WithoutGil release;  // (counted: see common.hpp)
-               net.predict(out.mutable_data(), x.data(), M, probabilities);
+               WithoutGil release;  // counted (see common.hpp); X is checked for NaN/inf as it is read
+               finite = net.predict(out.mutable_data(), x.data(), M, probabilities);
              }
+             if (!finite) require_finite(x, "X");  // raises, naming the first bad element
              return out;
            }, py::arg("X"), py::arg("probabilities") = true,
            "(M, n_out) float32: the output activation (probabilities=True) or the last "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 
 #include "mlpcore/activations.hpp"
@@ -21,7 +22,22 @@ constexpr Entry REGISTRY[] = {
     {"binary_cross_entropy", Loss::BinaryCrossEntropy},
     {"mse", Loss::Mse},
     {"poisson", Loss::Poisson},
+    {"hinge", Loss::Hinge},
+    {"squared_hinge", Loss::SquaredHinge},
 };
+
+constexpr bool registry_in_enum_order() {
+  for (std::size_t i = 0; i < std::size(REGISTRY); ++i)
+    if (REGISTRY[i].kind != Loss(i)) return false;
+  return true;
+}
+static_assert(std::size(REGISTRY) == std::size_t(Loss::Count),
+              "the loss registry needs one entry per Loss value");
+static_assert(registry_in_enum_order(), "the loss registry is in Loss's order");
+
+// The hinge losses' label: 0 is read as -1, so {0, 1} labels work as {-1, 1} (Keras).
+template <typename T>
+inline T hinge_label(T y) { return y == T(0) ? T(-1) : y; }
 
 // h (B, K) = softmax of each row of z (B, K); when lse is not null, lse (B,) = each row's
 // log-sum-exp. Three passes laid out for vectors: each row shifted by its max (z - max <= 0),
@@ -66,10 +82,14 @@ void output_activation(Loss l, T* h, const T* z, int B, int K) {
       activation_forward(Activation::Sigmoid, h, z, n, 0.0);
       break;
     case Loss::Mse:
+    case Loss::Hinge:
+    case Loss::SquaredHinge:
       activation_forward(Activation::Identity, h, z, n, 0.0);
       break;
     case Loss::Poisson:
       for (std::size_t i = 0; i < n; ++i) h[i] = std::exp(z[i]);
+      break;
+    case Loss::Count:  // not a loss
       break;
   }
 }
@@ -116,6 +136,19 @@ double loss_forward(Loss l, T* h, const T* z, const T* y, const T* w, int B, int
           row += hi[k] - yk * zi[k] + (yk > 0 ? yk * std::log(yk) - yk : T(0));
         }
         break;
+      case Loss::Hinge:
+      case Loss::SquaredHinge: {
+        const bool squared = l == Loss::SquaredHinge;
+        for (int k = 0; k < K; ++k) {
+          const T m = std::max(T(1) - hinge_label(yi[k]) * zi[k], T(0));
+          row += squared ? m * m : m;
+          hi[k] = zi[k];
+        }
+        row /= T(K);  // the mean over outputs, as Keras
+        break;
+      }
+      case Loss::Count:
+        break;
     }
     total += w ? static_cast<double>(w[i]) * static_cast<double>(row) : static_cast<double>(row);
   }
@@ -130,9 +163,28 @@ double weight_sum(const T* w, int B) {
   return s;
 }
 
+// dz (B, K) = the hinge losses' derivative in z (= h) times the row scale: per element
+// -t [t z < 1] / K (hinge) or -2 t max(0, 1 - t z) / K (squared_hinge), t = hinge_label(y)
 template <typename T>
 MLPCORE_SIMD_CLONES
-void loss_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
+static void hinge_backward(T* __restrict dz, const T* __restrict h, const T* __restrict y,
+                           const T* w, int B, int K, bool squared) {
+  const double total = weight_sum(w, B);
+  for (int i = 0; i < B; ++i) {
+    const T scale = T((w ? double(w[i]) : 1.0) / (total * double(K)));
+    const std::size_t o = std::size_t(i) * K;
+    for (int k = 0; k < K; ++k) {
+      const T t = hinge_label(y[o + k]);
+      const T m = T(1) - t * h[o + k];
+      const T g = squared ? (m > 0 ? T(-2) * t * m : T(0)) : (m > 0 ? -t : T(0));
+      dz[o + k] = g * scale;
+    }
+  }
+}
+
+template <typename T>
+MLPCORE_SIMD_CLONES
+static void error_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
   if (!w) {
     const std::size_t n = static_cast<std::size_t>(B) * K;
     const T batch = T(B);
@@ -147,10 +199,28 @@ void loss_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
   }
 }
 
+template <typename T>
+void loss_backward(Loss l, T* dz, const T* h, const T* y, const T* w, int B, int K) {
+  switch (l) {
+    case Loss::SoftmaxCrossEntropy:
+    case Loss::BinaryCrossEntropy:
+    case Loss::Mse:
+    case Loss::Poisson:
+      error_backward(dz, h, y, w, B, K);
+      break;
+    case Loss::Hinge:
+    case Loss::SquaredHinge:
+      hinge_backward(dz, h, y, w, B, K, l == Loss::SquaredHinge);
+      break;
+    case Loss::Count:
+      break;
+  }
+}
+
 #define MLPCORE_INSTANTIATE(T)                                                  \
   template void output_activation<T>(Loss, T*, const T*, int, int);             \
   template double loss_forward<T>(Loss, T*, const T*, const T*, const T*, int, int); \
-  template void loss_backward<T>(T*, const T*, const T*, const T*, int, int);        \
+  template void loss_backward<T>(Loss, T*, const T*, const T*, const T*, int, int);  \
   template double weight_sum<T>(const T*, int);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)

@@ -304,7 +304,7 @@ double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B,
   layout(ws, B, grad);
   const T* z = forward(ws, x, B, ctx);
   const double value = loss_forward(loss_, ws.h, z, y, w, B, n_outputs());
-  loss_backward(ws.delta[0], ws.h, y, w, B, n_outputs());
+  loss_backward(loss_, ws.delta[0], ws.h, y, w, B, n_outputs());
   backward(ws, x, B, ctx);
   return value;
 }
@@ -365,7 +365,7 @@ double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const Step
   PassContext ctx{true, true, seed_, step};
   const T* z = forward(ws, ws.x, B, ctx);
   const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
-  loss_backward(ws.delta[0], ws.h, ws.y, w, B, n_outputs());
+  loss_backward(loss_, ws.delta[0], ws.h, ws.y, w, B, n_outputs());
   if (fused) ctx.sgd = &sgd;
   backward(ws, ws.x, B, ctx);
   clip_and_measure(s);

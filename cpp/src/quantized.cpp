@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "mlpcore/finite.hpp"
 #include "mlpcore/parallel.hpp"
 #include "mlpcore/simd.hpp"
 
@@ -218,11 +219,13 @@ MLPCORE_TARGET_VNNI void group_vnni(const Out& o, const std::uint8_t* a, int lda
 // K = 784-1024) stays in L1 while every 8-row tile of the block passes over it.
 // Measured on one Sapphire-Rapids-class core (shared machine): 64 x 784 x 256 at
 // 325-331 GMAC/s, about two vpdpbusd zmm per cycle; rows outer reached 73.
+constexpr int NV2_BYTES = 40 * 1024;  // two panels per tile while they take at most this
+
 MLPCORE_TARGET_VNNI void gemm_vnni(const Out& o, const std::uint8_t* a, int lda,
                                    const PackedWeights& w, int M, int p0, int p1) {
   // Few rows: 4 panels per tile, to hide vpdpbusd's latency; else 2 panels while they fit
   // in L1 with the rows' bytes (K up to about 1300), 1 beyond.
-  const int NV = M <= 2 ? 4 : w.K4 * 64 * 2 <= 40 * 1024 ? 2 : 1;
+  const int NV = M <= 2 ? 4 : w.K4 * 64 * 2 <= NV2_BYTES ? 2 : 1;
   for (int j = p0; j < p1; j += NV) {
     const int nv = std::min(NV, p1 - j);
     int r = 0;
@@ -305,20 +308,89 @@ void gemm(Kernel k, const Out& o, const std::uint8_t* a, int lda, const PackedWe
 
 // q (M, ldq) = nearbyint(clamp(y * inv_s, -zp, 127 - zp)) + zp for the N columns, zeros
 // from N to ldq. Clamping before rounding equals clamping after (the bounds are integers).
-MLPCORE_SIMD_CLONES
-void quantize_rows(std::uint8_t* q, int ldq, const float* y, int ldy, int M, int N, float inv_s,
-                   int zp) {
+// The vector versions round with cvtps2dq under the default rounding mode (to nearest,
+// ties to even: nearbyint's and NumPy's rint), so all three give the same bytes.
+bool quantize_rows_portable(std::uint8_t* q, int ldq, const float* y, int ldy, int M, int N,
+                            float inv_s, int zp) {
   const float lo = float(-zp), hi = float(127 - zp), z = float(zp);
+  bool finite = true;
   for (int m = 0; m < M; ++m) {
     const float* ym = y + std::size_t(m) * ldy;
     std::uint8_t* qm = q + std::size_t(m) * ldq;
     for (int n = 0; n < N; ++n) {
+      finite &= (ym[n] - ym[n]) == 0.0f;
       float t = ym[n] * inv_s;
       t = std::min(std::max(t, lo), hi);
       qm[n] = std::uint8_t(int(std::nearbyint(t) + z));
     }
     for (int n = N; n < ldq; ++n) qm[n] = 0;
   }
+  return finite;
+}
+
+#if MLPCORE_X86
+MLPCORE_TARGET_VNNI bool quantize_rows_avx512(std::uint8_t* q, int ldq, const float* y, int ldy,
+                                              int M, int N, float inv_s, int zp) {
+  const __m512 s = _mm512_set1_ps(inv_s), lo = _mm512_set1_ps(float(-zp)),
+               hi = _mm512_set1_ps(float(127 - zp));
+  const __m512i z = _mm512_set1_epi32(zp);
+  __mmask16 bad = 0;  // lanes where x - x is not 0: NaN or infinity
+  bool finite = true;
+  for (int m = 0; m < M; ++m) {
+    const float* ym = y + std::size_t(m) * ldy;
+    std::uint8_t* qm = q + std::size_t(m) * ldq;
+    int n = 0;
+    for (; n + 16 <= N; n += 16) {
+      // max(t, lo) then min(., hi), as std::max/std::min and NumPy do for finite t
+      const __m512 x = _mm512_loadu_ps(ym + n);
+      bad |= _mm512_cmp_ps_mask(_mm512_sub_ps(x, x), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, s), lo), hi);
+      const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), z);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qm + n), _mm512_cvtepi32_epi8(v));
+    }
+    if (n < N) finite &= quantize_rows_portable(qm + n, ldq - n, ym + n, ldy, 1, N - n, inv_s, zp);
+    else for (int k = N; k < ldq; ++k) qm[k] = 0;
+  }
+  return finite && bad == 0;
+}
+
+MLPCORE_TARGET_AVX2 bool quantize_rows_avx2(std::uint8_t* q, int ldq, const float* y, int ldy,
+                                            int M, int N, float inv_s, int zp) {
+  const __m256 s = _mm256_set1_ps(inv_s), lo = _mm256_set1_ps(float(-zp)),
+               hi = _mm256_set1_ps(float(127 - zp));
+  const __m256i z = _mm256_set1_epi32(zp);
+  __m256 bad = _mm256_setzero_ps();  // NaN where x - x is not 0: NaN or infinity
+  bool finite = true;
+  for (int m = 0; m < M; ++m) {
+    const float* ym = y + std::size_t(m) * ldy;
+    std::uint8_t* qm = q + std::size_t(m) * ldq;
+    int n = 0;
+    for (; n + 8 <= N; n += 8) {
+      const __m256 x = _mm256_loadu_ps(ym + n);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(x, x), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+      const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, s), lo), hi);
+      const __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(t), z);  // 0..127 per lane
+      const __m256i w = _mm256_packs_epi32(v, v);                    // int16, per 128-bit half
+      const __m256i b = _mm256_packus_epi16(w, w);                   // uint8
+      const std::uint32_t lo4 = std::uint32_t(_mm256_extract_epi32(b, 0));
+      const std::uint32_t hi4 = std::uint32_t(_mm256_extract_epi32(b, 4));
+      std::memcpy(qm + n, &lo4, 4);
+      std::memcpy(qm + n + 4, &hi4, 4);
+    }
+    if (n < N) finite &= quantize_rows_portable(qm + n, ldq - n, ym + n, ldy, 1, N - n, inv_s, zp);
+    else for (int k = N; k < ldq; ++k) qm[k] = 0;
+  }
+  return finite && _mm256_movemask_ps(bad) == 0;
+}
+#endif
+
+bool quantize_rows(Kernel k, std::uint8_t* q, int ldq, const float* y, int ldy, int M, int N,
+                   float inv_s, int zp) {
+#if MLPCORE_X86
+  if (k == Kernel::Vnni) return quantize_rows_avx512(q, ldq, y, ldy, M, N, inv_s, zp);
+  if (k == Kernel::Avx2) return quantize_rows_avx2(q, ldq, y, ldy, M, N, inv_s, zp);
+#endif
+  return quantize_rows_portable(q, ldq, y, ldy, M, N, inv_s, zp);
 }
 
 void apply_steps(const std::vector<Step>& steps, float* y, int ld, int M, int N) {
@@ -418,11 +490,11 @@ struct Buffers {
   std::vector<std::int32_t> zcol;
 };
 thread_local Buffers tl_buffers;
-constexpr int BLOCK_ROWS = 64;
+constexpr int BLOCK_ROWS = 64;  // 32-256 measured alike on a loaded machine
 constexpr long SPLIT_WEIGHTS = 128L * 1024;  // one-block calls cut layers at least this large
 }  // namespace
 
-void QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabilities,
+bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabilities,
                                  bool split_columns, int stop_at,
                                  std::vector<std::uint8_t>* xq_out,
                                  std::vector<std::int32_t>* acc_out) const {
@@ -441,12 +513,15 @@ void QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
   // The input: the prelude's float steps, then quantized for dense layer 0.
   const QDense& first = layers_.front();
   const int lda0 = padded_k(n_in_);
+  // X is checked for NaN/inf as it is read (a block with one computes on and is reported).
+  bool finite;
   if (prelude_.empty()) {
-    quantize_rows(xq, lda0, X, n_in_, M, n_in_, first.inv_s, first.zp);
+    finite = quantize_rows(kern, xq, lda0, X, n_in_, M, n_in_, first.inv_s, first.zp);
   } else {
+    finite = all_finite(X, std::size_t(M) * n_in_);
     std::memcpy(y, X, sizeof(float) * std::size_t(M) * n_in_);
     apply_steps(prelude_, y, n_in_, M, n_in_);
-    quantize_rows(xq, lda0, y, n_in_, M, n_in_, first.inv_s, first.zp);
+    quantize_rows(kern, xq, lda0, y, n_in_, M, n_in_, first.inv_s, first.zp);
   }
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const QDense& d = layers_[i];
@@ -455,7 +530,7 @@ void QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
       xq_out->assign(xq, xq + std::size_t(M) * lda);
       acc_out->assign(std::size_t(M) * ld, 0);
       gemm_acc(kern, acc_out->data(), ld, xq, lda, d.w, M);
-      return;
+      return finite;
     }
     buf.zcol.resize(std::size_t(ld));
     for (int n = 0; n < ld; ++n) buf.zcol[std::size_t(n)] = d.zp * d.w.colsum[std::size_t(n)];
@@ -480,7 +555,7 @@ void QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
     apply_steps(d.after, y, ld, M, d.w.N);
     if (i + 1 < layers_.size()) {
       const QDense& next = layers_[i + 1];
-      quantize_rows(xq, padded_k(next.w.K), y, ld, M, d.w.N, next.inv_s, next.zp);
+      quantize_rows(kern, xq, padded_k(next.w.K), y, ld, M, d.w.N, next.inv_s, next.zp);
     } else {
       const int K = d.w.N;
       for (int m = 0; m < M; ++m) {
@@ -493,9 +568,10 @@ void QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
       }
     }
   }
+  return finite;
 }
 
-void QuantizedNetwork::predict(float* out, const float* X, int M, bool probabilities) const {
+bool QuantizedNetwork::predict(float* out, const float* X, int M, bool probabilities) const {
   if (layers_.empty()) throw std::invalid_argument("the quantized network has no dense layer");
   if (M < 1) throw std::invalid_argument("predict needs at least one row");
   const int threads = parallel::in_task() ? 1 : parallel::num_threads();
@@ -503,17 +579,17 @@ void QuantizedNetwork::predict(float* out, const float* X, int M, bool probabili
   int block = BLOCK_ROWS;
   if (M < BLOCK_ROWS * threads) block = std::max(8, (M + threads - 1) / threads);
   const int n_blocks = (M + block - 1) / block;
-  if (n_blocks == 1) {
-    run_block(out, X, M, probabilities, threads > 1, -1, nullptr, nullptr);
-    return;
-  }
+  if (n_blocks == 1) return run_block(out, X, M, probabilities, threads > 1, -1, nullptr, nullptr);
   const int n_out = this->n_out();
+  std::atomic<bool> finite{true};
   auto task = [&](int b) {
     const int r0 = b * block, rows = std::min(block, M - r0);
-    run_block(out + std::size_t(r0) * n_out, X + std::size_t(r0) * n_in_, rows, probabilities,
-              false, -1, nullptr, nullptr);
+    if (!run_block(out + std::size_t(r0) * n_out, X + std::size_t(r0) * n_in_, rows,
+                   probabilities, false, -1, nullptr, nullptr))
+      finite.store(false, std::memory_order_relaxed);
   };
   parallel::run(n_blocks, task);
+  return finite.load();
 }
 
 void QuantizedNetwork::trace(int i, std::vector<std::uint8_t>& xq, std::vector<std::int32_t>& acc,

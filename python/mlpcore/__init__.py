@@ -37,8 +37,8 @@ def __getattr__(name):
         try:
             from . import estimators
         except ImportError as exc:
-            raise ImportError(f"mlpcore.{name} needs scikit-learn: "
-                              'pip install "mlpcore[sklearn]"') from exc
+            raise ImportError(f"mlpcore.{name} needs scikit-learn: pip install scikit-learn "
+                              '(in a clone of mlpcore: pip install ".[sklearn]")') from exc
         return getattr(estimators, name)
     raise AttributeError(f"module 'mlpcore' has no attribute {name!r}")
 

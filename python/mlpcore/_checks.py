@@ -134,14 +134,13 @@ def check_layer_real(layer, name, value, low=-math.inf, high=math.inf, closed=(T
 OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")  # optimizer_
 
 
-_UNSET = object()  # lr and weight_decay not given
+_D = OPTIMIZER_DEFAULTS
 
 
-def check_optimizer(name, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8, *,
-                    alpha=0.99, lr=_UNSET, weight_decay=_UNSET, dtype=None):
-    """The optimizer's settings as the dict both engines take: {"name", "momentum",
-    "nesterov", "beta1", "beta2", "eps", "alpha"}, plus "lr" and "weight_decay" when given (lr
-    must be representable in dtype when dtype is given). momentum belongs to sgd and rmsprop,
+def check_optimizer(name, momentum=_D["momentum"], nesterov=_D["nesterov"],
+                    betas=(_D["beta1"], _D["beta2"]), eps=_D["eps"], alpha=_D["alpha"]):
+    """The optimizer's settings as Sequential.optimizer_ records them: {"name", "momentum",
+    "nesterov", "beta1", "beta2", "eps", "alpha"}. momentum belongs to sgd and rmsprop,
     nesterov to sgd, betas to adam and adamw, alpha to rmsprop."""
     check_choice("optimizer", name, OPTIMIZERS)
     if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
@@ -160,15 +159,8 @@ def check_optimizer(name, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < 1:
         raise ValueError(f"alpha (rmsprop's smoothing constant) must lie in [0, 1), got {alpha!r}")
     eps = check_positive_real("eps (adam_eps)", eps)
-    out = {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
-           "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps, "alpha": float(alpha)}
-    if lr is not _UNSET:
-        out["lr"] = check_positive_real("lr", lr)
-        if dtype is not None and out["lr"] >= np.finfo(dtype).max:
-            raise ValueError(f"lr={lr!r} is not representable in {np.dtype(dtype).name}")
-    if weight_decay is not _UNSET:
-        out["weight_decay"] = check_nonnegative_real("weight_decay", weight_decay)
-    return out
+    return {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
+            "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps, "alpha": float(alpha)}
 
 
 def check_optimizer_dict(name, d):
@@ -181,7 +173,7 @@ def check_optimizer_dict(name, d):
                          f" or None, got {d!r}")
     o = {**OPTIMIZER_DEFAULTS, **d}
     return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
-                           o["eps"], alpha=o["alpha"])
+                           o["eps"], o["alpha"])
 
 
 def _as_numeric(name, a):
@@ -268,7 +260,9 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         class probabilities (n_samples, n_outputs) that are >= 0 and sum to 1;
     binary_cross_entropy: values in [0, 1], (n_samples, n_outputs) or (n_samples,) for one output;
     mse: any finite values, (n_samples, n_outputs) or (n_samples,) for one output;
-    poisson: values >= 0 (counts, rates), shaped as for mse.
+    poisson: values >= 0 (counts, rates), shaped as for mse;
+    hinge, squared_hinge: labels, all in {-1, 1} or all in {0, 1} (the engines read 0 as -1),
+        shaped as for mse.
     """
     arr = _as_numeric(name, y)
     if arr.ndim == 0 or arr.ndim > 2:
@@ -307,6 +301,13 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name}: targets of {loss} must lie in [0, 1], got values in "
                              f"[{out.min()}, {out.max()}]")
+    if loss in ("hinge", "squared_hinge"):
+        values = set(np.unique(out).tolist())
+        if not (values <= {-1.0, 1.0} or values <= {0.0, 1.0}):
+            shown = ", ".join(f"{v:g}" for v in sorted(values)[:6])
+            raise ValueError(f"{name}: targets of {loss} must be labels, all in {{-1, 1}} or all "
+                             f"in {{0, 1}}, got the values {shown}"
+                             f"{', ...' if len(values) > 6 else ''}")
     if loss == "poisson" and out.min() < 0:
         raise ValueError(f"{name}: targets of the poisson loss must be >= 0, got values down to "
                          f"{out.min()}")

@@ -15,6 +15,8 @@ LOSS_USES = {
     "binary_cross_entropy": "binary or multi-label: 0/1 targets, one sigmoid per output",
     "mse": "regression: any real targets",
     "poisson": "counts or rates >= 0",
+    "hinge": "binary margins (Keras' hinge, a linear SVM): labels -1/1 or 0/1, identity output",
+    "squared_hinge": "binary margins, squared hinge: labels -1/1 or 0/1, identity output",
 }
 LOSSES = tuple(LOSS_USES)
 
@@ -39,12 +41,8 @@ def batch_bounds(n, batch_size, fold_single):
 
 
 def n_batches(n, batch_size, fold_single):
-    """len(batch_bounds(n, batch_size, fold_single)) without building the list."""
-    b = max(1, min(batch_size, n))
-    steps = -(-n // b)
-    if fold_single and steps > 1 and n - (steps - 1) * b == 1:
-        steps -= 1
-    return steps
+    """The number of steps of an epoch: len(batch_bounds(n, batch_size, fold_single))."""
+    return len(batch_bounds(n, batch_size, fold_single))
 
 
 def gather(x, idx, n_in):

@@ -1,6 +1,7 @@
-"""What a list of layer descriptors implies for a model, computed once: the widths chained
-through the layers, the spec tuples the engines are built from, the shapes of the
-parameters and state, the initial values, and the rules the layers impose on a call."""
+"""What a list of layer descriptors implies for a model, computed once: the layers themselves
+(shorthands expanded, Layer.expand), the widths chained through the layers, the spec tuples
+the engines are built from, the shapes of the parameters and state, the initial values, and
+the rules the layers impose on a call."""
 import numpy as np
 
 from . import _checks
@@ -19,6 +20,10 @@ class Layout:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise ValueError(f"layers[{i}] must be an mlpcore layer, got {layer!r}")
+        # shorthands (Dense(64, activation="relu")) become the layers they stand for; from
+        # here on, indices in messages are those of the expanded list, net.layers
+        self.last_given = layers[-1]  # the last layer as given (a shorthand's rules use it)
+        layers = [part for layer in layers for part in layer.expand()]
         self.layers = layers
         self.input_dim = (None if input_dim is None
                           else _checks.check_width("Sequential", "input_dim", input_dim))
@@ -72,6 +77,18 @@ class Layout:
         return arrays
 
     # ---- rules ---------------------------------------------------------------------------
+    def check_loss(self, loss):
+        """loss (a canonical name), refused when the last layer as given is a shorthand whose
+        activation the loss applies itself: Keras' Dense(1, activation="sigmoid") with
+        binary_crossentropy would here apply the sigmoid twice, another model without a word."""
+        if loss == "binary_cross_entropy" and \
+                getattr(self.last_given, "activation", None) == "sigmoid":
+            raise ValueError(f"the last layer is {self.last_given!r} and "
+                             "loss='binary_cross_entropy' applies the sigmoid itself: drop "
+                             "activation='sigmoid' from the last layer (predict still returns "
+                             "probabilities)")
+        return loss
+
     def check_batch(self, n_samples, what):
         """Training with batch statistics needs >= 2 samples per batch; `what` says where the
         number came from, e.g. "X has 1"."""

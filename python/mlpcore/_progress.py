@@ -8,6 +8,15 @@ never calls into Python per batch. verbose=2: one line per epoch.
 
 The engine also keeps the running epoch's mean loss over the steps done (Progress.loss): the
 bar shows it while the epoch runs, and the epoch's loss and metrics when it ends.
+
+verbose="auto" (fit's default): silent unless stdout is a terminal, and there silent until the
+fit proves long: the bar appears once an epoch has run for AUTO_AFTER seconds, or from the
+second epoch on when the first one's time times the epochs to go exceeds AUTO_LONG_FIT
+seconds; from then on it is verbose=1. Short fits (tests, scripts, the XOR example) print
+nothing; a long fit in a terminal shows its progress, as Keras' default does.
+
+Epochs are labelled with Keras' numbering: "epoch e+1/epochs" for the epoch of index e (an
+initial_epoch=5 fit starts at "epoch 6/10").
 """
 import _thread
 import sys
@@ -16,6 +25,15 @@ import time
 
 _WIDTH = 24
 _INTERVAL = 0.125  # seconds between redraws
+AUTO_AFTER = 2.0      # verbose="auto": an epoch running this long shows the bar
+AUTO_LONG_FIT = 10.0  # verbose="auto": a fit estimated this long shows the bar
+
+
+def _is_terminal(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _rate(x):
@@ -44,9 +62,13 @@ class Printer:
     """Draws fit's output on `stream` (sys.stdout by default) for verbose 1 or 2."""
 
     def __init__(self, verbose, epochs, n_samples, batch_size, stream=None):
-        self.verbose, self.epochs, self.n = verbose, epochs, n_samples
+        self.epochs, self.n = epochs, n_samples
         self.batch_size = batch_size
         self.stream = stream or sys.stdout
+        # "auto": verbose=1 once the fit proves long (self._armed), on a terminal only
+        self.auto = isinstance(verbose, str)
+        self._armed = self.auto and _is_terminal(self.stream)
+        self.verbose = 0 if self.auto else verbose
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._epoch = None      # (label, progress, start time) of the running epoch, or None
@@ -55,11 +77,19 @@ class Printer:
         self._width = 0
 
     # ---- the drawing thread (verbose=1) ------------------------------------------------
+    @property
+    def wants_progress(self):
+        """Whether the engine should count the running epoch's samples for a bar."""
+        return self.verbose == 1 or self._armed
+
+    def _go_verbose(self):
+        self.verbose, self._armed = 1, False
+
     def start(self):
         # _thread.start_new_thread does not wait for the thread to be scheduled (Thread.start
         # does: milliseconds per fit on a loaded machine); the thread ends at its next wake
         # after stop() and never draws once the epoch is over (_epoch is None under the lock)
-        if self.verbose == 1:
+        if self.verbose == 1 or self._armed:
             self._thread = _thread.start_new_thread(self._run, ())
 
     def stop(self):
@@ -71,7 +101,10 @@ class Printer:
         while not self._stop.wait(_INTERVAL):
             with self._lock:
                 if self._epoch is not None:
-                    self._draw(*self._epoch)
+                    if self._armed and time.perf_counter() - self._epoch[2] >= AUTO_AFTER:
+                        self._go_verbose()  # a long epoch: show it
+                    if self.verbose == 1:
+                        self._draw(*self._epoch)
 
     def _write(self, text, end=""):
         pad = max(0, self._width - len(text)) if end == "" or text.startswith("\r") else 0
@@ -100,14 +133,20 @@ class Printer:
         self._write(line)
 
     # ---- called by the fit loop --------------------------------------------------------
-    def epoch_begin(self, epoch_in_fit, progress):
-        if self.verbose == 1:
+    def epoch_begin(self, epoch, progress):
+        """epoch: the index of the epoch that starts (Keras' numbering)."""
+        if self.verbose == 1 or self._armed:
             with self._lock:
-                self._epoch = (f"epoch {epoch_in_fit + 1}/{self.epochs}", progress,
+                self._epoch = (f"epoch {epoch + 1}/{self.epochs}", progress,
                                time.perf_counter())
 
-    def epoch_end(self, epoch_in_fit, logs, seconds):
-        label = f"epoch {epoch_in_fit + 1}/{self.epochs}"
+    def epoch_end(self, epoch, logs, seconds):
+        label = f"epoch {epoch + 1}/{self.epochs}"
+        if self._armed:
+            with self._lock:
+                self._epoch = None
+                if seconds >= AUTO_AFTER or seconds * (self.epochs - epoch - 1) >= AUTO_LONG_FIT:
+                    self._go_verbose()  # a long fit: this epoch's line, then the bar
         if self.verbose == 1:
             with self._lock:
                 self._epoch = None

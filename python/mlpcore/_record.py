@@ -47,7 +47,8 @@ def check_config(layers, loss, dtype, seed, backend, input_dim=None):
     """The checked constructor arguments (layers as a Layout, which holds input_dim; loss as
     its canonical name); builds nothing."""
     layout = Layout(layers, input_dim)
-    return (layout, _checks.check_loss(loss, layout.n_out), _checks.check_dtype(dtype),
+    loss = layout.check_loss(_checks.check_loss(loss, layout.n_out))
+    return (layout, loss, _checks.check_dtype(dtype),
             _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
 
 
@@ -96,7 +97,11 @@ def _check_history(h):
                        for k, v in h.items())):
         raise ValueError(f"history_ must be a dict of lists of numbers (None where an epoch "
                          f"lacks the entry) with a 'loss' entry, got {h!r}")
-    return {k: [None if x is None else float(x) for x in v] for k, v in h.items()}
+    if any(x is not None and not float(x).is_integer() for x in h.get("epoch", [])):
+        raise ValueError(f"history_['epoch'] must hold whole epoch numbers, got {h['epoch']!r}")
+    # epoch numbers are integers (files written before held them as floats: 3.0)
+    return {k: [None if x is None else int(x) if k == "epoch" else float(x) for x in v]
+            for k, v in h.items()}
 
 
 def _arrays(arrays, prefix, n):

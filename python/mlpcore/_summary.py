@@ -7,7 +7,7 @@ import numpy as np
 
 
 class LayerRow(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # (the field shadows tuple.index)
     layer: str           # repr of the descriptor
     output_shape: tuple  # (None, width): None is the batch dimension
     trainable: int       # number of trainable parameters (Dense W, b; BatchNorm gamma, beta)

@@ -21,7 +21,7 @@ from ._progress import Printer
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
-from ._common import n_batches
+from ._common import OPTIMIZER_DEFAULTS, n_batches
 from ._engine import EpochOptions
 from .schedules import Constant, as_schedule
 
@@ -29,26 +29,11 @@ from .schedules import Constant, as_schedule
 # throughput on 784-256-128-10 and 7% on 32-64-64-2 with the vectorised sum of squares
 # (bench/bench_loop.py), so they are opt-in: fit(grad_norms=True).
 GRAD_NORMS_DEFAULT = False
-_CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
-
-
-class Default:
-    """A fit argument left at its default (shown as the value): with an optimizer object,
-    only arguments left at their defaults are allowed."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __repr__(self):
-        return repr(self.value)
-
-
-def _given(value):
-    return not isinstance(value, Default)
-
-
-def _value(value):
-    return value.value if isinstance(value, Default) else value
+_CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy", "hinge", "squared_hinge")
+# the losses with one column per binary decision: class 1 where the target is > 0.5 (labels 1
+# of binary_cross_entropy; +1 of the hinge losses, whose other label is -1 or 0)
+_BINARY = ("binary_cross_entropy", "hinge", "squared_hinge")
+FIT_LR = OPTIMIZER_DEFAULTS["lr"]  # fit's rate when the optimizer is given by name
 
 
 def _optional_positive(name, value):
@@ -56,22 +41,25 @@ def _optional_positive(name, value):
 
 
 def _resolve_optimizer(net, optimizer, lr, weight_decay, momentum, nesterov, betas, adam_eps):
-    """(settings dict without lr/weight_decay, schedule, weight_decay)."""
+    """(settings dict as optimizer_ records them, schedule, weight_decay) of fit's optimizer:
+    an Optimizer object, or a name with the settings given to fit (None: not given)."""
+    given = {k: v for k, v in (("lr", lr), ("weight_decay", weight_decay),
+                               ("momentum", momentum), ("nesterov", nesterov), ("betas", betas),
+                               ("adam_eps", adam_eps)) if v is not None}
     if isinstance(optimizer, Optimizer):
-        given = [k for k, v in (("lr", lr), ("weight_decay", weight_decay),
-                                ("momentum", momentum), ("nesterov", nesterov), ("betas", betas),
-                                ("adam_eps", adam_eps)) if _given(v)]
         if given:
             raise ValueError(f"{', '.join(given)} given to fit together with the optimizer "
                              f"object {optimizer!r}: set them on the optimizer")
-        return optimizer.settings(), as_schedule(optimizer.lr), optimizer.weight_decay
-    settings = _checks.check_optimizer(optimizer, _value(momentum), _value(nesterov),
-                                       _value(betas), _value(adam_eps))
-    wd = _checks.check_nonnegative_real("weight_decay", _value(weight_decay))
-    lr = _value(lr)
-    if not hasattr(lr, "rates"):
-        _checks.check_optimizer(optimizer, lr=lr, dtype=net.dtype)
-    return settings, as_schedule(lr), wd
+    else:
+        settings = {k: given[f] for k, f in (("momentum", "momentum"), ("nesterov", "nesterov"),
+                                             ("betas", "betas"), ("eps", "adam_eps"))
+                    if f in given}
+        optimizer = Optimizer.named(optimizer, given.get("lr", FIT_LR),
+                                    given.get("weight_decay", 0.0), **settings)
+    lr = optimizer.lr
+    if not hasattr(lr, "rates") and lr >= np.finfo(net.dtype).max:
+        raise ValueError(f"lr={lr!r} is not representable in {net.dtype.name}")
+    return optimizer.settings(), as_schedule(lr), optimizer.weight_decay
 
 
 def _class_weights(class_weight, Y, loss):
@@ -79,12 +67,13 @@ def _class_weights(class_weight, Y, loss):
     if loss not in _CLASSIFICATION:
         raise ValueError(f"class_weight needs a classification loss "
                          f"({', '.join(_CLASSIFICATION)}), not {loss!r}")
-    if loss == "binary_cross_entropy":
+    if loss in _BINARY:
         if Y.shape[1] != 1:
-            raise ValueError("class_weight needs one output with binary_cross_entropy "
+            raise ValueError(f"class_weight needs one output with {loss} "
                              f"(the network has {Y.shape[1]}; weight multi-label samples with "
                              "sample_weight)")
-        P = np.hstack([1 - Y, Y]).astype(np.float64)  # (n, 2) class memberships
+        positive = (Y > 0.5).astype(np.float64) if loss != "binary_cross_entropy" else Y
+        P = np.hstack([1 - positive, positive]).astype(np.float64)  # (n, 2) class memberships
     else:
         P = Y.astype(np.float64)
     K = P.shape[1]
@@ -106,7 +95,7 @@ def _class_weights(class_weight, Y, loss):
 
 def _split(n, fraction, Y, loss, seed):
     """(train indices, validation indices): a seeded hold-out of about fraction * n samples,
-    stratified by class for the classification losses."""
+    stratified by class for the classification losses (class 1 where a binary target is > 0.5)."""
     rng = np.random.default_rng([seed, 0x5A11])
     if loss in _CLASSIFICATION and (loss == "softmax_cross_entropy" or Y.shape[1] == 1):
         labels = Y.argmax(axis=1) if loss == "softmax_cross_entropy" else (Y[:, 0] > 0.5)
@@ -126,7 +115,8 @@ def _split(n, fraction, Y, loss, seed):
 def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, momentum,
         nesterov, betas, adam_eps, validation_data, patience, callback, validation_split=None,
         sample_weight=None, class_weight=None, clip_norm=None, clip_value=None, l2_alpha=0.0,
-        record_steps=False, verbose=0, callbacks=None, grad_norms=None):
+        record_steps=False, verbose="auto", callbacks=None, grad_norms=None, initial_epoch=0,
+        validation_freq=1):
     """Checks every argument (nothing changes on a ValueError), then runs the epochs under
     the model's fit lock; returns the History."""
     sparse = _checks.is_sparse(X)
@@ -147,14 +137,21 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         cw = _class_weights(class_weight, Y, net.loss_name)
         w = cw if w is None else w * cw
     epochs = _checks.check_nonnegative_int("epochs", epochs)
+    # Keras' numbering: this fit runs the epochs initial_epoch .. epochs - 1
+    initial_epoch = _checks.check_nonnegative_int("initial_epoch", initial_epoch)
+    if initial_epoch > epochs:
+        raise ValueError(f"initial_epoch={initial_epoch} is past epochs={epochs}: epochs is "
+                         "the index of the epoch to stop at (Keras' meaning), not a count")
+    validation_freq = _check_validation_freq(validation_freq)
     batch_size = _checks.check_positive_int("batch_size", batch_size)
     settings, schedule, wd = _resolve_optimizer(net, optimizer, lr, weight_decay, momentum,
                                                 nesterov, betas, adam_eps)
     clip_norm = _optional_positive("clip_norm", clip_norm)
     clip_value = _optional_positive("clip_value", clip_value)
     l2_alpha = _checks.check_nonnegative_real("l2_alpha", l2_alpha)
-    if verbose not in (0, 1, 2) or isinstance(verbose, float):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if not (isinstance(verbose, str) and verbose == "auto") and (
+            verbose not in (0, 1, 2) or isinstance(verbose, float)):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     grad_norms = GRAD_NORMS_DEFAULT if grad_norms is None else bool(grad_norms)
 
     Xv = Yv = wv = None
@@ -225,17 +222,33 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
                            grad_norms=grad_norms, step_losses=bool(record_steps),
                            check_interrupts=True)
     with net._fit_lock:
-        loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, epochs, batch_size, bool(shuffle), settings,
-                     schedule, wd, options, cbs, verbose)
+        loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, (initial_epoch, epochs), batch_size,
+                     bool(shuffle), settings, schedule, wd, options, cbs, verbose,
+                     validation_freq)
         return loop.run()
 
 
+def _check_validation_freq(freq):
+    """validation_freq as Keras takes it: an int k (validate after every k-th epoch, counted
+    from 1) or a collection of epoch numbers (counted from 1)."""
+    if isinstance(freq, numbers.Integral) and not isinstance(freq, bool):
+        return _checks.check_positive_int("validation_freq", freq)
+    if isinstance(freq, (list, tuple, set, frozenset, range)) and freq and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 1 for e in freq):
+        return frozenset(int(e) for e in freq)
+    raise ValueError("validation_freq must be a positive integer or a non-empty collection of "
+                     f"epoch numbers >= 1, got {freq!r}")
+
+
 class _Loop:
-    """The running fit, as callbacks see it (callback.loop): epoch_in_fit, lr_factor (scales
-    the schedule's rates), stop_training, history."""
+    """The running fit, as callbacks see it (callback.loop): epoch (the running epoch's
+    index, Keras' numbering), epoch_in_fit (epochs of this fit so far), lr_factor (scales the
+    schedule's rates), stop_training (as net.stop_training), history."""
 
     def __init__(self, net, X, Y, w, Xv, Yv, wv, epochs, batch_size, shuffle, settings,
-                 schedule, wd, options, callbacks, verbose):
+                 schedule, wd, options, callbacks, verbose, validation_freq=1):
+        self.initial_epoch, epochs = epochs
+        self.validation_freq = validation_freq
         self.net, self.X, self.Y, self.w = net, X, Y, w
         self.Xv, self.Yv, self.wv = Xv, Yv, wv
         self.epochs, self.batch_size, self.shuffle = epochs, batch_size, shuffle
@@ -244,14 +257,25 @@ class _Loop:
         self.n = Y.shape[0]
         self.n_steps = n_batches(self.n, batch_size, net._layout.batch_statistics is not None)
         self.epoch_in_fit = 0
+        self.epoch = self.initial_epoch
         self.first_step = 0  # steps of this fit so far: the schedule's step count
         self.lr_factor = 1.0
         self.stop_training = False
-        self.history = History({"epochs": epochs, "batch_size": batch_size,
+        self.history = History({"epochs": epochs, "initial_epoch": self.initial_epoch,
+                                "batch_size": batch_size,
                                 "steps": self.n_steps, "samples": self.n})
         layout = net._layout
         self.param_layers = [i for i, (l, wd_) in enumerate(zip(layout.layers, layout.widths))
                              if l.params(wd_)]
+
+    def validates(self, epoch):
+        """Whether the epoch of this index is followed by validation (validation_freq counts
+        epochs from 1, as Keras does)."""
+        if self.Xv is None:
+            return False
+        if isinstance(self.validation_freq, frozenset):
+            return epoch + 1 in self.validation_freq
+        return (epoch + 1) % self.validation_freq == 0
 
     def current_lr(self):
         """The rate the next step would get."""
@@ -284,47 +308,75 @@ class _Loop:
                              "of this fit: rates must be finite and > 0 (is total_steps too small?)")
         return rates
 
+    @property
+    def stop_training(self):
+        return self.net.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value):
+        self.net.stop_training = bool(value)
+
     def run(self):
         net = self.net
         self.schedule.reset()
+        # Keras' flag: a callback sets self.model.stop_training = True to end the fit after
+        # the current epoch (or before the first, from on_train_begin)
+        net.stop_training = False
         printer = Printer(self.verbose, self.epochs, self.n, self.batch_size)
         self._call("on_train_begin", {})
         printer.start()
         try:
-            for _ in range(self.epochs):
-                self._call("on_epoch_begin", net.epoch_, {})
+            for epoch in range(self.initial_epoch, self.epochs):
+                if net.stop_training:
+                    break
+                self.epoch = epoch
+                self._call("on_epoch_begin", epoch, {})
                 with net._snapshot_lock:  # the epoch and its record, as one state
                     logs, step_losses = self._epoch(printer)
                     _extend(net.history_, logs)
                 self.history._append(logs, step_losses)
                 self.schedule.epoch_end(logs)
-                printer.epoch_end(self.epoch_in_fit, logs, logs["time"])
+                printer.epoch_end(epoch, logs, logs["time"])
                 self.epoch_in_fit += 1
-                if self._call("on_epoch_end", int(logs["epoch"]), logs) or self.stop_training:
-                    break
+                if self._call("on_epoch_end", epoch, logs):
+                    net.stop_training = True
+        except KeyboardInterrupt as exc:
+            # the C++ engine raises a bare KeyboardInterrupt on Ctrl-C: say what state the
+            # model is in (the interrupted epoch was rolled back)
+            if not exc.args:
+                exc.args = (self._interrupt_message(),)
+            raise
         finally:
             printer.stop()
         self._call("on_train_end", {})
         return self.history
+
+    def _interrupt_message(self):
+        done = self.epoch_in_fit
+        return (f"training interrupted in epoch {self.epoch + 1}/{self.epochs}; that epoch was "
+                f"rolled back, so the model holds the weights after "
+                + (f"epoch {self.epoch} ({done} epoch{'s' if done != 1 else ''} of this fit "
+                   "completed, in net.history_)" if done else "the epochs before this fit")
+                + f"; resume with fit(..., epochs={self.epochs}, initial_epoch={self.epoch})")
 
     def _epoch(self, printer):
         """One epoch through the model's transaction (Sequential._train_epoch): (logs, the
         step losses or None)."""
         net = self.net
         rates = self._rates()
-        progress = net._progress_counter() if self.verbose == 1 else None
+        progress = net._progress_counter() if printer.wants_progress else None
         options = dataclasses.replace(
             self.options, lr=float(rates[0]), progress=progress,
             lrs=None if (rates == rates[0]).all() else rates.tolist())
         t0 = time.perf_counter()
-        printer.epoch_begin(self.epoch_in_fit, progress)
+        printer.epoch_begin(self.epoch, progress)
         try:
             result, validation = net._train_epoch(self.X, self.Y, options, self._validate)
         except BaseException:
             printer.epoch_failed()
             raise
         steps = int(result["steps"])
-        logs = {"epoch": net.epoch_ - 1, "loss": float(result["loss"]), **validation,
+        logs = {"epoch": self.epoch, "loss": float(result["loss"]), **validation,
                 "lr": float(rates[-1]), "time": time.perf_counter() - t0}
         for i, g in zip(self.param_layers, np.asarray(result["grad_norms"])):
             logs[f"grad_norm_{i}"] = float(g)
@@ -333,7 +385,7 @@ class _Loop:
 
     def _validate(self, step):
         """The evaluation-mode validation loss and metrics after the epoch's last step."""
-        if self.Xv is None:
+        if not self.validates(self.epoch):  # none, or not this epoch (validation_freq)
             return {}
         net, engine = self.net, self.net._engine
         logs = {"val_loss": float(engine.loss(self.Xv, self.Yv, False, step, self.wv))}
@@ -350,6 +402,6 @@ def _extend(history, logs):
     for key, value in logs.items():
         values = history.setdefault(key, [])
         values.extend([None] * (n - len(values)))
-        values.append(float(value))
+        values.append(int(value) if key == "epoch" else float(value))
     for values in history.values():
         values.extend([None] * (n + 1 - len(values)))

@@ -7,10 +7,13 @@
                                   returning True stops training
     on_train_end(logs)            after the last epoch (also after an early stop)
 
-A callback's `model` is the Sequential being trained and `loop` the running fit: set
-`loop.stop_training = True` to stop after this epoch, and scale the rates with
-`loop.lr_factor` (the schedule's rates are multiplied by it; 1 at the start of each fit).
-Epochs are numbered by net.epoch_ (counting across fit calls).
+A callback's `model` is the Sequential being trained (as in Keras) and `loop` the running fit:
+set `self.model.stop_training = True` (Keras' flag; `loop.stop_training` is the same) to stop
+after this epoch, and scale the rates with `loop.lr_factor` (the schedule's rates are
+multiplied by it; 1 at the start of each fit). Epochs are numbered as in Keras: `epoch` is the
+index of the epoch, initial_epoch .. epochs - 1 of the fit (the bar shows epoch + 1).
+With validation_freq > 1 the epochs without validation have no val_ entries in their logs;
+the callbacks that monitor one skip those epochs.
 
 Built-ins: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler,
 CSVLogger, LambdaCallback.
@@ -51,7 +54,11 @@ def _mode(mode, monitor):
     return mode
 
 
-def _monitored(logs, monitor):
+def _monitored(logs, monitor, loop=None):
+    """The monitored value, or None on an epoch fit did not validate (validation_freq)."""
+    if monitor not in logs and monitor.startswith("val_") and loop is not None and \
+            loop.Xv is not None and not loop.validates(int(logs["epoch"])):
+        return None
     if monitor not in logs:
         raise ValueError(f"cannot monitor {monitor!r}: the logs hold {', '.join(sorted(logs))}")
     return float(logs[monitor])
@@ -61,10 +68,11 @@ class EarlyStopping(Callback):
     """Stops when `monitor` has not improved by more than min_delta for `patience` epochs
     (Keras's rule). With restore_best_weights, the weights and state of the best epoch are
     restored when it stops training (not when the epochs simply run out). A NaN value never
-    counts as an improvement."""
+    counts as an improvement. verbose=1 (the default; Keras' is 0) prints a line when it
+    stops, and says which epoch's weights it restored; verbose=0 is silent."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0,
-                 restore_best_weights=False, mode="auto"):
+                 restore_best_weights=False, mode="auto", verbose=1):
         if not isinstance(monitor, str):
             raise ValueError(f"monitor must be a name in the logs, got {monitor!r}")
         self.monitor = monitor
@@ -72,6 +80,9 @@ class EarlyStopping(Callback):
         self.patience = _checks.check_nonnegative_int("patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
         self.mode = _mode(mode, monitor)
+        if verbose not in (0, 1) or isinstance(verbose, float):
+            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
+        self.verbose = int(verbose)
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
@@ -79,7 +90,9 @@ class EarlyStopping(Callback):
         self.best_epoch, self.best_weights, self.wait, self.stopped_epoch = None, None, 0, None
 
     def on_epoch_end(self, epoch, logs=None):
-        current = _monitored(logs, self.monitor)
+        current = _monitored(logs, self.monitor, self.loop)
+        if current is None:
+            return False
         better = (current < self.best - self.min_delta if self.mode == "min"
                   else current > self.best + self.min_delta)
         if better:
@@ -90,9 +103,20 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
-            if self.restore_best_weights and self.best_weights is not None:
+            restored = self.restore_best_weights and self.best_weights is not None
+            if restored:
                 self.model.set_weights(self.best_weights[0])
                 self.model.set_state(self.best_weights[1])
+            if self.verbose:
+                # epochs shown as the progress bar shows them (index + 1)
+                best = ("none was finite" if self.best_epoch is None else
+                        f"best {self.best:.6g} in epoch {self.best_epoch + 1}")
+                print(f"epoch {epoch + 1}: early stopping: {self.monitor} did not improve by "
+                      f"more than {self.min_delta:g} for {self.wait} epoch"
+                      f"{'s' if self.wait != 1 else ''} ({best})"
+                      + (f"; restored the weights of epoch {self.best_epoch + 1}" if restored
+                         else ""), flush=True)
+            self.model.stop_training = True
             return True
         return False
 
@@ -112,8 +136,8 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
-            current = _monitored(logs, self.monitor)
-            if not (current < self.best if self.mode == "min" else current > self.best):
+            current = _monitored(logs, self.monitor, self.loop)
+            if current is None or not (current < self.best if self.mode == "min" else current > self.best):
                 return False
             self.best = current
         _record.write(self.model, self.path.format(**logs))  # mlpcore.save
@@ -138,6 +162,8 @@ class ReduceLROnPlateau(Callback):
         self._plateau.reset()
 
     def on_epoch_end(self, epoch, logs=None):
+        if _monitored(logs, self._plateau.monitor, self.loop) is None:
+            return False
         before = self._plateau.scale
         lr = float(logs["lr"])
         after = self._plateau.update(logs, lr)
@@ -146,8 +172,9 @@ class ReduceLROnPlateau(Callback):
 
 
 class LearningRateScheduler(Callback):
-    """schedule(epoch, lr) -> the rate of the coming epoch, given the epoch number (counted
-    from the start of this fit) and the current rate (Keras's LearningRateScheduler); it
+    """schedule(epoch, lr) -> the rate of the coming epoch, given the epoch's index (Keras'
+    numbering: initial_epoch for the first epoch of the fit) and the current rate (Keras's
+    LearningRateScheduler); it
     scales every step's rate of the epoch so that the first step gets the returned rate."""
 
     def __init__(self, schedule):
@@ -157,7 +184,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         current = self.loop.current_lr()
-        lr = self.schedule(self.loop.epoch_in_fit, current)
+        lr = self.schedule(epoch, current)
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
                 math.isfinite(lr) and lr > 0):
             raise ValueError(f"LearningRateScheduler: schedule returned {lr!r}; it must "

@@ -37,6 +37,10 @@ module's output equals net.predict. torch_loss(net) is the torch loss mlpcore mi
                                                                              summed over outputs)
     poisson                 (exp(z) - y z + xlogy(y, y) - y).sum() / n; to_torch's
                             output_activation=True has no module for its exp output
+    hinge                   clamp(1 - t z, min=0).mean(), t = where(y == 0, -1, y) (Keras'
+    squared_hinge           hinge: mean over outputs and samples; squared: clamp(...) ** 2);
+                            torch's hinge_embedding_loss is a different function. The output
+                            is the margin z (output_activation=True adds nothing)
 """
 import numpy as np
 
@@ -50,7 +54,8 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:
-        raise ImportError("mlpcore's torch conversion needs PyTorch: pip install torch") from exc
+        raise ImportError("mlpcore's torch conversion needs PyTorch: pip install torch (on "
+                          "Linux, the CPU-only build: see the README's set-up)") from exc
     return torch
 
 
@@ -143,8 +148,9 @@ def from_torch(module, loss, dtype=None, seed=None, backend="native"):
     """An mlpcore.Sequential with the layers, parameters and batch-norm statistics of a
     torch.nn.Sequential (see the module doc for the kinds and the output activation).
 
-    loss : the mlpcore loss ("softmax_cross_entropy", "binary_cross_entropy", "mse"); the
-        module must produce that loss's logits (or values for "mse").
+    loss : the mlpcore loss ("softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson",
+        "hinge", "squared_hinge"); the module must produce that loss's logits (values for
+        "mse", margins for the hinge losses).
     dtype : "float32"/"float64", or None for the dtype of the module's parameters.
     seed, backend : as for Sequential (the seed then keys shuffling and dropout masks).
 
@@ -237,6 +243,8 @@ OUTPUT_MODULES = {
     "softmax_cross_entropy": lambda nn: nn.Softmax(dim=-1),
     "binary_cross_entropy": lambda nn: nn.Sigmoid(),
     "mse": lambda nn: None,
+    "hinge": lambda nn: None,
+    "squared_hinge": lambda nn: None,
 }
 
 
@@ -247,7 +255,8 @@ def to_torch(net, output_activation=False):
     output_activation=False (the default) returns the logits module, the input torch's
     CrossEntropyLoss / BCEWithLogitsLoss expect; torch.softmax(m(x), -1) or
     torch.sigmoid(m(x)) then equals net.predict(x). output_activation=True appends
-    nn.Softmax(dim=-1) / nn.Sigmoid() (nothing for mse): m(x) equals net.predict(x).
+    nn.Softmax(dim=-1) / nn.Sigmoid() (nothing for mse and the hinge losses): m(x) equals
+    net.predict(x).
     """
     torch = _import_torch()
     net = _interop.unwrap(net)
@@ -279,11 +288,19 @@ def _poisson(F, z, y):
     return (torch.exp(z) - y * z + torch.special.xlogy(y, y) - y).sum() / z.shape[0]
 
 
+def _hinge_margins(z, y):
+    import torch
+    t = torch.where(y == 0, -torch.ones_like(y), y)
+    return torch.clamp(1 - t * z, min=0)
+
+
 LOSSES = {
     "softmax_cross_entropy": lambda F, z, y: F.cross_entropy(z, y),
     "binary_cross_entropy": _bce_with_logits,
     "mse": lambda F, z, y: 0.5 * F.mse_loss(z, y, reduction="sum") / z.shape[0],
     "poisson": _poisson,
+    "hinge": lambda F, z, y: _hinge_margins(z, y).mean(),
+    "squared_hinge": lambda F, z, y: (_hinge_margins(z, y) ** 2).mean(),
 }
 
 

@@ -29,7 +29,8 @@ def load_data(seed=SEED):
         from sklearn.model_selection import train_test_split
     except ImportError:
         sys.exit("mlpcore.demo needs scikit-learn for its bundled digits data set.\n"
-                 'Install it with:  pip install "mlpcore[sklearn]"')
+                 'Install it with:  pip install scikit-learn\n'
+                 '(in a clone of mlpcore:  pip install ".[sklearn]")')
     digits = load_digits()
     X = (digits.data / 16.0).astype(np.float32)  # 8x8 pixels with values 0..16
     y = digits.target

@@ -17,7 +17,7 @@ A list of the per-epoch training losses (what fit returned before, so `losses[-1
     history.params    fit's settings (epochs, batch_size, steps per epoch, ...)
     to_pandas()       a DataFrame (pandas installed)
     plot()            loss and metric curves and the per-layer gradient norms (matplotlib,
-                      pip install "mlpcore[plot]")
+                      pip install matplotlib; in a clone of mlpcore: pip install ".[plot]")
 
 net.history_ keeps the same dict across all fit calls (None where an epoch lacks a key); it is
 saved by mlpcore.save and pickles.
@@ -37,8 +37,9 @@ class History(list):
         """Adds one epoch's logs (a dict of numbers with "epoch" and "loss")."""
         n = len(self.epoch)
         for key, value in logs.items():
-            self.history.setdefault(key, [float("nan")] * n).append(float(value))
-        for key, values in self.history.items():
+            self.history.setdefault(key, [float("nan")] * n).append(
+                int(value) if key == "epoch" else float(value))
+        for values in self.history.values():
             if len(values) == n:
                 values.append(float("nan"))
         self.epoch.append(int(logs["epoch"]))
@@ -85,9 +86,14 @@ def plot_history(history, axes=None):
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("plotting the history needs matplotlib: pip install "
-                          "\"mlpcore[plot]\" (or pip install matplotlib)") from None
-    epochs = history.get("epoch") or list(range(len(history.get("loss", []))))
+        raise ImportError("plotting the history needs matplotlib: pip install matplotlib "
+                          "(in a clone of mlpcore: pip install \".[plot]\")") from None
+    # one fit's epochs (increasing, from its initial_epoch), else the epochs in the order
+    # trained (net.history_ over several fits: each numbers its own from 0)
+    epochs = history.get("epoch") or []
+    if len(epochs) != len(history.get("loss", [])) or any(
+            a is None or b is None or b <= a for a, b in zip(epochs, epochs[1:])):
+        epochs = list(range(len(history.get("loss", []))))
     metrics = [k for k in history if k.startswith("val_") and k != "val_loss"]
     norms = sorted((k for k in history if k.startswith("grad_norm_")),
                    key=lambda k: int(k.rsplit("_", 1)[1]))

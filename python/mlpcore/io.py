@@ -11,6 +11,8 @@ not end with it, as np.savez does). save is atomic and load validates the whole 
 it builds a model (_npz.py): a damaged, truncated, crafted or newer-format file raises
 ModelFileError (a ValueError) with the reason; file-system errors stay OSError.
 """
+from typing import Any, Optional
+
 from . import _record
 from ._npz import QUANTIZED_FORMAT, ModelFileError, model_path, read_archive
 from .sequential import Sequential
@@ -18,7 +20,7 @@ from .sequential import Sequential
 __all__ = ["save", "load", "ModelFileError"]
 
 
-def save(net, path):
+def save(net: Any, path: Any) -> None:
     """Writes net (configuration, weights, state, optimizer moments, training counters) to
     path, atomically; ".npz" is appended when missing. path may also be a binary file object
     (written directly, without the atomic rename). A quantized model writes its own record."""
@@ -29,7 +31,7 @@ def save(net, path):
         _record.write(net, path)
 
 
-def load(path, backend=None):
+def load(path: Any, backend: Optional[str] = None) -> Any:
     """Reads a model written by save() (".npz" is appended when missing; path may also be a
     binary file object); backend overrides the saved one. ModelFileError (a ValueError) for
     any damaged, crafted or newer-format file, OSError for I/O errors."""

@@ -12,13 +12,14 @@ Adding a kind: subclass Layer (or Activation) here; __init_subclass__ registers 
 name for `deserialize`. The engines need the kind too: cpp/src/layer_kinds.cpp and
 reference/layer_kinds.py (see docs/ARCHITECTURE.md).
 """
-from typing import NamedTuple
+import copy
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _checks
 
-_REGISTRY = {}  # class name -> descriptor class, filled by Layer.__init_subclass__
+_REGISTRY: Dict[str, type] = {}  # class name -> descriptor class, filled by Layer.__init_subclass__
 
 
 class Param(NamedTuple):
@@ -50,14 +51,14 @@ class Layer:
     for activations and for Dense(n_out), which takes the width before it) and n_out (its
     output width, None when it equals the input width).
     """
-    kind = None
+    kind: Optional[str] = None
     needs_batch_statistics = False
     differentiable = True
     relu_like = False
     init_transparent = False
     n_in = None
     n_out = None
-    _positional = ()  # get_config keys shown positionally by repr
+    _positional: Tuple[str, ...] = ()  # get_config keys shown positionally by repr
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -108,6 +109,13 @@ class Layer:
 
     def initial_state(self, n_in):
         return [np.full(s.shape, s.initial) for s in self.state(n_in)]
+
+    def expand(self):
+        """The layers this descriptor stands for in a model: [self], or for a shorthand such
+        as Dense(64, activation="relu") the layers it is written for, [Dense(64), ReLU()].
+        Sequential builds its layers from the expansion (so net.layers, summary, config, io
+        and the converters only ever see plain layers)."""
+        return [self]
 
     # ---- the engines' view ------------------------------------------------------------
     def spec_args(self):
@@ -171,6 +179,17 @@ class Dense(Layer):
     ``Sequential(..., input_dim=k)``. Keywords work too: ``Dense(n_in=3, n_out=4)``,
     ``Dense(3, n_out=4)`` (the positional width is then n_in, as it always was).
 
+    ``activation=`` (Keras' shorthand): an activation's name ("relu", "sigmoid", "tanh",
+    "leaky_relu", "gelu", "silu" or "swish", "elu", "softplus", "identity", "step", "sign"; None
+    or "linear": none) or an Activation layer. A model expands it at construction into the
+    Dense layer followed by that activation layer, with the class's default arguments for a
+    name (LeakyReLU's negative_slope 0.01, as torch; Keras' "leaky_relu" is 0.2: pass
+    ``activation=LeakyReLU(0.2)`` for that): ``Sequential([Dense(64, activation="relu")])``
+    has the layers ``[Dense(64), ReLU()]``, and its summary, config, files and exports show
+    those two. "softmax" is refused (the softmax belongs to the loss
+    softmax_cross_entropy), and so is "sigmoid" on the last layer with
+    binary_cross_entropy, which applies the sigmoid itself.
+
     Initialisation (seeded by the Sequential): W is drawn uniformly from [-r, r] with
     r = sqrt(6 / n_in) (He/Kaiming-uniform) when the next activation is ReLU-like (ReLU,
     LeakyReLU, GELU, SiLU, ELU, Softplus; BatchNorm, LayerNorm and Dropout in between are
@@ -180,7 +199,7 @@ class Dense(Layer):
     kind = "dense"
     _positional = ("n_in", "n_out")
 
-    def __init__(self, *widths, n_in=None, n_out=None):
+    def __init__(self, *widths, n_in=None, n_out=None, activation=None):
         if len(widths) > 2:
             raise TypeError(f"Dense takes (n_out) or (n_in, n_out), got {len(widths)} "
                             f"positional arguments {widths!r}")
@@ -202,6 +221,14 @@ class Dense(Layer):
                             "Dense(784, 10)")
         self.n_in = None if n_in is None else _checks.check_width("Dense", "n_in", n_in)
         self.n_out = _checks.check_width("Dense", "n_out", n_out)
+        self.activation = _check_activation(activation)
+
+    def expand(self):
+        if self.activation is None:
+            return [self]
+        act = (copy.deepcopy(self.activation) if isinstance(self.activation, Activation)
+               else activation_classes()[self.activation]())
+        return [Dense(n_in=self.n_in, n_out=self.n_out), act]
 
     def params(self, n_in):
         return [Param("W", (n_in, self.n_out), True), Param("b", (self.n_out,), False)]
@@ -213,10 +240,15 @@ class Dense(Layer):
                 np.zeros(self.n_out)]
 
     def get_config(self):
-        """{"n_in", "n_out"}; {"n_out"} alone when n_in is inferred."""
-        if self.n_in is None:
-            return {"n_out": self.n_out}
-        return {"n_in": self.n_in, "n_out": self.n_out}
+        """{"n_in", "n_out"}; {"n_out"} alone when n_in is inferred; "activation" (its name,
+        or serialize() of an Activation layer) when there is one."""
+        config = {"n_out": self.n_out} if self.n_in is None else {"n_in": self.n_in,
+                                                                 "n_out": self.n_out}
+        if self.activation is not None:
+            config["activation"] = (serialize(self.activation)
+                                    if isinstance(self.activation, Activation)
+                                    else self.activation)
+        return config
 
 
 class BatchNorm(Layer):
@@ -405,3 +437,36 @@ class Softplus(Activation):
     beta = 1 and threshold = 20; Keras' softplus); h' = sigmoid(z), 1 where z > 20."""
     kind = "softplus"
     relu_like = True
+
+
+# ---- activation names (Dense's activation= shorthand) ----------------------------------------
+# Keras' names that are not a kind name here: "linear" is no activation, "swish" is SiLU.
+ACTIVATION_ALIASES = {"linear": None, "swish": "silu"}
+# names an activation= cannot take, with the reason
+_REFUSED = {"softmax": "the softmax belongs to the loss: use loss=\"softmax_cross_entropy\" "
+                       "(Keras' categorical_crossentropy) and no output activation"}
+
+
+def activation_classes():
+    """{kind: Activation class} for every registered activation (builtin and user-defined)."""
+    return {cls.kind: cls for cls in _REGISTRY.values() if issubclass(cls, Activation)}
+
+
+def _check_activation(activation):
+    """Dense's activation= as stored: None, a kind name, or an Activation layer (a dict as
+    get_config writes one is deserialized)."""
+    if isinstance(activation, dict):
+        activation = deserialize(activation)
+    if activation is None or isinstance(activation, Activation):
+        return activation
+    known = activation_classes()
+    if isinstance(activation, str):
+        if activation in _REFUSED:
+            raise ValueError(f"Dense: activation={activation!r} is not a layer here: "
+                             f"{_REFUSED[activation]}")
+        name = ACTIVATION_ALIASES.get(activation, activation)
+        if name is None or name in known:
+            return name
+    raise ValueError(f"Dense: activation must be None, an activation's name or an mlpcore "
+                     f"Activation layer, got {activation!r}; known names: "
+                     f"{', '.join(list(known) + list(ACTIVATION_ALIASES))}")

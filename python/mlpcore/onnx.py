@@ -5,7 +5,8 @@
     import onnxruntime as ort
     probs = ort.InferenceSession("model.onnx").run(None, {"X": X.astype(net.dtype)})[0]
 
-Needs the `onnx` package (``pip install "mlpcore[onnx]"``, which adds onnxruntime);
+Needs the `onnx` package (``pip install onnx onnxruntime``; in a clone of mlpcore
+``pip install ".[onnx]"``);
 ``import mlpcore`` does not import it. The graph is built with onnx's helper API, one entry
 per layer kind in LAYERS (keyed by the layer's class name):
 
@@ -35,9 +36,9 @@ per layer kind in LAYERS (keyed by the layer's class name):
     Sign        Where(Less(x, 0), -1, 1): +1 at x = 0, as mlpcore (ONNX's Sign(0) is 0)
 
 and the loss's output activation on top: Softmax(axis=-1) for softmax_cross_entropy,
-Sigmoid for binary_cross_entropy, nothing for mse, Exp for poisson (where mlpcore has that
-loss). So the model's output equals net.predict(X): class probabilities or values, never
-logits.
+Sigmoid for binary_cross_entropy, nothing for mse and the hinge losses (whose output is the
+margin z: the class is its sign), Exp for poisson. So the model's output equals
+net.predict(X): class probabilities, margins or values.
 
 Input and output are 2-D tensors (batch, features) of the network's dtype (float32 or
 float64) with a dynamic batch dimension named "batch".
@@ -208,6 +209,9 @@ OUTPUTS = {
     "binary_cross_entropy": lambda g, z, out: g.node("Sigmoid", [z], out),
     "mse": lambda g, z, out: g.node("Identity", [z], out),
     "poisson": lambda g, z, out: g.node("Exp", [z], out),
+    # the margin z, as predict (the class is its sign)
+    "hinge": lambda g, z, out: g.node("Identity", [z], out),
+    "squared_hinge": lambda g, z, out: g.node("Identity", [z], out),
 }
 
 
@@ -217,8 +221,8 @@ def _import_onnx():
         import onnx.helper  # noqa: F401  (submodules used below)
         import onnx.numpy_helper  # noqa: F401
     except ImportError as exc:
-        raise ImportError("mlpcore.onnx.export needs the onnx package: "
-                          "pip install \"mlpcore[onnx]\" (or pip install onnx)") from exc
+        raise ImportError("mlpcore.onnx.export needs the onnx package: pip install onnx "
+                          "onnxruntime (in a clone of mlpcore: pip install \".[onnx]\")") from exc
     return onnx
 
 

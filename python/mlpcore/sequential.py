@@ -2,6 +2,7 @@
 by the C++ engine (backend="native") or by its NumPy twin (backend="numpy")."""
 import copy
 import threading
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from ._record import check_config, check_moments, parse_config
 from .layers import serialize
 from .reference.network import Network as _NumpyNetwork
 
+
+# Array arguments: anything numpy.asarray takes (and a scipy.sparse matrix where documented)
+ArrayLike = Any
 
 # After every epoch the loss (so the outputs) on this many training rows must be finite: a fit
 # that returns never leaves a model predicting NaN. One small forward pass, about 0.1-0.3% of
@@ -63,12 +67,16 @@ class Sequential:
     layers : list of Layer
         e.g. ``[Dense(784, 256), ReLU(), Dense(256, 10)]``. The last layer produces the
         net input z of the output; the loss's output activation is applied on top of it.
-    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson"}, required
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson", "hinge",
+            "squared_hinge"}, required
         There is no default (as in Keras' compile): without one, a TypeError lists the
         losses. Fused output activation and loss: softmax + cross-entropy (multi-class),
         sigmoid + binary cross-entropy per output (binary and multi-label), identity +
         half squared error (regression). The loss is summed over outputs and averaged over
-        samples, so the output error is delta = (h - y) / n_samples.
+        samples, so the output error is delta = (h - y) / n_samples. The hinge losses
+        (Keras' hinge and squared_hinge: identity output, labels in {-1, 1} or {0, 1}) take
+        the mean over outputs instead, as Keras: max(0, 1 - t z) (squared) averaged over the
+        outputs and samples.
         Keras' names are accepted and stored (loss_name, get_config) as ours:
         "categorical_crossentropy" and "sparse_categorical_crossentropy" ->
         "softmax_cross_entropy" (which takes integer labels and probability rows alike),
@@ -120,6 +128,7 @@ class Sequential:
         self.optimizer_ = None  # the optimizer of the last fit (its moments live in the engine)
         self.opt_steps_ = 0     # steps of that optimizer since its moments were zero
         self.history_ = {"loss": []}
+        self.stop_training = False  # set by a callback to end the running fit (Keras' flag)
         self._fit_lock = threading.RLock()  # one fit at a time: fits share epoch_ and step_
         # held by a training epoch from its engine call until its counters and history are
         # recorded, and by every reader of the weights: a snapshot (get_weights, save,
@@ -129,7 +138,7 @@ class Sequential:
         self._engine.set_state(join(self._layout.initial_state(), self.dtype))
 
     # ---- configuration -----------------------------------------------------------------
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """The constructor arguments, JSON-able: Sequential.from_config(net.get_config())
         builds the same untrained model (same initial weights)."""
         return {"layers": [serialize(l) for l in self.layers], "loss": self.loss_name,
@@ -137,7 +146,7 @@ class Sequential:
                 "input_dim": self._layout.input_dim}
 
     @classmethod
-    def from_config(cls, config, backend=None):
+    def from_config(cls, config: Dict[str, Any], backend: Optional[str] = None) -> "Sequential":
         """The model get_config() described; backend overrides the saved one."""
         layers, kwargs = parse_config(config)
         if backend is not None:
@@ -145,24 +154,24 @@ class Sequential:
         return cls(layers, **kwargs)
 
     # ---- weights and state -------------------------------------------------------------
-    def get_weights(self):
+    def get_weights(self) -> List[np.ndarray]:
         """Copies of the parameters in layer order: [W1, b1, W2, b2, ...]; a BatchNorm layer
         contributes [gamma, beta]."""
         with self._snapshot_lock:
             return split(self._engine.get_params(), self._param_shapes)
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Replaces every parameter; weights is a list shaped like get_weights()."""
         arrays = _checks.check_array_list("weights", weights, self._param_shapes, self.dtype)
         self._engine.set_params(join(arrays, self.dtype))
 
-    def get_state(self):
+    def get_state(self) -> List[np.ndarray]:
         """Copies of the non-trainable state: [running_mean, running_var] per BatchNorm layer.
         Saved and restored with the weights by mlpcore.save()/load() and by pickling."""
         with self._snapshot_lock:
             return split(self._engine.get_state(), self._state_shapes)
 
-    def set_state(self, state):
+    def set_state(self, state: Sequence[ArrayLike]) -> None:
         """Replaces the BatchNorm running statistics; a list shaped like get_state()."""
         self._engine.set_state(join(self._layout.check_state(state, self.dtype), self.dtype))
 
@@ -179,10 +188,25 @@ class Sequential:
             self._layout.check_batch(X.shape[0], f"X has {X.shape[0]}")
         return X, Y, training, step
 
-    def predict(self, X, training=False, step=None):
+    def predict(self, X: ArrayLike, training: bool = False, step: Optional[int] = None,
+                batch_size: Optional[int] = None) -> np.ndarray:
         """Output activations (n_samples, n_outputs): class probabilities for the
         cross-entropy losses, values for mse. training=True applies dropout masks of
-        `step` (default: the next training step) and batch statistics."""
+        `step` (default: the next training step) and batch statistics.
+        batch_size=b predicts b rows at a time (Keras' argument; it bounds the memory of the
+        intermediate activations, the engine already works through large X in blocks);
+        in evaluation mode the result equals the unbatched one, with training=True each
+        batch gets its own batch statistics. None (the default): X at once."""
+        if batch_size is not None:
+            batch_size = _checks.check_positive_int("batch_size", batch_size)
+            X, _, training, step = self._check_call(X, None, training, step, targets=False)
+            if batch_size < X.shape[0]:
+                if training:
+                    last = X.shape[0] % batch_size or batch_size
+                    self._layout.check_batch(last, f"the last batch of X has {last}")
+                return np.concatenate([self._engine.predict(X[i:i + batch_size], training, step)
+                                       for i in range(0, X.shape[0], batch_size)])
+            return self._engine.predict(X, training, step)
         if (type(X) is np.ndarray and training is False and step is None
                 and self.backend == "native" and X.dtype == self.dtype and X.ndim == 2
                 and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
@@ -193,14 +217,17 @@ class Sequential:
         X, _, training, step = self._check_call(X, None, training, step, targets=False)
         return self._engine.predict(X, training, step)
 
-    def loss(self, X, y, training=False, step=None, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike, training: bool = False, step: Optional[int] = None,
+             sample_weight: Optional[ArrayLike] = None) -> float:
         """Mean loss over the samples, a float; with sample_weight (n_samples,) > 0 the
         weighted mean sum_i w_i l_i / sum_i w_i (scikit-learn's definition)."""
         X, Y, training, step = self._check_call(X, y, training, step)
         w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype, relative=True)
         return float(self._engine.loss(X, Y, training, step, w))
 
-    def gradients(self, X, y, training=False, step=None, sample_weight=None):
+    def gradients(self, X: ArrayLike, y: ArrayLike, training: bool = False,
+                  step: Optional[int] = None,
+                  sample_weight: Optional[ArrayLike] = None) -> List[np.ndarray]:
         """Gradient of loss(X, y, training, step, sample_weight) with respect to every
         parameter: a list shaped like get_weights(). Updates nothing (batch-norm running
         statistics included)."""
@@ -210,10 +237,11 @@ class Sequential:
         _, grad = self._engine.gradients(X, Y, training, step, w)
         return split(grad, self._param_shapes)
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: Optional[ArrayLike] = None) -> Dict[str, float]:
         """{"loss": the (weighted) mean loss, and the loss's metrics (mlpcore.metrics):
-        "accuracy" for the cross-entropy losses, "r2" and "mae" for mse and poisson}, in
-        evaluation mode."""
+        "accuracy" for the cross-entropy and hinge losses, "r2" and "mae" for mse and
+        poisson}, in evaluation mode."""
         X, Y, _, step = self._check_call(X, y, False, None)
         w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype, relative=True)
         out = {"loss": float(self._engine.loss(X, Y, False, step, w))}
@@ -221,13 +249,12 @@ class Sequential:
         return out
 
     # ---- training ----------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, lr=_training.Default(0.01), shuffle=True,
-            weight_decay=_training.Default(0.0), optimizer="sgd",
-            momentum=_training.Default(0.0), nesterov=_training.Default(False),
-            betas=_training.Default((0.9, 0.999)), adam_eps=_training.Default(1e-8),
+    def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, weight_decay=None,
+            optimizer="sgd", momentum=None, nesterov=None, betas=None, adam_eps=None,
             validation_data=None, patience=None, callback=None, *, validation_split=None,
             sample_weight=None, class_weight=None, clip_norm=None, clip_value=None,
-            l2_alpha=0.0, record_steps=False, verbose=0, callbacks=None, grad_norms=None):
+            l2_alpha=0.0, record_steps=False, verbose="auto", callbacks=None, grad_norms=None,
+            initial_epoch=0, validation_freq=1):
         """Minibatch stochastic gradient descent; returns a History (mlpcore.history): a list
         of the per-epoch training losses that also holds history.history, a dict of lists
         ("epoch", "loss", "val_loss", validation metrics, "lr", "time", "grad_norm_<i>").
@@ -247,8 +274,9 @@ class Sequential:
         Optimizer: an object of mlpcore.optimizers (mc.SGD, mc.Adam, mc.AdamW, mc.RMSprop,
         with torch.optim's names, defaults and update rules), or a name "sgd", "adam",
         "adamw", "rmsprop" with the settings lr (default 0.01), momentum, nesterov (sgd),
-        betas, adam_eps (adam, adamw; eps of rmsprop too) and weight_decay (default 0; with
-        an optimizer object, set these on the object). weight_decay=lam is L2
+        betas, adam_eps (adam, adamw; eps of rmsprop too) and weight_decay (default 0); None
+        means not given: the optimizer's default (torch.optim's). With an optimizer object,
+        set these on the object. weight_decay=lam is L2
         regularisation of the Dense weight matrices (not biases or BatchNorm): lam * W is
         added to their gradient (adamw: decoupled, W *= 1 - lr lam). l2_alpha=a is
         scikit-learn's alpha: a / (the batch's weight sum) is added to that decay. The
@@ -274,7 +302,21 @@ class Sequential:
         restore_best_weights=True). callbacks=[...] (mlpcore.callbacks) are called once per
         epoch; callback(net, logs) is the older shortcut (return True to stop).
         record_steps=True keeps every step's loss in history.step_losses. verbose=1 draws
-        a progress bar while each epoch runs, verbose=2 prints one line per epoch.
+        a progress bar while each epoch runs, verbose=2 prints one line per epoch, 0 nothing;
+        verbose="auto" (the default) is 0 unless stdout is a terminal and the fit proves
+        long (an epoch of 2 s or more, or a first epoch whose time times the epochs to go
+        is 10 s or more), and then 1.
+
+        Epochs are numbered as in Keras: fit(epochs=E, initial_epoch=k) runs the epochs of
+        index k .. E-1 (E - k epochs; the bar shows "epoch k+1/E"), and history["epoch"],
+        the callbacks' epoch argument and logs["epoch"] are those integer indices. net.epoch_
+        counts every epoch the model has trained (it keys the shuffle), so fit(epochs=10,
+        initial_epoch=5) after fit(epochs=5) continues exactly as one fit(epochs=10) would.
+        validation_freq=k validates after every k-th epoch (epoch index + 1 divisible by k),
+        or after the epochs (counted from 1) in a collection, as Keras does; the callbacks
+        that monitor a val_ value wait for the epochs that have it.
+        A callback stops the fit after the current epoch with self.model.stop_training =
+        True (Keras' flag; fit resets it to False when it starts), or by returning True.
         grad_norms=True records each parameter layer's mean gradient L2 norm over the epoch
         (history "grad_norm_<i>", after clip_value, before clip_norm; off by default: the
         engine's pass over the gradients costs 5-7% of the throughput, bench/bench_loop.py).
@@ -291,7 +333,8 @@ class Sequential:
                              sample_weight=sample_weight, class_weight=class_weight,
                              clip_norm=clip_norm, clip_value=clip_value, l2_alpha=l2_alpha,
                              record_steps=record_steps, verbose=verbose, callbacks=callbacks,
-                             grad_norms=grad_norms)
+                             grad_norms=grad_norms, initial_epoch=initial_epoch,
+                             validation_freq=validation_freq)
 
     # ---- the training epoch: one transaction, run by fit and by the estimators ------------
     # The internal surface the training loop (_training.py) and the scikit-learn estimators
@@ -383,7 +426,7 @@ class Sequential:
         value, grad = self._engine.gradients(X, Y, False, self.step_, sample_weight)
         return float(value), split(grad, self._param_shapes)
 
-    def get_optimizer_state(self):
+    def get_optimizer_state(self) -> List[List[np.ndarray]]:
         """The optimizer's moments as two lists shaped like get_weights(): [m, v] (SGD
         keeps its velocity in m; plain SGD uses neither)."""
         with self._snapshot_lock:
@@ -435,7 +478,7 @@ class Sequential:
         Summary also holds the numbers (rows, trainable, non_trainable, total, nbytes)."""
         return _summary.summarize(self._layout, self.loss_name, self.dtype)
 
-    def count_params(self):
+    def count_params(self) -> int:
         """The number of all values of the model, trainable parameters (get_weights()) plus
         non-trainable state (get_state()), as Keras' Model.count_params() counts them."""
         return self.summary().total
@@ -479,18 +522,24 @@ class Sequential:
                              f"{self.loss_name!r}: use predict()")
         return rule
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (n_samples, n_outputs), the same as predict(X), for the
-        classification losses: softmax rows for softmax_cross_entropy, per-output sigmoid
-        probabilities for binary_cross_entropy. ValueError for mse."""
-        self._classifier_rule("predict_proba")
+        classification losses with probabilities: softmax rows for softmax_cross_entropy,
+        per-output sigmoid probabilities for binary_cross_entropy. ValueError for mse,
+        poisson and the hinge losses (their outputs are margins, not probabilities)."""
+        if self.loss_name not in _PROBABILITY_LOSSES:
+            raise ValueError(f"predict_proba needs a classification loss with probability "
+                             f"outputs ({', '.join(_PROBABILITY_LOSSES)}); this model's loss is "
+                             f"{self.loss_name!r}: use predict() (or predict_classes())")
         return self.predict(X)
 
-    def predict_classes(self, X):
+    def predict_classes(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes as int64: softmax_cross_entropy -> the argmax of each row,
         shape (n_samples,); binary_cross_entropy -> 1 where the probability is > 0.5 per
-        output, shape (n_samples,) for one output and (n_samples, n_outputs) for
-        several (multi-label). ValueError for mse."""
+        output; hinge, squared_hinge -> the sign of the margin z, +1 where z >= 0 and -1
+        elsewhere (for {0, 1} labels: predict_classes(X) > 0); the last two shaped
+        (n_samples,) for one output and (n_samples, n_outputs) for several (multi-label).
+        ValueError for mse and poisson."""
         return self._classifier_rule("predict_classes")(self.predict(X))
 
 
@@ -503,5 +552,12 @@ def _threshold(h):
     return out[:, 0] if out.shape[1] == 1 else out
 
 
+def _sign(h):
+    out = np.where(h >= 0, 1, -1).astype(np.int64)
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
 # loss -> the classes its output activations h (n_samples, n_outputs) predict
-_CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold}
+_CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold,
+                "hinge": _sign, "squared_hinge": _sign}
+_PROBABILITY_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")

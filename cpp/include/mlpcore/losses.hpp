@@ -6,12 +6,19 @@
 //   mse:                   h = z,          l = (z - y)^2 / 2
 //   poisson:               h = exp(z),     l = exp(z) - y z + y log y - y  (half deviance x2 / 2:
 //                          scikit-learn's poisson loss; zero at h = y)
+//   hinge:                 h = z, l_i = (1/K) sum_k max(0, 1 - t z)      (Keras' hinge and
+//   squared_hinge:         h = z, l_i = (1/K) sum_k max(0, 1 - t z)^2     squared_hinge: the mean
+//                          over outputs), t = y with the label 0 read as -1 (labels in {-1, 1}
+//                          or {0, 1}); dz = w_i / sum w * (-t [t z < 1]) / K, resp.
+//                          (-2 t max(0, 1 - t z)) / K: not h - y
 #pragma once
 #include <string>
 
 namespace mlpcore {
 
-enum class Loss { SoftmaxCrossEntropy, BinaryCrossEntropy, Mse, Poisson };
+// Count is the number of losses (the registry in losses.cpp has one entry per value, in this
+// order; a static_assert checks it); the switches over Loss have no default.
+enum class Loss { SoftmaxCrossEntropy, BinaryCrossEntropy, Mse, Poisson, Hinge, SquaredHinge, Count };
 
 Loss loss_from_name(const std::string& name);
 const char* loss_name(Loss l);
@@ -25,9 +32,11 @@ void output_activation(Loss l, T* h, const T* z, int B, int K);
 template <typename T>
 double loss_forward(Loss l, T* h, const T* z, const T* y, const T* w, int B, int K);
 
-// dz (B, K) = w_i (h - y) / sum(w), or (h - y) / B when w is null.
+// dz (B, K) = w_i g(h, y) / sum(w), or g(h, y) / B when w is null, with the output error
+// g = h - y for the fused pairs (softmax, sigmoid, identity, exp) and the hinge derivatives
+// above for hinge and squared_hinge (whose h is z).
 template <typename T>
-void loss_backward(T* dz, const T* h, const T* y, const T* w, int B, int K);
+void loss_backward(Loss l, T* dz, const T* h, const T* y, const T* w, int B, int K);
 
 // sum of w (B,) in double, or B when w is null.
 template <typename T>

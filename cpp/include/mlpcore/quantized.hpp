@@ -99,8 +99,9 @@ class QuantizedNetwork {
   // else the last layer's float z (after the steps after it). Threads: row blocks of 64
   // rows as pool tasks, or, for fewer rows, column panels of the large layers; every
   // output element is computed the same way whatever the cut, so results do not depend on
-  // the thread count.
-  void predict(float* out, const float* X, int M, bool probabilities) const;
+  // the thread count. Returns false when X holds NaN or infinity (checked as it is read; the
+  // outputs are then meaningless).
+  bool predict(float* out, const float* X, int M, bool probabilities) const;
 
   // For tests: the quantized input (M, padded_k) and the int32 accumulators (M, N) of
   // dense layer i, on the calling thread.
@@ -110,7 +111,7 @@ class QuantizedNetwork {
   const QDense& layer(int i) const { return layers_.at(std::size_t(i)); }
 
  private:
-  void run_block(float* out, const float* X, int M, bool probabilities, bool split_columns,
+  bool run_block(float* out, const float* X, int M, bool probabilities, bool split_columns,
                  int stop_at, std::vector<std::uint8_t>* xq_out,
                  std::vector<std::int32_t>* acc_out) const;
   int n_in_;

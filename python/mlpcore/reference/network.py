@@ -135,7 +135,8 @@ class Network:
         nothing."""
         z, caches = self.forward(X, training, step, update_running=False)
         value, h = losses.loss_forward(self.loss_name, z, Y, sample_weight)
-        return value, self.backward(losses.loss_backward(h, Y, sample_weight), caches, training)
+        delta = losses.loss_backward(self.loss_name, h, Y, sample_weight)
+        return value, self.backward(delta, caches, training)
 
     def train_epoch(self, X, Y, options, opt_step, epoch, step):
         """One epoch with the settings of `options` (an EpochOptions; train.train_epoch)."""

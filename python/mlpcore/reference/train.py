@@ -33,7 +33,7 @@ def train_step(net, xb, yb, wb, optimizer, opt_step, step, l2_alpha=0.0, clip_no
     T = net.dtype.type
     z, caches = net.forward(xb, True, step, update_running=True)
     value, h = losses.loss_forward(net.loss_name, z, yb, wb)
-    grad = net.backward(losses.loss_backward(h, yb, wb), caches, True)
+    grad = net.backward(losses.loss_backward(net.loss_name, h, yb, wb), caches, True)
     if clip_value > 0:
         np.clip(grad, T(-clip_value), T(clip_value), out=grad)
     if clip_norm > 0 or grad_norms is not None:
