@@ -12,6 +12,7 @@ interleaved, repeat after repeat, so that the machine's drift hits them alike; t
 repeat is reported with the median next to it, and the ratios to verbose=0 last. verbose=1
 writes its bar to /dev/null.
 """
+
 import argparse
 import os
 import statistics
@@ -69,10 +70,12 @@ def main(argv=None):
             finally:
                 sys.stdout = stdout
 
-        variants = {"engine train_epoch only": bare,
-                    "fit verbose=0": lambda: fit(),
-                    "fit verbose=1": verbose1,
-                    "fit verbose=0 grad_norms=True": lambda: fit(grad_norms=True)}
+        variants = {
+            "engine train_epoch only": bare,
+            "fit verbose=0": lambda: fit(),
+            "fit verbose=1": verbose1,
+            "fit verbose=0 grad_norms=True": lambda: fit(grad_norms=True),
+        }
         times = {k: [] for k in variants}
         for f in variants.values():
             f()  # warm-up

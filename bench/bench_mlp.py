@@ -30,6 +30,7 @@ and at each config's first layer, at the start and at the end of each process (t
 median is kept); the share of sgemm is the training rate's necessary work (6 flops per
 weight per sample, less the first layer's input gradient) over the best BLAS's rate.
 """
+
 import argparse
 import json
 import os
@@ -50,22 +51,36 @@ QUICK_COMPILE = "e"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes, short repeats (CI)")
-    p.add_argument("--keep-openblas-env", action="store_true",
-                   help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the workers (by default "
-                        "a full run drops them: see OPENBLAS_ENV)")
+    p.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the workers (by default "
+        "a full run drops them: see OPENBLAS_ENV)",
+    )
     p.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2 (default)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="duration of one timed repeat (default 0.4, quick 0.02)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="duration of one timed repeat (default 0.4, quick 0.02)",
+    )
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (default 5, quick 2)")
-    p.add_argument("--configs", default="".join(BY_KEY),
-                   help="configs to run, letters from " + "".join(BY_KEY))
-    p.add_argument("--peers", default=None,
-                   help="comma-separated peer modules of bench/peers (default: all)")
-    p.add_argument("--backend", choices=("native", "numpy"), default="native",
-                   help="mlpcore engine (default native)")
+    p.add_argument(
+        "--configs", default="".join(BY_KEY), help="configs to run, letters from " + "".join(BY_KEY)
+    )
+    p.add_argument(
+        "--peers", default=None, help="comma-separated peer modules of bench/peers (default: all)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("native", "numpy"),
+        default="native",
+        help="mlpcore engine (default native)",
+    )
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--json", default=None, help="also write all results to this file")
     args = p.parse_args(argv)
@@ -101,10 +116,14 @@ def idlest_cpus(t, sample=0.2):
     def idle():
         try:
             with open("/proc/stat") as f:
-                return {int(line.split()[0][3:]): int(line.split()[4])
-                        for line in f if line.startswith("cpu") and line[3].isdigit()}
+                return {
+                    int(line.split()[0][3:]): int(line.split()[4])
+                    for line in f
+                    if line.startswith("cpu") and line[3].isdigit()
+                }
         except (OSError, ValueError, IndexError):
             return {}
+
     a = idle()
     time.sleep(sample)
     b = idle()
@@ -139,9 +158,22 @@ def thread_env(t, keep_openblas_env=True):
 
 
 def run_worker(args, t, configs, out):
-    cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--threads", str(t), "--json", out,
-           "--seconds", str(args.seconds), "--repeats", str(args.repeats),
-           "--configs", configs, "--backend", args.backend]
+    cmd = [
+        sys.executable,
+        os.path.join(HERE, "worker.py"),
+        "--threads",
+        str(t),
+        "--json",
+        out,
+        "--seconds",
+        str(args.seconds),
+        "--repeats",
+        str(args.repeats),
+        "--configs",
+        configs,
+        "--backend",
+        args.backend,
+    ]
     if args.quick:
         cmd += ["--quick", "--compile-configs", QUICK_COMPILE]
     if args.peers:
@@ -154,23 +186,34 @@ def run_worker(args, t, configs, out):
         # may run on; XLA_FLAGS alone left JAX with several busy threads).
         pin = idlest_cpus(t)
         cmd += ["--pinned", ",".join(map(str, pin))]
-    return subprocess.run(cmd, env=thread_env(t, args.quick or args.keep_openblas_env),
-                          preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None
-                          ).returncode
+    return subprocess.run(
+        cmd,
+        env=thread_env(t, args.quick or args.keep_openblas_env),
+        preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
+    ).returncode
 
 
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.perf_counter()
     load = OtherLoad()
-    print("mlpcore benchmark" + (" (--quick: tiny sizes, the numbers mean nothing)"
-                                 if args.quick else ""), flush=True)
-    print(f"  usable cores {usable_cores()}; threads {args.threads}; median of {args.repeats} "
-          f"repeats of ~{args.seconds:g} s; backend {args.backend}", flush=True)
+    print(
+        "mlpcore benchmark"
+        + (" (--quick: tiny sizes, the numbers mean nothing)" if args.quick else ""),
+        flush=True,
+    )
+    print(
+        f"  usable cores {usable_cores()}; threads {args.threads}; median of {args.repeats} "
+        f"repeats of ~{args.seconds:g} s; backend {args.backend}",
+        flush=True,
+    )
     dropped = [v for v in OPENBLAS_ENV if v in os.environ]
     if dropped and not (args.quick or args.keep_openblas_env):
-        print(f"  {' and '.join(dropped)} set here: dropped in the workers, so OpenBLAS uses the "
-              "kernels of this CPU (--keep-openblas-env keeps them)", flush=True)
+        print(
+            f"  {' and '.join(dropped)} set here: dropped in the workers, so OpenBLAS uses the "
+            "kernels of this CPU (--keep-openblas-env keeps them)",
+            flush=True,
+        )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for t in args.threads:
@@ -179,8 +222,10 @@ def main(argv=None):
             out = os.path.join(tmp, f"t{t}.json")
             rc = run_worker(args, t, args.configs, out)
             if rc != 0 or not os.path.exists(out):
-                print(f"\nthe {t}-thread worker failed (exit code {rc}); its results are "
-                      "missing", flush=True)
+                print(
+                    f"\nthe {t}-thread worker failed (exit code {rc}); its results are missing",
+                    flush=True,
+                )
                 continue
             with open(out) as f:
                 results[t] = json.load(f)
@@ -188,19 +233,31 @@ def main(argv=None):
         print("no results", file=sys.stderr)
         return 1
     import report
+
     report.print_report(results)
     first = results[min(results)]
-    versions = ", ".join(f"{k} {first[k]}" for k in ("mlpcore", "numpy", "torch", "jax",
-                                                       "sklearn", "onnxruntime") if k in first)
+    versions = ", ".join(
+        f"{k} {first[k]}"
+        for k in ("mlpcore", "numpy", "torch", "jax", "sklearn", "onnxruntime")
+        if k in first
+    )
     print(f"\n{versions}; python {first['python']}")
     for name, why in first["skipped"].items():
         print(f"skipped {name}: {why}")
     busy = load.fraction()
-    loads = ", ".join(f"{t} thr {r['other_load']:.0%}" for t, r in results.items()
-                      if r.get("other_load") is not None)
-    print(f"total {time.perf_counter() - t0:.0f} s; other processes kept the CPU busy: {loads}"
-          + ("  WARNING: a busy machine; rerun for reliable numbers"
-             if busy is not None and busy > 0.15 else ""))
+    loads = ", ".join(
+        f"{t} thr {r['other_load']:.0%}"
+        for t, r in results.items()
+        if r.get("other_load") is not None
+    )
+    print(
+        f"total {time.perf_counter() - t0:.0f} s; other processes kept the CPU busy: {loads}"
+        + (
+            "  WARNING: a busy machine; rerun for reliable numbers"
+            if busy is not None and busy > 0.15
+            else ""
+        )
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({str(t): r for t, r in results.items()}, f, indent=1)

@@ -13,6 +13,7 @@ over rounds reported), and every onnxruntime session has session.intra_op.allow_
 and 784-1024-1024-10 (Dense-ReLU, softmax), trained one epoch on the synthetic data of
 common.py, quantized with 1024 calibration rows; predict on 4096 rows and on 1 row.
 """
+
 import argparse
 import json
 import os
@@ -44,6 +45,7 @@ def _cpu_name():
 
 # ---- the worker: one thread count --------------------------------------------------------
 
+
 def _time(fn, seconds):
     """Seconds per call: calls enough to last ~seconds, after one warm call."""
     fn()
@@ -60,8 +62,10 @@ def _time(fn, seconds):
 def _hardware(quick):
     """Peak multiply-accumulate rates of register-only loops and of the kernels, 1 thread."""
     import numpy as np
-    from mlpcore import _core
     from blas import bundled_gemm
+
+    from mlpcore import _core
+
     t = _core.testing
     out = {}
     iters = 2_000_000 if quick else 20_000_000
@@ -78,14 +82,17 @@ def _hardware(quick):
         m = 64 if k == "portable" else 512
         reps = 1 if k == "portable" else 5
         out[f"gemm_{k}_{m}x1024x1024"] = statistics.median(
-            m * 1024 * 1024 / t.int8_gemm_seconds(m, 1024, 1024, reps) for _ in range(5))
+            m * 1024 * 1024 / t.int8_gemm_seconds(m, 1024, 1024, reps) for _ in range(5)
+        )
         out[f"gemm_{k}_64x784x256"] = statistics.median(
-            64 * 784 * 256 / t.int8_gemm_seconds(64, 784, 256, 20) for _ in range(5))
+            64 * 784 * 256 / t.int8_gemm_seconds(64, 784, 256, 20) for _ in range(5)
+        )
     t.set_int8_kernel(before)
     gemm = bundled_gemm()
     a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
     out["sgemm_1024"] = statistics.median(
-        1024 ** 3 / _time(lambda: gemm(a, a), 0.3) for _ in range(5))  # multiply-adds / s
+        1024**3 / _time(lambda: gemm(a, a), 0.3) for _ in range(5)
+    )  # multiply-adds / s
     return out
 
 
@@ -99,9 +106,11 @@ def _ort_session(ort, model_bytes, threads):
 
 def _peers(widths, threads, quick):
     import numpy as np
+    from common import make_data
+
     import mlpcore as mc
     from mlpcore import _core
-    from common import make_data
+
     X, y = make_data(4096, widths[0], widths[-1], seed=0)
     layers = []
     for a, b in zip(widths[:-1], widths[1:]):
@@ -119,13 +128,16 @@ def _peers(widths, threads, quick):
                 return q.predict(x)
             finally:
                 _core.testing.set_int8_kernel(before)
+
         return run
+
     if _core.testing.int8_kernel_supported("avx2") and _core.int8_kernel() != "avx2":
         peers["mlpcore int8 (avx2 kernel)"] = forced("avx2")
     notes = {"int8 kernel": _core.int8_kernel()}
     try:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
+
         float_model = mc.onnx.export(net).SerializeToString()
         with tempfile.TemporaryDirectory() as d:
             src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
@@ -134,10 +146,13 @@ def _peers(widths, threads, quick):
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
             with open(dst, "rb") as f:
                 ort_int8 = f.read()
-        sessions = {"onnxruntime float32": _ort_session(ort, float_model, threads),
-                    "onnxruntime int8 (quantize_dynamic)": _ort_session(ort, ort_int8, threads),
-                    "onnxruntime running mlpcore's int8 export":
-                        _ort_session(ort, mc.onnx.export(q).SerializeToString(), threads)}
+        sessions = {
+            "onnxruntime float32": _ort_session(ort, float_model, threads),
+            "onnxruntime int8 (quantize_dynamic)": _ort_session(ort, ort_int8, threads),
+            "onnxruntime running mlpcore's int8 export": _ort_session(
+                ort, mc.onnx.export(q).SerializeToString(), threads
+            ),
+        }
         for name, s in sessions.items():
             peers[name] = (lambda s: lambda x: s.run(None, {"X": x})[0])(s)
         notes["onnxruntime"] = ort.__version__
@@ -153,8 +168,10 @@ def _peers(widths, threads, quick):
 def worker(threads, quick, configs):
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    import mlpcore as mc
     from load import OtherLoad
+
+    import mlpcore as mc
+
     mc.set_num_threads(threads)
     load = OtherLoad()
     result = {"threads": threads, "configs": {}}
@@ -171,11 +188,17 @@ def worker(threads, quick, configs):
                 for name, fn in peers.items():
                     times[rows][name].append(_time(lambda: fn(x), 0.05 if quick else 0.25))
         result["configs"]["-".join(map(str, widths))] = {
-            "notes": notes, "class_agreement_with_float": agree,
+            "notes": notes,
+            "class_agreement_with_float": agree,
             "max_probability_difference": maxdiff,
-            "seconds": {str(rows): {name: {"median": statistics.median(v), "min": min(v),
-                                           "max": max(v)} for name, v in t.items()}
-                        for rows, t in times.items()}}
+            "seconds": {
+                str(rows): {
+                    name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+                    for name, v in t.items()
+                }
+                for rows, t in times.items()
+            },
+        }
     result["other_load"] = load.fraction()
     print(json.dumps(result))
 
@@ -201,17 +224,25 @@ def report(runs):
         lines.append("|---|---|---|")
         fma = hw.get("peak_fma512") or hw.get("peak_fma256")
         for k, v in hw.items():
-            lines.append(f"| {k} | {v / 1e9:.1f} | {v / fma:.2f} |" if fma else
-                         f"| {k} | {v / 1e9:.1f} | |")
+            lines.append(
+                f"| {k} | {v / 1e9:.1f} | {v / fma:.2f} |" if fma else f"| {k} | {v / 1e9:.1f} | |"
+            )
         lines.append("")
     for cfg in runs[0]["configs"]:
         for rows in map(str, ROWS):
-            lines.append(f"### {cfg}, predict {rows} row{'s' if rows != '1' else ''} "
-                         "(median over rounds; min-max)")
+            lines.append(
+                f"### {cfg}, predict {rows} row{'s' if rows != '1' else ''} "
+                "(median over rounds; min-max)"
+            )
             lines.append("")
             names = list(runs[0]["configs"][cfg]["seconds"][rows])
-            lines.append("| peer | " + " | ".join(f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"
-                                                   for r in runs) + " |")
+            lines.append(
+                "| peer | "
+                + " | ".join(
+                    f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}" for r in runs
+                )
+                + " |"
+            )
             lines.append("|---|" + "---|" * len(runs))
             for name in names:
                 cells = []
@@ -222,8 +253,10 @@ def report(runs):
             lines.append("")
     lines.append(GOALS)
     lines.append("")
-    lines.append("| config | rows | threads | int8 vs ort int8 | int8 vs mlpcore f32 | "
-                 "int8 vs ort f32 | met |")
+    lines.append(
+        "| config | rows | threads | int8 vs ort int8 | int8 vs mlpcore f32 | "
+        "int8 vs ort f32 | met |"
+    )
     lines.append("|---|---|---|---|---|---|---|")
     for cfg in runs[0]["configs"]:
         for rows in map(str, ROWS):
@@ -241,19 +274,27 @@ def report(runs):
                     met = vs_f32 >= 2.0 and vs_ort8 > 1.0
                 else:
                     met = None
-                lines.append(f"| {cfg} | {rows} | {r['threads']} | {vs_ort8:.2f}x | {vs_f32:.2f}x | "
-                             f"{vs_ortf:.2f}x | {'-' if met is None else 'yes' if met else 'NO'} |")
+                lines.append(
+                    f"| {cfg} | {rows} | {r['threads']} | {vs_ort8:.2f}x | {vs_f32:.2f}x | "
+                    f"{vs_ortf:.2f}x | {'-' if met is None else 'yes' if met else 'NO'} |"
+                )
     lines.append("")
     for cfg in runs[0]["configs"]:
         c = runs[0]["configs"][cfg]
-        lines.append(f"{cfg}: {c['notes']}; class agreement with float32 on the 4096 rows: "
-                     + ", ".join(f"{k} {v:.4f}" for k, v in c["class_agreement_with_float"].items()))
-        lines.append("  max |p - p_float32|: " + ", ".join(
-            f"{k} {v:.3g}" for k, v in c["max_probability_difference"].items()))
+        lines.append(
+            f"{cfg}: {c['notes']}; class agreement with float32 on the 4096 rows: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in c["class_agreement_with_float"].items())
+        )
+        lines.append(
+            "  max |p - p_float32|: "
+            + ", ".join(f"{k} {v:.3g}" for k, v in c["max_probability_difference"].items())
+        )
     for r in runs:
         if r.get("other_load") is not None:
-            lines.append(f"other processes kept {100 * r['other_load']:.0f}% of the CPU busy "
-                         f"during the {r['threads']}-thread run")
+            lines.append(
+                f"other processes kept {100 * r['other_load']:.0f}% of the CPU busy "
+                f"during the {r['threads']}-thread run"
+            )
     return "\n".join(lines)
 
 
@@ -269,10 +310,17 @@ def main():
         return worker(args.worker, args.quick, args.configs)
     runs = []
     for t in map(int, args.threads.split(",")):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS=str(t),
-                   MLPCORE_NUM_THREADS=str(t))
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", str(t),
-               "--configs", args.configs] + (["--quick"] if args.quick else [])
+        env = dict(
+            os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS=str(t), MLPCORE_NUM_THREADS=str(t)
+        )
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            str(t),
+            "--configs",
+            args.configs,
+        ] + (["--quick"] if args.quick else [])
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     if args.json:

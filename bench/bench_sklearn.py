@@ -15,6 +15,7 @@ agree closely. The data sets are small (142 to 1437 training rows per fold), so 
 overhead weighs as much as the arithmetic. Timings on a shared 2-core machine are noisy:
 each fit is repeated --repeat times and the best total is kept.
 """
+
 import argparse
 import time
 import warnings
@@ -26,6 +27,7 @@ DATASETS = ["digits", "breast_cancer", "wine", "iris", "diabetes"]
 
 def load(name):
     from sklearn import datasets
+
     return getattr(datasets, f"load_{name}")(return_X_y=True)
 
 
@@ -33,6 +35,7 @@ def run(est, X, y, folds):
     from sklearn.model_selection import cross_validate
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter, as scikit-learn's
         res = cross_validate(make_pipeline(StandardScaler(), est), X, y, cv=folds)
@@ -43,8 +46,10 @@ def larger(args, ours_cls, ref_cls):
     """A larger synthetic problem, where the arithmetic outweighs the per-epoch overhead:
     20000 x 100, 10 classes, hidden (256, 128), 10 epochs of default Adam (train score)."""
     from sklearn.datasets import make_classification
-    X, y = make_classification(n_samples=20000, n_features=100, n_informative=60,
-                               n_classes=10, random_state=0)
+
+    X, y = make_classification(
+        n_samples=20000, n_features=100, n_informative=60, n_classes=10, random_state=0
+    )
     X = X.astype(args.dtype or np.float64)
     kw = dict(hidden_layer_sizes=(256, 128), max_iter=10, random_state=0)
     out = []
@@ -59,8 +64,11 @@ def larger(args, ours_cls, ref_cls):
         out.append((est.score(X, y), best))
     (s1, t1), (s2, t2) = out
     name = "synthetic-20k"
-    print(f"{name:14s} {s1:9.4f} {s2:9.4f} {s1 - s2:+8.4f}   {t1:13.3f} {t2:13.3f}   "
-          "(one fit on all rows, train accuracy; X in the dtype mlpcore trains in)", flush=True)
+    print(
+        f"{name:14s} {s1:9.4f} {s2:9.4f} {s1 - s2:+8.4f}   {t1:13.3f} {t2:13.3f}   "
+        "(one fit on all rows, train accuracy; X in the dtype mlpcore trains in)",
+        flush=True,
+    )
     return [(name, s1, s2, t1, t2)]
 
 
@@ -73,10 +81,12 @@ def main():
     p.add_argument("--datasets", nargs="*", default=None)
     args = p.parse_args()
 
-    from sklearn.neural_network import MLPClassifier as SkC, MLPRegressor as SkR
+    from sklearn.neural_network import MLPClassifier as SkC
+    from sklearn.neural_network import MLPRegressor as SkR
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from mlpcore import MLPClassifier, MLPRegressor
+
     try:  # load the engine's OpenBLAS now, so that threadpoolctl's limit reaches it
         import mlpcore._core  # noqa: F401
     except ImportError:
@@ -88,16 +98,20 @@ def main():
     limits = threadpool_limits(limits=args.threads, user_api="blas") if args.threads else None
     print(f"BLAS pools: {[(i['internal_api'], i['num_threads']) for i in threadpool_info()]}")
     print(f"{folds}-fold CV, default parameters, random_state=0, mlpcore dtype={args.dtype}")
-    print(f"{'data set':14s} {'mlpcore':>9s} {'sklearn':>9s} {'diff':>8s}   "
-          f"{'fit s mlpcore':>13s} {'fit s sklearn':>13s}")
+    print(
+        f"{'data set':14s} {'mlpcore':>9s} {'sklearn':>9s} {'diff':>8s}   "
+        f"{'fit s mlpcore':>13s} {'fit s sklearn':>13s}"
+    )
     rows = []
     for name in names:
         X, y = load(name)
         regression = name == "diabetes"
         ours_cls, ref_cls = (MLPRegressor, SkR) if regression else (MLPClassifier, SkC)
         results = {}
-        for who, make in (("mlpcore", lambda: ours_cls(random_state=0, dtype=args.dtype)),
-                          ("sklearn", lambda: ref_cls(random_state=0))):
+        for who, make in (
+            ("mlpcore", lambda: ours_cls(random_state=0, dtype=args.dtype)),
+            ("sklearn", lambda: ref_cls(random_state=0)),
+        ):
             best = None
             for _ in range(repeat):
                 score, seconds = run(make(), X, y, folds)
@@ -105,8 +119,7 @@ def main():
             results[who] = best
         (s1, t1), (s2, t2) = results["mlpcore"], results["sklearn"]
         rows.append((name, s1, s2, t1, t2))
-        print(f"{name:14s} {s1:9.4f} {s2:9.4f} {s1 - s2:+8.4f}   {t1:13.3f} {t2:13.3f}",
-              flush=True)
+        print(f"{name:14s} {s1:9.4f} {s2:9.4f} {s1 - s2:+8.4f}   {t1:13.3f} {t2:13.3f}", flush=True)
     if not args.quick:
         rows += larger(args, MLPClassifier, SkC)
     print("\nfit-time ratio scikit-learn / mlpcore (> 1: mlpcore faster), score difference:")

@@ -13,6 +13,7 @@ ratio 2 threads / 1 thread over the rounds. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
 (the process re-executes itself without them) unless --keep-openblas-env: they hold the
 bundled OpenBLAS to older kernels (bench/README.md, finding 1).
 """
+
 import argparse
 import os
 import statistics
@@ -37,10 +38,18 @@ def cpu_description():
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    isa = [name for name, flag in [("AVX2", "avx2"), ("AVX-512", "avx512f"),
-                                   ("AVX512-VNNI", "avx512_vnni"), ("AVX-VNNI", "avx_vnni"),
-                                   ("AVX512_BF16", "avx512_bf16"), ("AMX", "amx_tile")]
-           if flag in flags]
+    isa = [
+        name
+        for name, flag in [
+            ("AVX2", "avx2"),
+            ("AVX-512", "avx512f"),
+            ("AVX512-VNNI", "avx512_vnni"),
+            ("AVX-VNNI", "avx_vnni"),
+            ("AVX512_BF16", "avx512_bf16"),
+            ("AMX", "amx_tile"),
+        ]
+        if flag in flags
+    ]
     return f"{model}, {os.cpu_count()} CPUs, {', '.join(isa) or 'no AVX2'}"
 
 
@@ -52,6 +61,7 @@ def busy_loop(core):
 
 def mlpcore_runner(cfg, X, y):
     import mlpcore as mc
+
     layers = []
     for i, (a, b) in enumerate(zip(cfg.widths[:-1], cfg.widths[1:])):
         layers.append(mc.Dense(a, b))
@@ -62,17 +72,20 @@ def mlpcore_runner(cfg, X, y):
     def run(threads, k):
         mc.set_num_threads(threads)
         net.fit(X, y, epochs=k, batch_size=cfg.batch, lr=LR, shuffle=True)
+
     return run
 
 
 def torch_runner(cfg, X, y):
     import torch
     from peers import torch_eager
+
     inner = torch_eager.trainer(cfg, X, y)
 
     def run(threads, k):
         torch.set_num_threads(threads)
         inner(k)
+
     return run
 
 
@@ -94,9 +107,11 @@ def rates(runners, n, rounds, seconds):
 
 
 def sgemm_rate(threads, size=1024, repeats=7):
-    import mlpcore as mc
     import numpy as np
+
+    import mlpcore as mc
     from mlpcore._core import testing
+
     mc.set_num_threads(threads)
     a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
     testing.gemm(a, a)
@@ -105,18 +120,20 @@ def sgemm_rate(threads, size=1024, repeats=7):
         t = time.perf_counter()
         testing.gemm(a, a)
         times.append(time.perf_counter() - t)
-    return 2.0 * size ** 3 / min(times) / 1e9  # best: the rate the machine allows
+    return 2.0 * size**3 / min(times) / 1e9  # best: the rate the machine allows
 
 
 def digits_cv(rounds):
     """Seconds of a 5-fold cross_val_score of the drop-in MLPClassifier on digits, per thread
     count (alternating), and whether the scores were identical."""
-    import mlpcore as mc
-    from mlpcore import MLPClassifier
     from sklearn.datasets import load_digits
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    import mlpcore as mc
+    from mlpcore import MLPClassifier
+
     X, y = load_digits(return_X_y=True)
     times, scores = {1: [], 2: []}, {}
     for _ in range(rounds):
@@ -150,29 +167,41 @@ def main():
         env = {k: v for k, v in os.environ.items() if k not in dropped}
         env["MLPCORE_BENCH_DROPPED"] = ",".join(f"{v}={os.environ[v]}" for v in dropped)
         os.execve(sys.executable, [sys.executable] + sys.argv, env)
-    import mlpcore as mc
     import numpy as np
+
+    import mlpcore as mc
+
     print(f"# bench_threads: {cpu_description()}")
-    print(f"# mlpcore {mc.__version__ if hasattr(mc, '__version__') else ''} "
-          f"numpy {np.__version__}; OpenBLAS env dropped: "
-          f"{os.environ.get('MLPCORE_BENCH_DROPPED', 'none set')}"
-          + (f"; kept: OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}"
-             if args.keep_openblas_env and 'OPENBLAS_CORETYPE' in os.environ else ""))
+    print(
+        f"# mlpcore {mc.__version__ if hasattr(mc, '__version__') else ''} "
+        f"numpy {np.__version__}; OpenBLAS env dropped: "
+        f"{os.environ.get('MLPCORE_BENCH_DROPPED', 'none set')}"
+        + (
+            f"; kept: OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}"
+            if args.keep_openblas_env and "OPENBLAS_CORETYPE" in os.environ
+            else ""
+        )
+    )
     peers = {"mlpcore": mlpcore_runner}
     if not args.no_torch:
         try:
             import torch
+
             peers["torch"] = torch_runner
             print(f"# torch {torch.__version__} (eager, the bench's lean loop)")
         except ImportError:
             print("# torch not installed: skipped")
     sg = {t: sgemm_rate(t) for t in (1, 2)}
-    print(f"# sgemm 1024^3 (mlpcore's gemm, bundled OpenBLAS): 1 thread {sg[1]:.1f}, "
-          f"2 threads {sg[2]:.1f} GFLOP/s (best of 7)")
+    print(
+        f"# sgemm 1024^3 (mlpcore's gemm, bundled OpenBLAS): 1 thread {sg[1]:.1f}, "
+        f"2 threads {sg[2]:.1f} GFLOP/s (best of 7)"
+    )
     cases = [("as found", None)] + ([] if args.no_busy else [("busy loop on the other core", 1)])
     print()
-    print("| config | machine | peer | 1 thread | 2 threads | 2 thr / 1 thr (median, range) "
-          "| 2 thr: of 2-thread sgemm |")
+    print(
+        "| config | machine | peer | 1 thread | 2 threads | 2 thr / 1 thr (median, range) "
+        "| 2 thr: of 2-thread sgemm |"
+    )
     print("|---|---|---|---|---|---|---|")
     for key in args.configs:
         cfg = BY_KEY[key]
@@ -193,18 +222,23 @@ def main():
             for name in peers:
                 one, two = r[(name, 1)], r[(name, 2)]
                 share = statistics.median(two) * flops_per_sample(cfg.widths) / 1e9 / sg[2]
-                print(f"| {cfg.title} | {case} | {name} | {statistics.median(one) / 1e3:.0f}k/s "
-                      f"| {statistics.median(two) / 1e3:.0f}k/s | {ratio_range(two, one)} "
-                      f"| {share:.0%} |", flush=True)
+                print(
+                    f"| {cfg.title} | {case} | {name} | {statistics.median(one) / 1e3:.0f}k/s "
+                    f"| {statistics.median(two) / 1e3:.0f}k/s | {ratio_range(two, one)} "
+                    f"| {share:.0%} |",
+                    flush=True,
+                )
     if not args.no_digits:
         try:
             times, same, score = digits_cv(max(3, args.rounds // 2))
             print()
-            print(f"digits, 5-fold cross_val_score of make_pipeline(StandardScaler(), "
-                  f"mlpcore.MLPClassifier(random_state=0)) (float64, adam, batch 200): "
-                  f"1 thread {statistics.median(times[1]):.2f} s, 2 threads "
-                  f"{statistics.median(times[2]):.2f} s ({ratio_range(times[1], times[2])} "
-                  f"faster); mean score {score:.4f}; scores identical at 1 and 2 threads: {same}")
+            print(
+                f"digits, 5-fold cross_val_score of make_pipeline(StandardScaler(), "
+                f"mlpcore.MLPClassifier(random_state=0)) (float64, adam, batch 200): "
+                f"1 thread {statistics.median(times[1]):.2f} s, 2 threads "
+                f"{statistics.median(times[2]):.2f} s ({ratio_range(times[1], times[2])} "
+                f"faster); mean score {score:.4f}; scores identical at 1 and 2 threads: {same}"
+            )
         except ImportError as exc:
             print(f"digits: skipped ({exc})")
 

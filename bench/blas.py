@@ -4,11 +4,11 @@ diagnostic, one-row products: the bundled OpenBLAS's sgemm with M=1 against its 
 BLASes: the OpenBLAS bundled with mlpcore (mlpcore._core.testing.gemm, or
 mlpcore._core.gemm in older builds), torch.mm, numpy.matmul, and jax.numpy.dot under jit.
 """
+
 import ctypes
 import os
 
 import numpy as np
-
 from common import gflops, measure_calls
 
 
@@ -61,16 +61,23 @@ def blas_products():
     out = {}
     gemm = bundled_gemm()
     if gemm is not None:
-        out["openblas"] = ("mlpcore's gemm (" + gemm.__module__ + "." + gemm.__name__ +
-                           ": the bundled OpenBLAS on one thread, cut into panels on mlpcore's"
-                           f" pool; kernels for core {bundled_core()})",
-                           lambda a, b: (lambda: gemm(a, b)))
+        out["openblas"] = (
+            "mlpcore's gemm ("
+            + gemm.__module__
+            + "."
+            + gemm.__name__
+            + ": the bundled OpenBLAS on one thread, cut into panels on mlpcore's"
+            f" pool; kernels for core {bundled_core()})",
+            lambda a, b: lambda: gemm(a, b),
+        )
     try:
         import torch
+
         mkl = torch.backends.mkl.is_available()
-        out["torch"] = (f"torch.mm (torch {torch.__version__}, MKL={mkl})",
-                        lambda a, b: (lambda ta=torch.from_numpy(a), tb=torch.from_numpy(b):
-                                      torch.mm(ta, tb)))
+        out["torch"] = (
+            f"torch.mm (torch {torch.__version__}, MKL={mkl})",
+            lambda a, b: lambda ta=torch.from_numpy(a), tb=torch.from_numpy(b): torch.mm(ta, tb),
+        )
     except ImportError:
         pass
     cfg = np.show_config(mode="dicts") if hasattr(np, "show_config") else {}
@@ -79,16 +86,20 @@ def blas_products():
         name = f"{blas.get('name')} {blas.get('version')}"
     except (KeyError, TypeError):
         name = "its BLAS"
-    out["numpy"] = (f"numpy.matmul (numpy {np.__version__}, {name})",
-                    lambda a, b: (lambda: np.matmul(a, b)))
+    out["numpy"] = (
+        f"numpy.matmul (numpy {np.__version__}, {name})",
+        lambda a, b: lambda: np.matmul(a, b),
+    )
     try:
         import jax
         import jax.numpy as jnp
+
         dot = jax.jit(jnp.dot)
 
         def make(a, b):
             ja, jb = jnp.asarray(a), jnp.asarray(b)
             return lambda: dot(ja, jb).block_until_ready()
+
         out["jax"] = (f"jax.numpy.dot under jit (jax {jax.__version__}, XLA CPU)", make)
     except ImportError:
         pass
@@ -107,11 +118,15 @@ def sgemm_rates(shapes, seconds, repeats):
             b = rng.standard_normal((k, n), dtype=np.float32)
             t = measure_calls(make(a, b), seconds, repeats, warm_seconds=min(0.1, seconds))
             out[name][f"{m}x{k}x{n}"] = {
-                "median": gflops(m, k, n, t["median"]), "min": gflops(m, k, n, t["max"]),
-                "max": gflops(m, k, n, t["min"]), "n": t["n"], "calls": t["calls"],
+                "median": gflops(m, k, n, t["median"]),
+                "min": gflops(m, k, n, t["max"]),
+                "max": gflops(m, k, n, t["min"]),
+                "n": t["n"],
+                "calls": t["calls"],
                 "cpu_per_wall": t["cpu_per_wall"],
                 # GFLOP per CPU-second: the single-thread rate other processes barely move
-                "per_cpu_second": gflops(m, k, n, t["cpu_seconds"]["median"])}
+                "per_cpu_second": gflops(m, k, n, t["cpu_seconds"]["median"]),
+            }
     return out
 
 
@@ -135,9 +150,11 @@ def one_row(shapes, seconds, repeats):
             one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
             # RowMajor=101, NoTrans=111, Trans=112
             calls["openblas sgemm M=1"] = lambda: lib.scipy_cblas_sgemm(
-                101, 111, 111, 1, n, k, one, px, k, pw, n, zero, py, n)
+                101, 111, 111, 1, n, k, one, px, k, pw, n, zero, py, n
+            )
             calls["openblas sgemv"] = lambda: lib.scipy_cblas_sgemv(
-                101, 112, k, n, one, pw, n, px, 1, zero, py, 1)
+                101, 112, k, n, one, pw, n, px, 1, zero, py, 1
+            )
         if gemm is not None:
             calls["gemm binding M=1"] = lambda: gemm(x, w)
         for name in ("numpy", "torch"):

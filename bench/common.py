@@ -1,6 +1,7 @@
 """Shared by the benchmark driver, its worker and the peers: the configurations, the
 synthetic data, the work count of a training step and the timing loops (median of repeats).
 """
+
 import math
 import os
 import statistics
@@ -28,8 +29,11 @@ class Config:
 
     @property
     def title(self):
-        return "-".join(map(str, self.widths)) + (" BN+Drop" if self.blocks else "") + \
-            f" b{self.batch}"
+        return (
+            "-".join(map(str, self.widths))
+            + (" BN+Drop" if self.blocks else "")
+            + f" b{self.batch}"
+        )
 
     def samples(self, quick):
         return self.n_quick if quick else self.n
@@ -67,8 +71,12 @@ def flops_per_sample(widths):
 
 def summary(values):
     """{"median", "min", "max", "n"} of a list of rates or times."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def cpu_seconds():
@@ -126,9 +134,12 @@ def measure_training(run, n_samples, seconds, repeats, warm_seconds):
         cpu_rates.append(done * n_samples / max(cpu_seconds() - tc, 1e-3))
     out = summary(rates)
     wall = perf() - w0
-    out.update(epochs=k, cpu_per_wall=(cpu_seconds() - c0) / wall,
-               busy_threads=busy_threads(th0, thread_cpu(), wall),
-               per_cpu_second=summary(cpu_rates))
+    out.update(
+        epochs=k,
+        cpu_per_wall=(cpu_seconds() - c0) / wall,
+        busy_threads=busy_threads(th0, thread_cpu(), wall),
+        per_cpu_second=summary(cpu_rates),
+    )
     return out
 
 
@@ -156,8 +167,11 @@ def measure_calls(fn, seconds, repeats, warm_seconds=0.05, max_calls=100000, clo
         times.append((clock() - t0) / calls)
         cpu_times.append((cpu_seconds() - tc) / calls)
     out = summary(times)
-    out.update(calls=calls, cpu_per_wall=(cpu_seconds() - c0) / (perf() - w0),
-               cpu_seconds=summary(cpu_times))
+    out.update(
+        calls=calls,
+        cpu_per_wall=(cpu_seconds() - c0) / (perf() - w0),
+        cpu_seconds=summary(cpu_times),
+    )
     return out
 
 

@@ -1,4 +1,5 @@
 """How busy other processes keep the CPU (the benchmark's noise gauge)."""
+
 import os
 
 

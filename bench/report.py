@@ -1,6 +1,7 @@
 """Turns the workers' JSON results (one per thread count) into the printed tables: training,
 serving, sgemm, one-row products, and the ratios last. Markdown tables, so a run can be
 pasted into bench/README.md as it is."""
+
 from common import BY_KEY, SERVE_ROWS, flops_per_sample
 
 TRAIN_PEERS = ["mlpcore", "torch", "torch.compile", "jax.jit", "jax.scan", "sklearn"]
@@ -57,33 +58,67 @@ def print_report(results, say=print):
     for t in threads:
         res = results[t]
         peers = [p for p in TRAIN_PEERS if any(p in res["train"].get(k, {}) for k in keys)]
-        rows = [[BY_KEY[k].title] + [cell(res["train"][k].get(p), rate) for p in peers]
-                for k in keys if k in res["train"]]
+        rows = [
+            [BY_KEY[k].title] + [cell(res["train"][k].get(p), rate) for p in peers]
+            for k in keys
+            if k in res["train"]
+        ]
         say(f"\n{t} thread(s):\n" + table(["config"] + peers, rows))
         if t == 1:
-            rows = [[BY_KEY[k].title] + [
-                cell(res["train"][k][p].get("per_cpu_second") if ok(res["train"][k].get(p))
-                     else res["train"][k].get(p), rate) for p in peers]
-                for k in keys if k in res["train"]]
-            say("\n1 thread, samples per CPU-second of the process (other load barely moves "
-                "it):\n" + table(["config"] + peers, rows))
-        comp = [f"{BY_KEY[k].title}: " + ", ".join(
-            f"{p} {res['train'][k][p]['compile_seconds']:.1f} s" for p in peers
-            if ok(res["train"][k].get(p)) and res["train"][k][p].get("compile_seconds"))
-            for k in keys if k in res["train"]]
+            rows = [
+                [BY_KEY[k].title]
+                + [
+                    cell(
+                        res["train"][k][p].get("per_cpu_second")
+                        if ok(res["train"][k].get(p))
+                        else res["train"][k].get(p),
+                        rate,
+                    )
+                    for p in peers
+                ]
+                for k in keys
+                if k in res["train"]
+            ]
+            say(
+                "\n1 thread, samples per CPU-second of the process (other load barely moves "
+                "it):\n" + table(["config"] + peers, rows)
+            )
+        comp = [
+            f"{BY_KEY[k].title}: "
+            + ", ".join(
+                f"{p} {res['train'][k][p]['compile_seconds']:.1f} s"
+                for p in peers
+                if ok(res["train"][k].get(p)) and res["train"][k][p].get("compile_seconds")
+            )
+            for k in keys
+            if k in res["train"]
+        ]
         comp = [c for c in comp if not c.endswith(": ")]
         if comp:
             say("compile time (not in the rates): " + "; ".join(comp))
-        bad = sorted({f"{p} on {BY_KEY[k].title} ({r['cpu_per_wall']:.2f} cores)" for k in keys
-                      for p, r in res["train"].get(k, {}).items()
-                      if ok(r) and r["cpu_per_wall"] > 1.15 * t})
+        bad = sorted(
+            {
+                f"{p} on {BY_KEY[k].title} ({r['cpu_per_wall']:.2f} cores)"
+                for k in keys
+                for p, r in res["train"].get(k, {}).items()
+                if ok(r) and r["cpu_per_wall"] > 1.15 * t
+            }
+        )
         if bad:
             say(f"note: more than {t} cores busy on average for: " + ", ".join(bad))
-        low = sorted({p for k in keys for p, r in res["train"].get(k, {}).items()
-                      if ok(r) and r["cpu_per_wall"] < 0.8})
+        low = sorted(
+            {
+                p
+                for k in keys
+                for p, r in res["train"].get(k, {}).items()
+                if ok(r) and r["cpu_per_wall"] < 0.8
+            }
+        )
         if low:
-            say("note: less than 0.8 of a core busy on average (another process took the CPU, "
-                "or the peer waits) for: " + ", ".join(low))
+            say(
+                "note: less than 0.8 of a core busy on average (another process took the CPU, "
+                "or the peer waits) for: " + ", ".join(low)
+            )
 
     say("\n## Serving (predict, NumPy in, probabilities out; median time per call)")
     for t in threads:
@@ -98,24 +133,32 @@ def print_report(results, say=print):
             for n in SERVE_ROWS:
                 for p in SERVE_PEERS:
                     r = row.get(p)
-                    cells.append(us(r[str(n)]["median"]) if r and str(n) in r else
-                                 ("failed" if r else "-"))
+                    cells.append(
+                        us(r[str(n)]["median"]) if r and str(n) in r else ("failed" if r else "-")
+                    )
             rows.append(cells)
         say(f"\n{t} thread(s) (onnxruntime intra_op_num_threads={t}):\n" + table(head, rows))
-        diffs = [f"{p} {r['max_abs_diff']:.0e}" for k in keys
-                 for p, r in res["serve"].get(k, {}).items() if p != "mlpcore" and
-                 "max_abs_diff" in r]
+        diffs = [
+            f"{p} {r['max_abs_diff']:.0e}"
+            for k in keys
+            for p, r in res["serve"].get(k, {}).items()
+            if p != "mlpcore" and "max_abs_diff" in r
+        ]
         if diffs:
-            say("largest |probability - mlpcore's| over configs: "
-                + ", ".join(sorted(set(d.split()[0] for d in diffs))) + ": max "
-                + f"{max(float(d.split()[1]) for d in diffs):.0e}")
+            say(
+                "largest |probability - mlpcore's| over configs: "
+                + ", ".join(sorted(set(d.split()[0] for d in diffs)))
+                + ": max "
+                + f"{max(float(d.split()[1]) for d in diffs):.0e}"
+            )
 
     say("\n## sgemm (GFLOP/s, median)")
     for t in threads:
         res = results[t]
         shapes = list(next(iter(res["sgemm"].values()), {}).keys())
-        rows = [[b] + [f"{rates[s]['median']:.1f}" for s in shapes]
-                for b, rates in res["sgemm"].items()]
+        rows = [
+            [b] + [f"{rates[s]['median']:.1f}" for s in shapes] for b, rates in res["sgemm"].items()
+        ]
         say(f"\n{t} thread(s):\n" + table(["BLAS"] + shapes, rows))
     for b, desc in results[threads[-1]].get("blas", {}).items():
         say(f"  {b}: {desc}")
@@ -126,8 +169,10 @@ def print_report(results, say=print):
         if not res.get("one_row"):
             continue
         names = list(next(iter(res["one_row"].values())).keys())
-        rows = [[s] + [f"{v[n]:.1f}" if n in v else "-" for n in names]
-                for s, v in res["one_row"].items()]
+        rows = [
+            [s] + [f"{v[n]:.1f}" if n in v else "-" for n in names]
+            for s, v in res["one_row"].items()
+        ]
         say(f"\n{t} thread(s):\n" + table(["K x N"] + names, rows))
 
     say("\n## Ratios (mlpcore / peer, > 1 means mlpcore is faster; medians)")
@@ -146,8 +191,9 @@ def print_report(results, say=print):
             for p in peers:
                 r = row.get(p)
                 cells.append(f"{mc['median'] / r['median']:.2f}x" if ok(r) else cell(r, rate))
-            others = [row[p]["median"] for p in ("torch", "torch.compile", "jax.scan")
-                      if ok(row.get(p))]
+            others = [
+                row[p]["median"] for p in ("torch", "torch.compile", "jax.scan") if ok(row.get(p))
+            ]
             cells.append(f"{mc['median'] / max(others):.2f}x" if others else "-")
             gf = flops_per_sample(cfg.widths) * mc["median"] / 1e9
             glayer, lname = best_sgemm(res, f"{cfg.batch}x{cfg.widths[0]}x{cfg.widths[1]}")
@@ -157,11 +203,20 @@ def print_report(results, say=print):
                 base = results[threads[0]]["train"].get(k, {}).get("mlpcore")
                 cells.append(f"{mc['median'] / base['median']:.2f}x" if ok(base) else "-")
             rows.append(cells)
-        say(f"\ntraining, {t} thread(s); best sgemm@1024 = {g1024:.0f} GFLOP/s ({gname}):\n"
-            + table(["config"] + [f"vs {p}" for p in peers] +
-                    ["vs best of torch/compile/jax.scan", "mlpcore of sgemm@1024",
-                     "of sgemm@first layer"] +
-                    ([f"mlpcore {t}thr / {threads[0]}thr"] if t != threads[0] else []), rows))
+        say(
+            f"\ntraining, {t} thread(s); best sgemm@1024 = {g1024:.0f} GFLOP/s ({gname}):\n"
+            + table(
+                ["config"]
+                + [f"vs {p}" for p in peers]
+                + [
+                    "vs best of torch/compile/jax.scan",
+                    "mlpcore of sgemm@1024",
+                    "of sgemm@first layer",
+                ]
+                + ([f"mlpcore {t}thr / {threads[0]}thr"] if t != threads[0] else []),
+                rows,
+            )
+        )
     for t in threads:
         res = results[t]
         rows = []
@@ -174,9 +229,15 @@ def print_report(results, say=print):
             for n in SERVE_ROWS:
                 for p in SERVE_PEERS[1:]:
                     r = row.get(p)
-                    cells.append(f"{r[str(n)]['median'] / mc[str(n)]['median']:.2f}x"
-                                 if r and str(n) in r else "-")
+                    cells.append(
+                        f"{r[str(n)]['median'] / mc[str(n)]['median']:.2f}x"
+                        if r and str(n) in r
+                        else "-"
+                    )
             rows.append(cells)
-        say(f"\nserving, {t} thread(s) (peer time / mlpcore time):\n" + table(
-            ["config"] + [f"vs {p} {n} rows" for n in SERVE_ROWS for p in SERVE_PEERS[1:]],
-            rows))
+        say(
+            f"\nserving, {t} thread(s) (peer time / mlpcore time):\n"
+            + table(
+                ["config"] + [f"vs {p} {n} rows" for n in SERVE_ROWS for p in SERVE_PEERS[1:]], rows
+            )
+        )

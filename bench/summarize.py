@@ -4,6 +4,7 @@ the range over the runs, as the performance goals state them.
 
     python bench/summarize.py run1.json run2.json
 """
+
 import json
 import os
 import re
@@ -39,8 +40,10 @@ def main(paths):
     runs = [json.load(open(p)) for p in paths]
     threads = sorted({int(t) for r in runs for t in r})
     for t in threads:
-        for field, what in ((None, "wall-clock samples/s"), ("per_cpu_second",
-                                                              "samples per CPU-second")):
+        for field, what in (
+            (None, "wall-clock samples/s"),
+            ("per_cpu_second", "samples per CPU-second"),
+        ):
             if field and t != 1:
                 continue
             rows = []
@@ -48,8 +51,10 @@ def main(paths):
                 cells = [BY_KEY[k].title]
                 for p in PEERS:
                     vals = [ratio(r, t, k, p, field) for r in runs]
-                    na = any("na" in r.get(str(t), {}).get("train", {}).get(k, {}).get(p, {})
-                             for r in runs)
+                    na = any(
+                        "na" in r.get(str(t), {}).get("train", {}).get(k, {}).get(p, {})
+                        for r in runs
+                    )
                     cells.append("n/a" if na else span(vals))
                 share = []
                 for r in runs:
@@ -61,12 +66,22 @@ def main(paths):
                         share.append(100 * flops_per_sample(BY_KEY[k].widths) * rate / 1e9 / g)
                 cells.append(span(share, "{:.0f}%"))
                 if t != threads[0]:
-                    cells.append(span([
-                        r[str(t)]["train"][k]["mlpcore"]["median"] /
-                        r[str(threads[0])]["train"][k]["mlpcore"]["median"]
-                        for r in runs if ok(r.get(str(t), {}).get("train", {}).get(k, {})
-                                            .get("mlpcore")) and
-                        ok(r.get(str(threads[0]), {}).get("train", {}).get(k, {}).get("mlpcore"))]))
+                    cells.append(
+                        span(
+                            [
+                                r[str(t)]["train"][k]["mlpcore"]["median"]
+                                / r[str(threads[0])]["train"][k]["mlpcore"]["median"]
+                                for r in runs
+                                if ok(r.get(str(t), {}).get("train", {}).get(k, {}).get("mlpcore"))
+                                and ok(
+                                    r.get(str(threads[0]), {})
+                                    .get("train", {})
+                                    .get(k, {})
+                                    .get("mlpcore")
+                                )
+                            ]
+                        )
+                    )
                 rows.append(cells)
             head = ["config"] + [f"vs {p}" for p in PEERS] + ["of best sgemm@1024"]
             if t != threads[0]:
@@ -77,10 +92,16 @@ def main(paths):
         for k in BY_KEY:
             cells = [BY_KEY[k].title]
             for n in SERVE_ROWS:
-                mcs = [r[str(t)]["serve"].get(k, {}).get("mlpcore", {}).get(str(n), {})
-                       .get("median") for r in runs if str(t) in r]
-                cells.append(span([m * 1e6 for m in mcs if m], "{:.0f} us") if n == 1 else
-                             span([n / m / 1e6 for m in mcs if m], "{:.2f}M rows/s"))
+                mcs = [
+                    r[str(t)]["serve"].get(k, {}).get("mlpcore", {}).get(str(n), {}).get("median")
+                    for r in runs
+                    if str(t) in r
+                ]
+                cells.append(
+                    span([m * 1e6 for m in mcs if m], "{:.0f} us")
+                    if n == 1
+                    else span([n / m / 1e6 for m in mcs if m], "{:.2f}M rows/s")
+                )
                 for p in ("torch", "onnxruntime"):
                     vals = []
                     for r in runs:
@@ -90,19 +111,38 @@ def main(paths):
                             vals.append(b["median"] / a["median"])
                     cells.append(span(vals))
             rows.append(cells)
-        head = ["config"] + [h for n in SERVE_ROWS for h in
-                             (f"mlpcore {n} row{'s' if n > 1 else ''}", f"vs torch {n}",
-                              f"vs onnxruntime {n}")]
-        print(f"\nServing, {t} thread(s), peer time / mlpcore time (> 1: mlpcore faster):\n"
-              + table(head, rows))
+        head = ["config"] + [
+            h
+            for n in SERVE_ROWS
+            for h in (
+                f"mlpcore {n} row{'s' if n > 1 else ''}",
+                f"vs torch {n}",
+                f"vs onnxruntime {n}",
+            )
+        ]
+        print(
+            f"\nServing, {t} thread(s), peer time / mlpcore time (> 1: mlpcore faster):\n"
+            + table(head, rows)
+        )
     for t in threads:
         rows = []
         blases = sorted({b for r in runs for b in r.get(str(t), {}).get("sgemm", {})})
         shapes = list(next(iter(runs[0][str(t)]["sgemm"].values())).keys())
         for b in blases:
-            rows.append([b] + [span([r[str(t)]["sgemm"][b][s]["median"] for r in runs
-                                     if b in r.get(str(t), {}).get("sgemm", {})], "{:.0f}")
-                               for s in shapes])
+            rows.append(
+                [b]
+                + [
+                    span(
+                        [
+                            r[str(t)]["sgemm"][b][s]["median"]
+                            for r in runs
+                            if b in r.get(str(t), {}).get("sgemm", {})
+                        ],
+                        "{:.0f}",
+                    )
+                    for s in shapes
+                ]
+            )
         print(f"\nsgemm GFLOP/s, {t} thread(s):\n" + table(["BLAS"] + shapes, rows))
 
 

@@ -5,6 +5,7 @@ in place before any library loads. Prints progress, writes every figure to --jso
 
     python bench/worker.py --threads 2 --json out.json [--quick] [--seconds S] ...
 """
+
 import argparse
 import json
 import os
@@ -14,12 +15,17 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
 import blas  # noqa: E402
+import numpy as np  # noqa: E402
 import peers  # noqa: E402
-from common import (BY_KEY, SEED, SERVE_ROWS, make_data, measure_calls,  # noqa: E402
-                    measure_training)
+from common import (
+    BY_KEY,
+    SEED,
+    SERVE_ROWS,
+    make_data,
+    measure_calls,  # noqa: E402
+    measure_training,
+)
 from load import OtherLoad  # noqa: E402
 
 
@@ -35,8 +41,11 @@ def parse_args(argv=None):
     p.add_argument("--backend", default="native")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--pinned", default=None, help="the CPUs the driver pinned this process to")
-    p.add_argument("--compile-configs", default=None,
-                   help="run torch.compile on these configs only (default all)")
+    p.add_argument(
+        "--compile-configs",
+        default=None,
+        help="run torch.compile on these configs only (default all)",
+    )
     return p.parse_args(argv)
 
 
@@ -49,8 +58,10 @@ def set_threads(t):
     how = []
     try:
         from mlpcore import _core
-        setter = getattr(_core, "set_num_threads", None) or \
-            getattr(getattr(_core, "testing", None), "set_num_threads", None)
+
+        setter = getattr(_core, "set_num_threads", None) or getattr(
+            getattr(_core, "testing", None), "set_num_threads", None
+        )
         if setter is not None:
             setter(t)
             how.append(f"{setter.__module__}.set_num_threads")
@@ -59,19 +70,26 @@ def set_threads(t):
     limiter = None
     try:
         import threadpoolctl
+
         limiter = threadpoolctl.threadpool_limits(limits=t)
         how.append("threadpoolctl")
     except ImportError:
         pass
     try:
         import torch
+
         torch.set_num_threads(t)
         how.append("torch.set_num_threads")
     except ImportError:
         pass
-    how.append("env " + " ".join(f"{v}={os.environ.get(v)}" for v in
-                                 ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                  "XLA_FLAGS") if os.environ.get(v)))
+    how.append(
+        "env "
+        + " ".join(
+            f"{v}={os.environ.get(v)}"
+            for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
+            if os.environ.get(v)
+        )
+    )
     return how, limiter
 
 
@@ -106,10 +124,15 @@ def train_all(args, cfgs, mods, result):
                 row[mod.NAME] = {"na": na}
                 say(f"  {mod.NAME:<14} n/a: {na}")
                 continue
-            if name == "torch_compile" and (args.no_compile or (
-                    args.compile_configs is not None and cfg.key not in args.compile_configs)):
-                why = "--no-compile" if args.no_compile else \
-                    f"--quick compiles config {args.compile_configs} only"
+            if name == "torch_compile" and (
+                args.no_compile
+                or (args.compile_configs is not None and cfg.key not in args.compile_configs)
+            ):
+                why = (
+                    "--no-compile"
+                    if args.no_compile
+                    else f"--quick compiles config {args.compile_configs} only"
+                )
                 row[mod.NAME] = {"skipped": why}
                 say(f"  {mod.NAME:<14} skipped: {why}")
                 continue
@@ -125,10 +148,12 @@ def train_all(args, cfgs, mods, result):
             r["note"] = getattr(run, "note", "")
             row[mod.NAME] = r
             extra = f", compile {r['compile_seconds']:.1f} s" if r["compile_seconds"] else ""
-            say(f"  {mod.NAME:<14} {r['median']:>10.0f} samples/s  [{r['min']:.0f}..{r['max']:.0f}]"
+            say(
+                f"  {mod.NAME:<14} {r['median']:>10.0f} samples/s  [{r['min']:.0f}..{r['max']:.0f}]"
                 f"  x{r['n']} of {r['epochs']} epochs, cpu/wall {r['cpu_per_wall']:.2f}, "
                 f"{r['busy_threads']} busy threads{extra}"
-                f"  {r['note']}")
+                f"  {r['note']}"
+            )
 
 
 def serve_all(args, cfgs, mods, result):
@@ -156,8 +181,9 @@ def serve_all(args, cfgs, mods, result):
                 r = {"max_abs_diff": diff}
                 for rows in SERVE_ROWS:
                     x = np.ascontiguousarray(Xs[:rows])
-                    r[str(rows)] = measure_calls(lambda: predict(x), args.seconds / 2,
-                                                 args.repeats, warm_seconds=warm)
+                    r[str(rows)] = measure_calls(
+                        lambda: predict(x), args.seconds / 2, args.repeats, warm_seconds=warm
+                    )
             except Exception as exc:
                 msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
                 row[mod.NAME] = {"error": msg}
@@ -165,31 +191,43 @@ def serve_all(args, cfgs, mods, result):
                 continue
             row[mod.NAME] = r
             big, one = r[str(SERVE_ROWS[0])], r[str(SERVE_ROWS[1])]
-            say(f"  {mod.NAME:<14} {SERVE_ROWS[0]} rows {big['median'] * 1e3:8.3f} ms "
+            say(
+                f"  {mod.NAME:<14} {SERVE_ROWS[0]} rows {big['median'] * 1e3:8.3f} ms "
                 f"({SERVE_ROWS[0] / big['median'] / 1e6:.2f}M rows/s)   1 row "
-                f"{one['median'] * 1e6:8.1f} us   max |p - p_mlpcore| {diff:.1e}")
+                f"{one['median'] * 1e6:8.1f} us   max |p - p_mlpcore| {diff:.1e}"
+            )
 
 
 def main(argv=None):
     args = parse_args(argv)
     load = OtherLoad()
-    result = {"threads": args.threads, "backend": args.backend, "skipped": {}, "train": {},
-              "serve": {}, "sgemm": {}, "one_row": {}, "python": platform.python_version(),
-              "numpy": np.__version__}
+    result = {
+        "threads": args.threads,
+        "backend": args.backend,
+        "skipped": {},
+        "train": {},
+        "serve": {},
+        "sgemm": {},
+        "one_row": {},
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     how, _limiter = set_threads(args.threads)
     if args.pinned:
         how.append(f"pinned to CPU {args.pinned}")
     result["thread_setting"] = how
     say(f"[{args.threads} thr] threads set by: {'; '.join(how)}")
     cfgs = [BY_KEY[k] for k in args.configs]
-    names = args.peers.split(",") if args.peers else list(dict.fromkeys(
-        peers.TRAINING + peers.SERVING))
+    names = (
+        args.peers.split(",") if args.peers else list(dict.fromkeys(peers.TRAINING + peers.SERVING))
+    )
     mods = load_peers(names, result)
     result["blas"] = {k: v[0] for k, v in blas.blas_products().items()}
     for k, desc in result["blas"].items():
         say(f"  BLAS {k}: {desc}")
     try:
         import mlpcore
+
         result["mlpcore"] = mlpcore.__version__
     except ImportError:
         pass
@@ -219,8 +257,13 @@ def main(argv=None):
     result["sgemm"] = sgemm
     say(f"\n[{args.threads} thr] sgemm GFLOP/s (median, best of start and end of the run)")
     for b, rates in sgemm.items():
-        say(f"  {b:<9} " + "  ".join(f"{s} {r['median']:.1f} (cpu/wall {r['cpu_per_wall']:.1f})"
-                                     for s, r in rates.items()))
+        say(
+            f"  {b:<9} "
+            + "  ".join(
+                f"{s} {r['median']:.1f} (cpu/wall {r['cpu_per_wall']:.1f})"
+                for s, r in rates.items()
+            )
+        )
     one_shapes = [(784, 256), (784, 1024), (1024, 1024), (64, 128), (32, 64)]
     result["one_row"] = blas.one_row(one_shapes, 0.02 if args.quick else 0.1, args.repeats)
     say(f"[{args.threads} thr] one row x (1, K) @ W (K, N), us (median)")

@@ -7,6 +7,7 @@ training loss; minibatch SGD takes n / B steps per pass, each on the gradient of
 
     python examples/gd_vs_sgd.py [--backend numpy]
 """
+
 import argparse
 
 import numpy as np
@@ -24,11 +25,15 @@ def main():
     y = (np.sin(X[:, 0]) + X[:, 1] * X[:, 2] > 0).astype(int)  # a non-linear rule
 
     def model():
-        return mc.Sequential([mc.Dense(10, 32), mc.Tanh(), mc.Dense(32, 2)],
-                             loss="softmax_cross_entropy", seed=0, backend=args.backend)
+        return mc.Sequential(
+            [mc.Dense(10, 32), mc.Tanh(), mc.Dense(32, 2)],
+            loss="softmax_cross_entropy",
+            seed=0,
+            backend=args.backend,
+        )
 
     gd, sgd = model(), model()
-    h_gd = gd.fit(X, y, epochs=epochs, batch_size=n, lr=0.5, record_steps=True)      # 23.1
+    h_gd = gd.fit(X, y, epochs=epochs, batch_size=n, lr=0.5, record_steps=True)  # 23.1
     h_sgd = sgd.fit(X, y, epochs=epochs, batch_size=batch, lr=0.5, record_steps=True)  # 23.2
     gd_steps = np.concatenate(h_gd.step_losses)
     sgd_steps = np.concatenate(h_sgd.step_losses)
@@ -41,10 +46,13 @@ def main():
     print("\nper epoch (the epoch's loss: the mean of its step losses):")
     print("epoch  GD steps  GD loss   SGD steps  SGD loss")
     for e in range(epochs):
-        print(f"{e + 1:5d}  {e + 1:8d}  {h_gd[e]:7.4f}   {(e + 1) * (n // batch):9d}  "
-              f"{h_sgd[e]:8.4f}")
-    print(f"\nafter {epochs} epochs: GD loss {gd.loss(X, y):.4f}, SGD loss {sgd.loss(X, y):.4f} "
-          f"(accuracy {gd.evaluate(X, y)['accuracy']:.3f} vs {sgd.evaluate(X, y)['accuracy']:.3f})")
+        print(
+            f"{e + 1:5d}  {e + 1:8d}  {h_gd[e]:7.4f}   {(e + 1) * (n // batch):9d}  {h_sgd[e]:8.4f}"
+        )
+    print(
+        f"\nafter {epochs} epochs: GD loss {gd.loss(X, y):.4f}, SGD loss {sgd.loss(X, y):.4f} "
+        f"(accuracy {gd.evaluate(X, y)['accuracy']:.3f} vs {sgd.evaluate(X, y)['accuracy']:.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ away just as far. Both statements hold; the example prints how the gaps grow.
 
     python examples/vanishing_gradients.py [--backend numpy]
 """
+
 import argparse
 
 import numpy as np
@@ -26,8 +27,9 @@ def make_data(n, rng):
     """Two interleaved half circles with noise: (n, 2) inputs, labels 0/1."""
     t = rng.uniform(0, np.pi, n)
     label = rng.integers(0, 2, n)
-    x = np.where(label[:, None] == 0, np.c_[np.cos(t), np.sin(t)],
-                 np.c_[1 - np.cos(t), 0.5 - np.sin(t)])
+    x = np.where(
+        label[:, None] == 0, np.c_[np.cos(t), np.sin(t)], np.c_[1 - np.cos(t), 0.5 - np.sin(t)]
+    )
     return x + rng.normal(0, 0.1, x.shape), label
 
 
@@ -40,8 +42,9 @@ def network(batch_norm, backend):
         layers.append(mc.Sigmoid())
         width = WIDTH
     layers.append(mc.Dense(width, 1))
-    return mc.Sequential(layers, loss="binary_cross_entropy", dtype="float64", seed=0,
-                         backend=backend)
+    return mc.Sequential(
+        layers, loss="binary_cross_entropy", dtype="float64", seed=0, backend=backend
+    )
 
 
 def main():
@@ -63,8 +66,10 @@ def main():
         print(f"  first/last layer ratio: {norms[0] / norms[-1]:.1e}")
         history = net.fit(X, y, epochs=30, batch_size=32, lr=0.5)
         acc = np.mean((net.predict(X_test)[:, 0] > 0.5) == y_test)
-        print(f"  30 epochs of SGD: loss {history[0]:.3f} -> {history[-1]:.3f}, "
-              f"test accuracy {acc:.1%}\n")
+        print(
+            f"  30 epochs of SGD: loss {history[0]:.3f} -> {history[-1]:.3f}, "
+            f"test accuracy {acc:.1%}\n"
+        )
     engines_side_by_side(X, y)
 
 
@@ -74,19 +79,26 @@ def engines_side_by_side(X, y, epochs=30):
     nets = [network(True, backend) for backend in ("native", "numpy", "numpy")]
     w = nets[2].get_weights()
     nets[2].set_weights([w[0] * (1 + 1e-15)] + w[1:])
-    print("the batch-norm network on both engines (float64, same seed, shuffles and steps), "
-          "and on the NumPy\ntwin once more with the first weight matrix scaled by 1 + 1e-15:")
+    print(
+        "the batch-norm network on both engines (float64, same seed, shuffles and steps), "
+        "and on the NumPy\ntwin once more with the first weight matrix scaled by 1 + 1e-15:"
+    )
     for epoch in range(1, epochs + 1):
         losses = [net.fit(X, y, epochs=1, batch_size=32, lr=0.5, verbose=0)[0] for net in nets]
         if epoch in (1, 2, 3, 10, 30):
-            print(f"  epoch {epoch:2d}: loss C++ {losses[0]:.6f}, NumPy {losses[1]:.6f} "
-                  f"(|difference| {abs(losses[0] - losses[1]):.1e}); NumPy from the scaled "
-                  f"weights {losses[2]:.6f} ({abs(losses[2] - losses[1]):.1e})")
-    print("  Each step of the two engines agrees to rounding (tests/test_backends_agree.py), "
-          "but this training\n  amplifies any difference, from about 1e-10 after one epoch "
-          "to 1e-2 after three: a change\n  of 1e-15 in the weights grows just as the "
-          "engines' rounding differences do. Neither engine\n  is wrong: the final losses "
-          "of such a run are only reproducible on the same engine and threads.")
+            print(
+                f"  epoch {epoch:2d}: loss C++ {losses[0]:.6f}, NumPy {losses[1]:.6f} "
+                f"(|difference| {abs(losses[0] - losses[1]):.1e}); NumPy from the scaled "
+                f"weights {losses[2]:.6f} ({abs(losses[2] - losses[1]):.1e})"
+            )
+    print(
+        "  Each step of the two engines agrees to rounding (tests/test_backends_agree.py), "
+        "but this training\n  amplifies any difference, from about 1e-10 after one epoch "
+        "to 1e-2 after three: a change\n  of 1e-15 in the weights grows just as the "
+        "engines' rounding differences do. Neither engine\n  is wrong: the final losses "
+        "of such a run are only reproducible on the same engine and threads."
+    )
+
 
 if __name__ == "__main__":
     main()

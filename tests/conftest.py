@@ -4,6 +4,7 @@ Most tests run on both engines through the `backend` fixture; the native one (ml
 is skipped automatically until the C++ extension is built. Numerical comparisons go through
 `assert_close`, which reports the actual maximum difference when it fails.
 """
+
 import copy
 import zlib
 
@@ -87,29 +88,36 @@ def assert_close(actual, expected, rtol, atol, what="values"):
         scale = float(np.max(np.abs(e)))
     else:
         absdiff = scale = 0.0
-    assert err <= 1.0, (f"{what}: max |diff| {absdiff:.3e} (max |ref| {scale:.3e}), max "
-                        f"|diff|/(atol + rtol|ref|) = {err:.3e} with rtol {rtol:g}, atol {atol:g}")
+    assert err <= 1.0, (
+        f"{what}: max |diff| {absdiff:.3e} (max |ref| {scale:.3e}), max "
+        f"|diff|/(atol + rtol|ref|) = {err:.3e} with rtol {rtol:g}, atol {atol:g}"
+    )
 
 
 def assert_all_close(actual_list, expected_list, rtol, atol, what="arrays"):
-    assert len(actual_list) == len(expected_list), \
+    assert len(actual_list) == len(expected_list), (
         f"{what}: {len(actual_list)} arrays, expected {len(expected_list)}"
+    )
     for i, (a, e) in enumerate(zip(actual_list, expected_list)):
         assert_close(a, e, rtol, atol, what=f"{what}[{i}]")
 
 
 def assert_all_equal(actual_list, expected_list, what="arrays"):
     """Bitwise equality of two lists of arrays (shape and dtype too)."""
-    assert len(actual_list) == len(expected_list), \
+    assert len(actual_list) == len(expected_list), (
         f"{what}: {len(actual_list)} arrays, expected {len(expected_list)}"
+    )
     for i, (a, e) in enumerate(zip(actual_list, expected_list)):
         a, e = np.asarray(a), np.asarray(e)
-        assert a.shape == e.shape and a.dtype == e.dtype, \
+        assert a.shape == e.shape and a.dtype == e.dtype, (
             f"{what}[{i}]: {a.dtype}{a.shape} vs {e.dtype}{e.shape}"
+        )
         if not np.array_equal(a, e):
             diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
-            raise AssertionError(f"{what}[{i}] differs: max |diff| {np.nanmax(diff):.3e} at "
-                                 f"{int(np.sum(diff != 0))} of {a.size} elements")
+            raise AssertionError(
+                f"{what}[{i}] differs: max |diff| {np.nanmax(diff):.3e} at "
+                f"{int(np.sum(diff != 0))} of {a.size} elements"
+            )
 
 
 # ---- finite differences --------------------------------------------------------------------
@@ -134,8 +142,13 @@ def numerical_gradient(f, x, eps=1e-6):
 # ---- models --------------------------------------------------------------------------------
 def snapshot(model):
     """Everything a failed call must leave unchanged."""
-    return {"weights": model.get_weights(), "state": model.get_state(), "epoch_": model.epoch_,
-            "step_": model.step_, "history": copy.deepcopy(model.history_)}
+    return {
+        "weights": model.get_weights(),
+        "state": model.get_state(),
+        "epoch_": model.epoch_,
+        "step_": model.step_,
+        "history": copy.deepcopy(model.history_),
+    }
 
 
 def assert_unchanged(model, snap):
@@ -181,8 +194,9 @@ def torch_cross_entropy_steps(torch, net, opt, X, y, epochs, batch_size):
     for _ in range(epochs):
         for s in range(0, len(X), batch_size):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(Xt[s:s + batch_size]),
-                                              yt[s:s + batch_size]).backward()
+            torch.nn.functional.cross_entropy(
+                net(Xt[s : s + batch_size]), yt[s : s + batch_size]
+            ).backward()
             opt.step()
 
 
@@ -192,6 +206,7 @@ def torch_sgd_mse_losses(torch, net, X, y, seed, epochs, batch_size, lr, fold_si
     and batch bounds); returns the per-epoch losses as fit reports them."""
     from mlpcore.reference import rng as ref_rng
     from mlpcore.reference.train import batch_bounds
+
     n = X.shape[0]
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     losses = []
@@ -215,6 +230,7 @@ def one_blas_thread():
     """Limits every BLAS (the engine's OpenBLAS loaded first, so the limit reaches it) to one
     thread: tiny problems run fastest so."""
     from threadpoolctl import threadpool_limits
+
     try:
         import mlpcore._core  # noqa: F401
     except ImportError:
@@ -227,10 +243,17 @@ def one_blas_thread():
 # import name -> what installs it (the extras of pyproject.toml)
 OPTIONAL = {
     "torch": "torch, its CPU-only build",
-    "onnx": '.[onnx]', "onnxruntime": '.[onnx]',
-    "sklearn": '.[test]', "pandas": '.[test]', "matplotlib": '.[test]', "dask": '.[test]',
-    "distributed": '.[test]', "dask_ml": '.[test]', "hypothesis": '.[test]',
-    "threadpoolctl": '.[test]', "scipy": '.[test]',
+    "onnx": ".[onnx]",
+    "onnxruntime": ".[onnx]",
+    "sklearn": ".[test]",
+    "pandas": ".[test]",
+    "matplotlib": ".[test]",
+    "dask": ".[test]",
+    "distributed": ".[test]",
+    "dask_ml": ".[test]",
+    "hypothesis": ".[test]",
+    "threadpoolctl": ".[test]",
+    "scipy": ".[test]",
 }
 
 
@@ -238,6 +261,7 @@ def _missing_dependencies(reason):
     """The optional modules a skip reason says are missing: pytest.importorskip's "could not
     import 'torch': ..." and "needs the optional dependency onnx, onnxruntime (not installed)"."""
     import re
+
     names = re.findall(r"could not import '([\w.]+)'", reason)
     m = re.search(r"needs the optional dependency ([\w., ]+) \(not installed\)", reason)
     if m:
@@ -251,7 +275,9 @@ def pytest_terminal_summary(terminalreporter):
     counts = {}  # name -> [modules, tests]
     for report in terminalreporter.stats.get("skipped", []):
         longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = (
+            longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        )
         for name in _missing_dependencies(reason):
             counts.setdefault(name, [0, 0])[0 if report.when == "collect" else 1] += 1
     if not counts:
@@ -265,5 +291,8 @@ def pytest_terminal_summary(terminalreporter):
     for name, (modules, tests) in sorted(counts.items()):
         what = " and ".join(plural(n, w) for n, w in ((modules, "module"), (tests, "test")) if n)
         parts.append(f"{name} ({what}; install {OPTIONAL.get(name, name)})")
-    terminalreporter.write_line("skipped for a missing optional dependency: " + ", ".join(parts)
-                                + "; the README's set-up says how to run the whole suite")
+    terminalreporter.write_line(
+        "skipped for a missing optional dependency: "
+        + ", ".join(parts)
+        + "; the README's set-up says how to run the whole suite"
+    )

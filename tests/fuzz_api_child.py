@@ -19,6 +19,7 @@ Properties checked for every call:
     succeed; a saved model loads back bitwise equal.
 Before each call the case is written to CASE_FILE, so a crash leaves the culprit there.
 """
+
 import argparse
 import copy
 import inspect
@@ -29,7 +30,9 @@ import time
 from collections import Counter
 
 import numpy as np
-from hypothesis import HealthCheck, given, seed as hseed, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hseed
+from hypothesis import strategies as st
 
 import mlpcore as mc
 
@@ -62,8 +65,11 @@ def _is_width(name):
 
 
 def _required_widths(cls):
-    return [p for p in inspect.signature(cls.__init__).parameters.values()
-            if _is_width(p.name) and p.default is inspect.Parameter.empty]
+    return [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if _is_width(p.name) and p.default is inspect.Parameter.empty
+    ]
 
 
 LAYERS = layer_classes()
@@ -79,8 +85,11 @@ def layer_at(draw, width, kinds=None):
     wide; now and then with junk arguments (whose constructor must then raise ValueError or
     TypeError)."""
     cls = draw(st.sampled_from(kinds or LAYERS))
-    params = [p for p in inspect.signature(cls.__init__).parameters.values()
-              if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    params = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     kwargs, widths_seen = {}, 0
     for p in params:
         if draw(st.integers(0, 30)) == 0:
@@ -95,8 +104,9 @@ def layer_at(draw, width, kinds=None):
             if isinstance(d, bool):
                 kwargs[p.name] = draw(st.booleans())
             elif isinstance(d, (int, float)):
-                kwargs[p.name] = draw(st.sampled_from([0.0, 0.01, 0.1, 0.3, 0.5, 0.9, 0.999,
-                                                       1.0, 1e-5, 1e-3, 2.0]))
+                kwargs[p.name] = draw(
+                    st.sampled_from([0.0, 0.01, 0.1, 0.3, 0.5, 0.9, 0.999, 1.0, 1e-5, 1e-3, 2.0])
+                )
             elif isinstance(d, str):
                 kwargs[p.name] = draw(st.sampled_from([d, "tanh", "none", "x"]))
             else:
@@ -118,8 +128,9 @@ def architectures(draw):
     for _ in range(draw(st.integers(1, 5))):
         layer, width = draw(layer_at(width))
         layers.append(layer)
-    if (all(getattr(l, "n_in", None) is None for l in layers if not isinstance(l, tuple))
-            and draw(st.integers(0, 9))):  # at least one layer that fixes the width
+    if all(getattr(l, "n_in", None) is None for l in layers if not isinstance(l, tuple)) and draw(
+        st.integers(0, 9)
+    ):  # at least one layer that fixes the width
         layer, _ = draw(layer_at(n_in, WIDE_LAYERS))
         layers.insert(0, layer)
     if draw(st.integers(0, 19)) == 0 and len(layers) > 1:  # a width mismatch, now and then
@@ -129,10 +140,29 @@ def architectures(draw):
 
 # ---- array-like arguments ----------------------------------------------------------------
 SPECIALS = [np.nan, np.inf, -np.inf, 1e300, -1e300, 3.5e38, -3.5e38, 1e-320, -0.0, 1e10]
-DTYPES = ["float64", "float32"] * 6 + ["float16", "int64", "int32", "uint8", "bool",
-                                       "complex128", "object", "U3", ">f8", ">f4"]
-LAYOUTS = ["c"] * 6 + ["f", "strided", "misaligned", "misaligned", "readonly", "broadcast",
-                       "list", "tuple-rows", "ragged"]
+DTYPES = ["float64", "float32"] * 6 + [
+    "float16",
+    "int64",
+    "int32",
+    "uint8",
+    "bool",
+    "complex128",
+    "object",
+    "U3",
+    ">f8",
+    ">f4",
+]
+LAYOUTS = ["c"] * 6 + [
+    "f",
+    "strided",
+    "misaligned",
+    "misaligned",
+    "readonly",
+    "broadcast",
+    "list",
+    "tuple-rows",
+    "ragged",
+]
 
 
 def make_layout(a, layout):
@@ -174,8 +204,11 @@ def values(draw, shape, kind="real", classes=3):
     elif kind == "unit":
         a = rng.random(shape)
     elif kind == "prob":
-        a = (rng.dirichlet(np.ones(shape[1]), size=shape[0]) if len(shape) == 2 and shape[1]
-             else rng.random(shape))
+        a = (
+            rng.dirichlet(np.ones(shape[1]), size=shape[0])
+            if len(shape) == 2 and shape[1]
+            else rng.random(shape)
+        )
     elif kind == "positive":
         a = rng.random(shape) * scale
     else:
@@ -194,13 +227,37 @@ def array_arg(draw, shape, kind="real", good=False, classes=3):
     if not good:
         choice = draw(st.integers(0, 19))
         if choice == 0:
-            return draw(st.sampled_from([None, "abc", 3, 2.5, {}, [], [[]], object(),
-                                         b"\x00\x01", iter([1, 2]), np.float64(1.0)]))
+            return draw(
+                st.sampled_from(
+                    [
+                        None,
+                        "abc",
+                        3,
+                        2.5,
+                        {},
+                        [],
+                        [[]],
+                        object(),
+                        b"\x00\x01",
+                        iter([1, 2]),
+                        np.float64(1.0),
+                    ]
+                )
+            )
         if choice == 1 and len(shape) >= 1:  # a wrong shape
-            shape = draw(st.sampled_from([
-                (0,) + tuple(shape[1:]), tuple(shape) + (1,), tuple(shape[1:]) or (2,),
-                (shape[0], shape[1] + 1) if len(shape) == 2 else (shape[0] + 1,),
-                (shape[0] + 1,) + tuple(shape[1:]), (1, 1, 1), ()]))
+            shape = draw(
+                st.sampled_from(
+                    [
+                        (0,) + tuple(shape[1:]),
+                        tuple(shape) + (1,),
+                        tuple(shape[1:]) or (2,),
+                        (shape[0], shape[1] + 1) if len(shape) == 2 else (shape[0] + 1,),
+                        (shape[0] + 1,) + tuple(shape[1:]),
+                        (1, 1, 1),
+                        (),
+                    ]
+                )
+            )
     a = draw(values(tuple(shape), kind, classes))
     dtype = "float64" if good else draw(st.sampled_from(DTYPES))
     with np.errstate(all="ignore"):
@@ -241,14 +298,22 @@ junk_or = _junk_or
 # ---- calls ---------------------------------------------------------------------------------
 def snapshot(net):
     m, v = net.get_optimizer_state()
-    return {"weights": net.get_weights(), "state": net.get_state(), "m": m, "v": v,
-            "counters": (net.epoch_, net.step_, net.opt_steps_),
-            "optimizer": copy.deepcopy(net.optimizer_), "history": copy.deepcopy(net.history_)}
+    return {
+        "weights": net.get_weights(),
+        "state": net.get_state(),
+        "m": m,
+        "v": v,
+        "counters": (net.epoch_, net.step_, net.opt_steps_),
+        "optimizer": copy.deepcopy(net.optimizer_),
+        "history": copy.deepcopy(net.history_),
+    }
 
 
 def same_arrays(a, b):
-    return len(a) == len(b) and all(x.dtype == y.dtype and x.shape == y.shape and
-                                    np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y, equal_nan=True)
+        for x, y in zip(a, b)
+    )
 
 
 def assert_same(before, after, what):
@@ -263,9 +328,11 @@ def describe(x, depth=0):
     if isinstance(x, np.ndarray):
         f = x.flags
         head = np.array2string(x.reshape(-1)[:6], threshold=6) if x.dtype != object else "objects"
-        return (f"ndarray({x.dtype}, shape={x.shape}, C={f.c_contiguous}, F={f.f_contiguous}, "
-                f"aligned={f.aligned}, writeable={f.writeable}, strides={x.strides}, "
-                f"head={head})")
+        return (
+            f"ndarray({x.dtype}, shape={x.shape}, C={f.c_contiguous}, F={f.f_contiguous}, "
+            f"aligned={f.aligned}, writeable={f.writeable}, strides={x.strides}, "
+            f"head={head})"
+        )
     if isinstance(x, (list, tuple)) and depth < 2:
         inner = ", ".join(describe(v, depth + 1) for v in list(x)[:8])
         return f"{type(x).__name__}[{len(x)}]({inner})"
@@ -282,9 +349,13 @@ class Runner:
             f.write(text)
 
     def call(self, net, name, fn, args, kwargs, read_only=False):
-        desc = (f"model: {net!r}\ncall: {name}(" + ", ".join(
-            [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()])
-            + ")\n")
+        desc = (
+            f"model: {net!r}\ncall: {name}("
+            + ", ".join(
+                [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+            )
+            + ")\n"
+        )
         self.record(desc)
         before = snapshot(net) if net is not None else None
         STATS["calls"] += 1
@@ -299,13 +370,15 @@ class Runner:
                 after = snapshot(net)
                 if name == "fit" and isinstance(exc, FloatingPointError):
                     done = after["counters"][0] - before["counters"][0]
-                    assert len(after["history"]["loss"]) - len(before["history"]["loss"]) \
-                        == done, f"history and epoch_ disagree after a divergence\n{desc}"
+                    assert len(after["history"]["loss"]) - len(before["history"]["loss"]) == done, (
+                        f"history and epoch_ disagree after a divergence\n{desc}"
+                    )
                     assert all(np.isfinite(w).all() for w in after["weights"]), desc
                     if done:
                         return None
-                assert_same(before, after, f"a rejected {name} ({type(exc).__name__}: "
-                                           f"{exc})\n{desc}")
+                assert_same(
+                    before, after, f"a rejected {name} ({type(exc).__name__}: {exc})\n{desc}"
+                )
             return None
         except Exception as exc:
             raise AssertionError(f"{name} raised {type(exc).__name__}: {exc}\n{desc}") from exc
@@ -320,8 +393,9 @@ def training_arg(draw):
 
 
 def step_arg(draw):
-    return junk_or(draw, [None, 0, 1, 7, 2**64 - 1],
-                   [-1, 2**64, 1.5, "3", True, np.uint64(3), np.int8(-1)])
+    return junk_or(
+        draw, [None, 0, 1, 7, 2**64 - 1], [-1, 2**64, 1.5, "3", True, np.uint64(3), np.int8(-1)]
+    )
 
 
 @st.composite
@@ -330,33 +404,48 @@ def fit_kwargs(draw, net, n):
     kw = {}
     kw["epochs"] = junk_or(draw, [0, 1, 1, 2, 3], [-1, 1.5, "1", None, True])
     kw["batch_size"] = junk_or(draw, [1, 2, 3, 8, 1000], [0, -1, 2.0, "2", None])
-    kw["lr"] = junk_or(draw, [0.01, 0.1, 1.0, 1e-30, 1e10],
-                       [0, -1, np.nan, np.inf, 1e39, 10**400, "0.1", None, True])
+    kw["lr"] = junk_or(
+        draw,
+        [0.01, 0.1, 1.0, 1e-30, 1e10],
+        [0, -1, np.nan, np.inf, 1e39, 10**400, "0.1", None, True],
+    )
     kw["optimizer"] = junk_or(draw, ["sgd", "adam"], ["rmsprop", None, 1, "SGD"])
     if kw["optimizer"] == "sgd" and draw(st.booleans()):
         kw["momentum"] = junk_or(draw, [0.0, 0.5, 0.9], [1.0, -0.1, np.nan, "x", True])
         kw["nesterov"] = junk_or(draw, [False, True], [0, "yes", None])
     if draw(st.integers(0, 3)) == 0:
-        kw["betas"] = junk_or(draw, [(0.9, 0.999), [0.5, 0.5], (0.0, 0.0)],
-                              [(1, 0.9), (0.9,), None, "ab", (np.nan, 0.9)])
+        kw["betas"] = junk_or(
+            draw,
+            [(0.9, 0.999), [0.5, 0.5], (0.0, 0.0)],
+            [(1, 0.9), (0.9,), None, "ab", (np.nan, 0.9)],
+        )
         kw["adam_eps"] = junk_or(draw, [1e-8, 1e-3], [0, -1, np.nan, np.inf, 10**400, "x"])
     if draw(st.integers(0, 3)) == 0:
-        kw["weight_decay"] = junk_or(draw, [0.0, 1e-4, 0.1], [-1, np.nan, np.inf, 1e300, 10**400, "x"])
+        kw["weight_decay"] = junk_or(
+            draw, [0.0, 1e-4, 0.1], [-1, np.nan, np.inf, 1e300, 10**400, "x"]
+        )
     if draw(st.integers(0, 3)) == 0:
         kw["shuffle"] = draw(st.sampled_from([True, False, 0, 1]))
     if draw(st.integers(0, 2)) == 0:
         nv = draw(st.integers(1, 4))
-        good = (draw(array_arg((nv, net.n_features_in_), good=True)),
-                draw(targets_for(net, nv)))
-        kw["validation_data"] = junk_or(draw, [good], [good[:1], good + (1,), "xy",
-                                                       (draw(array_arg((nv, 2))), good[1])])
+        good = (draw(array_arg((nv, net.n_features_in_), good=True)), draw(targets_for(net, nv)))
+        kw["validation_data"] = junk_or(
+            draw, [good], [good[:1], good + (1,), "xy", (draw(array_arg((nv, 2))), good[1])]
+        )
     if draw(st.integers(0, 3)) == 0:
         kw["patience"] = junk_or(draw, [None, 1, 2], [0, -1, 1.5, "x"])
     if draw(st.integers(0, 3)) == 0:
-        kw["callback"] = junk_or(draw, [None, lambda net, logs: False,
-                                        lambda net, logs: True, lambda net, logs: None,
-                                        lambda net, logs: np.bool_(logs["epoch"] > 0)],
-                                 [3, "print"])
+        kw["callback"] = junk_or(
+            draw,
+            [
+                None,
+                lambda net, logs: False,
+                lambda net, logs: True,
+                lambda net, logs: None,
+                lambda net, logs: np.bool_(logs["epoch"] > 0),
+            ],
+            [3, "print"],
+        )
     return kw
 
 
@@ -392,11 +481,12 @@ class Fuzz:
             assert isinstance(exc, ALLOWED), case
             assert str(exc).strip(), f"{case} (without a message)"
             return
-        kw = dict(loss=draw(st.sampled_from(LOSSES)),
-                  dtype=junk_or(draw, ["float32", "float64", np.float32], ["float16", "f8x", 1],
-                                20),
-                  seed=junk_or(draw, [0, 1, 2**64 - 1, None], [-1, 2**64, 1.5, "1"], 20),
-                  backend=junk_or(draw, BACKENDS, ["cuda", None], 20))
+        kw = dict(
+            loss=draw(st.sampled_from(LOSSES)),
+            dtype=junk_or(draw, ["float32", "float64", np.float32], ["float16", "f8x", 1], 20),
+            seed=junk_or(draw, [0, 1, 2**64 - 1, None], [-1, 2**64, 1.5, "1"], 20),
+            backend=junk_or(draw, BACKENDS, ["cuda", None], 20),
+        )
         net = self.runner.call(None, "Sequential", mc.Sequential, (layers,), kw)
         if net is None:
             return
@@ -406,32 +496,63 @@ class Fuzz:
     def one_call(self, draw, net):
         r = self.runner
         n = draw(st.integers(1, 7))
-        what = draw(st.sampled_from(["predict", "loss", "gradients", "fit", "fit", "set_weights",
-                                     "set_state", "set_optimizer_state", "save_load",
-                                     "pickle"]))
+        what = draw(
+            st.sampled_from(
+                [
+                    "predict",
+                    "loss",
+                    "gradients",
+                    "fit",
+                    "fit",
+                    "set_weights",
+                    "set_state",
+                    "set_optimizer_state",
+                    "save_load",
+                    "pickle",
+                ]
+            )
+        )
         X = lambda: draw(array_arg((n, net.n_features_in_)))  # noqa: E731
         if what == "predict":
-            r.call(net, what, net.predict, (X(),),
-                   {"training": training_arg(draw), "step": step_arg(draw)}, read_only=True)
+            r.call(
+                net,
+                what,
+                net.predict,
+                (X(),),
+                {"training": training_arg(draw), "step": step_arg(draw)},
+                read_only=True,
+            )
         elif what in ("loss", "gradients"):
-            r.call(net, what, getattr(net, what), (X(), draw(targets_for(net, n))),
-                   {"training": training_arg(draw), "step": step_arg(draw)}, read_only=True)
+            r.call(
+                net,
+                what,
+                getattr(net, what),
+                (X(), draw(targets_for(net, n))),
+                {"training": training_arg(draw), "step": step_arg(draw)},
+                read_only=True,
+            )
         elif what == "fit":
             X_, y_ = X(), draw(targets_for(net, n))
             r.call(net, what, net.fit, (X_, y_), draw(fit_kwargs(net, n)))
-            assert all(np.isfinite(w).all() for w in net.get_weights()), \
+            assert all(np.isfinite(w).all() for w in net.get_weights()), (
                 "fit left non-finite weights"
+            )
         elif what == "set_weights":
             r.call(net, what, net.set_weights, (draw(weight_list(net.get_weights())),), {})
         elif what == "set_state":
-            r.call(net, what, net.set_state, (draw(weight_list(net.get_state(), "positive")),),
-                   {})
+            r.call(net, what, net.set_state, (draw(weight_list(net.get_state(), "positive")),), {})
         elif what == "set_optimizer_state":
             m, v = net.get_optimizer_state()
             moments = [draw(weight_list(m)), draw(weight_list(v, "positive"))]
-            opt = junk_or(draw, [None, {"name": "sgd", "momentum": 0.9},
-                                 {"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}],
-                          [{"name": "rmsprop"}, "adam", {"name": "adam", "beta1": 2}, 3])
+            opt = junk_or(
+                draw,
+                [
+                    None,
+                    {"name": "sgd", "momentum": 0.9},
+                    {"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+                ],
+                [{"name": "rmsprop"}, "adam", {"name": "adam", "beta1": 2}, 3],
+            )
             steps = junk_or(draw, [0, 5, 2**64 - 1], [-1, 2**64, 1.5, "2"])
             r.call(net, what, net.set_optimizer_state, (moments, opt, steps), {})
         elif what == "save_load":
@@ -442,8 +563,9 @@ class Fuzz:
             if loaded is not None:
                 self.check_same(net, loaded, "save/load")
         else:
-            loaded = r.call(net, "pickle", lambda: pickle.loads(pickle.dumps(net)), (), {},
-                            read_only=True)
+            loaded = r.call(
+                net, "pickle", lambda: pickle.loads(pickle.dumps(net)), (), {}, read_only=True
+            )
             if loaded is not None:
                 self.check_same(net, loaded, "pickle")
 
@@ -461,24 +583,37 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
     base = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
-    print(f"fuzz: layer kinds {[c.__name__ for c in LAYERS]}, engines {BACKENDS}, "
-          f"seed {base}", flush=True)
+    print(
+        f"fuzz: layer kinds {[c.__name__ for c in LAYERS]}, engines {BACKENDS}, seed {base}",
+        flush=True,
+    )
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmpdir:
         fuzz = Fuzz(Runner(args.case_file, tmpdir))
         batch = 0
         while STATS["calls"] < args.calls and time.time() - t0 < args.seconds:
+
             @hseed(base + batch)
-            @settings(max_examples=50, deadline=None, database=None, derandomize=False,
-                      suppress_health_check=list(HealthCheck), print_blob=True)
+            @settings(
+                max_examples=50,
+                deadline=None,
+                database=None,
+                derandomize=False,
+                suppress_health_check=list(HealthCheck),
+                print_blob=True,
+            )
             @given(st.data())
             def check(data):
                 fuzz.run(data)
+
             check()
             batch += 1
     took = time.time() - t0
-    print(f"fuzz: {STATS['calls']} calls in {took:.1f} s ({batch} batches of 50 examples, "
-          f"seeds {base}..{base + batch - 1})", flush=True)
+    print(
+        f"fuzz: {STATS['calls']} calls in {took:.1f} s ({batch} batches of 50 examples, "
+        f"seeds {base}..{base + batch - 1})",
+        flush=True,
+    )
     print("fuzz: " + ", ".join(f"{k} {v}" for k, v in sorted(STATS.items())), flush=True)
     os.remove(args.case_file)
 

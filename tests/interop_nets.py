@@ -1,6 +1,7 @@
 """Networks for the interop tests (ONNX, torch, scikit-learn): one factory per layer kind,
 restricted to the kinds this mlpcore has (LeakyReLU and GELU arrive with the layer-descriptor
 work), so the tests cover every kind as soon as it exists."""
+
 import numpy as np
 
 import mlpcore as mc
@@ -25,8 +26,14 @@ FACTORIES = {
 }
 KINDS = [k for k in FACTORIES if hasattr(mc, k)]
 ACTIVATIONS = [k for k in KINDS if k not in ("Dense", "BatchNorm", "LayerNorm", "Dropout")]
-N_OUT = {"softmax_cross_entropy": 3, "binary_cross_entropy": 2, "mse": 2, "poisson": 2,
-         "hinge": 2, "squared_hinge": 2}
+N_OUT = {
+    "softmax_cross_entropy": 3,
+    "binary_cross_entropy": 2,
+    "mse": 2,
+    "poisson": 2,
+    "hinge": 2,
+    "squared_hinge": 2,
+}
 
 
 def _has_loss(name):
@@ -45,8 +52,12 @@ def randomise(net, rng, scale=0.6):
     """Random weights, and batch-norm running statistics far from their (0, 1) start."""
     net.set_weights([rng.normal(0, scale, w.shape) for w in net.get_weights()])
     state = net.get_state()
-    net.set_state([rng.normal(0, 0.5, s.shape) if i % 2 == 0 else rng.uniform(0.3, 2.5, s.shape)
-                   for i, s in enumerate(state)])
+    net.set_state(
+        [
+            rng.normal(0, 0.5, s.shape) if i % 2 == 0 else rng.uniform(0.3, 2.5, s.shape)
+            for i, s in enumerate(state)
+        ]
+    )
     return net
 
 
@@ -64,16 +75,21 @@ def every_kind_net(loss, dtype, rng, backend="native", n_in=5, width=7, kinds=No
         if k in kinds and k != "ReLU":
             layers += [mc.Dense(width, width), FACTORIES[k](width)]
     layers.append(mc.Dense(width, N_OUT[loss]))
-    net = mc.Sequential(layers, loss=loss, dtype=dtype, seed=int(rng.integers(2**31)),
-                        backend=backend)
+    net = mc.Sequential(
+        layers, loss=loss, dtype=dtype, seed=int(rng.integers(2**31)), backend=backend
+    )
     return randomise(net, rng)
 
 
 def one_kind_net(kind, loss, dtype, rng, backend="native", n_in=4, width=6):
     """Dense -> <kind> -> Dense: a failure names the kind."""
-    net = mc.Sequential([mc.Dense(n_in, width), FACTORIES[kind](width),
-                         mc.Dense(width, N_OUT[loss])], loss=loss, dtype=dtype,
-                        seed=int(rng.integers(2**31)), backend=backend)
+    net = mc.Sequential(
+        [mc.Dense(n_in, width), FACTORIES[kind](width), mc.Dense(width, N_OUT[loss])],
+        loss=loss,
+        dtype=dtype,
+        seed=int(rng.integers(2**31)),
+        backend=backend,
+    )
     return randomise(net, rng)
 
 

@@ -2,6 +2,7 @@
 (every import statement, those inside functions included) has no cycle, and the layers of
 the package keep to their places (the scikit-learn estimators reach neither the NumPy twin
 nor the C++ extension; the twin imports nothing of the API above it)."""
+
 import ast
 import pathlib
 
@@ -9,7 +10,8 @@ import pytest
 
 import mlpcore
 from mlpcore import _common
-from mlpcore.reference import losses as twin_losses, optim as twin_optim
+from mlpcore.reference import losses as twin_losses
+from mlpcore.reference import optim as twin_optim
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "python" / "mlpcore"
 
@@ -37,7 +39,7 @@ def _imports(name, path, modules):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module
@@ -48,8 +50,11 @@ def _imports(name, path, modules):
             if not mod or not (mod == "mlpcore" or mod.startswith("mlpcore.")):
                 continue
             sub = f"{mod}.{attr}" if attr else None
-            if sub in modules or (attr and sub and sub.endswith("._core")) \
-                    or (sub and sub.endswith("._core_testing")):
+            if (
+                sub in modules
+                or (attr and sub and sub.endswith("._core"))
+                or (sub and sub.endswith("._core_testing"))
+            ):
                 out.add(sub)  # a submodule (the extension included)
             else:
                 out.add(mod)
@@ -73,7 +78,7 @@ def _cycle(graph):
             if v not in graph:
                 continue
             if state.get(v) == "open":
-                return stack[stack.index(v):] + [v]
+                return stack[stack.index(v) :] + [v]
             if v not in state:
                 found = visit(v)
                 if found:
@@ -124,14 +129,27 @@ def test_estimators_reach_neither_the_twin_nor_the_extension():
     graph = _graph()
     for name in graph:
         if name.startswith("mlpcore.estimators"):
-            direct = {m for m in graph[name]
-                      if m.startswith("mlpcore.reference") or m.startswith("mlpcore._core")}
+            direct = {
+                m
+                for m in graph[name]
+                if m.startswith("mlpcore.reference") or m.startswith("mlpcore._core")
+            }
             assert not direct, f"{name} imports {sorted(direct)}"
 
 
-@pytest.mark.parametrize("module", ["mlpcore._checks", "mlpcore._training", "mlpcore._record",
-                                    "mlpcore.io", "mlpcore.callbacks", "mlpcore.layers",
-                                    "mlpcore._layout", "mlpcore.optimizers"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "mlpcore._checks",
+        "mlpcore._training",
+        "mlpcore._record",
+        "mlpcore.io",
+        "mlpcore.callbacks",
+        "mlpcore.layers",
+        "mlpcore._layout",
+        "mlpcore.optimizers",
+    ],
+)
 def test_the_api_does_not_take_facts_from_the_twin(module):
     """Only Sequential and QuantizedSequential (mlpcore.quantization) build the twin
     (backend="numpy"); the checks, the training loop and the record take the shared tables

@@ -1,19 +1,44 @@
 """The second link of the chain of trust: the C++ engine (backend="native") against the NumPy
 twin (backend="numpy"), through the public Sequential API. Skipped until mlpcore._core is built.
 """
+
 import numpy as np
 import pytest
 
-from mlpcore import (GELU, BatchNorm, Dense, Dropout, Identity, LeakyReLU, ReLU, Sequential,
-                     Sigmoid, Sign, Step, Tanh)
+from mlpcore import (
+    GELU,
+    BatchNorm,
+    Dense,
+    Dropout,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Sign,
+    Step,
+    Tanh,
+)
 
-from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      random_weights, targets)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_all_equal,
+    assert_close,
+    random_weights,
+    targets,
+)
 
 pytestmark = pytest.mark.usefixtures("native")
 
-ACTIVATIONS = {"identity": Identity, "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU,
-               "leaky_relu": lambda: LeakyReLU(0.1), "gelu": GELU}
+ACTIVATIONS = {
+    "identity": Identity,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": lambda: LeakyReLU(0.1),
+    "gelu": GELU,
+}
 LOSSES = ["softmax_cross_entropy", "binary_cross_entropy", "mse", "hinge", "squared_hinge"]
 
 
@@ -23,17 +48,37 @@ def pair(layers, **kw):
 
 
 def bn_dropout_layers(n_in=6, n_out=3):
-    return [Dense(n_in, 8), BatchNorm(8), ReLU(), Dropout(0.3),
-            Dense(8, 5), BatchNorm(5, momentum=0.2), Tanh(), Dropout(0.1), Dense(5, n_out)]
+    return [
+        Dense(n_in, 8),
+        BatchNorm(8),
+        ReLU(),
+        Dropout(0.3),
+        Dense(8, 5),
+        BatchNorm(5, momentum=0.2),
+        Tanh(),
+        Dropout(0.1),
+        Dense(5, n_out),
+    ]
 
 
-@pytest.mark.parametrize("layers", [
-    lambda: [Dense(5, 7), ReLU(), Dense(7, 3)],
-    lambda: [Dense(4, 4), Tanh(), Dense(4, 2), Sigmoid(), Dense(2, 1)],
-    lambda: bn_dropout_layers(),
-    lambda: [Dense(5, 6), BatchNorm(6), LeakyReLU(), Dense(6, 4), Dropout(0.2), GELU(),
-             Dense(4, 2)],
-], ids=["relu", "tanh-sigmoid", "bn-dropout", "leaky-gelu"])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [Dense(5, 7), ReLU(), Dense(7, 3)],
+        lambda: [Dense(4, 4), Tanh(), Dense(4, 2), Sigmoid(), Dense(2, 1)],
+        lambda: bn_dropout_layers(),
+        lambda: [
+            Dense(5, 6),
+            BatchNorm(6),
+            LeakyReLU(),
+            Dense(6, 4),
+            Dropout(0.2),
+            GELU(),
+            Dense(4, 2),
+        ],
+    ],
+    ids=["relu", "tanh-sigmoid", "bn-dropout", "leaky-gelu"],
+)
 def test_initial_weights_and_state_identical(layers, dtype):
     native, numpy_ = pair(layers(), loss="mse", dtype=dtype, seed=2024)
     assert_all_equal(native.get_weights(), numpy_.get_weights(), "initial weights")
@@ -86,8 +131,9 @@ def test_multi_epoch_fit_agrees(loss, dtype, rng):
 @pytest.mark.parametrize("batch_size", [30, 1000])
 def test_full_batch_gradient_descent_agrees(batch_size, dtype, rng):
     tol = TOLERANCES[dtype]
-    native, numpy_ = pair([Dense(3, 4), Sigmoid(), Dense(4, 2)], loss="binary_cross_entropy",
-                          dtype=dtype, seed=77)
+    native, numpy_ = pair(
+        [Dense(3, 4), Sigmoid(), Dense(4, 2)], loss="binary_cross_entropy", dtype=dtype, seed=77
+    )
     X, y = rng.normal(size=(30, 3)), targets("binary_cross_entropy", 30, 2, rng)
     h_nat = native.fit(X, y, epochs=5, batch_size=batch_size, lr=0.5)
     h_np = numpy_.fit(X, y, epochs=5, batch_size=batch_size, lr=0.5)
@@ -98,8 +144,9 @@ def test_full_batch_gradient_descent_agrees(batch_size, dtype, rng):
 
 def test_unshuffled_fit_agrees(dtype, rng):
     tol = TOLERANCES[dtype]
-    native, numpy_ = pair([Dense(3, 5), ReLU(), Dense(5, 3)], loss="softmax_cross_entropy",
-                          dtype=dtype, seed=3)
+    native, numpy_ = pair(
+        [Dense(3, 5), ReLU(), Dense(5, 3)], loss="softmax_cross_entropy", dtype=dtype, seed=3
+    )
     X, y = rng.normal(size=(25, 3)), targets("softmax_cross_entropy", 25, 3, rng)
     native.fit(X, y, epochs=3, batch_size=7, lr=0.2, shuffle=False)
     numpy_.fit(X, y, epochs=3, batch_size=7, lr=0.2, shuffle=False)
@@ -120,8 +167,12 @@ def test_batchnorm_dropout_training_agrees(dtype, rng):
     assert_all_close(native.get_state(), numpy_.get_state(), **tol, what="running stats")
     # evaluation mode uses the running statistics, training mode the batch's
     assert_close(native.predict(X), numpy_.predict(X), **tol, what="predict (eval)")
-    assert_close(native.predict(X, training=True, step=3), numpy_.predict(X, training=True, step=3),
-                 **tol, what="predict (training)")
+    assert_close(
+        native.predict(X, training=True, step=3),
+        numpy_.predict(X, training=True, step=3),
+        **tol,
+        what="predict (training)",
+    )
 
 
 @pytest.mark.parametrize("step", [0, 1, 17])
@@ -133,11 +184,18 @@ def test_batchnorm_dropout_gradients_agree(step, dtype, rng):
     numpy_.set_weights(w)
     X, y = rng.normal(size=(9, 6)), targets("mse", 9, 3, rng)
     for training in (True, False):
-        assert_all_close(native.gradients(X, y, training=training, step=step),
-                         numpy_.gradients(X, y, training=training, step=step), **tol,
-                         what=f"gradients(training={training}, step={step})")
-        assert_close(native.loss(X, y, training=training, step=step),
-                     numpy_.loss(X, y, training=training, step=step), **tol, what="loss")
+        assert_all_close(
+            native.gradients(X, y, training=training, step=step),
+            numpy_.gradients(X, y, training=training, step=step),
+            **tol,
+            what=f"gradients(training={training}, step={step})",
+        )
+        assert_close(
+            native.loss(X, y, training=training, step=step),
+            numpy_.loss(X, y, training=training, step=step),
+            **tol,
+            what="loss",
+        )
     # gradients and loss update nothing, running statistics included
     assert_all_equal(native.get_state(), numpy_.get_state(), "state")
     assert native.step_ == 0
@@ -174,8 +232,7 @@ def test_thread_count_reproducibility(dtype, tol, rng):
     y = targets("softmax_cross_entropy", 600, 10, rng)
 
     def run(limit):
-        m = Sequential(layers, loss="softmax_cross_entropy", dtype=dtype, seed=4,
-                       backend="native")
+        m = Sequential(layers, loss="softmax_cross_entropy", dtype=dtype, seed=4, backend="native")
         with threadpoolctl.threadpool_limits(limit):
             hist = m.fit(X, y, epochs=2, batch_size=200, lr=0.05)
         return list(hist), m.get_weights() + m.get_state()

@@ -1,6 +1,7 @@
 """Bad input on both engines: every bad call raises ValueError naming the problem and leaves
 the model exactly as it was; convertible input (views, Fortran order, other dtypes, lists)
 is converted and gives the same result as the clean array."""
+
 import warnings
 
 import numpy as np
@@ -19,8 +20,13 @@ N_IN, N_OUT = 3, 3
 def trained(backend, loss="softmax_cross_entropy", dtype="float64", seed=7):
     """A BatchNorm + Dropout model after one epoch, so that weights, running statistics,
     epoch_ and step_ all differ from their initial values."""
-    model = make([Dense(N_IN, 5), BatchNorm(5), ReLU(), Dropout(0.2), Dense(5, N_OUT)], backend,
-                 loss=loss, dtype=dtype, seed=seed)
+    model = make(
+        [Dense(N_IN, 5), BatchNorm(5), ReLU(), Dropout(0.2), Dense(5, N_OUT)],
+        backend,
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+    )
     rng = np.random.default_rng(seed)
     model.fit(rng.normal(size=(10, N_IN)), targets(loss, 10, N_OUT, rng), epochs=1, batch_size=4)
     assert (model.epoch_, model.step_) == (1, 3)
@@ -88,7 +94,9 @@ def test_predict_finds_one_non_finite_value_at_any_position(dtype, native):
         for r, c in np.ndindex(clean.shape):
             X = clean.copy()
             X[r, c] = value
-            with pytest.raises(ValueError, match=rf"NaN or infinity \(first at index \({r}, {c}\)\)"):
+            with pytest.raises(
+                ValueError, match=rf"NaN or infinity \(first at index \({r}, {c}\)\)"
+            ):
                 model.predict(X)
     X = clean.copy()
     X[[4, 29], [2, 1]] = np.nan
@@ -109,8 +117,12 @@ def test_predict_finds_one_non_finite_value_at_any_position(dtype, native):
     # the largest finite values and the subnormals pass the check (the outputs may overflow)
     info = np.finfo(dtype)
     X = clean.copy()
-    X[[0, 0, 0, 30], [0, 1, 2, 2]] = [info.max, -info.max, info.smallest_subnormal,
-                                      -info.smallest_subnormal]
+    X[[0, 0, 0, 30], [0, 1, 2, 2]] = [
+        info.max,
+        -info.max,
+        info.smallest_subnormal,
+        -info.smallest_subnormal,
+    ]
     assert model.predict(X).shape == (31, N_OUT)
 
 
@@ -121,8 +133,11 @@ def test_float64_beyond_float32_range_is_rejected(backend):
     X = np.ones((4, 3))
     X[1, 1] = 1e300
     for method in METHODS:
-        with pytest.raises(ValueError, match=r"X holds 1e\+300 at index \(1, 1\): beyond the "
-                                             "range of float32"):
+        with pytest.raises(
+            ValueError,
+            match=r"X holds 1e\+300 at index \(1, 1\): beyond the "
+            "range of float32",
+        ):
             call(model, method, X)
     assert_unchanged(model, snap)
 
@@ -136,8 +151,11 @@ def test_float64_targets_beyond_float32_range_are_rejected_by_name(backend):
     y[2, 0] = -1e300
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warning from a cast either
-        with pytest.raises(ValueError, match=r"y holds -1e\+300 at index \(2, 0\): beyond "
-                                             "the range of float32"):
+        with pytest.raises(
+            ValueError,
+            match=r"y holds -1e\+300 at index \(2, 0\): beyond "
+            "the range of float32",
+        ):
             model.fit(np.ones((4, 3)), y, epochs=1)
     assert_unchanged(model, snap)
 
@@ -154,20 +172,36 @@ BAD_Y = {
     "scalar": ("mse", np.float64(1.0), "1-D or 2-D"),
     "nan": ("mse", with_nan((4, 3), (1, 2)), "y contains NaN"),
     "inf-labels": ("softmax_cross_entropy", np.array([0, 1, np.inf, 2]), "NaN or infinity"),
-    "negative-label": ("softmax_cross_entropy", np.array([0, 1, -1, 2]),
-                       r"class labels must lie in \[0, 2\] for 3 outputs, got values in \[-1, 2\]"),
-    "label-too-big": ("softmax_cross_entropy", np.array([0, 3, 1, 2]),
-                      r"class labels must lie in \[0, 2\]"),
-    "non-integer-label": ("softmax_cross_entropy", np.array([0, 1.5, 1, 2]),
-                          "class labels must be integers"),
-    "rows-not-summing-to-1": ("softmax_cross_entropy",
-                              np.array([[1, 0, 0], [0.5, 0.4, 0], [0, 0, 1], [0, 1, 0]]),
-                              "row 1 sums to 0.9"),
-    "negative-probability": ("softmax_cross_entropy",
-                             np.array([[1.5, -0.5, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]]),
-                             r"must lie in \[0, 1\]"),
-    "bce-above-1": ("binary_cross_entropy", np.full((4, 3), 0.5) + np.eye(4, 3),
-                    r"targets of binary_cross_entropy must lie in \[0, 1\]"),
+    "negative-label": (
+        "softmax_cross_entropy",
+        np.array([0, 1, -1, 2]),
+        r"class labels must lie in \[0, 2\] for 3 outputs, got values in \[-1, 2\]",
+    ),
+    "label-too-big": (
+        "softmax_cross_entropy",
+        np.array([0, 3, 1, 2]),
+        r"class labels must lie in \[0, 2\]",
+    ),
+    "non-integer-label": (
+        "softmax_cross_entropy",
+        np.array([0, 1.5, 1, 2]),
+        "class labels must be integers",
+    ),
+    "rows-not-summing-to-1": (
+        "softmax_cross_entropy",
+        np.array([[1, 0, 0], [0.5, 0.4, 0], [0, 0, 1], [0, 1, 0]]),
+        "row 1 sums to 0.9",
+    ),
+    "negative-probability": (
+        "softmax_cross_entropy",
+        np.array([[1.5, -0.5, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]]),
+        r"must lie in \[0, 1\]",
+    ),
+    "bce-above-1": (
+        "binary_cross_entropy",
+        np.full((4, 3), 0.5) + np.eye(4, 3),
+        r"targets of binary_cross_entropy must lie in \[0, 1\]",
+    ),
     "bce-negative": ("binary_cross_entropy", -np.eye(4, 3), r"must lie in \[0, 1\]"),
     "strings": ("mse", np.array(["a", "b", "c", "d"]), "real numbers"),
 }
@@ -264,8 +298,14 @@ def test_unknown_loss_lists_known_ones(backend):
         make([Dense(2, 2)], backend, loss="cross_entropy")
     for name in ref_losses.NAMES:
         assert name in str(info.value)
-    assert set(ref_losses.NAMES) == {"softmax_cross_entropy", "binary_cross_entropy", "mse",
-                                     "poisson", "hinge", "squared_hinge"}
+    assert set(ref_losses.NAMES) == {
+        "softmax_cross_entropy",
+        "binary_cross_entropy",
+        "mse",
+        "poisson",
+        "hinge",
+        "squared_hinge",
+    }
 
 
 def test_unknown_backend():
@@ -279,30 +319,42 @@ def test_bad_dtype(dtype, backend):
         make([Dense(2, 2)], backend, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype,expected", [("float32", np.float32), (np.float64, np.float64),
-                                            ("f4", np.float32), (np.dtype("float64"), np.float64)])
+@pytest.mark.parametrize(
+    "dtype,expected",
+    [
+        ("float32", np.float32),
+        (np.float64, np.float64),
+        ("f4", np.float32),
+        (np.dtype("float64"), np.float64),
+    ],
+)
 def test_dtype_spellings(dtype, expected, backend):
     model = make([Dense(2, 2)], backend, dtype=dtype, seed=0)
     assert model.get_weights()[0].dtype == expected
     assert model.predict(np.ones((1, 2))).dtype == expected
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "7", True, 2 ** 64])
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True, 2**64])
 def test_bad_seed(seed, backend):
     with pytest.raises(ValueError, match="seed must be None or an integer"):
         make([Dense(2, 2)], backend, seed=seed)
 
 
-@pytest.mark.parametrize("layers,match", [
-    ([], "must not be empty"),
-    (Dense(2, 2), "must be a list"),
-    ([Dense(2, 2), "relu"], r"layers\[1\] must be an mlpcore layer"),
-    ([Dense(2, 3), Dense(2, 1)],
-     r"layers\[1\] \(Dense\(2, 1\)\) expects 2 inputs but the layer before it produces 3"),
-    ([Dense(2, 3), ReLU(), BatchNorm(4)], r"layers\[2\].*expects 4 inputs.*produces 3"),
-    ([BatchNorm(3), Dense(4, 1)], "expects 4 inputs"),
-    ([ReLU(), Dropout(0.5)], "at least one Dense or BatchNorm"),
-])
+@pytest.mark.parametrize(
+    "layers,match",
+    [
+        ([], "must not be empty"),
+        (Dense(2, 2), "must be a list"),
+        ([Dense(2, 2), "relu"], r"layers\[1\] must be an mlpcore layer"),
+        (
+            [Dense(2, 3), Dense(2, 1)],
+            r"layers\[1\] \(Dense\(2, 1\)\) expects 2 inputs but the layer before it produces 3",
+        ),
+        ([Dense(2, 3), ReLU(), BatchNorm(4)], r"layers\[2\].*expects 4 inputs.*produces 3"),
+        ([BatchNorm(3), Dense(4, 1)], "expects 4 inputs"),
+        ([ReLU(), Dropout(0.5)], "at least one Dense or BatchNorm"),
+    ],
+)
 def test_bad_layer_lists(layers, match, backend):
     with pytest.raises(ValueError, match=match):
         make(layers, backend, seed=0)
@@ -313,32 +365,41 @@ def test_softmax_needs_two_outputs(backend):
         make([Dense(3, 1)], backend, loss="softmax_cross_entropy")
 
 
-@pytest.mark.parametrize("make_layer,match", [
-    (lambda: Dense(0, 3), r"n_in must be an integer in \[1, "),
-    (lambda: Dense(2**31, 3), r"n_in must be an integer in \[1, 2147483647\]"),
-    (lambda: Dense(2, -1), r"n_out must be an integer in \[1, "),
-    (lambda: Dense(2.5, 3), "n_in"),
-    (lambda: Dense(True, 3), "n_in"),
-    (lambda: Dropout(-0.1), r"p must lie in \[0, 1\)"),
-    (lambda: Dropout(1.0), r"p must lie in \[0, 1\)"),
-    (lambda: Dropout(1.5), r"p must lie in \[0, 1\)"),
-    (lambda: Dropout(float("nan")), "p must be a finite real number"),
-    (lambda: Dropout("0.5"), "p must be a finite real number"),
-    (lambda: BatchNorm(0), "n_features"),
-    (lambda: BatchNorm(4, momentum=-0.1), r"momentum must lie in \[0, 1\]"),
-    (lambda: BatchNorm(4, momentum=1.1), r"momentum must lie in \[0, 1\]"),
-    (lambda: BatchNorm(4, momentum=float("inf")), "momentum must be a finite"),
-    (lambda: BatchNorm(4, eps=0), "eps must be > 0"),
-    (lambda: BatchNorm(4, eps=-1e-5), "eps must be > 0"),
-    (lambda: BatchNorm(4, eps=float("nan")), "eps must be a finite"),
-])
+@pytest.mark.parametrize(
+    "make_layer,match",
+    [
+        (lambda: Dense(0, 3), r"n_in must be an integer in \[1, "),
+        (lambda: Dense(2**31, 3), r"n_in must be an integer in \[1, 2147483647\]"),
+        (lambda: Dense(2, -1), r"n_out must be an integer in \[1, "),
+        (lambda: Dense(2.5, 3), "n_in"),
+        (lambda: Dense(True, 3), "n_in"),
+        (lambda: Dropout(-0.1), r"p must lie in \[0, 1\)"),
+        (lambda: Dropout(1.0), r"p must lie in \[0, 1\)"),
+        (lambda: Dropout(1.5), r"p must lie in \[0, 1\)"),
+        (lambda: Dropout(float("nan")), "p must be a finite real number"),
+        (lambda: Dropout("0.5"), "p must be a finite real number"),
+        (lambda: BatchNorm(0), "n_features"),
+        (lambda: BatchNorm(4, momentum=-0.1), r"momentum must lie in \[0, 1\]"),
+        (lambda: BatchNorm(4, momentum=1.1), r"momentum must lie in \[0, 1\]"),
+        (lambda: BatchNorm(4, momentum=float("inf")), "momentum must be a finite"),
+        (lambda: BatchNorm(4, eps=0), "eps must be > 0"),
+        (lambda: BatchNorm(4, eps=-1e-5), "eps must be > 0"),
+        (lambda: BatchNorm(4, eps=float("nan")), "eps must be a finite"),
+    ],
+)
 def test_bad_layer_arguments(make_layer, match):
     with pytest.raises(ValueError, match=match):
         make_layer()
 
 
-@pytest.mark.parametrize("layer", [lambda: Dropout(0.0), lambda: BatchNorm(3, momentum=0.0),
-                                   lambda: BatchNorm(3, momentum=1.0, eps=1e-12)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: Dropout(0.0),
+        lambda: BatchNorm(3, momentum=0.0),
+        lambda: BatchNorm(3, momentum=1.0, eps=1e-12),
+    ],
+)
 def test_edge_layer_arguments_are_accepted(layer, backend, rng):
     model = make([Dense(2, 3), layer(), Dense(3, 1)], backend, seed=0)
     X, y = rng.normal(size=(8, 2)), rng.normal(size=8)
@@ -347,21 +408,24 @@ def test_edge_layer_arguments_are_accepted(layer, backend, rng):
 
 
 # ---- fit / predict arguments ---------------------------------------------------------------
-@pytest.mark.parametrize("kwargs,match", [
-    ({"epochs": -1}, "epochs must be a non-negative integer"),
-    ({"epochs": 1.5}, "epochs"),
-    ({"epochs": True}, "epochs"),
-    ({"epochs": "2"}, "epochs"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"batch_size": -3}, "batch_size"),
-    ({"batch_size": 2.0}, "batch_size"),
-    ({"batch_size": None}, "batch_size"),
-    ({"lr": 0}, "lr must be a finite number > 0"),
-    ({"lr": -0.1}, "lr"),
-    ({"lr": float("nan")}, "lr"),
-    ({"lr": float("inf")}, "lr"),
-    ({"lr": "0.1"}, "lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"epochs": -1}, "epochs must be a non-negative integer"),
+        ({"epochs": 1.5}, "epochs"),
+        ({"epochs": True}, "epochs"),
+        ({"epochs": "2"}, "epochs"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"batch_size": -3}, "batch_size"),
+        ({"batch_size": 2.0}, "batch_size"),
+        ({"batch_size": None}, "batch_size"),
+        ({"lr": 0}, "lr must be a finite number > 0"),
+        ({"lr": -0.1}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"lr": "0.1"}, "lr"),
+    ],
+)
 def test_bad_fit_arguments(kwargs, match, backend, rng):
     model = trained(backend)
     snap = snapshot(model)
@@ -414,8 +478,11 @@ def test_converted_X_gives_the_same_results(dtype, backend, rng):
         clean = clean.astype(dtype)
         assert_all_equal([model.predict(variant)], [model.predict(clean)], f"predict({name})")
         assert model.loss(variant, y) == model.loss(clean, y), name
-        assert_all_equal(model.gradients(variant, y, training=True),
-                         model.gradients(clean, y, training=True), f"gradients({name})")
+        assert_all_equal(
+            model.gradients(variant, y, training=True),
+            model.gradients(clean, y, training=True),
+            f"gradients({name})",
+        )
 
 
 def test_converted_inputs_fit_the_same(backend, rng):
@@ -425,10 +492,10 @@ def test_converted_inputs_fit_the_same(backend, rng):
     clean.fit(X, labels, epochs=2, batch_size=3)
     expected = clean.get_weights() + clean.get_state()
     variants = [
-        (np.asfortranarray(X), labels.astype(np.float64)),    # labels as integral floats
+        (np.asfortranarray(X), labels.astype(np.float64)),  # labels as integral floats
         (X.tolist(), labels.tolist()),
         (np.hstack([X, X])[:, :N_IN], labels.astype(np.uint8)),
-        (X, np.eye(N_OUT)[labels]),                           # one-hot rows = the labels
+        (X, np.eye(N_OUT)[labels]),  # one-hot rows = the labels
         (X, np.asfortranarray(np.eye(N_OUT)[labels].astype(np.float32))),
     ]
     for i, (Xv, yv) in enumerate(variants):
@@ -468,7 +535,7 @@ def test_batchnorm_training_call_with_one_sample(backend, rng):
 def test_batch_bounds():
     assert batch_bounds(10, 4, False) == [(0, 4), (4, 8), (8, 10)]
     assert batch_bounds(9, 4, False) == [(0, 4), (4, 8), (8, 9)]
-    assert batch_bounds(9, 4, True) == [(0, 4), (4, 9)]     # the trailing sample joins
+    assert batch_bounds(9, 4, True) == [(0, 4), (4, 9)]  # the trailing sample joins
     assert batch_bounds(5, 100, True) == [(0, 5)]
     assert batch_bounds(2, 1, True) == [(0, 2)]
     for n in range(1, 30):
@@ -552,8 +619,9 @@ def test_history_covers_the_epochs_completed_before_divergence(backend, rng):
     with pytest.raises(FloatingPointError):
         model.fit(X, y, epochs=200, batch_size=8, lr=50.0)
     assert model.epoch_ > 0, "the test needs at least one completed epoch"
-    assert len(model.history_["loss"]) == model.epoch_, \
+    assert len(model.history_["loss"]) == model.epoch_, (
         f"history_ has {len(model.history_['loss'])} losses after {model.epoch_} epochs"
+    )
 
 
 # ---- found in review: overflow, extreme integers, direct engine calls -------------------
@@ -571,8 +639,13 @@ def test_batchnorm_statistics_overflow_is_a_divergence(backend):
 def test_early_stopping_without_any_finite_validation_loss(backend):
     model = make([Dense(1, 1)], backend, loss="mse", seed=0)
     with np.errstate(over="ignore"):
-        losses = model.fit(np.ones((4, 1)), np.ones(4), epochs=5, patience=1,
-                           validation_data=(np.full((2, 1), 1e200), np.zeros(2)))
+        losses = model.fit(
+            np.ones((4, 1)),
+            np.ones(4),
+            epochs=5,
+            patience=1,
+            validation_data=(np.full((2, 1), 1e200), np.zeros(2)),
+        )
     assert len(losses) == 1, f"expected a stop after one epoch without improvement: {losses}"
 
 
@@ -593,47 +666,65 @@ def test_step_out_of_range(step, backend):
 
 def test_engine_refuses_training_through_sign_before_touching_state(native):
     from mlpcore import _core
-    net = _core.Network64([("dense", 2, 2), ("batchnorm", 2, 2, 0.5, 1e-5), ("sign", 2, 2),
-                           ("dense", 2, 2)], "mse", 0)
+
+    net = _core.Network64(
+        [("dense", 2, 2), ("batchnorm", 2, 2, 0.5, 1e-5), ("sign", 2, 2), ("dense", 2, 2)], "mse", 0
+    )
     state = net.get_state()
     with pytest.raises(ValueError, match="zero derivative"):
-        net.train_epoch(np.ones((4, 2)), np.ones((4, 2)),
-                        EpochOptions(batch_size=2, optimizer={"name": "sgd"}, lr=0.1), 0, 0, 0)
+        net.train_epoch(
+            np.ones((4, 2)),
+            np.ones((4, 2)),
+            EpochOptions(batch_size=2, optimizer={"name": "sgd"}, lr=0.1),
+            0,
+            0,
+            0,
+        )
     assert np.array_equal(net.get_state(), state)
     with pytest.raises(ValueError, match="zero derivative"):
         net.gradients(np.ones((4, 2)), np.ones((4, 2)), True, 0)
 
 
-@pytest.mark.parametrize("spec, match", [
-    (("batchnorm", 2, 2, 0.1, float("inf")), "eps"),
-    (("dropout", 2, 2, 1.0), "p must lie"),
-    (("dense", 2), r"layer spec 1: must be a tuple \(kind, n_in, n_out"),
-    (("swish", 2, 2), "'swish'.*known"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (("batchnorm", 2, 2, 0.1, float("inf")), "eps"),
+        (("dropout", 2, 2, 1.0), "p must lie"),
+        (("dense", 2), r"layer spec 1: must be a tuple \(kind, n_in, n_out"),
+        (("swish", 2, 2), "'swish'.*known"),
+    ],
+)
 def test_engine_rejects_bad_specs(spec, match, native):
     from mlpcore import _core
+
     with pytest.raises(ValueError, match=match):
         _core.Network64([("dense", 2, 2), spec], "mse", 0)
 
 
 def test_engine_loss_functions_reject_zero_outputs(native):
     from mlpcore import _core
+
     kernels = _core.testing
-    for call in (lambda: kernels.output_activation("softmax_cross_entropy", np.ones((3, 0))),
-                 lambda: kernels.loss_forward("softmax_cross_entropy", np.ones((3, 0)),
-                                              np.ones((3, 0)))):
+    for call in (
+        lambda: kernels.output_activation("softmax_cross_entropy", np.ones((3, 0))),
+        lambda: kernels.loss_forward("softmax_cross_entropy", np.ones((3, 0)), np.ones((3, 0))),
+    ):
         with pytest.raises(ValueError, match="at least one column"):
             call()
 
 
 def test_concurrent_fits_on_one_model_run_one_after_the_other(native, rng):
     import threading
+
     X, y = rng.normal(size=(256, 8)), rng.integers(0, 3, 256)
     layers = [Dense(8, 16), ReLU(), Dropout(0.2), Dense(16, 3)]
     shared = make(layers, "native", loss="softmax_cross_entropy", seed=3)
-    threads = [threading.Thread(target=shared.fit, args=(X, y),
-                                kwargs={"epochs": 3, "batch_size": 16, "lr": 0.05})
-               for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=shared.fit, args=(X, y), kwargs={"epochs": 3, "batch_size": 16, "lr": 0.05}
+        )
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -649,16 +740,27 @@ def test_float64_X_for_a_float32_model_is_not_copied_and_checked_for_range(rng):
     each batch): the same training as a float32 copy, and values beyond float32 are refused."""
     pytest.importorskip("mlpcore._core")
     X, y = rng.normal(size=(300, 8)), rng.integers(0, 3, 300)
-    nets = [Sequential([Dense(8, 16), ReLU(), Dense(16, 3)], loss="softmax_cross_entropy",
-                       dtype="float32", seed=1, backend="native") for _ in range(2)]
+    nets = [
+        Sequential(
+            [Dense(8, 16), ReLU(), Dense(16, 3)],
+            loss="softmax_cross_entropy",
+            dtype="float32",
+            seed=1,
+            backend="native",
+        )
+        for _ in range(2)
+    ]
     h64, h32 = nets[0].fit(X, y, epochs=3), nets[1].fit(X.astype(np.float32), y, epochs=3)
     assert list(h64) == list(h32)
     for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
         np.testing.assert_array_equal(a, b)
     X[250, 3] = -1e39
     before = nets[0].get_weights()
-    with pytest.raises(ValueError, match=r"X holds -1e\+39 at index \(250, 3\): beyond the "
-                                         "range of float32"):
+    with pytest.raises(
+        ValueError,
+        match=r"X holds -1e\+39 at index \(250, 3\): beyond the "
+        "range of float32",
+    ):
         nets[0].fit(X, y)
     for a, b in zip(nets[0].get_weights(), before):
         np.testing.assert_array_equal(a, b)
@@ -667,8 +769,9 @@ def test_float64_X_for_a_float32_model_is_not_copied_and_checked_for_range(rng):
 def test_targets_are_required_where_a_loss_is_computed(backend):
     """loss, gradients and evaluate refuse y=None with a ValueError (found by the fuzz test:
     the NumPy engine raised AttributeError)."""
-    net = Sequential([Dense(1, 2)], loss="softmax_cross_entropy", dtype="float32", seed=0,
-                     backend=backend)
+    net = Sequential(
+        [Dense(1, 2)], loss="softmax_cross_entropy", dtype="float32", seed=0, backend=backend
+    )
     for method in (net.loss, net.gradients, net.evaluate):
         with pytest.raises(ValueError, match="y must hold real numbers"):
             method(np.ones((1, 1)), None)

@@ -1,5 +1,6 @@
 """The constructor's defaults: no default loss (a TypeError listing the losses), float32 by
 default; the scikit-learn estimators keep scikit-learn's float64."""
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,9 @@ def test_a_model_without_a_loss_is_refused_with_the_losses_listed(backend):
 
 
 def test_the_default_dtype_is_float32(backend, rng):
-    net = mc.Sequential([mc.Dense(3, 4), mc.ReLU(), mc.Dense(4, 2)], loss="mse", seed=0,
-                        backend=backend)
+    net = mc.Sequential(
+        [mc.Dense(3, 4), mc.ReLU(), mc.Dense(4, 2)], loss="mse", seed=0, backend=backend
+    )
     assert net.dtype == np.float32 and net.get_config()["dtype"] == "float32"
     X = rng.normal(size=(5, 3))  # float64 input is converted
     assert net.predict(X).dtype == np.float32
@@ -28,8 +30,11 @@ def test_the_default_dtype_is_float32(backend, rng):
 def test_class_labels_under_a_regression_loss_get_a_hint(backend):
     net = mc.Sequential([mc.Dense(3, 3)], loss="mse", seed=0, backend=backend)
     X, y = np.zeros((4, 3)), np.array([0, 1, 2, 1])
-    with pytest.raises(ValueError, match=r"1-D but the network has 3 outputs.*"
-                                         r"loss='softmax_cross_entropy'.*'mse'"):
+    with pytest.raises(
+        ValueError,
+        match=r"1-D but the network has 3 outputs.*"
+        r"loss='softmax_cross_entropy'.*'mse'",
+    ):
         net.fit(X, y, epochs=1)
     # a 1-D y that cannot be labels gets the shape message alone
     with pytest.raises(ValueError, match=r"expected shape \(4, 3\)$"):

@@ -2,6 +2,7 @@
 written to a file and run as a script (`python block.py`, so `__name__ == "__main__"`) in a
 fresh interpreter in an empty directory. A block is skipped only when an optional dependency
 it uses is not installed, with the reason naming it."""
+
 import importlib.util
 import os
 import pathlib
@@ -68,7 +69,14 @@ def test_doc_block_runs_on_its_own(code, native, tmp_path):
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
     env = dict(os.environ, MPLBACKEND="Agg")
-    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, (f"the block exited with {run.returncode}:\n{code}\n"
-                                 f"--- stderr ---\n{run.stderr[-3000:]}")
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, (
+        f"the block exited with {run.returncode}:\n{code}\n--- stderr ---\n{run.stderr[-3000:]}"
+    )

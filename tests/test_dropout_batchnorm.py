@@ -1,16 +1,27 @@
 """Dropout and batch normalisation on both engines: statistics of the masks, determinism of
 the counter-based generator, PyTorch's batch-norm conventions, state and pickling."""
+
 import pickle
 
 import numpy as np
 import pytest
 
 from mlpcore import BatchNorm, Dense, Dropout, ReLU, Tanh
-from mlpcore.reference import layers as ref_layers, rng as ref_rng
+from mlpcore.reference import layers as ref_layers
+from mlpcore.reference import rng as ref_rng
 from mlpcore.reference.train import batch_bounds
 
-from conftest import (TOLERANCES, assert_all_equal, assert_close, make, random_weights,
-                      snapshot, assert_unchanged, targets, torch_sgd_mse_losses)
+from conftest import (
+    TOLERANCES,
+    assert_all_equal,
+    assert_close,
+    assert_unchanged,
+    make,
+    random_weights,
+    snapshot,
+    targets,
+    torch_sgd_mse_losses,
+)
 
 F = 50  # features of the dropout probes
 
@@ -45,7 +56,7 @@ def test_dropout_preserves_the_mean(p, backend, rng):
     X = rng.uniform(0.5, 1.5, size=(200, F))
     out = model.predict(X, training=True, step=0)
     # each element is x / (1-p) with probability 1-p, else 0: mean x, variance x^2 p / (1-p)
-    sigma = np.sqrt(np.sum(X ** 2) * p / (1 - p)) / X.size
+    sigma = np.sqrt(np.sum(X**2) * p / (1 - p)) / X.size
     diff = abs(out.mean() - X.mean())
     assert diff < 5 * sigma, f"mean {out.mean():.5f} vs {X.mean():.5f} (5 sigma = {5 * sigma:.5f})"
     kept = out != 0
@@ -77,8 +88,9 @@ def test_dropout_masks_are_keyed_by_step(backend):
     np.testing.assert_array_equal(model.predict(ones, training=True), masks[0])
     model.fit(np.ones((30, F)), np.ones((30, F)), epochs=1, batch_size=10, lr=1e-3)
     assert model.step_ == 3
-    np.testing.assert_array_equal(model.predict(ones, training=True),
-                                  model.predict(ones, training=True, step=3))
+    np.testing.assert_array_equal(
+        model.predict(ones, training=True), model.predict(ones, training=True, step=3)
+    )
 
 
 @pytest.mark.parametrize("p", [0.25, 0.5])
@@ -104,8 +116,9 @@ def test_rng_reference_values():
     assert ref_rng._mix_int(ref_rng.GOLDEN) == 0xE220A8397B1DCDAF
     b = ref_rng.bits(k, 5)
     assert b.dtype == np.uint64 and len(set(b.tolist())) == 5
-    assert [int(v) for v in b] == [ref_rng._mix_int((k + ref_rng.GOLDEN * (i + 1)) & ref_rng.MASK)
-                                   for i in range(5)]
+    assert [int(v) for v in b] == [
+        ref_rng._mix_int((k + ref_rng.GOLDEN * (i + 1)) & ref_rng.MASK) for i in range(5)
+    ]
     perm = ref_rng.permutation(3, 1, 100)
     assert sorted(perm.tolist()) == list(range(100)) and perm.tolist() != list(range(100))
     assert ref_rng.dropout_keep(5, 0, 1, 1000, 0.0).all()  # p = 0 keeps everything
@@ -137,8 +150,13 @@ def test_batchnorm_training_output_has_beta_mean_and_gamma_std(backend, dtype, r
     X = X.astype(dtype).astype(np.float64)
     var = X.var(axis=0)  # biased: the batch variance that normalises
     expected_std = gamma.astype(dtype) * np.sqrt(var / (var + eps))
-    assert_close(out.mean(axis=0), beta.astype(dtype), rtol=tol["rtol"], atol=10 * tol["atol"],
-                 what="per-feature mean")
+    assert_close(
+        out.mean(axis=0),
+        beta.astype(dtype),
+        rtol=tol["rtol"],
+        atol=10 * tol["atol"],
+        what="per-feature mean",
+    )
     assert_close(out.std(axis=0), expected_std, **tol, what="per-feature std")
 
 
@@ -160,12 +178,17 @@ def running_stats_by_hand(X, seed, epochs, batch_size, momentum, shuffle=True):
 def test_running_stats_follow_pytorch_formula(n, batch_size, momentum, backend, dtype, rng):
     tol = TOLERANCES[dtype]
     seed = int(rng.integers(1 << 62))
-    model = make([BatchNorm(4, momentum=momentum), Dense(4, 3), Tanh(), Dense(3, 2)], backend,
-                 dtype=dtype, seed=seed)
+    model = make(
+        [BatchNorm(4, momentum=momentum), Dense(4, 3), Tanh(), Dense(3, 2)],
+        backend,
+        dtype=dtype,
+        seed=seed,
+    )
     X = rng.normal(2, 3, size=(n, 4))
     model.fit(X, rng.normal(size=(n, 2)), epochs=3, batch_size=batch_size, lr=0.05)
-    mean, var = running_stats_by_hand(X.astype(dtype).astype(np.float64), seed, 3, batch_size,
-                                      momentum)
+    mean, var = running_stats_by_hand(
+        X.astype(dtype).astype(np.float64), seed, 3, batch_size, momentum
+    )
     got_mean, got_var = model.get_state()
     assert_close(got_mean, mean, **tol, what="running mean")
     assert_close(got_var, var, **tol, what="running var")
@@ -173,8 +196,15 @@ def test_running_stats_follow_pytorch_formula(n, batch_size, momentum, backend, 
 
 def test_running_stats_agree_between_backends(rng):
     pytest.importorskip("mlpcore._core")
-    layers = [Dense(5, 6), BatchNorm(6), ReLU(), Dropout(0.3), Dense(6, 4), BatchNorm(4),
-              Dense(4, 2)]
+    layers = [
+        Dense(5, 6),
+        BatchNorm(6),
+        ReLU(),
+        Dropout(0.3),
+        Dense(6, 4),
+        BatchNorm(4),
+        Dense(4, 2),
+    ]
     X, y = rng.normal(size=(30, 5)), targets("softmax_cross_entropy", 30, 2, rng)
     states = []
     for backend in ("numpy", "native"):
@@ -219,11 +249,16 @@ def test_only_fit_updates_running_stats(backend, rng):
 
 
 def test_state_round_trip(backend, dtype, rng):
-    layers = [Dense(3, 4), BatchNorm(4), Tanh(), Dense(4, 5), BatchNorm(5, momentum=0.5),
-              Dense(5, 2)]
+    layers = [
+        Dense(3, 4),
+        BatchNorm(4),
+        Tanh(),
+        Dense(4, 5),
+        BatchNorm(5, momentum=0.5),
+        Dense(5, 2),
+    ]
     a = make(layers, backend, dtype=dtype, seed=1)
-    state = [rng.normal(size=4), rng.uniform(0.1, 2, 4), rng.normal(size=5),
-             rng.uniform(0.1, 2, 5)]
+    state = [rng.normal(size=4), rng.uniform(0.1, 2, 4), rng.normal(size=5), rng.uniform(0.1, 2, 5)]
     a.set_state(state)
     assert_all_equal(a.get_state(), [s.astype(dtype) for s in state], "state")
     a.set_weights(random_weights(a, rng))
@@ -243,8 +278,12 @@ def test_pickle_round_trip(backend, dtype, rng):
     X, y = rng.normal(size=(25, 4)), targets("softmax_cross_entropy", 25, 3, rng)
     model.fit(X, y, epochs=2, batch_size=8)
     copy = pickle.loads(pickle.dumps(model))
-    assert (copy.backend, copy.dtype, copy.seed, copy.loss_name) == \
-        (backend, np.dtype(dtype), 21, "softmax_cross_entropy")
+    assert (copy.backend, copy.dtype, copy.seed, copy.loss_name) == (
+        backend,
+        np.dtype(dtype),
+        21,
+        "softmax_cross_entropy",
+    )
     # 25 samples in batches of 8: 8 + 8 + 9, the trailing single sample folded in
     assert (copy.epoch_, copy.step_) == (model.epoch_, model.step_) == (2, 6)
     assert copy.history_ == model.history_
@@ -254,8 +293,11 @@ def test_pickle_round_trip(backend, dtype, rng):
     np.testing.assert_array_equal(copy.predict(X, training=True), model.predict(X, training=True))
     # training goes on exactly as it would have: same shuffles, same dropout masks
     assert copy.fit(X, y, epochs=2, batch_size=8) == model.fit(X, y, epochs=2, batch_size=8)
-    assert_all_equal(copy.get_weights() + copy.get_state(),
-                     model.get_weights() + model.get_state(), "after more training")
+    assert_all_equal(
+        copy.get_weights() + copy.get_state(),
+        model.get_weights() + model.get_state(),
+        "after more training",
+    )
 
 
 # ---- against PyTorch -----------------------------------------------------------------------
@@ -278,8 +320,9 @@ def test_reference_batchnorm_matches_torch(momentum, eps, rng):
         xt = torch.from_numpy(x.copy()).requires_grad_(True)
         yt = bn(xt)
         yt.backward(torch.from_numpy(G))
-        y, cache, mean, var = ref_layers.batchnorm_forward(x, gamma, beta, mean, var, True,
-                                                           momentum, eps, update_running=True)
+        y, cache, mean, var = ref_layers.batchnorm_forward(
+            x, gamma, beta, mean, var, True, momentum, eps, update_running=True
+        )
         dx, dgamma, dbeta = ref_layers.batchnorm_backward(G, cache, gamma, True)
         assert_close(y, yt.detach().numpy(), **tight, what=f"training output (B={B})")
         assert_close(dx, xt.grad.numpy(), **tight, what="dx")
@@ -294,11 +337,16 @@ def test_reference_batchnorm_matches_torch(momentum, eps, rng):
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     yt = bn(xt)
     yt.backward(torch.from_numpy(G))
-    y, cache, _, _ = ref_layers.batchnorm_forward(x, gamma, beta, mean, var, False, momentum,
-                                                  eps, update_running=False)
+    y, cache, _, _ = ref_layers.batchnorm_forward(
+        x, gamma, beta, mean, var, False, momentum, eps, update_running=False
+    )
     assert_close(y, yt.detach().numpy(), **tight, what="evaluation output")
-    assert_close(ref_layers.batchnorm_backward(G, cache, gamma, False)[0], xt.grad.numpy(),
-                 **tight, what="evaluation dx")
+    assert_close(
+        ref_layers.batchnorm_backward(G, cache, gamma, False)[0],
+        xt.grad.numpy(),
+        **tight,
+        what="evaluation dx",
+    )
 
 
 def test_sequential_batchnorm_matches_torch_training(backend, rng):
@@ -311,8 +359,9 @@ def test_sequential_batchnorm_matches_torch_training(backend, rng):
     X, y = rng.normal(size=(n, nf)), rng.normal(size=(n, 2))
     history = model.fit(X, y, epochs=2, batch_size=bs, lr=lr)
 
-    net = torch.nn.Sequential(torch.nn.BatchNorm1d(nf, dtype=torch.float64),
-                              torch.nn.Linear(nf, 2, dtype=torch.float64))
+    net = torch.nn.Sequential(
+        torch.nn.BatchNorm1d(nf, dtype=torch.float64), torch.nn.Linear(nf, 2, dtype=torch.float64)
+    )
     with torch.no_grad():
         net[1].weight.copy_(torch.from_numpy(W0.T))
         net[1].bias.copy_(torch.from_numpy(b0))

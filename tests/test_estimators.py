@@ -2,6 +2,7 @@
 the same numbers as scikit-learn for the same random_state, the L-BFGS objective's gradient,
 sparse input, the parameter table's errors, mlpcore's own options, both engines, sklearn
 tooling, sample and class weights."""
+
 import pickle
 import subprocess
 import sys
@@ -27,7 +28,6 @@ from mlpcore.estimators import _engine  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tiny problems: 1 thread
 
 
@@ -44,19 +44,21 @@ def regression():
 
 
 def max_coef_diff(a, b):
-    return max(float(np.abs(x - y).max()) for x, y in zip(a.coefs_ + a.intercepts_,
-                                                           b.coefs_ + b.intercepts_))
+    return max(
+        float(np.abs(x - y).max())
+        for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_)
+    )
 
 
 # ---- the same numbers as scikit-learn (float64, same random_state) ------------------------------
 SAME_AS_SKLEARN = [
-    dict(solver="sgd"),                                   # momentum 0.9 with Nesterov
+    dict(solver="sgd"),  # momentum 0.9 with Nesterov
     dict(solver="sgd", nesterovs_momentum=False, batch_size=32),  # a smaller trailing batch
     dict(solver="sgd", momentum=0.0, alpha=0.01, batch_size=50),
     dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.1),
     dict(solver="sgd", learning_rate="adaptive", tol=0.05, n_iter_no_change=2),
     dict(solver="sgd", early_stopping=True, batch_size=40),
-    dict(solver="adam"),                                  # full batch: exact Adam steps
+    dict(solver="adam"),  # full batch: exact Adam steps
     dict(solver="adam", activation="tanh", shuffle=False),
     dict(solver="lbfgs"),
     dict(solver="lbfgs", activation="logistic", alpha=0.1),
@@ -80,17 +82,30 @@ def test_classifier_same_as_sklearn(kw, iris):
         assert_close(ours.loss_curve_, ref.loss_curve_, rtol=1e-6, atol=1e-9, what="curve")
         assert ours.t_ == ref.t_
     if kw.get("early_stopping"):
-        assert_close(ours.validation_scores_, ref.validation_scores_, rtol=0, atol=1e-12,
-                     what="validation scores")
+        assert_close(
+            ours.validation_scores_,
+            ref.validation_scores_,
+            rtol=0,
+            atol=1e-12,
+            what="validation scores",
+        )
         assert ours.best_validation_score_ == ref.best_validation_score_
     if kw.get("learning_rate") == "adaptive":
         assert ours._optimizer.learning_rate == ref._optimizer.learning_rate
-    assert_close(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-6, atol=1e-8,
-                 what="predict_proba")
+    assert_close(
+        ours.predict_proba(X), ref.predict_proba(X), rtol=1e-6, atol=1e-8, what="predict_proba"
+    )
 
 
-@pytest.mark.parametrize("kw", [dict(solver="sgd", batch_size=50), dict(solver="adam"),
-                                dict(solver="lbfgs"), dict(solver="lbfgs", loss="poisson")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(solver="sgd", batch_size=50),
+        dict(solver="adam"),
+        dict(solver="lbfgs"),
+        dict(solver="lbfgs", loss="poisson"),
+    ],
+)
 def test_regressor_same_as_sklearn(kw, regression):
     X, Y = regression
     if kw.get("loss") == "poisson":
@@ -129,17 +144,23 @@ WEIGHTS = np.random.RandomState(0).rand(150) * 2 + 0.1  # unequal, in [0.1, 2.1)
 @pytest.mark.parametrize("task", ["classifier", "regressor"])
 def test_weighted_fit_same_as_sklearn(solver, task, iris, regression):
     X, y = iris if task == "classifier" else regression
-    w = WEIGHTS[:len(X)]
-    Ours, Ref = ((MLPClassifier, SkClassifier) if task == "classifier"
-                 else (MLPRegressor, SkRegressor))
-    kw = dict(hidden_layer_sizes=(20,), solver=solver, batch_size=32, max_iter=30,
-              alpha=0.01, random_state=0)
+    w = WEIGHTS[: len(X)]
+    Ours, Ref = (
+        (MLPClassifier, SkClassifier) if task == "classifier" else (MLPRegressor, SkRegressor)
+    )
+    kw = dict(
+        hidden_layer_sizes=(20,),
+        solver=solver,
+        batch_size=32,
+        max_iter=30,
+        alpha=0.01,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours, ref = Ours(**kw).fit(X, y, sample_weight=w), Ref(**kw).fit(X, y, sample_weight=w)
     diff = max_coef_diff(ours, ref)
-    print(f"{task} {solver}: max |coef diff| = {diff:.3g}, loss_ {ours.loss_!r} vs "
-          f"{ref.loss_!r}")
+    print(f"{task} {solver}: max |coef diff| = {diff:.3g}, loss_ {ours.loss_!r} vs {ref.loss_!r}")
     assert diff < (1e-9 if solver == "lbfgs" else 1e-12)
     # the alpha penalty of loss_ (sgd/adam) uses the weights before and after each epoch
     assert_close(ours.loss_, ref.loss_, rtol=1e-5, atol=1e-9, what="loss_")
@@ -150,9 +171,16 @@ def test_weighted_fit_same_as_sklearn(solver, task, iris, regression):
 def test_poisson_minibatches_same_as_sklearn(solver, weighted, regression):
     X, Y = regression
     Y = np.exp(Y)
-    w = WEIGHTS[:len(X)] if weighted else None
-    kw = dict(hidden_layer_sizes=(15,), solver=solver, batch_size=32, max_iter=30,
-              loss="poisson", learning_rate_init=0.01, random_state=1)
+    w = WEIGHTS[: len(X)] if weighted else None
+    kw = dict(
+        hidden_layer_sizes=(15,),
+        solver=solver,
+        batch_size=32,
+        max_iter=30,
+        loss="poisson",
+        learning_rate_init=0.01,
+        random_state=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = MLPRegressor(**kw).fit(X, Y, sample_weight=w)
@@ -167,8 +195,10 @@ def test_poisson_minibatches_same_as_sklearn(solver, weighted, regression):
 
 def test_partial_fit_same_as_sklearn(iris):
     X, y = iris
-    ours, ref = MLPClassifier(random_state=0, solver="sgd"), SkClassifier(random_state=0,
-                                                                         solver="sgd")
+    ours, ref = (
+        MLPClassifier(random_state=0, solver="sgd"),
+        SkClassifier(random_state=0, solver="sgd"),
+    )
     for i in range(0, 150, 30):
         rows = np.arange(i, i + 30)
         ours.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
@@ -180,8 +210,9 @@ def test_partial_fit_same_as_sklearn(iris):
 
 # ---- the L-BFGS objective (replaces scikit-learn's test_gradient) --------------------------------
 @pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
-@pytest.mark.parametrize("task", ["binary", "multiclass", "squared_error", "poisson",
-                                  "weighted_squared_error"])
+@pytest.mark.parametrize(
+    "task", ["binary", "multiclass", "squared_error", "poisson", "weighted_squared_error"]
+)
 def test_lbfgs_objective_gradient(activation, task):
     rng = np.random.RandomState(42)
     X = rng.rand(5, 10)
@@ -192,16 +223,24 @@ def test_lbfgs_objective_gradient(activation, task):
     kw = {"loss": "poisson"} if task == "poisson" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = Est(activation=activation, hidden_layer_sizes=10, solver="lbfgs", alpha=1e-2,
-                  max_iter=1, random_state=1, **kw).fit(X, y)
+        mlp = Est(
+            activation=activation,
+            hidden_layer_sizes=10,
+            solver="lbfgs",
+            alpha=1e-2,
+            max_iter=1,
+            random_state=1,
+            **kw,
+        ).fit(X, y)
     Y = mlp._engine_targets(mlp._validate_input(X, y, True, False)[1].reshape(5, -1))
     sw = rng.rand(5) + 0.5 if task.startswith("weighted") else None
     f = _engine.FullBatchObjective(mlp.model_, X, Y, sw, mlp.out_activation_, mlp.alpha)
     theta = f.pack()
     value, grad = f(theta)
     eps = 1e-6
-    num = np.array([(f(theta + eps * e)[0] - f(theta - eps * e)[0]) / (2 * eps)
-                    for e in np.eye(theta.size)])
+    num = np.array(
+        [(f(theta + eps * e)[0] - f(theta - eps * e)[0]) / (2 * eps) for e in np.eye(theta.size)]
+    )
     print(f"{task}/{activation}: max |analytic - numeric| = {np.abs(grad - num).max():.3g}")
     assert_close(grad, num, rtol=1e-5, atol=1e-7, what="gradient")
 
@@ -215,30 +254,42 @@ def test_sparse_equals_dense(fmt, solver, backend, iris, monkeypatch):
     monkeypatch.setattr(_engine, "CHUNK_BYTES", 40 * 4 * 8)
     X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
-    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=15, solver=solver,
-              batch_size=20, backend=backend)
+    kw = dict(
+        hidden_layer_sizes=(8,),
+        random_state=0,
+        max_iter=15,
+        solver=solver,
+        batch_size=20,
+        backend=backend,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         dense = MLPClassifier(**kw).fit(X, y)
-        sparse = MLPClassifier(**kw).fit(sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X),
-                                         y)
+        sparse = MLPClassifier(**kw).fit(sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X), y)
     diff = max_coef_diff(dense, sparse)
     print(f"max |coef diff| sparse vs dense = {diff:.3g}")
     assert diff < 1e-12
-    assert_close(sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), rtol=1e-12,
-                 atol=1e-12, what="proba")
+    assert_close(
+        sparse.predict_proba(sp.csr_matrix(X)),
+        dense.predict_proba(X),
+        rtol=1e-12,
+        atol=1e-12,
+        what="proba",
+    )
 
 
 def test_sparse_rows_go_to_the_engine_as_csr(iris, monkeypatch):
     """The C++ engine gets the CSR triple itself (no densified rows), one call per epoch with
     scikit-learn's order; duplicate entries of a non-canonical CSR matrix are summed."""
     from mlpcore import _core
+
     X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     coo = sp.coo_matrix(X)
     half = coo.data / 2  # every entry stored twice, as two halves: not canonical
-    Xs = sp.csr_matrix((np.r_[half, half], (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col])),
-                       shape=X.shape)
+    Xs = sp.csr_matrix(
+        (np.r_[half, half], (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col])), shape=X.shape
+    )
     Xs.has_canonical_format = False
     calls = []
     real = _core.Network64.train_epoch
@@ -248,8 +299,7 @@ def test_sparse_rows_go_to_the_engine_as_csr(iris, monkeypatch):
         return real(self, X_in, Y, options, *args)
 
     monkeypatch.setattr(_core.Network64, "train_epoch", spy)
-    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=4, solver="sgd",
-              batch_size=20)
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=4, solver="sgd", batch_size=20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sparse = MLPClassifier(**kw).fit(Xs, y)
@@ -265,17 +315,29 @@ def test_a_failing_epoch_changes_nothing(loss, regression, monkeypatch):
     """An exception after the engine ran an epoch (here: raised by a spy) leaves the
     weights, the optimizer moments and the counters as they were before that epoch."""
     from mlpcore import _core
+
     X, Y = regression
     Y = np.exp(Y) if loss == "poisson" else Y
-    reg = MLPRegressor(loss=loss, hidden_layer_sizes=(8,), solver="adam", max_iter=2,
-                       warm_start=True,
-                       random_state=0)
+    reg = MLPRegressor(
+        loss=loss,
+        hidden_layer_sizes=(8,),
+        solver="adam",
+        max_iter=2,
+        warm_start=True,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X, Y)
     net = reg.model_
-    before = (net.get_weights(), net.get_optimizer_state(), net.opt_steps_, net.step_,
-              net.epoch_, dict(net.optimizer_))
+    before = (
+        net.get_weights(),
+        net.get_optimizer_state(),
+        net.opt_steps_,
+        net.step_,
+        net.epoch_,
+        dict(net.optimizer_),
+    )
     real = _core.Network64.train_epoch
 
     def failing(self, *args, **kw):
@@ -285,10 +347,15 @@ def test_a_failing_epoch_changes_nothing(loss, regression, monkeypatch):
     monkeypatch.setattr(_core.Network64, "train_epoch", failing)
     with pytest.raises(RuntimeError, match="after the epoch"):
         reg.fit(X, Y)
-    after = (net.get_weights(), net.get_optimizer_state(), net.opt_steps_, net.step_,
-             net.epoch_, net.optimizer_)
-    for a, b in zip(before[0] + before[1][0] + before[1][1],
-                    after[0] + after[1][0] + after[1][1]):
+    after = (
+        net.get_weights(),
+        net.get_optimizer_state(),
+        net.opt_steps_,
+        net.step_,
+        net.epoch_,
+        net.optimizer_,
+    )
+    for a, b in zip(before[0] + before[1][0] + before[1][1], after[0] + after[1][0] + after[1][1]):
         np.testing.assert_array_equal(a, b)
     assert before[2:] == after[2:] == (2, 2, 2, before[5])  # 2 epochs of one batch (120 rows)
 
@@ -298,6 +365,7 @@ def test_dense_rows_are_not_copied(dtype, iris, monkeypatch):
     """The C++ engine reads the caller's float64 X itself every epoch (a float32 model
     converts batch by batch), in scikit-learn's shuffled order."""
     from mlpcore import _core
+
     X, y = iris
     X = np.ascontiguousarray(X, dtype=np.float64)
     seen = []
@@ -320,15 +388,25 @@ def test_twin_runs_each_epoch_in_one_engine_call(solver, iris, monkeypatch):
     """Both engines take scikit-learn's order, weights, alpha and epsilon: one train_epoch
     call per epoch, and the twin's fit equals the C++ engine's."""
     from mlpcore.reference.network import Network
+
     X, y = iris
-    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5, solver=solver,
-              batch_size=20, backend="numpy")
+    kw = dict(
+        hidden_layer_sizes=(8,),
+        random_state=0,
+        max_iter=5,
+        solver=solver,
+        batch_size=20,
+        backend="numpy",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         calls = []
         real = Network.train_epoch
-        monkeypatch.setattr(Network, "train_epoch", lambda self, X, *a, **k: (
-            calls.append(len(X)), real(self, X, *a, **k))[1])
+        monkeypatch.setattr(
+            Network,
+            "train_epoch",
+            lambda self, X, *a, **k: (calls.append(len(X)), real(self, X, *a, **k))[1],
+        )
         twin = MLPClassifier(**kw).fit(X, y)
         native = MLPClassifier(**{**kw, "backend": "native"}).fit(X, y)
     assert calls == [150] * 5
@@ -339,21 +417,24 @@ def test_twin_runs_each_epoch_in_one_engine_call(solver, iris, monkeypatch):
 
 # ---- parameters ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
-@pytest.mark.parametrize("param, value, expected", [
-    ("alpha", -1.0, "a float in the range [0, inf)"),
-    ("solver", "newton", "one of 'lbfgs', 'sgd', 'adam'"),
-    ("batch_size", 0, "'auto' or an int in the range [1, inf)"),
-    ("learning_rate_init", 0.0, "a float in the range (0, inf)"),
-    ("momentum", 1.5, "a float in the range [0, 1]"),
-    ("max_iter", 2.5, "an int in the range [1, inf)"),
-    ("hidden_layer_sizes", "ten", "an int >= 1 or an array-like"),
-    ("shuffle", "yes", "a bool"),
-    ("random_state", -3, "None, an int in [0, 2**32 - 1]"),
-    ("n_iter_no_change", 0, "or one of inf"),
-    ("dropout", 1.0, "a float in the range [0, 1)"),
-    ("dtype", "int8", "'float32' or 'float64'"),
-    ("n_threads", 0, "None or an int in the range [1, inf)"),
-])
+@pytest.mark.parametrize(
+    "param, value, expected",
+    [
+        ("alpha", -1.0, "a float in the range [0, inf)"),
+        ("solver", "newton", "one of 'lbfgs', 'sgd', 'adam'"),
+        ("batch_size", 0, "'auto' or an int in the range [1, inf)"),
+        ("learning_rate_init", 0.0, "a float in the range (0, inf)"),
+        ("momentum", 1.5, "a float in the range [0, 1]"),
+        ("max_iter", 2.5, "an int in the range [1, inf)"),
+        ("hidden_layer_sizes", "ten", "an int >= 1 or an array-like"),
+        ("shuffle", "yes", "a bool"),
+        ("random_state", -3, "None, an int in [0, 2**32 - 1]"),
+        ("n_iter_no_change", 0, "or one of inf"),
+        ("dropout", 1.0, "a float in the range [0, 1)"),
+        ("dtype", "int8", "'float32' or 'float64'"),
+        ("n_threads", 0, "None or an int in the range [1, inf)"),
+    ],
+)
 def test_bad_parameter_names_class_and_parameter(Est, param, value, expected, iris):
     X, y = iris
     with pytest.raises(ValueError) as err:
@@ -381,8 +462,14 @@ def test_every_sklearn_parameter_with_its_default():
     for ours, ref in ((MLPClassifier(), SkClassifier()), (MLPRegressor(), SkRegressor())):
         mine, theirs = ours.get_params(), ref.get_params()
         assert {k: mine[k] for k in theirs} == theirs
-        assert set(mine) - set(theirs) <= {"batch_norm", "dropout", "dtype", "class_weight",
-                                           "n_threads", "backend"}
+        assert set(mine) - set(theirs) <= {
+            "batch_norm",
+            "dropout",
+            "dtype",
+            "class_weight",
+            "n_threads",
+            "backend",
+        }
 
 
 def test_combinations_the_engine_cannot_run(iris, regression):
@@ -397,8 +484,9 @@ def test_combinations_the_engine_cannot_run(iris, regression):
 def test_verbose_format(capsys, iris):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        MLPClassifier((5,), max_iter=2, verbose=True, early_stopping=True,
-                      random_state=0).fit(*iris)
+        MLPClassifier((5,), max_iter=2, verbose=True, early_stopping=True, random_state=0).fit(
+            *iris
+        )
     out = capsys.readouterr().out.splitlines()
     print(out)
     assert out[0].startswith("Iteration 1, loss = ") and len(out[0].split("= ")[1]) == 10
@@ -436,8 +524,9 @@ def test_assigned_coefs_are_trained_from(iris):
 def test_divergence_is_rolled_back_and_reported(iris):
     X, y = iris
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
-        MLPRegressor(solver="sgd", learning_rate_init=10.0, activation="identity",
-                     random_state=0).fit(X * 1e3, y)
+        MLPRegressor(
+            solver="sgd", learning_rate_init=10.0, activation="identity", random_state=0
+        ).fit(X * 1e3, y)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -455,8 +544,16 @@ def test_dtype_option(dtype, iris):
 
 def test_batch_norm_dropout_and_backends_agree(native, iris):
     X, y = iris
-    kw = dict(hidden_layer_sizes=(16, 8), batch_norm=True, dropout=0.2, batch_size=16,
-              max_iter=10, random_state=3, solver="sgd", learning_rate_init=0.05)
+    kw = dict(
+        hidden_layer_sizes=(16, 8),
+        batch_norm=True,
+        dropout=0.2,
+        batch_size=16,
+        max_iter=10,
+        random_state=3,
+        solver="sgd",
+        learning_rate_init=0.05,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = MLPClassifier(backend="numpy", **kw).fit(X, y)
@@ -541,12 +638,11 @@ def test_class_weight(solver, iris):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = MLPClassifier(class_weight={0: 1, 1: 5, 2: 1}, **kw).fit(X[keep], y[keep])
-        b = MLPClassifier(**kw).fit(X[keep], y[keep],
-                                    sample_weight=np.where(y[keep] == 1, 5, 1))
+        b = MLPClassifier(**kw).fit(X[keep], y[keep], sample_weight=np.where(y[keep] == 1, 5, 1))
         c = MLPClassifier(class_weight="balanced", **kw).fit(X[keep], y[keep])
-        d = SkClassifier(**kw).fit(X[keep], y[keep],
-                                   sample_weight=np.array([110 / 150, 110 / 30, 110 / 150]
-                                                          )[y[keep]])
+        d = SkClassifier(**kw).fit(
+            X[keep], y[keep], sample_weight=np.array([110 / 150, 110 / 30, 110 / 150])[y[keep]]
+        )
     assert max_coef_diff(a, b) == 0 and counts.tolist() == [50, 10, 50]
     diff = max_coef_diff(c, d)
     print(f"balanced vs scikit-learn with n / (3 * count) weights: max |coef diff| = {diff:.3g}")
@@ -580,31 +676,39 @@ def test_default_scores_match_sklearn(data):
     X, y = {"iris": load_iris, "wine": load_wine}[data](return_X_y=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ours = cross_val_score(make_pipeline(StandardScaler(), MLPClassifier(random_state=0)),
-                               X, y, cv=5).mean()
-        ref = cross_val_score(make_pipeline(StandardScaler(), SkClassifier(random_state=0)),
-                              X, y, cv=5).mean()
+        ours = cross_val_score(
+            make_pipeline(StandardScaler(), MLPClassifier(random_state=0)), X, y, cv=5
+        ).mean()
+        ref = cross_val_score(
+            make_pipeline(StandardScaler(), SkClassifier(random_state=0)), X, y, cv=5
+        ).mean()
     print(f"{data}: mlpcore {ours:.4f}, scikit-learn {ref:.4f}")
     assert ours >= ref - 0.01
 
 
 # ---- the lazy import ----------------------------------------------------------------------------
 def test_import_mlpcore_needs_no_sklearn():
-    code = ("import sys, mlpcore; assert 'sklearn' not in sys.modules; "
-            "assert 'MLPClassifier' in dir(mlpcore); print('ok')")
+    code = (
+        "import sys, mlpcore; assert 'sklearn' not in sys.modules; "
+        "assert 'MLPClassifier' in dir(mlpcore); print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
 
 def test_estimators_without_sklearn_say_what_to_install():
-    code = ("import sys; sys.modules['sklearn'] = None\n"
-            "import mlpcore\n"
-            "try:\n    from mlpcore import MLPRegressor\n"
-            "except ImportError as e:\n    print(e)\n")
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import mlpcore\n"
+        "try:\n    from mlpcore import MLPRegressor\n"
+        "except ImportError as e:\n    print(e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert 'pip install scikit-learn (in a clone of mlpcore: pip install ".[sklearn]")' \
-        in out.stdout, out.stdout + out.stderr
+    assert (
+        'pip install scikit-learn (in a clone of mlpcore: pip install ".[sklearn]")' in out.stdout
+    ), out.stdout + out.stderr
     import mlpcore
+
     assert mlpcore.MLPClassifier is MLPClassifier
     with pytest.raises(AttributeError, match="no attribute 'MLPThing'"):
         mlpcore.MLPThing  # noqa: B018
@@ -616,12 +720,26 @@ def test_numpy_backend_trains_like_the_native_one_with_weights(solver):
     alpha, the sample order, scikit-learn's Adam eps): both backends give the same weights."""
     pytest.importorskip("mlpcore._core")
     from sklearn.datasets import load_iris
+
     X, y = load_iris(return_X_y=True)
     w = np.random.default_rng(0).uniform(0.5, 2, len(y))
-    fitted = [MLPClassifier((8,), solver=solver, max_iter=20, random_state=0, batch_size=16,
-                            alpha=1e-3, backend=backend).fit(X, y, sample_weight=w)
-              for backend in ("native", "numpy")]
-    diff = max(float(np.abs(a - b).max()) for a, b in zip(fitted[0].coefs_ + fitted[0].intercepts_,
-                                                         fitted[1].coefs_ + fitted[1].intercepts_))
+    fitted = [
+        MLPClassifier(
+            (8,),
+            solver=solver,
+            max_iter=20,
+            random_state=0,
+            batch_size=16,
+            alpha=1e-3,
+            backend=backend,
+        ).fit(X, y, sample_weight=w)
+        for backend in ("native", "numpy")
+    ]
+    diff = max(
+        float(np.abs(a - b).max())
+        for a, b in zip(
+            fitted[0].coefs_ + fitted[0].intercepts_, fitted[1].coefs_ + fitted[1].intercepts_
+        )
+    )
     print(f"{solver}: native vs numpy, max weight difference {diff:.3g}")
     assert diff < 1e-12

@@ -1,6 +1,7 @@
 """scikit-learn's estimator checks (sklearn.utils.estimator_checks) for both estimators, all
 of them, the sample-weight and class-weight checks included. pandas being installed, the
 DataFrame checks run instead of skipping."""
+
 import pytest
 
 pytest.importorskip("sklearn")
@@ -8,7 +9,6 @@ pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from mlpcore import MLPClassifier, MLPRegressor  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tiny problems: 1 thread
 

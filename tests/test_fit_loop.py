@@ -1,6 +1,7 @@
 """Sequential.fit as a user sees it: History, net.history_ across fits and files, evaluate and
 its metrics, validation_split, class_weight, callbacks, verbose output, the divergence checks,
 and Ctrl-C during a long epoch (in a subprocess)."""
+
 import csv
 import os
 import pickle
@@ -16,15 +17,22 @@ import pytest
 import mlpcore as mc
 from mlpcore import Dense, ReLU, Tanh
 from mlpcore._engine import EpochOptions
-from mlpcore.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
-                               ModelCheckpoint, ReduceLROnPlateau)
+from mlpcore.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+)
 
 from conftest import assert_all_equal, assert_close, assert_unchanged, make, snapshot
 
 
 def _clf(backend, seed=0, k=3, d=4):
-    return make([Dense(d, 16), ReLU(), Dense(16, k)], backend, loss="softmax_cross_entropy",
-                seed=seed)
+    return make(
+        [Dense(d, 16), ReLU(), Dense(16, k)], backend, loss="softmax_cross_entropy", seed=seed
+    )
 
 
 def _data(rng, n=60, d=4, k=3):
@@ -36,13 +44,22 @@ def _data(rng, n=60, d=4, k=3):
 def test_history_is_the_list_of_losses_and_a_keras_like_record(backend, rng):
     X, y = _data(rng)
     model = _clf(backend)
-    h = model.fit(X, y, epochs=4, batch_size=16, lr=0.1, validation_data=(X[:20], y[:20]),
-                  grad_norms=True)
+    h = model.fit(
+        X, y, epochs=4, batch_size=16, lr=0.1, validation_data=(X[:20], y[:20]), grad_norms=True
+    )
     assert isinstance(h, list) and isinstance(h, mc.History) and len(h) == 4
     assert list(h) == h.history["loss"] == model.history_["loss"]
     assert h.epoch == [0, 1, 2, 3]
-    assert set(h.history) == {"epoch", "loss", "val_loss", "val_accuracy", "lr", "time",
-                              "grad_norm_0", "grad_norm_2"}
+    assert set(h.history) == {
+        "epoch",
+        "loss",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "time",
+        "grad_norm_0",
+        "grad_norm_2",
+    }
     assert h.history["lr"] == [0.1] * 4
     assert all(t > 0 for t in h.history["time"])
     assert h.history["val_loss"][-1] == pytest.approx(model.loss(X[:20], y[:20]), rel=1e-12)
@@ -72,6 +89,7 @@ def test_history_accumulates_across_fits_and_files(backend, rng, tmp_path):
     # the whole record plots (matplotlib) or says what to install
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         axes = mc.history.plot_history(hist)
         assert len(axes) == 3
@@ -84,8 +102,11 @@ def test_plot_without_matplotlib_says_what_to_install(backend, rng, monkeypatch)
     h = _clf(backend).fit(X, y, epochs=1)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"pip install matplotlib \(in a clone of mlpcore: "
-                                          r"pip install \"\.\[plot\]\"\)"):
+    with pytest.raises(
+        ImportError,
+        match=r"pip install matplotlib \(in a clone of mlpcore: "
+        r"pip install \"\.\[plot\]\"\)",
+    ):
         h.plot()
 
 
@@ -124,6 +145,7 @@ def test_record_steps_keeps_every_step_loss(backend, rng):
 # ---- evaluate and metrics ------------------------------------------------------------------
 def test_evaluate_classification_and_regression(backend, rng):
     from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
+
     X, y = _data(rng)
     w = rng.uniform(0.5, 2, len(X))
     clf = _clf(backend)
@@ -140,8 +162,9 @@ def test_evaluate_classification_and_regression(backend, rng):
         H = reg.predict(X)
         assert set(ev) == {"loss", "r2", "mae"}
         assert ev["r2"] == pytest.approx(r2_score(targets, H, sample_weight=w), abs=1e-12)
-        assert ev["mae"] == pytest.approx(mean_absolute_error(targets, H, sample_weight=w),
-                                          abs=1e-12)
+        assert ev["mae"] == pytest.approx(
+            mean_absolute_error(targets, H, sample_weight=w), abs=1e-12
+        )
     binary = make([Dense(4, 1)], backend, loss="binary_cross_entropy", seed=0)
     yb = (X[:, 0] > 0).astype(int)
     acc = binary.evaluate(X, yb)["accuracy"]
@@ -151,6 +174,7 @@ def test_evaluate_classification_and_regression(backend, rng):
 # ---- validation_split and class_weight -----------------------------------------------------
 def test_validation_split_is_a_seeded_stratified_hold_out(backend, rng):
     from mlpcore._training import _split
+
     X, y = _data(rng, n=80)
     y[:10] = 2  # an imbalanced third class
     a = _clf(backend, seed=5)
@@ -172,6 +196,7 @@ def test_validation_split_is_a_seeded_stratified_hold_out(backend, rng):
 
 def test_class_weight_balanced_is_scikit_learns(backend, rng):
     from sklearn.utils.class_weight import compute_sample_weight
+
     X, y = _data(rng, n=70)
     y[:8] = 2
     a, b = _clf(backend), _clf(backend)
@@ -229,25 +254,28 @@ def test_callback_protocol_and_stop_training(backend, rng):
     # resuming: epochs 1 .. 9 (Keras' numbering); the recorder stops after epoch 2
     h = model.fit(X, y, epochs=10, initial_epoch=1, callbacks=[rec])
     assert rec.model is model and len(h) == 2 and model.epoch_ == 3
-    assert rec.calls == ["begin", ("epoch_begin", 1), ("epoch_end", 1, h[0]),
-                         ("epoch_begin", 2), ("epoch_end", 2, h[1]), "end"]
+    assert rec.calls == [
+        "begin",
+        ("epoch_begin", 1),
+        ("epoch_end", 1, h[0]),
+        ("epoch_begin", 2),
+        ("epoch_end", 2, h[1]),
+        "end",
+    ]
     assert h.epoch == [1, 2] and h.history["epoch"] == [1, 2]
 
 
 def test_early_stopping_restores_the_best_weights(backend, rng):
     X, y = rng.normal(size=(20, 5)), rng.integers(0, 2, 20)
     Xv, yv = rng.normal(size=(200, 5)), rng.integers(0, 2, 200)
-    model = make([Dense(5, 64), ReLU(), Dense(64, 1)], backend, loss="binary_cross_entropy",
-                 seed=0)
+    model = make([Dense(5, 64), ReLU(), Dense(64, 1)], backend, loss="binary_cross_entropy", seed=0)
     cb = EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True)
-    h = model.fit(X, y, epochs=300, batch_size=5, lr=0.2, validation_data=(Xv, yv),
-                  callbacks=[cb])
+    h = model.fit(X, y, epochs=300, batch_size=5, lr=0.2, validation_data=(Xv, yv), callbacks=[cb])
     best = int(np.argmin(h.history["val_loss"]))
     assert len(h) == best + 5 < 300 and cb.stopped_epoch == len(h) - 1
     assert model.loss(Xv, yv) == pytest.approx(h.history["val_loss"][best], rel=1e-12)
     # the patience= shortcut does the same
-    other = make([Dense(5, 64), ReLU(), Dense(64, 1)], backend, loss="binary_cross_entropy",
-                 seed=0)
+    other = make([Dense(5, 64), ReLU(), Dense(64, 1)], backend, loss="binary_cross_entropy", seed=0)
     h2 = other.fit(X, y, epochs=300, batch_size=5, lr=0.2, validation_data=(Xv, yv), patience=4)
     assert list(h2) == list(h)
     assert_all_equal(other.get_weights(), model.get_weights(), "patience= vs EarlyStopping")
@@ -259,16 +287,21 @@ def test_early_stopping_on_a_metric_in_max_mode(backend, rng):
     h = _clf(backend).fit(X, y, epochs=50, validation_split=0.3, callbacks=[cb])
     assert cb.mode == "max" and len(h) == 3  # never improves by 0.5 after the first epoch
     with pytest.raises(ValueError, match="cannot monitor 'val_r2'"):
-        _clf(backend).fit(X, y, epochs=2, validation_split=0.3,
-                          callbacks=[EarlyStopping("val_r2")])
+        _clf(backend).fit(X, y, epochs=2, validation_split=0.3, callbacks=[EarlyStopping("val_r2")])
 
 
 def test_model_checkpoint_saves_the_best(backend, rng, tmp_path):
     X, y = _data(rng)
     path = tmp_path / "best.npz"
     model = _clf(backend)
-    h = model.fit(X, y, epochs=8, lr=0.5, validation_split=0.3,
-                  callbacks=[ModelCheckpoint(path, save_best_only=True)])
+    h = model.fit(
+        X,
+        y,
+        epochs=8,
+        lr=0.5,
+        validation_split=0.3,
+        callbacks=[ModelCheckpoint(path, save_best_only=True)],
+    )
     best = int(np.argmin(h.history["val_loss"]))
     saved = mc.load(path)
     assert saved.epoch_ == best + 1
@@ -281,11 +314,12 @@ def test_model_checkpoint_saves_the_best(backend, rng, tmp_path):
 def test_reduce_lr_on_plateau_and_learning_rate_scheduler(backend, rng):
     X, y = _data(rng)
     # the monitored loss never improves by 1e9: after the first epoch, every epoch reduces
-    cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9,
-                           threshold_mode="abs")
+    cb = ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=0, min_delta=1e9, threshold_mode="abs"
+    )
     h = _clf(backend).fit(X, y, epochs=4, lr=0.1, callbacks=[cb])
     assert_close(h.history["lr"], [0.1, 0.1, 0.05, 0.025], rtol=1e-15, atol=0)
-    sched = LearningRateScheduler(lambda epoch, lr: 0.2 * 0.5 ** epoch)
+    sched = LearningRateScheduler(lambda epoch, lr: 0.2 * 0.5**epoch)
     a = _clf(backend)
     h = a.fit(X, y, epochs=3, lr=0.1, callbacks=[sched])
     assert_close(h.history["lr"], [0.2, 0.1, 0.05], rtol=1e-15, atol=0)
@@ -302,8 +336,15 @@ def test_csv_logger(backend, rng, tmp_path):
     path = tmp_path / "log.csv"
     model = _clf(backend)
     model.fit(X, y, epochs=3, validation_split=0.2, callbacks=[CSVLogger(path)], grad_norms=True)
-    model.fit(X, y, epochs=5, initial_epoch=3, validation_split=0.2,
-              callbacks=[CSVLogger(path, append=True)], grad_norms=True)
+    model.fit(
+        X,
+        y,
+        epochs=5,
+        initial_epoch=3,
+        validation_split=0.2,
+        callbacks=[CSVLogger(path, append=True)],
+        grad_norms=True,
+    )
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
@@ -343,8 +384,10 @@ def test_verbose_output(backend, rng, capsys):
 
 def test_the_progress_bar_reads_the_engine_counter(backend):
     import io
+
     from mlpcore._progress import Printer
     from mlpcore.reference.train import Progress
+
     p = Progress()
     p.done, p.total = 300, 1000
     out = io.StringIO()
@@ -359,14 +402,16 @@ def test_the_progress_bar_reads_the_engine_counter(backend):
     assert out.getvalue().endswith("loss 0.25") or "loss 0.25 " in out.getvalue()
     # both engines keep the running epoch loss: at the end it is the epoch's loss
     from mlpcore.reference.network import Network
+
     if backend == "native":
         core = pytest.importorskip("mlpcore._core")
         prog, net = core.Progress(), core.Network64([("dense", 2, 1)], "mse", 0)
     else:
         prog, net = Progress(), Network([("dense", 2, 1)], "mse", np.float64, 0)
     X, Y = np.arange(20.0).reshape(10, 2) / 10, np.ones((10, 1))
-    r = net.train_epoch(X, Y, EpochOptions(batch_size=3, optimizer={"name": "sgd"}, lr=0.1,
-                                           progress=prog), 0, 0, 0)
+    r = net.train_epoch(
+        X, Y, EpochOptions(batch_size=3, optimizer={"name": "sgd"}, lr=0.1, progress=prog), 0, 0, 0
+    )
     assert (prog.done, prog.total) == (10, 10)
     assert prog.loss == r["loss"], (prog.loss, r["loss"])
 
@@ -433,8 +478,13 @@ CHILD = textwrap.dedent("""
 
 def test_ctrl_c_stops_a_long_epoch_quickly(native):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout.readline().strip() == "fitting"
         time.sleep(1.5)  # well inside the epoch (about 10 s on 2 cores)
@@ -451,12 +501,16 @@ def test_ctrl_c_stops_a_long_epoch_quickly(native):
     assert consistent == "True" and epoch == "1", line[0]
     assert delay < 2.0, f"fit took {delay:.2f} s to stop after SIGINT"
     # the interrupt says where training stopped and what the model holds
-    assert proc.returncode != 0 and ("KeyboardInterrupt: training interrupted in epoch 1/1; "
-                                     "that epoch was rolled back") in err, err[-500:]
+    assert (
+        proc.returncode != 0
+        and ("KeyboardInterrupt: training interrupted in epoch 1/1; that epoch was rolled back")
+        in err
+    ), err[-500:]
 
 
 def test_records_with_an_older_history_load_and_train_on(backend, rng):
     from mlpcore import _record
+
     X, y = _data(rng)
     model = _clf(backend)
     meta, arrays = _record.capture(model)

@@ -1,6 +1,7 @@
 """Edge cases of the API's contracts: sparse X at every entry point, arguments refused
 before anything changes, extreme sample weights, file names and modes, saved counters, the
 memory pre-check inside a container."""
+
 import os
 import stat
 
@@ -9,6 +10,7 @@ import pytest
 
 import mlpcore as mc
 from mlpcore import _memory
+
 from conftest import require_backend
 
 sparse = pytest.importorskip("scipy.sparse")
@@ -16,8 +18,14 @@ sparse = pytest.importorskip("scipy.sparse")
 
 def _net(backend, loss="softmax_cross_entropy", dtype="float64"):
     require_backend(backend)
-    return mc.Sequential([mc.Dense(8), mc.ReLU(), mc.Dense(3)], input_dim=6, seed=0,
-                         loss=loss, backend=backend, dtype=dtype)
+    return mc.Sequential(
+        [mc.Dense(8), mc.ReLU(), mc.Dense(3)],
+        input_dim=6,
+        seed=0,
+        loss=loss,
+        backend=backend,
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
@@ -31,9 +39,13 @@ def test_sparse_x_at_every_entry_point(backend, fmt):
     twin = _net(backend)
     twin.fit(dense, y, epochs=1, batch_size=16)
     np.testing.assert_array_equal(net.get_weights()[0], twin.get_weights()[0])
-    for call in (lambda m, A: m.predict(A), lambda m, A: m.loss(A, y),
-                 lambda m, A: m.evaluate(A, y)["loss"], lambda m, A: m.predict_classes(A),
-                 lambda m, A: m.gradients(A, y)[0]):
+    for call in (
+        lambda m, A: m.predict(A),
+        lambda m, A: m.loss(A, y),
+        lambda m, A: m.evaluate(A, y)["loss"],
+        lambda m, A: m.predict_classes(A),
+        lambda m, A: m.gradients(A, y)[0],
+    ):
         np.testing.assert_array_equal(call(net, X), call(net, dense))
     # valid and all zero: fit and every call work (before: IndexError from the finite check)
     Z = sparse.csr_matrix((50, 6))
@@ -51,17 +63,23 @@ def test_callbacks_monitoring_validation_are_refused_before_training(backend):
     net = _net(backend)
     X, y = np.random.default_rng(0).normal(size=(20, 6)), np.arange(20) % 3
     before = [w.copy() for w in net.get_weights()]
-    for cb in (mc.callbacks.EarlyStopping(monitor="val_loss", patience=1),
-               mc.callbacks.ReduceLROnPlateau(monitor="val_accuracy"),
-               mc.callbacks.ModelCheckpoint("/nonexistent/m.npz", monitor="val_loss",
-                                            save_best_only=True)):
+    for cb in (
+        mc.callbacks.EarlyStopping(monitor="val_loss", patience=1),
+        mc.callbacks.ReduceLROnPlateau(monitor="val_accuracy"),
+        mc.callbacks.ModelCheckpoint("/nonexistent/m.npz", monitor="val_loss", save_best_only=True),
+    ):
         with pytest.raises(ValueError, match="needs validation_data or validation_split"):
             net.fit(X, y, epochs=3, callbacks=[cb])
         assert net.epoch_ == 0 and net.history_["loss"] == []
         for a, b in zip(net.get_weights(), before):
             np.testing.assert_array_equal(a, b)
-    net.fit(X, y, epochs=1, callbacks=[mc.callbacks.EarlyStopping(monitor="val_loss")],
-            validation_data=(X, y))
+    net.fit(
+        X,
+        y,
+        epochs=1,
+        callbacks=[mc.callbacks.EarlyStopping(monitor="val_loss")],
+        validation_data=(X, y),
+    )
     assert net.epoch_ == 1
 
 
@@ -130,6 +148,7 @@ def test_save_refuses_a_read_only_file_as_root_too(tmp_path, monkeypatch):
 def test_saved_counters_beyond_what_training_can_add_are_refused(tmp_path):
     import json
     import zipfile
+
     net = _net("numpy")
     mc.save(net, tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz") as f:
@@ -147,8 +166,11 @@ def _fake_cgroup(tmp_path, v2=True, limit="1073741824", usage="268435456"):
     root = tmp_path / "cg"
     leaf = root / ("box" if v2 else "memory/box")
     leaf.mkdir(parents=True)
-    names = ("memory.max", "memory.current") if v2 else ("memory.limit_in_bytes",
-                                                        "memory.usage_in_bytes")
+    names = (
+        ("memory.max", "memory.current")
+        if v2
+        else ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    )
     (leaf / names[0]).write_text(limit + "\n")
     (leaf / names[1]).write_text(usage + "\n")
     me = tmp_path / "self_cgroup"
@@ -180,13 +202,29 @@ def test_onnx_float32_batchnorm_at_large_inputs_meets_the_documented_bound(tmp_p
     for seed in range(6):
         rng = np.random.default_rng(seed)
         loss = ["softmax_cross_entropy", "mse", "binary_cross_entropy"][seed % 3]
-        net = mc.Sequential([mc.Dense(32), mc.BatchNorm(32), mc.ReLU(), mc.Dense(16),
-                             mc.BatchNorm(16), mc.Tanh(), mc.Dense(4)],
-                            input_dim=12, seed=seed, loss=loss, dtype="float32")
+        net = mc.Sequential(
+            [
+                mc.Dense(32),
+                mc.BatchNorm(32),
+                mc.ReLU(),
+                mc.Dense(16),
+                mc.BatchNorm(16),
+                mc.Tanh(),
+                mc.Dense(4),
+            ],
+            input_dim=12,
+            seed=seed,
+            loss=loss,
+            dtype="float32",
+        )
         X = (rng.normal(size=(256, 12)) * scale).astype(np.float32)
-        y = (rng.integers(0, 4, 256) if loss == "softmax_cross_entropy"
-             else rng.integers(0, 2, (256, 4)).astype(float) if loss == "binary_cross_entropy"
-             else rng.normal(size=(256, 4)))
+        y = (
+            rng.integers(0, 4, 256)
+            if loss == "softmax_cross_entropy"
+            else rng.integers(0, 2, (256, 4)).astype(float)
+            if loss == "binary_cross_entropy"
+            else rng.normal(size=(256, 4))
+        )
         net.fit(X, y, epochs=2, batch_size=32)
         mc.onnx.export(net, tmp_path / "m.onnx")
         s = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
@@ -194,8 +232,10 @@ def test_onnx_float32_batchnorm_at_large_inputs_meets_the_documented_bound(tmp_p
         ref = net.predict(X).astype(np.float64)
         bound = np.abs(ref) + max(1.0, float(np.abs(ref).max()))
         worst = max(worst, float((np.abs(out - ref) / bound).max()))
-    print(f"input scale {scale:g}: worst |onnx - predict| / (|predict| + max(1, max|predict|)) "
-          f"= {worst:.3g}")
+    print(
+        f"input scale {scale:g}: worst |onnx - predict| / (|predict| + max(1, max|predict|)) "
+        f"= {worst:.3g}"
+    )
     assert worst <= 1e-5
 
 
@@ -211,9 +251,15 @@ def test_a_built_model_cannot_be_edited_into_saying_one_thing_and_running_anothe
         net.layers[0].n_out = 9
     with pytest.raises(AttributeError, match="layer of a built Sequential"):
         del net.layers[0].n_out
-    for name, value in (("loss_name", "mse"), ("dtype", np.float32), ("seed", 1),
-                        ("backend", "numpy"), ("n_features_in_", 7), ("n_outputs_", 2),
-                        ("layers", [mc.Dense(3)])):
+    for name, value in (
+        ("loss_name", "mse"),
+        ("dtype", np.float32),
+        ("seed", 1),
+        ("backend", "numpy"),
+        ("n_features_in_", 7),
+        ("n_outputs_", 2),
+        ("layers", [mc.Dense(3)]),
+    ):
         with pytest.raises(AttributeError, match="cannot be changed"):
             setattr(net, name, value)
     np.testing.assert_array_equal(net.predict(X), out)
@@ -225,13 +271,20 @@ def test_a_built_model_cannot_be_edited_into_saying_one_thing_and_running_anothe
     assert other.layers[0].n_out == 8
     import copy
     import pickle
+
     edited = copy.deepcopy(net.layers[0])
     edited.n_out = 9
     assert edited.n_out == 9 and net.layers[0].n_out == 8
     assert pickle.loads(pickle.dumps(net.layers[2])).__dict__.get("_frozen") is None
     # a model rebuilt from its own layers works as before
-    again = mc.Sequential(net.layers, loss="softmax_cross_entropy", backend=backend,
-                          seed=net.seed, dtype=net.dtype, input_dim=6)
+    again = mc.Sequential(
+        net.layers,
+        loss="softmax_cross_entropy",
+        backend=backend,
+        seed=net.seed,
+        dtype=net.dtype,
+        input_dim=6,
+    )
     np.testing.assert_array_equal(again.predict(X), out)
 
 
@@ -241,6 +294,7 @@ def test_snapshots_during_fit_are_one_consistent_state(backend, tmp_path):
     import io
     import pickle
     import threading
+
     require_backend(backend)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(600, 6)), rng.integers(0, 3, 600)
@@ -250,6 +304,7 @@ def test_snapshots_during_fit_are_one_consistent_state(backend, tmp_path):
     class Record(mc.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             after_epoch[net.epoch_] = [w.copy() for w in net.get_weights()]
+
     done = threading.Event()
 
     def train():
@@ -257,6 +312,7 @@ def test_snapshots_during_fit_are_one_consistent_state(backend, tmp_path):
             net.fit(X, y, epochs=25, batch_size=8, callbacks=[Record()])
         finally:
             done.set()
+
     snaps = []
     t = threading.Thread(target=train)
     t.start()
@@ -276,8 +332,9 @@ def test_snapshots_during_fit_are_one_consistent_state(backend, tmp_path):
     after_epoch[0] = after_epoch.get(0)
     checked = 0
     for s in snaps:
-        epoch, weights, n_hist = ((s.epoch_, s.get_weights(), len(s.history_["loss"]))
-                                  if not isinstance(s, tuple) else s)
+        epoch, weights, n_hist = (
+            (s.epoch_, s.get_weights(), len(s.history_["loss"])) if not isinstance(s, tuple) else s
+        )
         assert n_hist == epoch
         if epoch in after_epoch and after_epoch[epoch] is not None:
             for a, b in zip(weights, after_epoch[epoch]):

@@ -4,6 +4,7 @@ through whole models, the twin checks C++, and the hand-written formula in torch
 no such loss: hinge_embedding_loss is another function) checks a whole SGD fit. Then the
 lecture's linear SVM as a network: one Dense layer, hinge + L2, reaching the max-margin line.
 The kernels themselves: test_reference_gradients.py, test_native_kernels.py."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,14 @@ import mlpcore as mc
 from mlpcore import Dense, ReLU, Tanh
 from mlpcore.convert_torch import torch_loss
 
-from conftest import (TOLERANCES, assert_all_close, assert_close, make, numerical_gradient,
-                      random_weights)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_close,
+    make,
+    numerical_gradient,
+    random_weights,
+)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}
 HINGES = ["hinge", "squared_hinge"]
@@ -21,8 +28,10 @@ HINGES = ["hinge", "squared_hinge"]
 def _report(what, a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     diff = np.max(np.abs(a - b))
-    print(f"{what}: max |diff| {diff:.3e}, relative to max |ref| "
-          f"{diff / max(np.max(np.abs(b)), 1e-300):.3e}")
+    print(
+        f"{what}: max |diff| {diff:.3e}, relative to max |ref| "
+        f"{diff / max(np.max(np.abs(b)), 1e-300):.3e}"
+    )
 
 
 def _labels(rng, n, k, zero_one):
@@ -32,8 +41,13 @@ def _labels(rng, n, k, zero_one):
 
 
 def _net(loss, backend, dtype="float64", k=2, seed=3):
-    return make([Dense(4, 6), Tanh(), Dense(6, 5), ReLU(), Dense(5, k)], backend, loss=loss,
-                dtype=dtype, seed=seed)
+    return make(
+        [Dense(4, 6), Tanh(), Dense(6, 5), ReLU(), Dense(5, k)],
+        backend,
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 # ---- finite differences check the twin through the whole Sequential --------------------------
@@ -50,8 +64,9 @@ def test_sequential_gradients_match_finite_differences(loss, zero_one, rng):
         wi = np.array(wi, dtype=np.float64)
 
         def value():
-            model.set_weights(weights[:i] + [wi] + weights[i + 1:])
+            model.set_weights(weights[:i] + [wi] + weights[i + 1 :])
             return model.loss(X, y, sample_weight=w)
+
         num = numerical_gradient(value, wi)
         _report(f"{loss} weights[{i}] vs finite differences", grads[i], num)
         assert_close(grads[i], num, **FD, what=f"{loss} weights[{i}]")
@@ -76,8 +91,9 @@ def test_engines_agree(loss, k, dtype, native, rng):
         for a, b in zip(*g):
             _report(f"{loss} k={k} {dtype} gradients C++ vs twin", a, b)
         assert_all_close(*g, **tol, what="gradients")
-    h = [m.fit(X, y, epochs=3, batch_size=5, lr=0.05, l2_alpha=0.1, sample_weight=sw)
-         for m in models]
+    h = [
+        m.fit(X, y, epochs=3, batch_size=5, lr=0.05, l2_alpha=0.1, sample_weight=sw) for m in models
+    ]
     _report(f"{loss} k={k} {dtype} loss history C++ vs twin", *h)
     assert_close(*h, **tol, what="loss history")
     assert_all_close(models[0].get_weights(), models[1].get_weights(), **tol, what="weights")
@@ -101,7 +117,7 @@ def test_sgd_fit_matches_torch(loss, backend, rng):
     for _ in range(3):
         for start in range(0, 24, 8):
             opt.zero_grad()
-            f(module(Xt[start:start + 8]), yt[start:start + 8]).backward()
+            f(module(Xt[start : start + 8]), yt[start : start + 8]).backward()
             opt.step()
     theirs = mc.from_torch(module, loss=loss).get_weights()
     for a, b in zip(net.get_weights(), theirs):
@@ -115,8 +131,9 @@ def test_torch_loss_is_net_loss(rng):
         net = _net(loss, "numpy", k=3)
         X, y = rng.normal(size=(10, 4)), _labels(rng, 10, 3, zero_one=False)
         with torch.no_grad():
-            value = torch_loss(net)(mc.to_torch(net)(torch.from_numpy(X)),
-                                    torch.from_numpy(y)).item()
+            value = torch_loss(net)(
+                mc.to_torch(net)(torch.from_numpy(X)), torch.from_numpy(y)
+            ).item()
         assert abs(value - net.loss(X, y)) <= 1e-14 * abs(value), (loss, value, net.loss(X, y))
 
 
@@ -131,12 +148,16 @@ def test_predict_classes_evaluate_and_labels(backend):
         out = net.evaluate(X, np.array(y, float))
         # margins 1 - t z: [-1, 0, 1, 0.5] -> hinge (0 + 0 + 1 + 0.5) / 4 = 0.375; 3 of 4 right
         assert out == {"loss": 0.375, "accuracy": 0.75}
-    with pytest.raises(ValueError, match="predict_proba needs a classification loss with "
-                                         "probability"):
+    with pytest.raises(
+        ValueError, match="predict_proba needs a classification loss with probability"
+    ):
         net.predict_proba(X)
     for bad in ([1, 0, -1, 1], [2, 1, 1, 1], [0.5, 1, 1, 1]):
-        with pytest.raises(ValueError, match=r"targets of hinge must be labels, all in \{-1, 1\} "
-                                             r"or all in \{0, 1\}"):
+        with pytest.raises(
+            ValueError,
+            match=r"targets of hinge must be labels, all in \{-1, 1\} "
+            r"or all in \{0, 1\}",
+        ):
             net.fit(X, np.array(bad, float))
 
 
@@ -148,6 +169,7 @@ def test_class_weight_and_stratified_split(backend, rng):
     assert set(net.history_) >= {"loss", "val_loss", "val_accuracy"}
     # class 1 is the label +1: "balanced" weighs each sample by n / (2 n_class)
     from mlpcore._training import _class_weights
+
     w = _class_weights("balanced", y[:, None], "squared_hinge")
     n_pos = int((y > 0).sum())
     np.testing.assert_allclose(w[y > 0], 40 / (2 * n_pos))
@@ -161,8 +183,9 @@ def test_onnx_output_is_the_margin(rng):
         net = _net(loss, "native", dtype="float32", k=2)
         X = rng.normal(size=(30, 4)).astype(np.float32)
         model = mc.onnx.export(net)
-        out = ort.InferenceSession(model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"]).run(None, {"X": X})[0]
+        out = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        ).run(None, {"X": X})[0]
         _report(f"{loss} onnxruntime vs predict", out, net.predict(X))
         assert_close(out, net.predict(X), rtol=1e-5, atol=1e-5, what=f"{loss} ONNX output")
 
@@ -183,8 +206,10 @@ def test_linear_svm_reaches_the_max_margin_line(backend):
         net.fit(X, y, epochs=1000, batch_size=6, lr=lr, l2_alpha=1.0, shuffle=False)
     W, b = net.get_weights()
     w = W[:, 0]
-    print(f"{backend}: w = {w}, b = {b[0]:.3e}, margin 1/||w|| = {1 / np.linalg.norm(w):.4f}, "
-          f"line x0 = {-b[0] / w[0]:.3e}")
+    print(
+        f"{backend}: w = {w}, b = {b[0]:.3e}, margin 1/||w|| = {1 / np.linalg.norm(w):.4f}, "
+        f"line x0 = {-b[0] / w[0]:.3e}"
+    )
     np.testing.assert_array_equal(net.predict_classes(X), [1, 1, 1, -1, -1, -1])
     assert abs(-b[0] / w[0]) < 1e-6, "the line is x0 = 0"
     assert abs(w[1]) < 1e-6 * abs(w[0]), "the line is vertical"
@@ -205,7 +230,9 @@ def test_linear_svm_agrees_with_scikit_learn(backend, rng):
         net.fit(X, y, epochs=1500, batch_size=60, lr=lr, l2_alpha=alpha, shuffle=False)
     W, b = net.get_weights()
     ours, theirs = np.r_[W[:, 0], b], np.r_[ref.coef_[0], ref.intercept_]
-    print(f"{backend}: network (w, b) {ours}, SVC {theirs}, max |diff| "
-          f"{np.max(np.abs(ours - theirs)):.3e}")
+    print(
+        f"{backend}: network (w, b) {ours}, SVC {theirs}, max |diff| "
+        f"{np.max(np.abs(ours - theirs)):.3e}"
+    )
     assert np.max(np.abs(ours - theirs)) < 1e-3 * np.max(np.abs(theirs))
     assert np.array_equal(net.predict_classes(X), ref.predict(X).astype(np.int64))

@@ -2,6 +2,7 @@
 input_dim, Keras loss aliases, mlpcore.set/get_num_threads, predict_classes/predict_proba.
 Everything numerical runs on both engines; cross-engine comparisons print their max
 difference (pytest -s shows them)."""
+
 import json
 import pickle
 import sys
@@ -10,23 +11,38 @@ import numpy as np
 import pytest
 
 import mlpcore as mc
-from mlpcore import (BatchNorm, Dense, Dropout, GELU, LeakyReLU, ReLU, Sequential, Sigmoid,
-                     Tanh)
+from mlpcore import GELU, BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh
 from mlpcore.reference import losses as ref_losses
 
-from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      assert_unchanged, make, random_weights, snapshot, targets)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_all_equal,
+    assert_close,
+    assert_unchanged,
+    make,
+    random_weights,
+    snapshot,
+    targets,
+)
 
 
 def _report(what, a, b):
-    diff = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
-               for x, y in zip(a, b))
+    diff = max(
+        float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+        for x, y in zip(a, b)
+    )
     print(f"{what}: max |diff| {diff:.3e}")
 
 
 def bn_model(backend, dtype="float64", seed=4):
-    return make([Dense(5, 8), BatchNorm(8), ReLU(), Dropout(0.25), Dense(8, 6), Tanh(),
-                 Dense(6, 3)], backend, loss="softmax_cross_entropy", dtype=dtype, seed=seed)
+    return make(
+        [Dense(5, 8), BatchNorm(8), ReLU(), Dropout(0.25), Dense(8, 6), Tanh(), Dense(6, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 # ---- summary and count_params -------------------------------------------------------------------
@@ -46,18 +62,36 @@ def test_summary_hand_counted():
     # Dense(784, 64): 784*64 + 64 = 50240; BatchNorm(64): gamma, beta 128, running stats 128;
     # Dense(64, 10): 64*10 + 10 = 650. Trainable 51018, non-trainable 128, total 51146,
     # float32: 51146 * 4 = 204584 bytes = 199.79 KiB.
-    model = Sequential([Dense(64), BatchNorm(64), ReLU(), Dense(10)], input_dim=784,
-                       loss="softmax_cross_entropy", dtype="float32", seed=0, backend="numpy")
+    model = Sequential(
+        [Dense(64), BatchNorm(64), ReLU(), Dense(10)],
+        input_dim=784,
+        loss="softmax_cross_entropy",
+        dtype="float32",
+        seed=0,
+        backend="numpy",
+    )
     s = model.summary()
-    assert [(r.trainable, r.non_trainable) for r in s.rows] == [(50240, 0), (128, 128), (0, 0),
-                                                               (650, 0)]
+    assert [(r.trainable, r.non_trainable) for r in s.rows] == [
+        (50240, 0),
+        (128, 128),
+        (0, 0),
+        (650, 0),
+    ]
     assert (s.trainable, s.non_trainable, s.total, s.nbytes) == (51018, 128, 51146, 204584)
     text = str(s)
     print(text)
-    for piece in ("Dense(64)", "(None, 64)", "50,240", "Trainable params:     51,018",
-                  "Non-trainable params: 128", "Total params:         51,146",
-                  "Memory (float32):     204,584 bytes (199.79 KiB)",
-                  "loss softmax_cross_entropy", "dtype float32", "input (None, 784)"):
+    for piece in (
+        "Dense(64)",
+        "(None, 64)",
+        "50,240",
+        "Trainable params:     51,018",
+        "Non-trainable params: 128",
+        "Total params:         51,146",
+        "Memory (float32):     204,584 bytes (199.79 KiB)",
+        "loss softmax_cross_entropy",
+        "dtype float32",
+        "input (None, 784)",
+    ):
         assert piece in text, piece
     assert repr(s) == text  # a notebook shows the table too
 
@@ -88,8 +122,13 @@ def _forward_by_hand(weights, state, X):
 
 
 def hand_model(backend, dtype, rng):
-    model = make([Dense(4, 6), BatchNorm(6), ReLU(), Dropout(0.5), Dense(6, 5), LeakyReLU(0.1),
-                  Dense(5, 3)], backend, loss="softmax_cross_entropy", dtype=dtype, seed=1)
+    model = make(
+        [Dense(4, 6), BatchNorm(6), ReLU(), Dropout(0.5), Dense(6, 5), LeakyReLU(0.1), Dense(5, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=1,
+    )
     model.set_weights(random_weights(model, rng))
     model.set_state([rng.normal(size=6), rng.uniform(0.5, 2, 6)])
     return model
@@ -117,8 +156,12 @@ def test_layer_outputs_engines_agree(native, dtype, training, step, rng):
     _report(f"layer_outputs numpy vs native ({dtype}, training={training}, step={step})", b, a)
     assert_all_close(b, a, **tol, what="native vs numpy layer outputs")
     for m, outs in zip(models, (a, b)):
-        assert_close(outs[-1], m.predict(X, training=training, step=step), **tol,
-                     what="last element vs predict")
+        assert_close(
+            outs[-1],
+            m.predict(X, training=training, step=step),
+            **tol,
+            what="last element vs predict",
+        )
 
 
 def test_layer_outputs_in_training_mode(backend, rng):
@@ -127,14 +170,20 @@ def test_layer_outputs_in_training_mode(backend, rng):
     X = rng.normal(size=(8, 4))
     outs = model.layer_outputs(X, training=True, step=2)
     z = outs[0]  # batch statistics, not the running ones
-    bn = (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-5) * model.get_weights()[2] \
-        + model.get_weights()[3]
+    bn = (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-5) * model.get_weights()[
+        2
+    ] + model.get_weights()[3]
     assert_close(outs[1], bn, rtol=1e-10, atol=1e-12, what="batch norm with batch statistics")
     kept = outs[3] != 0  # dropout p=0.5: kept elements doubled, the others zero
     assert 0 < kept.sum() < kept.size
     assert_close(outs[3][kept], 2 * outs[2][kept], rtol=1e-12, atol=0, what="kept elements")
-    assert_close(outs[-1], model.predict(X, training=True, step=2), rtol=1e-12, atol=1e-14,
-                 what="output vs predict(training=True, step=2)")
+    assert_close(
+        outs[-1],
+        model.predict(X, training=True, step=2),
+        rtol=1e-12,
+        atol=1e-14,
+        what="output vs predict(training=True, step=2)",
+    )
     different_step = model.layer_outputs(X, training=True, step=3)[3]
     assert not np.array_equal(different_step != 0, kept)
     assert_unchanged(model, snap)  # running statistics untouched
@@ -155,17 +204,25 @@ def test_layer_outputs_with_layers_before_the_first_dense(native, rng):
     assert ((dropped == 0) | np.isclose(dropped, 2 * X)).all() and (dropped == 0).any()
 
 
-@pytest.mark.parametrize("loss,activation", [
-    ("mse", lambda z: z), ("binary_cross_entropy", lambda z: 1 / (1 + np.exp(-z)))])
+@pytest.mark.parametrize(
+    "loss,activation",
+    [("mse", lambda z: z), ("binary_cross_entropy", lambda z: 1 / (1 + np.exp(-z)))],
+)
 def test_layer_outputs_end_with_the_output_activation(backend, loss, activation, rng):
     model = make([Dense(3, 4), GELU(), Dense(4, 2)], backend, loss=loss, seed=2)
     outs = model.layer_outputs(rng.normal(size=(5, 3)))
     assert_close(outs[-1], activation(outs[-2]), rtol=1e-12, atol=1e-14, what="h vs z")
 
 
-@pytest.mark.parametrize("X,match", [
-    (np.zeros((2, 5)), "X has 5 features"), (np.zeros(4), "2-D"),
-    (np.full((2, 4), np.nan), "NaN"), (np.zeros((0, 4)), "empty")])
+@pytest.mark.parametrize(
+    "X,match",
+    [
+        (np.zeros((2, 5)), "X has 5 features"),
+        (np.zeros(4), "2-D"),
+        (np.full((2, 4), np.nan), "NaN"),
+        (np.zeros((0, 4)), "empty"),
+    ],
+)
 def test_layer_outputs_check_X_like_predict(backend, X, match, rng):
     model = hand_model(backend, "float64", rng)
     for call in (model.layer_outputs, model.predict):
@@ -186,8 +243,13 @@ def test_dense_signatures():
     assert repr(Dense(5)) == "Dense(5)" and repr(Dense(3, 5)) == "Dense(3, 5)"
     assert Dense(5).get_config() == {"n_out": 5}
     assert Dense.from_config(Dense(5).get_config()).n_in is None
-    for bad in (lambda: Dense(), lambda: Dense(n_in=3), lambda: Dense(1, 2, 3),
-                lambda: Dense(1, 2, n_out=2), lambda: Dense(1, n_in=2, n_out=3)):
+    for bad in (
+        lambda: Dense(),
+        lambda: Dense(n_in=3),
+        lambda: Dense(1, 2, 3),
+        lambda: Dense(1, 2, n_out=2),
+        lambda: Dense(1, n_in=2, n_out=3),
+    ):
         with pytest.raises(TypeError, match="Dense"):
             bad()
     with pytest.raises(ValueError, match="Dense: n_out must be an integer"):
@@ -197,20 +259,34 @@ def test_dense_signatures():
 
 
 def inferred(backend, dtype="float64", seed=6):
-    return make([Dense(8), BatchNorm(8), ReLU(), Dense(6), Tanh(), Dense(3)], backend,
-                input_dim=5, loss="softmax_cross_entropy", dtype=dtype, seed=seed)
+    return make(
+        [Dense(8), BatchNorm(8), ReLU(), Dense(6), Tanh(), Dense(3)],
+        backend,
+        input_dim=5,
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 def explicit(backend, dtype="float64", seed=6):
-    return make([Dense(5, 8), BatchNorm(8), ReLU(), Dense(8, 6), Tanh(), Dense(6, 3)], backend,
-                loss="softmax_cross_entropy", dtype=dtype, seed=seed)
+    return make(
+        [Dense(5, 8), BatchNorm(8), ReLU(), Dense(8, 6), Tanh(), Dense(6, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 def test_inferred_widths_build_the_same_model(backend, dtype, rng):
     a, b = inferred(backend, dtype), explicit(backend, dtype)
     assert (a.n_features_in_, a.n_outputs_) == (5, 3)
-    assert_all_equal(a.get_weights() + a.get_state(), b.get_weights() + b.get_state(),
-                     "initial weights and state")
+    assert_all_equal(
+        a.get_weights() + a.get_state(),
+        b.get_weights() + b.get_state(),
+        "initial weights and state",
+    )
     X, y = rng.normal(size=(20, 5)), rng.integers(0, 3, 20)
     a.fit(X, y, epochs=2, batch_size=8)
     b.fit(X, y, epochs=2, batch_size=8)
@@ -225,16 +301,19 @@ def test_inferred_widths_mixed_with_explicit_ones(backend):
     assert make([Dense(3, 4), Dense(2)], backend, input_dim=3).n_features_in_ == 3
 
 
-@pytest.mark.parametrize("layers,kw,match", [
-    (lambda: [Dense(4), ReLU(), Dense(2)], {}, "input_dim"),
-    (lambda: [ReLU(), Dense(4), BatchNorm(4)], {}, r"layers\[1\] \(Dense\(4\)\).*input_dim"),
-    (lambda: [ReLU(), Dropout(0.5)], {}, "at least one Dense or BatchNorm.*input_dim"),
-    (lambda: [Dense(3, 4), Dense(2)], {"input_dim": 4}, "expects 3 inputs but input_dim is 4"),
-    (lambda: [ReLU(), Dropout(0.5)], {"input_dim": 3}, "at least one Dense or BatchNorm"),
-    (lambda: [Dense(4)], {"input_dim": 0}, "Sequential: input_dim must be an integer"),
-    (lambda: [Dense(4)], {"input_dim": True}, "input_dim"),
-    (lambda: [Dense(4)], {"input_dim": "3"}, "input_dim"),
-])
+@pytest.mark.parametrize(
+    "layers,kw,match",
+    [
+        (lambda: [Dense(4), ReLU(), Dense(2)], {}, "input_dim"),
+        (lambda: [ReLU(), Dense(4), BatchNorm(4)], {}, r"layers\[1\] \(Dense\(4\)\).*input_dim"),
+        (lambda: [ReLU(), Dropout(0.5)], {}, "at least one Dense or BatchNorm.*input_dim"),
+        (lambda: [Dense(3, 4), Dense(2)], {"input_dim": 4}, "expects 3 inputs but input_dim is 4"),
+        (lambda: [ReLU(), Dropout(0.5)], {"input_dim": 3}, "at least one Dense or BatchNorm"),
+        (lambda: [Dense(4)], {"input_dim": 0}, "Sequential: input_dim must be an integer"),
+        (lambda: [Dense(4)], {"input_dim": True}, "input_dim"),
+        (lambda: [Dense(4)], {"input_dim": "3"}, "input_dim"),
+    ],
+)
 def test_input_width_errors(backend, layers, kw, match):
     with pytest.raises(ValueError, match=match):
         make(layers(), backend, **kw)
@@ -243,8 +322,10 @@ def test_input_width_errors(backend, layers, kw, match):
 def test_inferred_model_round_trips(backend, tmp_path, rng):
     model = inferred(backend)
     config = json.loads(json.dumps(model.get_config()))
-    assert config["input_dim"] == 5 and config["layers"][0] == {"class": "Dense",
-                                                               "config": {"n_out": 8}}
+    assert config["input_dim"] == 5 and config["layers"][0] == {
+        "class": "Dense",
+        "config": {"n_out": 8},
+    }
     clone = Sequential.from_config(config)
     assert repr(clone) == repr(model)
     assert_all_equal(clone.get_weights(), model.get_weights(), "from_config weights")
@@ -254,8 +335,11 @@ def test_inferred_model_round_trips(backend, tmp_path, rng):
     mc.save(model, path)
     for back in (mc.load(path), pickle.loads(pickle.dumps(model))):
         assert repr(back) == repr(model) and back.epoch_ == 1
-        assert_all_equal(back.get_weights() + back.get_state(),
-                         model.get_weights() + model.get_state(), "restored")
+        assert_all_equal(
+            back.get_weights() + back.get_state(),
+            model.get_weights() + model.get_state(),
+            "restored",
+        )
         assert_all_equal([back.predict(X)], [model.predict(X)], "restored predictions")
 
 
@@ -272,11 +356,16 @@ def test_a_config_has_exactly_the_constructor_arguments(backend):
 
 
 # ---- Keras loss aliases -------------------------------------------------------------------------
-@pytest.mark.parametrize("alias,canonical", [
-    ("categorical_crossentropy", "softmax_cross_entropy"),
-    ("sparse_categorical_crossentropy", "softmax_cross_entropy"),
-    ("binary_crossentropy", "binary_cross_entropy"),
-    ("mean_squared_error", "mse"), ("mse", "mse")])
+@pytest.mark.parametrize(
+    "alias,canonical",
+    [
+        ("categorical_crossentropy", "softmax_cross_entropy"),
+        ("sparse_categorical_crossentropy", "softmax_cross_entropy"),
+        ("binary_crossentropy", "binary_cross_entropy"),
+        ("mean_squared_error", "mse"),
+        ("mse", "mse"),
+    ],
+)
 def test_keras_loss_aliases(backend, alias, canonical, rng):
     layers = lambda: [Dense(4, 5), ReLU(), Dense(5, 3)]  # noqa: E731
     model = make(layers(), backend, loss=alias, seed=3)
@@ -299,8 +388,9 @@ def test_our_mse_is_half_the_sum_over_outputs(backend, rng):
 
 
 def test_unknown_loss_lists_aliases():
-    with pytest.raises(ValueError, match="unknown loss 'huber'.*mse.*sparse_categorical_"
-                                         "crossentropy") as info:
+    with pytest.raises(
+        ValueError, match="unknown loss 'huber'.*mse.*sparse_categorical_crossentropy"
+    ) as info:
         Sequential([Dense(2, 2)], loss="huber", backend="numpy")
     for name in ref_losses.NAMES:
         assert name in str(info.value)
@@ -311,6 +401,7 @@ def test_unknown_loss_lists_aliases():
 # ---- threads ------------------------------------------------------------------------------------
 def test_num_threads(native):
     from mlpcore import _core
+
     before = mc.get_num_threads()
     assert before == _core.get_num_threads() >= 1
     try:
@@ -344,8 +435,11 @@ def test_threadpoolctl_sees_the_same_pool(native):
     with threadpoolctl.threadpool_limits(2):  # raising every BLAS leaves the bundled one at 1
         X = np.random.default_rng(0).standard_normal((256, 300)).astype(np.float32)
         Sequential([Dense(300, 300), Dense(300, 2)], loss="mse").predict(X)
-        bundled = [p for p in threadpoolctl.threadpool_info()
-                   if "scipy_openblas" in p["filepath"] and "mlpcore" in p["filepath"]]
+        bundled = [
+            p
+            for p in threadpoolctl.threadpool_info()
+            if "scipy_openblas" in p["filepath"] and "mlpcore" in p["filepath"]
+        ]
         print("bundled OpenBLAS after a product:", [p["num_threads"] for p in bundled])
         assert [p["num_threads"] for p in bundled] == [1]
 
@@ -394,8 +488,9 @@ def test_predict_classes_binary_and_multilabel(backend, n_out, rng):
 def test_predict_classes_and_proba_refuse_regression(backend, rng):
     model = make([Dense(4, 2)], backend, loss="mse", seed=0)
     for method in (model.predict_classes, model.predict_proba):
-        with pytest.raises(ValueError, match=f"{method.__name__} needs a classification loss.*"
-                                             "'mse'"):
+        with pytest.raises(
+            ValueError, match=f"{method.__name__} needs a classification loss.*'mse'"
+        ):
             method(np.zeros((2, 4)))
     clf = make([Dense(4, 2)], backend, loss="softmax_cross_entropy", seed=0)
     with pytest.raises(ValueError, match="X has 3 features"):

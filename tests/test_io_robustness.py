@@ -1,6 +1,7 @@
 """mlpcore.save is atomic and symmetric with load; load turns every
 damaged, truncated, crafted or newer-format file into ModelFileError (a ValueError) before
 building a model, keeps OSError for I/O, and never unpickles."""
+
 import copy
 import io
 import json
@@ -19,13 +20,18 @@ import pytest
 
 import mlpcore as mc
 from mlpcore import _npz, _record
+
 from conftest import assert_all_equal, require_backend
 
 
 def good_model(backend="numpy", dtype="float64"):
-    net = mc.Sequential([mc.Dense(4, 6), mc.BatchNorm(6), mc.ReLU(), mc.Dropout(0.2),
-                         mc.Dense(6, 3)], loss="softmax_cross_entropy", dtype=dtype, seed=5,
-                        backend=backend)
+    net = mc.Sequential(
+        [mc.Dense(4, 6), mc.BatchNorm(6), mc.ReLU(), mc.Dropout(0.2), mc.Dense(6, 3)],
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=5,
+        backend=backend,
+    )
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
     net.fit(X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01, validation_data=(X, y))
@@ -50,8 +56,13 @@ def same_model(a, b):
     assert_all_equal(a.get_state(), b.get_state(), "state")
     for i in range(2):
         assert_all_equal(a.get_optimizer_state()[i], b.get_optimizer_state()[i], "moments")
-    assert (a.epoch_, a.step_, a.opt_steps_, a.optimizer_, a.history_) == \
-        (b.epoch_, b.step_, b.opt_steps_, b.optimizer_, b.history_)
+    assert (a.epoch_, a.step_, a.opt_steps_, a.optimizer_, a.history_) == (
+        b.epoch_,
+        b.step_,
+        b.opt_steps_,
+        b.optimizer_,
+        b.history_,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +79,9 @@ def test_model_file_error_is_a_value_error():
 
 
 # ---- paths and the atomic write ------------------------------------------------------------
-@pytest.mark.parametrize("save_as, load_as", [("m", "m"), ("m", "m.npz"), ("m.npz", "m"),
-                                              ("m.npz", "m.npz")])
+@pytest.mark.parametrize(
+    "save_as, load_as", [("m", "m"), ("m", "m.npz"), ("m.npz", "m"), ("m.npz", "m.npz")]
+)
 def test_save_and_load_add_the_same_suffix(save_as, load_as, tmp_path):
     net = good_model()
     mc.save(net, tmp_path / save_as)
@@ -116,6 +128,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(exc, tmp_path
     def half_write(f):
         f.write(b"half of the new")
         raise exc("in the middle")
+
     with pytest.raises(exc):
         _npz.write_atomic(str(target), half_write)
     assert target.read_bytes() == b"old content"
@@ -129,6 +142,7 @@ def test_save_failing_midway_keeps_the_previous_model(tmp_path, monkeypatch):
     def failing_savez(f, **arrays):
         f.write(b"PK\x03\x04 partial")
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(_record.np, "savez", failing_savez)
     with pytest.raises(OSError, match="No space"):
         mc.save(good_model("numpy", "float32"), tmp_path / "m")
@@ -174,8 +188,9 @@ def test_a_kill_during_save_leaves_a_loadable_file(delay, tmp_path):
     old = good_model()
     target = tmp_path / "m.npz"
     mc.save(old, target)
-    child = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(target)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SAVE_FOREVER, str(target)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline() == "saving\n"
         time.sleep(delay)
@@ -187,15 +202,22 @@ def test_a_kill_during_save_leaves_a_loadable_file(delay, tmp_path):
         same_model(loaded, old)
     else:
         assert loaded.n_features_in_ == 1500 and loaded.get_weights()[0].shape == (1500, 1500)
-    print(f"killed after {delay} s: loaded the {'old' if loaded.n_features_in_ == 4 else 'new'}"
-          f" model; files left: {sorted(os.listdir(tmp_path))}")
+    print(
+        f"killed after {delay} s: loaded the {'old' if loaded.n_features_in_ == 4 else 'new'}"
+        f" model; files left: {sorted(os.listdir(tmp_path))}"
+    )
 
 
 # ---- damaged files -------------------------------------------------------------------------
 def test_truncated_files(saved, tmp_path):
     net, _, data = saved
-    cuts = sorted(set(list(range(0, 200)) + list(range(200, len(data), 97))
-                      + list(range(len(data) - 200, len(data)))))
+    cuts = sorted(
+        set(
+            list(range(0, 200))
+            + list(range(200, len(data), 97))
+            + list(range(len(data) - 200, len(data)))
+        )
+    )
     for cut in cuts:
         path = tmp_path / "cut.npz"
         path.write_bytes(data[:cut])
@@ -226,8 +248,10 @@ def test_bit_flips(saved, tmp_path):
     assert detected > 300
 
 
-@pytest.mark.parametrize("content", [b"", b"hello", b"PK\x05\x06" + bytes(18),
-                                     pickle.dumps({"config": 1}), b"\x93NUMPY garbage"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello", b"PK\x05\x06" + bytes(18), pickle.dumps({"config": 1}), b"\x93NUMPY garbage"],
+)
 def test_files_that_are_not_archives(content, tmp_path):
     path = tmp_path / "x.npz"
     path.write_bytes(content)
@@ -265,8 +289,10 @@ def test_a_header_announcing_a_huge_array(saved, tmp_path):
     _, path, _ = saved
     config, arrays = contents(path)
     write(tmp_path / "ok.npz", config, arrays)
-    with zipfile.ZipFile(tmp_path / "ok.npz") as src, \
-            zipfile.ZipFile(tmp_path / "huge.npz", "w") as dst:
+    with (
+        zipfile.ZipFile(tmp_path / "ok.npz") as src,
+        zipfile.ZipFile(tmp_path / "huge.npz", "w") as dst,
+    ):
         for info in src.infolist():
             data = src.read(info)
             if info.filename == "weight_0.npy":
@@ -295,6 +321,7 @@ def _set_config(key, value):
         else:
             c[key] = value
         return c, a
+
     return change
 
 
@@ -303,6 +330,7 @@ def _set_layer(i, layer):
         c = copy.deepcopy(c)
         c["layers"][i] = layer
         return c, a
+
     return change
 
 
@@ -358,8 +386,9 @@ CRAFTED = {
     "optimizer eps 10**400": _set_config("optimizer_", {"name": "adam", "eps": 10**400}),
     "optimizer momentum a list": _set_config("optimizer_", {"name": "sgd", "momentum": [0]}),
     "optimizer with an extra key": _set_config("optimizer_", {"name": "sgd", "lr": 1}),
-    "optimizer nesterov without momentum": _set_config("optimizer_",
-                                                       {"name": "sgd", "nesterov": True}),
+    "optimizer nesterov without momentum": _set_config(
+        "optimizer_", {"name": "sgd", "nesterov": True}
+    ),
     # config: layers
     "layers empty": _set_config("layers", []),
     "layers a dict": _set_config("layers", {"0": {}}),
@@ -371,22 +400,26 @@ CRAFTED = {
     "layer class from elsewhere": _set_layer(2, {"class": "Sequential", "config": {}}),
     "layer class a dotted path": _set_layer(2, {"class": "os.system", "config": {}}),
     "layer class not a string": _set_layer(2, {"class": 3, "config": {}}),
-    "layer config with an unknown argument": _set_layer(2, {"class": "ReLU",
-                                                            "config": {"x": 1}}),
-    "Dense with a negative width": _set_layer(0, {"class": "Dense",
-                                                  "config": {"n_in": -4, "n_out": 6}}),
-    "Dense with a huge width": _set_layer(0, {"class": "Dense",
-                                              "config": {"n_in": 2**31 - 1, "n_out": 2**31 - 1}}),
-    "Dense with a float width": _set_layer(0, {"class": "Dense",
-                                               "config": {"n_in": 4.0, "n_out": 6}}),
+    "layer config with an unknown argument": _set_layer(2, {"class": "ReLU", "config": {"x": 1}}),
+    "Dense with a negative width": _set_layer(
+        0, {"class": "Dense", "config": {"n_in": -4, "n_out": 6}}
+    ),
+    "Dense with a huge width": _set_layer(
+        0, {"class": "Dense", "config": {"n_in": 2**31 - 1, "n_out": 2**31 - 1}}
+    ),
+    "Dense with a float width": _set_layer(
+        0, {"class": "Dense", "config": {"n_in": 4.0, "n_out": 6}}
+    ),
     "Dropout p 10**400": _set_layer(3, {"class": "Dropout", "config": {"p": 10**400}}),
     "Dropout p text": _set_layer(3, {"class": "Dropout", "config": {"p": "0.5"}}),
-    "widths that do not chain": _set_layer(4, {"class": "Dense",
-                                               "config": {"n_in": 5, "n_out": 3}}),
-    "an extra layer": lambda c, a: ({**c, "layers": c["layers"] + [{"class": "Dense", "config":
-                                     {"n_in": 3, "n_out": 3}}]}, a),
-    "one output for softmax": _set_layer(4, {"class": "Dense",
-                                             "config": {"n_in": 6, "n_out": 1}}),
+    "widths that do not chain": _set_layer(
+        4, {"class": "Dense", "config": {"n_in": 5, "n_out": 3}}
+    ),
+    "an extra layer": lambda c, a: (
+        {**c, "layers": c["layers"] + [{"class": "Dense", "config": {"n_in": 3, "n_out": 3}}]},
+        a,
+    ),
+    "one output for softmax": _set_layer(4, {"class": "Dense", "config": {"n_in": 6, "n_out": 1}}),
     # config: the text itself
     "config not JSON": lambda c, a: ("{not json", a),
     "config a JSON list": lambda c, a: ("[1, 2]", a),
@@ -431,8 +464,11 @@ def test_members_that_disagree_with_the_config_are_refused(saved, tmp_path):
     never loaded with the state silently dropped; so is one with members its config lacks."""
     net, path, _ = saved
     config, arrays = contents(path)
-    write(tmp_path / "no_moments.npz", config,
-          {k: v for k, v in arrays.items() if not k.startswith("moment_")})
+    write(
+        tmp_path / "no_moments.npz",
+        config,
+        {k: v for k, v in arrays.items() if not k.startswith("moment_")},
+    )
     with pytest.raises(mc.ModelFileError, match="disagree with its config; missing moment_m_0"):
         mc.load(tmp_path / "no_moments.npz")
     write(tmp_path / "extra.npz", config, {**arrays, "weight_99": arrays["weight_0"]})
@@ -450,7 +486,7 @@ def test_a_bit_flip_in_the_directory_that_renames_members(saved, tmp_path):
     _, path, _ = saved
     data = bytearray(open(path, "rb").read())
     start = data.index(b"PK\x05\x06")  # end of central directory
-    cd_offset = int.from_bytes(data[start + 16:start + 20], "little")
+    cd_offset = int.from_bytes(data[start + 16 : start + 20], "little")
     i = cd_offset
     while True:
         j = data.find(b"moment_", i)
@@ -465,9 +501,10 @@ def test_a_bit_flip_in_the_directory_that_renames_members(saved, tmp_path):
 
 def _peak_rss_of_child(code):
     """Runs code in a fresh interpreter; returns (its stdout, its peak RSS in bytes)."""
-    wrapped = code + "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    r = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True,
-                       timeout=300)
+    wrapped = (
+        code + "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    r = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     out, rss = r.stdout.rsplit("RSS", 1)
     return out, int(rss) * 1024
@@ -485,24 +522,29 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(saved, tmp_path):
                 n = (1 << 30) // 8
                 header = io.BytesIO()
                 np.lib.format.write_array_header_1_0(
-                    header, {"descr": "<f8", "fortran_order": False, "shape": (n // 6, 6)})
+                    header, {"descr": "<f8", "fortran_order": False, "shape": (n // 6, 6)}
+                )
                 with dst.open("weight_0.npy", "w", force_zip64=True) as f:
                     f.write(header.getvalue())
                     zeros = bytes(1 << 24)
                     left = (n // 6) * 6 * 8
                     while left:
-                        f.write(zeros[:min(left, len(zeros))])
+                        f.write(zeros[: min(left, len(zeros))])
                         left -= min(left, len(zeros))
             else:
                 dst.writestr(info, src.read(info))
     assert bomb.stat().st_size < 2 << 20
-    code = (f"import mlpcore as mc, numpy as np\n"
-            f"mc.load({str(path)!r})\n"  # the baseline: a normal load in the same process
-            f"try:\n    mc.load({str(bomb)!r})\nexcept mc.ModelFileError as e:\n    print(e)\n")
+    code = (
+        f"import mlpcore as mc, numpy as np\n"
+        f"mc.load({str(path)!r})\n"  # the baseline: a normal load in the same process
+        f"try:\n    mc.load({str(bomb)!r})\nexcept mc.ModelFileError as e:\n    print(e)\n"
+    )
     baseline_code = f"import mlpcore as mc, numpy as np\nmc.load({str(path)!r})\n"
     out, peak = _peak_rss_of_child(code)
     _, base = _peak_rss_of_child(baseline_code)
-    print(f"peak RSS: loading the bomb {peak / 2**20:.0f} MiB, a normal load {base / 2**20:.0f} MiB")
+    print(
+        f"peak RSS: loading the bomb {peak / 2**20:.0f} MiB, a normal load {base / 2**20:.0f} MiB"
+    )
     assert "weight_0.npy" in out and "config implies float64(4, 6)" in out, out
     assert peak - base < 64 << 20
 
@@ -525,16 +567,19 @@ def test_load_time_is_linear_in_the_number_of_layers(tmp_path, monkeypatch):
     the initial parameters looked ahead over every later layer for each layer). No timing
     here: the work is counted, the look-ahead visits each layer once."""
     from mlpcore._layout import Layout
+
     seen = []
-    monkeypatch.setattr(mc.Identity, "init_transparent",
-                        property(lambda self: seen.append(1) or True), raising=True)
+    monkeypatch.setattr(
+        mc.Identity, "init_transparent", property(lambda self: seen.append(1) or True), raising=True
+    )
     n = 2000
     layout = Layout([mc.Dense(4, 3)] + [mc.Identity() for _ in range(n)], input_dim=4)
     layout.initial_params(0)
     assert len(seen) <= 2 * n, len(seen)
     monkeypatch.undo()
-    net = mc.Sequential([mc.Dense(4, 3)] + [mc.Identity() for _ in range(20000)], input_dim=4,
-                        loss="mse")
+    net = mc.Sequential(
+        [mc.Dense(4, 3)] + [mc.Identity() for _ in range(20000)], input_dim=4, loss="mse"
+    )
     mc.save(net, tmp_path / "deep.npz")
     back = mc.load(tmp_path / "deep.npz")
     assert len(back.layers) == 20001
@@ -546,8 +591,12 @@ def test_a_loaded_model_trains_on(saved, backend):
     loaded = mc.load(path, backend=backend)
     before = len(loaded.history_["loss"])
     rng = np.random.default_rng(3)
-    loaded.fit(rng.normal(size=(10, 4)), rng.integers(0, 3, 10), epochs=1,
-               validation_data=(rng.normal(size=(5, 4)), rng.integers(0, 3, 5)))
+    loaded.fit(
+        rng.normal(size=(10, 4)),
+        rng.integers(0, 3, 10),
+        epochs=1,
+        validation_data=(rng.normal(size=(5, 4)), rng.integers(0, 3, 5)),
+    )
     assert len(loaded.history_["loss"]) == before + 1 and loaded.epoch_ == net.epoch_ + 1
 
 

@@ -1,6 +1,7 @@
 """Keras idioms in fit: self.model.stop_training, EarlyStopping's messages, an interrupt's
 message, Keras' epoch numbering (initial_epoch, integer epochs), validation_freq,
 predict(batch_size=) and the progress default (verbose="auto")."""
+
 import io
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import mlpcore as mc
 from mlpcore._progress import Printer
 from mlpcore.callbacks import Callback, EarlyStopping
+
 from conftest import assert_all_equal, make
 
 
@@ -18,8 +20,12 @@ def _data(rng, n=60):
 
 
 def _net(backend, seed=0):
-    return make([mc.Dense(4, 16), mc.ReLU(), mc.Dense(16, 3)], backend,
-                loss="softmax_cross_entropy", seed=seed)
+    return make(
+        [mc.Dense(4, 16), mc.ReLU(), mc.Dense(16, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        seed=seed,
+    )
 
 
 class StopAt(Callback):
@@ -46,27 +52,40 @@ def test_model_stop_training_in_a_callback_stops_the_fit(backend, rng):
     class StopBeforeStarting(Callback):
         def on_train_begin(self, logs=None):
             self.model.stop_training = True
+
     assert len(net.fit(X, y, epochs=3, callbacks=[StopBeforeStarting()])) == 0
 
 
 def test_early_stopping_says_when_it_stops_and_what_it_restored(backend, rng, capsys):
     X, y = rng.normal(size=(20, 5)), rng.integers(0, 2, 20)
     Xv, yv = rng.normal(size=(200, 5)), rng.integers(0, 2, 200)
-    net = make([mc.Dense(5, 64), mc.ReLU(), mc.Dense(64, 1)], backend,
-               loss="binary_cross_entropy", seed=0)
+    net = make(
+        [mc.Dense(5, 64), mc.ReLU(), mc.Dense(64, 1)], backend, loss="binary_cross_entropy", seed=0
+    )
     cb = EarlyStopping(patience=3, restore_best_weights=True)
-    h = net.fit(X, y, epochs=300, batch_size=5, lr=0.2, validation_data=(Xv, yv),
-                callbacks=[cb], verbose=0)
+    h = net.fit(
+        X, y, epochs=300, batch_size=5, lr=0.2, validation_data=(Xv, yv), callbacks=[cb], verbose=0
+    )
     best = int(np.argmin(h.history["val_loss"]))
     out = capsys.readouterr().out
     assert len(h) < 300 and out == (
         f"epoch {len(h)}: early stopping: val_loss did not improve by more than 0 for 3 "
         f"epochs (best {h.history['val_loss'][best]:.6g} in epoch {best + 1}); restored the "
-        f"weights of epoch {best + 1}\n"), out
-    quiet = make([mc.Dense(5, 64), mc.ReLU(), mc.Dense(64, 1)], backend,
-                 loss="binary_cross_entropy", seed=0)
-    quiet.fit(X, y, epochs=300, batch_size=5, lr=0.2, validation_data=(Xv, yv), verbose=0,
-              callbacks=[EarlyStopping(patience=3, restore_best_weights=True, verbose=0)])
+        f"weights of epoch {best + 1}\n"
+    ), out
+    quiet = make(
+        [mc.Dense(5, 64), mc.ReLU(), mc.Dense(64, 1)], backend, loss="binary_cross_entropy", seed=0
+    )
+    quiet.fit(
+        X,
+        y,
+        epochs=300,
+        batch_size=5,
+        lr=0.2,
+        validation_data=(Xv, yv),
+        verbose=0,
+        callbacks=[EarlyStopping(patience=3, restore_best_weights=True, verbose=0)],
+    )
     assert capsys.readouterr().out == ""
     assert_all_equal(quiet.get_weights(), net.get_weights(), "verbose=0 vs 1")
 
@@ -79,9 +98,13 @@ def test_an_interrupt_says_where_training_stopped(backend, rng):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 2:
                 raise KeyboardInterrupt
-    with pytest.raises(KeyboardInterrupt, match=r"training interrupted in epoch 3/5; that epoch "
-                       r"was rolled back, so the model holds the weights after epoch 2 \(2 "
-                       r"epochs of this fit completed.*initial_epoch=2\)"):
+
+    with pytest.raises(
+        KeyboardInterrupt,
+        match=r"training interrupted in epoch 3/5; that epoch "
+        r"was rolled back, so the model holds the weights after epoch 2 \(2 "
+        r"epochs of this fit completed.*initial_epoch=2\)",
+    ):
         net.fit(X, y, epochs=5, callbacks=[CtrlC()])
     assert net.epoch_ == 2 and net.history_["epoch"] == [0, 1]
 
@@ -134,8 +157,12 @@ def test_validation_freq(backend, rng):
 
 def test_predict_in_batches(backend, rng, tol):
     X, y = _data(rng, n=50)
-    net = make([mc.Dense(4, 8), mc.BatchNorm(8), mc.ReLU(), mc.Dense(8, 3)], backend,
-               loss="softmax_cross_entropy", seed=0)
+    net = make(
+        [mc.Dense(4, 8), mc.BatchNorm(8), mc.ReLU(), mc.Dense(8, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        seed=0,
+    )
     net.fit(X, y, epochs=2)
     full = net.predict(X)
     for b in (1, 7, 50, 1000):

@@ -3,15 +3,35 @@ does for the two kinds before them: finite differences check the twin through wh
 models (the kernels themselves: test_reference_gradients.py), the twin checks C++ (kernels:
 test_native_kernels.py; here whole models), and torch.nn.LayerNorm / SiLU / ELU / Softplus
 check both when torch is installed. Every comparison prints its max difference (pytest -s)."""
+
 import numpy as np
 import pytest
 
-from mlpcore import (ELU, BatchNorm, Dense, Dropout, LayerNorm, ReLU, Sequential, SiLU, Softplus,
-                     Tanh)
+from mlpcore import (
+    ELU,
+    BatchNorm,
+    Dense,
+    Dropout,
+    LayerNorm,
+    ReLU,
+    Sequential,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 from mlpcore.reference import activations, layers
 
-from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close, make,
-                      numerical_gradient, random_weights, targets, torch_sgd_mse_losses)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_all_equal,
+    assert_close,
+    make,
+    numerical_gradient,
+    random_weights,
+    targets,
+    torch_sgd_mse_losses,
+)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}  # as in test_reference_gradients.py
 
@@ -19,20 +39,35 @@ FD = {"rtol": 1e-6, "atol": 1e-8}  # as in test_reference_gradients.py
 def _report(what, a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     diff = np.max(np.abs(a - b))
-    print(f"{what}: max |diff| {diff:.3e}, relative to max |ref| "
-          f"{diff / max(np.max(np.abs(b)), 1e-300):.3e}")
+    print(
+        f"{what}: max |diff| {diff:.3e}, relative to max |ref| "
+        f"{diff / max(np.max(np.abs(b)), 1e-300):.3e}"
+    )
 
 
 NETS = {
     "layernorm": lambda: [Dense(4, 6), LayerNorm(6), Tanh(), Dense(6, 3)],
-    "layernorm-eps": lambda: [LayerNorm(4, eps=0.3), Dense(4, 5), LayerNorm(5, eps=1e-3),
-                              Dense(5, 3)],
+    "layernorm-eps": lambda: [
+        LayerNorm(4, eps=0.3),
+        Dense(4, 5),
+        LayerNorm(5, eps=1e-3),
+        Dense(5, 3),
+    ],
     "silu": lambda: [Dense(4, 6), SiLU(), Dense(6, 5), SiLU(), Dense(5, 3)],
     "elu": lambda: [Dense(4, 6), ELU(), Dense(6, 5), ELU(alpha=0.3), Dense(5, 3)],
     "softplus": lambda: [Dense(4, 6), Softplus(), Dense(6, 3)],
-    "all-new-bn-dropout": lambda: [Dense(4, 6), BatchNorm(6), SiLU(), Dropout(0.3),
-                                   Dense(6, 5), LayerNorm(5), ELU(1.5), Dense(5, 5), Softplus(),
-                                   Dense(5, 3)],
+    "all-new-bn-dropout": lambda: [
+        Dense(4, 6),
+        BatchNorm(6),
+        SiLU(),
+        Dropout(0.3),
+        Dense(6, 5),
+        LayerNorm(5),
+        ELU(1.5),
+        Dense(5, 5),
+        Softplus(),
+        Dense(5, 3),
+    ],
 }
 
 
@@ -49,8 +84,9 @@ def test_sequential_gradients_match_finite_differences(name, training, step, rng
         w = np.array(w, dtype=np.float64)
 
         def loss():
-            model.set_weights(weights[:i] + [w] + weights[i + 1:])
+            model.set_weights(weights[:i] + [w] + weights[i + 1 :])
             return model.loss(X, y, training=training, step=step)
+
         num = numerical_gradient(loss, w)
         _report(f"{name} weights[{i}] vs finite differences", grads[i], num)
         assert_close(grads[i], num, **FD, what=f"{name} weights[{i}]")
@@ -95,16 +131,24 @@ ACTIVATIONS = [("silu", 0.0), ("elu", 1.0), ("elu", 0.25), ("elu", -1.5), ("soft
 
 
 def _torch_activation(torch, name, param):
-    return {"silu": lambda: torch.nn.SiLU(), "elu": lambda: torch.nn.ELU(param),
-            "softplus": lambda: torch.nn.Softplus()}[name]()
+    return {
+        "silu": lambda: torch.nn.SiLU(),
+        "elu": lambda: torch.nn.ELU(param),
+        "softplus": lambda: torch.nn.Softplus(),
+    }[name]()
 
 
 @pytest.mark.parametrize("name,param", ACTIVATIONS)
 def test_twin_activations_match_torch(name, param, rng):
     torch = pytest.importorskip("torch")
     # the tails, both sides of softplus' threshold 20, and the kinks at 0
-    z = np.concatenate([rng.normal(0, 3, 500), np.linspace(-40, 40, 801),
-                        [0.0, 20.0, np.nextafter(20.0, 21), 1e-9, -1e-9]]).reshape(-1, 1)
+    z = np.concatenate(
+        [
+            rng.normal(0, 3, 500),
+            np.linspace(-40, 40, 801),
+            [0.0, 20.0, np.nextafter(20.0, 21), 1e-9, -1e-9],
+        ]
+    ).reshape(-1, 1)
     dh = rng.normal(size=z.shape)
     zt = torch.from_numpy(z.copy()).requires_grad_(True)
     ht = _torch_activation(torch, name, param)(zt)
@@ -123,6 +167,7 @@ def test_native_float32_activations_match_torch(name, param, native, rng):
     # torch computes float32 in float32, as the C++ engine does
     torch = pytest.importorskip("torch")
     from mlpcore import _core
+
     z = np.concatenate([rng.normal(0, 3, 500), np.linspace(-30, 30, 601)]).astype(np.float32)
     z = z.reshape(-1, 1)
     dh = rng.normal(size=z.shape).astype(np.float32)
@@ -162,8 +207,12 @@ def test_twin_layernorm_matches_torch(B, F, eps, rng):
     y, cache = layers.layernorm_forward(x, gamma, beta, eps)
     dx, dgamma, dbeta = layers.layernorm_backward(dy, cache, gamma)
     tight = {"rtol": 1e-12, "atol": 1e-13}
-    for what, ours, theirs in (("y", y, yt), ("dx", dx, xt.grad), ("dgamma", dgamma, m.weight.grad),
-                               ("dbeta", dbeta, m.bias.grad)):
+    for what, ours, theirs in (
+        ("y", y, yt),
+        ("dx", dx, xt.grad),
+        ("dgamma", dgamma, m.weight.grad),
+        ("dbeta", dbeta, m.bias.grad),
+    ):
         theirs = theirs.detach().numpy()
         _report(f"twin layernorm {B}x{F} {what} vs torch", ours, theirs)
         assert_close(ours, theirs, **tight, what=f"layernorm {what}")
@@ -171,18 +220,26 @@ def test_twin_layernorm_matches_torch(B, F, eps, rng):
 
 def _torch_layers(torch, layers):
     """The torch.nn twin of each layer, looked up by its kind."""
-    twins = {"dense": lambda l: torch.nn.Linear(l.n_in, l.n_out, dtype=torch.float64),
-             "layernorm": lambda l: torch.nn.LayerNorm(l.n_in, eps=l.eps, dtype=torch.float64),
-             "silu": lambda l: torch.nn.SiLU(), "elu": lambda l: torch.nn.ELU(l.alpha),
-             "softplus": lambda l: torch.nn.Softplus(), "tanh": lambda l: torch.nn.Tanh(),
-             "relu": lambda l: torch.nn.ReLU()}
+    twins = {
+        "dense": lambda l: torch.nn.Linear(l.n_in, l.n_out, dtype=torch.float64),
+        "layernorm": lambda l: torch.nn.LayerNorm(l.n_in, eps=l.eps, dtype=torch.float64),
+        "silu": lambda l: torch.nn.SiLU(),
+        "elu": lambda l: torch.nn.ELU(l.alpha),
+        "softplus": lambda l: torch.nn.Softplus(),
+        "tanh": lambda l: torch.nn.Tanh(),
+        "relu": lambda l: torch.nn.ReLU(),
+    }
     return torch.nn.Sequential(*(twins[layer.kind](layer) for layer in layers))
 
 
-@pytest.mark.parametrize("layers", [
-    lambda: [Dense(3, 8), LayerNorm(8), SiLU(), Dense(8, 6), ELU(0.5), Dense(6, 2)],
-    lambda: [Dense(3, 5), Softplus(), Dense(5, 5), LayerNorm(5, eps=1e-2), ReLU(), Dense(5, 2)],
-], ids=["layernorm-silu-elu", "softplus-layernorm"])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [Dense(3, 8), LayerNorm(8), SiLU(), Dense(8, 6), ELU(0.5), Dense(6, 2)],
+        lambda: [Dense(3, 5), Softplus(), Dense(5, 5), LayerNorm(5, eps=1e-2), ReLU(), Dense(5, 2)],
+    ],
+    ids=["layernorm-silu-elu", "softplus-layernorm"],
+)
 def test_sequential_fit_matches_torch(layers, backend, rng):
     # a whole fit with plain SGD, replayed in PyTorch on the same batches; LayerNorm's gamma
     # and beta train too
@@ -203,9 +260,16 @@ def test_sequential_fit_matches_torch(layers, backend, rng):
     _report(f"{backend} loss history vs torch", history, losses)
     assert_close(history, losses, **tight, what="loss history")
     ours = model.get_weights()
-    theirs = [a for m in with_params for a in (
-        m.weight.detach().numpy().T if isinstance(m, torch.nn.Linear) else
-        m.weight.detach().numpy(), m.bias.detach().numpy())]
+    theirs = [
+        a
+        for m in with_params
+        for a in (
+            m.weight.detach().numpy().T
+            if isinstance(m, torch.nn.Linear)
+            else m.weight.detach().numpy(),
+            m.bias.detach().numpy(),
+        )
+    ]
     for a, b in zip(ours, theirs):
         _report(f"{backend} weights after fit vs torch", a, b)
     assert_all_close(ours, theirs, **tight, what="weights after fit")
@@ -215,21 +279,29 @@ def test_sequential_fit_matches_torch(layers, backend, rng):
 def test_he_initialisation_before_the_new_activations():
     # He-uniform before SiLU, ELU, Softplus, looking past LayerNorm as past BatchNorm
     for act in (SiLU(), ELU(), Softplus()):
-        model = Sequential([Dense(50, 400), LayerNorm(400), Dropout(0.1), act, Dense(400, 1)],
-                           loss="mse", seed=0, backend="numpy")
+        model = Sequential(
+            [Dense(50, 400), LayerNorm(400), Dropout(0.1), act, Dense(400, 1)],
+            loss="mse",
+            seed=0,
+            backend="numpy",
+        )
         W = model.get_weights()[0]
         bound = np.sqrt(6 / 50)
-        assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound, \
+        assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound, (
             f"{act!r}: max |W| {np.abs(W).max():.4f}, expected just below {bound:.4f}"
+        )
 
 
-@pytest.mark.parametrize("make_layer,match", [
-    (lambda: ELU(float("nan")), "ELU: alpha must be a finite real"),
-    (lambda: ELU("1"), "ELU: alpha must be a finite real"),
-    (lambda: LayerNorm(0), "LayerNorm: n_features must be an integer"),
-    (lambda: LayerNorm(3, eps=0), r"LayerNorm: eps must be > 0"),
-    (lambda: LayerNorm(3, eps=float("inf")), "LayerNorm: eps must be a finite real"),
-])
+@pytest.mark.parametrize(
+    "make_layer,match",
+    [
+        (lambda: ELU(float("nan")), "ELU: alpha must be a finite real"),
+        (lambda: ELU("1"), "ELU: alpha must be a finite real"),
+        (lambda: LayerNorm(0), "LayerNorm: n_features must be an integer"),
+        (lambda: LayerNorm(3, eps=0), r"LayerNorm: eps must be > 0"),
+        (lambda: LayerNorm(3, eps=float("inf")), "LayerNorm: eps must be a finite real"),
+    ],
+)
 def test_bad_arguments(make_layer, match):
     with pytest.raises(ValueError, match=match):
         make_layer()
@@ -237,6 +309,7 @@ def test_bad_arguments(make_layer, match):
 
 def test_native_engine_checks_its_own_arguments(native):
     from mlpcore import _core
+
     with pytest.raises(ValueError, match="layernorm: eps must be finite and > 0"):
         _core.Network64([("dense", 2, 3), ("layernorm", 3, 3, -1.0)], "mse", 0)
     with pytest.raises(ValueError, match="elu: alpha must be finite"):
@@ -251,8 +324,13 @@ def test_reprs_specs_and_parameter_shapes():
     assert repr(Softplus()) == "Softplus()"
     assert LayerNorm(6, eps=1e-3).spec(6) == ("layernorm", 6, 6, 1e-3)
     assert ELU(-2).spec(7) == ("elu", 7, 7, -2.0)
-    model = Sequential([Dense(3, 4), LayerNorm(4), Dense(4, 1)], loss="mse", dtype="float64",
-                       seed=0, backend="numpy")
+    model = Sequential(
+        [Dense(3, 4), LayerNorm(4), Dense(4, 1)],
+        loss="mse",
+        dtype="float64",
+        seed=0,
+        backend="numpy",
+    )
     gamma, beta = model.get_weights()[2:4]
     assert_all_equal([gamma, beta], [np.ones(4), np.zeros(4)], "LayerNorm's initial gamma, beta")
     assert model.get_state() == []

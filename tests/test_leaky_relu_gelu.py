@@ -3,14 +3,24 @@ chain of trust: finite differences check the twin (the activation functions them
 checked in test_reference_gradients.py, here whole Sequential models), the twin checks C++,
 and both are checked against torch.nn.LeakyReLU / torch.nn.GELU when torch is installed.
 Every comparison prints its max difference (pytest -s shows them)."""
+
 import numpy as np
 import pytest
 
 from mlpcore import GELU, BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sequential, Tanh
 from mlpcore.reference import activations
 
-from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close, make,
-                      numerical_gradient, random_weights, targets, torch_sgd_mse_losses)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_all_equal,
+    assert_close,
+    make,
+    numerical_gradient,
+    random_weights,
+    targets,
+    torch_sgd_mse_losses,
+)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}  # as in test_reference_gradients.py
 
@@ -18,17 +28,31 @@ FD = {"rtol": 1e-6, "atol": 1e-8}  # as in test_reference_gradients.py
 def _report(what, a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     diff = np.max(np.abs(a - b))
-    print(f"{what}: max |diff| {diff:.3e}, relative to max |ref| "
-          f"{diff / max(np.max(np.abs(b)), 1e-300):.3e}")
+    print(
+        f"{what}: max |diff| {diff:.3e}, relative to max |ref| "
+        f"{diff / max(np.max(np.abs(b)), 1e-300):.3e}"
+    )
 
 
 NETS = {
     "leaky": lambda: [Dense(4, 6), LeakyReLU(), Dense(6, 3)],
-    "leaky-steep-negative": lambda: [Dense(4, 5), LeakyReLU(-0.4), Dense(5, 5),
-                                     LeakyReLU(2.5), Dense(5, 3)],
+    "leaky-steep-negative": lambda: [
+        Dense(4, 5),
+        LeakyReLU(-0.4),
+        Dense(5, 5),
+        LeakyReLU(2.5),
+        Dense(5, 3),
+    ],
     "gelu": lambda: [Dense(4, 6), GELU(), Dense(6, 5), GELU(), Dense(5, 3)],
-    "gelu-bn-dropout": lambda: [Dense(4, 6), BatchNorm(6), GELU(), Dropout(0.3),
-                                Dense(6, 5), LeakyReLU(0.2), Dense(5, 3)],
+    "gelu-bn-dropout": lambda: [
+        Dense(4, 6),
+        BatchNorm(6),
+        GELU(),
+        Dropout(0.3),
+        Dense(6, 5),
+        LeakyReLU(0.2),
+        Dense(5, 3),
+    ],
 }
 
 
@@ -45,8 +69,9 @@ def test_sequential_gradients_match_finite_differences(name, training, step, rng
         w = np.array(w, dtype=np.float64)
 
         def loss():
-            model.set_weights(weights[:i] + [w] + weights[i + 1:])
+            model.set_weights(weights[:i] + [w] + weights[i + 1 :])
             return model.loss(X, y, training=training, step=step)
+
         num = numerical_gradient(loss, w)
         _report(f"{name} weights[{i}] vs finite differences", grads[i], num)
         assert_close(grads[i], num, **FD, what=f"{name} weights[{i}]")
@@ -77,11 +102,12 @@ def test_engines_agree(name, loss, dtype, native, rng):
 
 
 # ---- against PyTorch -----------------------------------------------------------------------
-@pytest.mark.parametrize("name,param", [("leaky_relu", 0.01), ("leaky_relu", -0.3),
-                                        ("leaky_relu", 3.0), ("gelu", 0.0)])
+@pytest.mark.parametrize(
+    "name,param", [("leaky_relu", 0.01), ("leaky_relu", -0.3), ("leaky_relu", 3.0), ("gelu", 0.0)]
+)
 def test_twin_activations_match_torch(name, param, rng):
     torch = pytest.importorskip("torch")
-    module = (torch.nn.LeakyReLU(param) if name == "leaky_relu" else torch.nn.GELU())
+    module = torch.nn.LeakyReLU(param) if name == "leaky_relu" else torch.nn.GELU()
     z = np.concatenate([rng.normal(0, 3, 500), np.linspace(-12, 12, 241), [0.0]]).reshape(-1, 1)
     dh = rng.normal(size=z.shape)
     zt = torch.from_numpy(z.copy()).requires_grad_(True)
@@ -108,16 +134,23 @@ def test_derivative_at_zero_matches_torch():
 
 def _torch_layers(torch, layers):
     """The torch.nn twin of each layer, looked up by its kind."""
-    twins = {"dense": lambda l: torch.nn.Linear(l.n_in, l.n_out, dtype=torch.float64),
-             "leaky_relu": lambda l: torch.nn.LeakyReLU(l.negative_slope),
-             "gelu": lambda l: torch.nn.GELU(), "tanh": lambda l: torch.nn.Tanh()}
+    twins = {
+        "dense": lambda l: torch.nn.Linear(l.n_in, l.n_out, dtype=torch.float64),
+        "leaky_relu": lambda l: torch.nn.LeakyReLU(l.negative_slope),
+        "gelu": lambda l: torch.nn.GELU(),
+        "tanh": lambda l: torch.nn.Tanh(),
+    }
     return torch.nn.Sequential(*(twins[layer.kind](layer) for layer in layers))
 
 
-@pytest.mark.parametrize("layers", [
-    lambda: [Dense(3, 8), GELU(), Dense(8, 6), LeakyReLU(0.05), Dense(6, 2)],
-    lambda: [Dense(3, 5), LeakyReLU(-0.5), Dense(5, 5), Tanh(), Dense(5, 2)],
-], ids=["gelu-leaky", "negative-slope"])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [Dense(3, 8), GELU(), Dense(8, 6), LeakyReLU(0.05), Dense(6, 2)],
+        lambda: [Dense(3, 5), LeakyReLU(-0.5), Dense(5, 5), Tanh(), Dense(5, 2)],
+    ],
+    ids=["gelu-leaky", "negative-slope"],
+)
 def test_sequential_fit_matches_torch(layers, backend, rng):
     # a whole fit with plain SGD, replayed in PyTorch on the same batches
     torch = pytest.importorskip("torch")
@@ -136,8 +169,9 @@ def test_sequential_fit_matches_torch(layers, backend, rng):
     _report(f"{backend} loss history vs torch", history, losses)
     assert_close(history, losses, **tight, what="loss history")
     ours = model.get_weights()
-    theirs = [a for lin in linears for a in (lin.weight.detach().numpy().T,
-                                              lin.bias.detach().numpy())]
+    theirs = [
+        a for lin in linears for a in (lin.weight.detach().numpy().T, lin.bias.detach().numpy())
+    ]
     for a, b in zip(ours, theirs):
         _report(f"{backend} weights after fit vs torch", a, b)
     assert_all_close(ours, theirs, **tight, what="weights after fit")
@@ -148,12 +182,17 @@ def test_he_initialisation_before_leaky_relu_and_gelu():
     # He-uniform (bound sqrt(6 / n_in)) before ReLU-like layers, looking past BatchNorm and
     # Dropout; Glorot-uniform (sqrt(6 / (n_in + n_out))) before anything else
     for act, he in ((ReLU(), True), (LeakyReLU(0.3), True), (GELU(), True), (Tanh(), False)):
-        model = Sequential([Dense(50, 400), BatchNorm(400), Dropout(0.1), act, Dense(400, 1)],
-                           loss="mse", seed=0, backend="numpy")
+        model = Sequential(
+            [Dense(50, 400), BatchNorm(400), Dropout(0.1), act, Dense(400, 1)],
+            loss="mse",
+            seed=0,
+            backend="numpy",
+        )
         W = model.get_weights()[0]
         bound = np.sqrt(6 / 50) if he else np.sqrt(6 / 450)
-        assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound, \
+        assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound, (
             f"{act!r}: max |W| {np.abs(W).max():.4f}, expected just below {bound:.4f}"
+        )
 
 
 @pytest.mark.parametrize("slope", [float("nan"), float("inf"), "0.1", True, None])

@@ -1,5 +1,6 @@
 """Examples from the lecture, on both engines: the hand-worked two-layer network, XOR,
 symmetries of a hidden layer, step/sign perceptrons, and handwritten digits."""
+
 import numpy as np
 import pytest
 
@@ -21,8 +22,13 @@ def test_two_layer_example_by_hand(backend, dtype, rng):
     #   y = sigma( 1/(1+exp(x1 - 2 x2 - 1)) + 1/(1+exp(4 x1 + x2 - 2)) ).
     # At x = (0, 0): y = sigma(sigma(1) + sigma(2)) = sigma(0.7311 + 0.8808)
     #                  = sigma(1.6119) = 0.8337.
-    model = make([Dense(2, 2), Sigmoid(), Dense(2, 1)], backend, loss="binary_cross_entropy",
-                 dtype=dtype, seed=0)
+    model = make(
+        [Dense(2, 2), Sigmoid(), Dense(2, 1)],
+        backend,
+        loss="binary_cross_entropy",
+        dtype=dtype,
+        seed=0,
+    )
     model.set_weights([[[-1, -4], [2, -1]], [1, 2], [[1], [1]], [0]])
     X = np.vstack([[0.0, 0.0], rng.uniform(-3, 3, size=(20, 2))])
     x1, x2 = X[:, 0], X[:, 1]
@@ -38,8 +44,13 @@ XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])
 
 
 def test_xor_is_learned(backend, dtype):
-    model = make([Dense(2, 4), Tanh(), Dense(4, 1)], backend, loss="binary_cross_entropy",
-                 dtype=dtype, seed=0)
+    model = make(
+        [Dense(2, 4), Tanh(), Dense(4, 1)],
+        backend,
+        loss="binary_cross_entropy",
+        dtype=dtype,
+        seed=0,
+    )
     history = model.fit(XOR_X, XOR_Y, epochs=1000, batch_size=4, lr=1.0)
     p = model.predict(XOR_X)[:, 0]
     assert ((p > 0.5) == XOR_Y).all(), f"XOR predictions {p}"
@@ -95,8 +106,11 @@ BINARY = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
 BIPOLAR = 2 * BINARY - 1
 
 
-@pytest.mark.parametrize("bias,expected", [(-1.5, [0, 0, 0, 1]), (-0.5, [0, 1, 1, 1]),
-                                           (-2.0, [0, 0, 0, 1])], ids=["AND", "OR", "AND-at-0"])
+@pytest.mark.parametrize(
+    "bias,expected",
+    [(-1.5, [0, 0, 0, 1]), (-0.5, [0, 1, 1, 1]), (-2.0, [0, 0, 0, 1])],
+    ids=["AND", "OR", "AND-at-0"],
+)
 def test_step_perceptron(bias, expected, backend, dtype):
     # h = step(x1 + x2 + bias); bias -2 puts (1, 1) exactly on z = 0, where step gives 1
     model = make([Dense(2, 1), Step()], backend, loss="mse", dtype=dtype, seed=0)
@@ -104,8 +118,9 @@ def test_step_perceptron(bias, expected, backend, dtype):
     np.testing.assert_array_equal(model.predict(BINARY)[:, 0], expected)
 
 
-@pytest.mark.parametrize("bias,expected", [(-1.0, [-1, -1, -1, 1]), (1.0, [-1, 1, 1, 1])],
-                         ids=["AND", "OR"])
+@pytest.mark.parametrize(
+    "bias,expected", [(-1.0, [-1, -1, -1, 1]), (1.0, [-1, 1, 1, 1])], ids=["AND", "OR"]
+)
 def test_sign_perceptron(bias, expected, backend, dtype):
     # inputs and outputs in {-1, +1}: h = sign(x1 + x2 + bias), sign(0) = +1
     model = make([Dense(2, 1), Sign()], backend, loss="mse", dtype=dtype, seed=0)
@@ -147,10 +162,14 @@ def test_step_or_sign_below_every_parameter_is_allowed(act, backend, rng):
 
 
 # ---- handwritten digits --------------------------------------------------------------------
-@pytest.mark.parametrize("layers", [
-    lambda: [Dense(64, 64), ReLU(), Dense(64, 10)],
-    lambda: [Dense(64, 64), BatchNorm(64), ReLU(), Dropout(0.2), Dense(64, 10)],
-], ids=["relu", "bn-dropout"])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [Dense(64, 64), ReLU(), Dense(64, 10)],
+        lambda: [Dense(64, 64), BatchNorm(64), ReLU(), Dropout(0.2), Dense(64, 10)],
+    ],
+    ids=["relu", "bn-dropout"],
+)
 def test_digits(layers, backend):
     datasets = pytest.importorskip("sklearn.datasets")
     digits = datasets.load_digits()

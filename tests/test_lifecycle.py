@@ -3,6 +3,7 @@ exit while a daemon thread is inside the engine, Ctrl-C during predict/loss/eval
 
 Each scenario runs in a child process with a timeout, so a deadlock or an abort fails the test
 instead of hanging or killing the suite."""
+
 import multiprocessing as mp
 import os
 import signal
@@ -21,8 +22,14 @@ pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not
 
 
 def _net():
-    return mc.Sequential([mc.Dense(128), mc.ReLU(), mc.Dense(10)], input_dim=32, seed=0,
-                         loss="softmax_cross_entropy", backend="native", dtype="float32")
+    return mc.Sequential(
+        [mc.Dense(128), mc.ReLU(), mc.Dense(10)],
+        input_dim=32,
+        seed=0,
+        loss="softmax_cross_entropy",
+        backend="native",
+        dtype="float32",
+    )
 
 
 def _child_predict(net, X, queue):
@@ -97,8 +104,12 @@ def test_exit_while_a_daemon_thread_is_in_the_engine(what):
     # before: fit aborted ("terminate called without an active exception", exit 134) in 3 of
     # 3 runs, predict aborted or crashed in 3 of 13
     for delay in ("0.3", "0.45", "0.6"):
-        r = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, what, delay],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-c", _EXIT_SCRIPT, what, delay],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0 and not r.stderr, (r.returncode, r.stderr[-2000:])
         assert r.stdout.strip() == "exiting"
 
@@ -137,6 +148,7 @@ class _Watched:
                 return method(*args, **kwargs)
             finally:
                 self.inside = None
+
         return call
 
 
@@ -147,14 +159,23 @@ def test_signal_handlers_run_during_a_long_evaluation(call):
     # handler fed a signal every 5 ms raises KeyboardInterrupt on its third run within one
     # engine call. Before, it ran at most once per call (after the call returned: pending
     # signals of one kind coalesce), so no call was ever stopped.
-    net = mc.Sequential([mc.Dense(512), mc.ReLU(), mc.Dense(10)], input_dim=32, seed=0,
-                        loss="softmax_cross_entropy", backend="native", dtype="float32")
+    net = mc.Sequential(
+        [mc.Dense(512), mc.ReLU(), mc.Dense(10)],
+        input_dim=32,
+        seed=0,
+        loss="softmax_cross_entropy",
+        backend="native",
+        dtype="float32",
+    )
     watched = net._engine = _Watched(net._engine)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400000, 32)).astype(np.float32)
     Y = np.eye(10)[rng.integers(0, 10, 400000)]
-    run = {"predict": lambda: net.predict(X), "loss": lambda: net.loss(X, Y),
-           "evaluate": lambda: net.evaluate(X, Y)}[call]
+    run = {
+        "predict": lambda: net.predict(X),
+        "loss": lambda: net.loss(X, Y),
+        "evaluate": lambda: net.evaluate(X, Y),
+    }[call]
     done = threading.Event()
     stopped = []
 

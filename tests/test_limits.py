@@ -2,6 +2,7 @@
 but useless weights, and the private engine's parameter count. The calls that could crash or
 exhaust the machine run in a child process (with an address-space limit where memory is the
 point), so a crash is reported as a failed test with the child's output, never a dead run."""
+
 import os
 import subprocess
 import sys
@@ -12,11 +13,13 @@ import numpy as np
 import pytest
 
 import mlpcore as mc
+
 from conftest import assert_unchanged, require_backend, snapshot
 
 SANITIZED = pytest.mark.skipif(
     bool(os.environ.get("MLPCORE_SANITIZED")),
-    reason="ASan reserves terabytes of address space (no RLIMIT_AS) and slows 8 GiB inputs")
+    reason="ASan reserves terabytes of address space (no RLIMIT_AS) and slows 8 GiB inputs",
+)
 
 
 def run_child(code, limit_bytes=None, timeout=600):
@@ -26,11 +29,17 @@ def run_child(code, limit_bytes=None, timeout=600):
     millions of identical error lines."""
     prelude = ""
     if limit_bytes is not None:
-        prelude = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, "
-                   f"({limit_bytes}, {limit_bytes}))\n")
+        prelude = (
+            f"import resource; resource.setrlimit(resource.RLIMIT_AS, "
+            f"({limit_bytes}, {limit_bytes}))\n"
+        )
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
-                              stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", prelude + textwrap.dedent(code)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
         out.seek(0)
         lines, last, repeats = [], None, 0
         for raw in out:
@@ -65,8 +74,9 @@ def mem_available():
 
 # ---- item 1: 2**31 - 1 rows ----------------------------------------------------------------
 @SANITIZED
-@pytest.mark.skipif(mem_available() < 14 << 30,
-                    reason="needs about 12 GiB free (an 8 GiB prediction + checks)")
+@pytest.mark.skipif(
+    mem_available() < 14 << 30, reason="needs about 12 GiB free (an 8 GiB prediction + checks)"
+)
 @pytest.mark.skipif(bool(os.environ.get("MLPCORE_SKIP_BIGMEM")), reason="MLPCORE_SKIP_BIGMEM set")
 def test_two_to_the_31_minus_1_rows():
     """X = zeros((2**31 - 1, 1), float32): loss and predict must work or raise a clean
@@ -120,18 +130,22 @@ def test_a_layer_too_big_for_memory_is_a_clear_memory_error():
 
 
 @SANITIZED
-@pytest.mark.parametrize("spec", [[("dense", 70000, 70000)], [("dense", 2**31 - 1, 2)]],
-                         ids=["70000x70000", "2**31-1x2"])
+@pytest.mark.parametrize(
+    "spec", [[("dense", 70000, 70000)], [("dense", 2**31 - 1, 2)]], ids=["70000x70000", "2**31-1x2"]
+)
 def test_the_engine_reports_what_it_cannot_allocate(spec):
     require_backend("native")
-    out = run_child(f"""
+    out = run_child(
+        f"""
         import mlpcore._core as c
         try:
             c.Network32({spec!r}, "mse", 0)
             print("built")
         except MemoryError as e:
             print("MemoryError:", e)
-    """, limit_bytes=6 << 30)
+    """,
+        limit_bytes=6 << 30,
+    )
     assert "MemoryError" in out, out  # 17-20 GB of parameters, a 6 GiB address space
     message = out.split("MemoryError:", 1)[1]
     assert "bad_alloc" not in message and "bytes" in message, message
@@ -144,13 +158,16 @@ WRAPS_TO_ZERO = [("dense", M, M)] * 4 + [("dense", M, 4)]
 
 
 @SANITIZED
-@pytest.mark.parametrize("spec", [[("dense", M, M)], WRAPS_TO_ZERO,
-                                  [("dense", M, M), ("relu", M, M), ("dense", M, M)]],
-                         ids=["one-huge-dense", "count-wraps-to-zero", "dense-relu-dense"])
+@pytest.mark.parametrize(
+    "spec",
+    [[("dense", M, M)], WRAPS_TO_ZERO, [("dense", M, M), ("relu", M, M), ("dense", M, M)]],
+    ids=["one-huge-dense", "count-wraps-to-zero", "dense-relu-dense"],
+)
 @pytest.mark.parametrize("engine", ["Network32", "Network64"])
 def test_the_private_engine_rejects_parameter_counts_that_overflow(spec, engine):
     require_backend("native")
-    out = run_child(f"""
+    out = run_child(
+        f"""
         import mlpcore._core as c
         try:
             net = c.{engine}({spec!r}, "mse", 0)
@@ -159,7 +176,9 @@ def test_the_private_engine_rejects_parameter_counts_that_overflow(spec, engine)
             print("ValueError:", e)
         except Exception as e:
             print("OTHER", type(e).__name__, e)
-    """, limit_bytes=4 << 30)
+    """,
+        limit_bytes=4 << 30,
+    )
     assert "ValueError:" in out, out
     message = out.split("ValueError:", 1)[1]
     assert message.strip() and "std::" not in message and "max_size" not in message, message
@@ -181,15 +200,24 @@ def _diverging_case(case, backend, n, seed):
     act, loss, dtype, batch_size, lr = case
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4))
-    y = {"mse": rng.normal(size=(n, 8)), "softmax_cross_entropy": rng.integers(0, 8, n),
-         "binary_cross_entropy": rng.integers(0, 2, (n, 8)).astype(float)}[loss]
-    net = mc.Sequential([mc.Dense(4, 32), act(), mc.Dense(32, 8)], loss=loss, dtype=dtype,
-                        seed=seed, backend=backend)
+    y = {
+        "mse": rng.normal(size=(n, 8)),
+        "softmax_cross_entropy": rng.integers(0, 8, n),
+        "binary_cross_entropy": rng.integers(0, 2, (n, 8)).astype(float),
+    }[loss]
+    net = mc.Sequential(
+        [mc.Dense(4, 32), act(), mc.Dense(32, 8)],
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+        backend=backend,
+    )
     return net, X, y, dict(epochs=1, batch_size=batch_size, lr=lr)
 
 
-@pytest.mark.parametrize("case", DIVERGING,
-                         ids=[f"{a.__name__}-{l}-{d}-bs{b}-lr{lr:g}" for a, l, d, b, lr in DIVERGING])
+@pytest.mark.parametrize(
+    "case", DIVERGING, ids=[f"{a.__name__}-{l}-{d}-bs{b}-lr{lr:g}" for a, l, d, b, lr in DIVERGING]
+)
 @pytest.mark.parametrize("n, seed", [(8, 0), (100, 1), (32, 2)])
 def test_fit_returns_only_models_that_predict_finite_values(case, n, seed, backend):
     """lr far too large on a 4-32-8 net: fit either raises FloatingPointError with the model
@@ -205,8 +233,10 @@ def test_fit_returns_only_models_that_predict_finite_values(case, n, seed, backe
             return
         pred, loss = net.predict(X), net.loss(X, y)
     bad = int((~np.isfinite(pred)).sum())
-    assert bad == 0, (f"fit returned normally but {bad} of {pred.size} predictions are not "
-                      f"finite (max |weight| {max(np.abs(w).max() for w in net.get_weights()):.3e})")
+    assert bad == 0, (
+        f"fit returned normally but {bad} of {pred.size} predictions are not "
+        f"finite (max |weight| {max(np.abs(w).max() for w in net.get_weights()):.3e})"
+    )
     assert np.isfinite(loss), f"fit returned normally but the training loss is {loss}"
 
 
@@ -214,9 +244,14 @@ def test_fit_returns_only_models_that_predict_finite_values(case, n, seed, backe
 HUGE = 10**400  # a valid Python int that no float can hold
 
 
-@pytest.mark.parametrize("kwargs, name", [({"lr": HUGE}, "lr"),
-                                          ({"weight_decay": HUGE}, "weight_decay"),
-                                          ({"optimizer": "adam", "adam_eps": HUGE}, "adam_eps")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"lr": HUGE}, "lr"),
+        ({"weight_decay": HUGE}, "weight_decay"),
+        ({"optimizer": "adam", "adam_eps": HUGE}, "adam_eps"),
+    ],
+)
 def test_huge_ints_as_fit_arguments(kwargs, name, backend):
     net = mc.Sequential([mc.Dense(2, 2)], loss="mse", seed=0, backend=backend)
     before = snapshot(net)
@@ -225,10 +260,15 @@ def test_huge_ints_as_fit_arguments(kwargs, name, backend):
     assert_unchanged(net, before)
 
 
-@pytest.mark.parametrize("make, name", [(lambda: mc.Dropout(p=HUGE), "p"),
-                                        (lambda: mc.BatchNorm(3, momentum=HUGE), "momentum"),
-                                        (lambda: mc.BatchNorm(3, eps=HUGE), "eps")],
-                         ids=["Dropout-p", "BatchNorm-momentum", "BatchNorm-eps"])
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: mc.Dropout(p=HUGE), "p"),
+        (lambda: mc.BatchNorm(3, momentum=HUGE), "momentum"),
+        (lambda: mc.BatchNorm(3, eps=HUGE), "eps"),
+    ],
+    ids=["Dropout-p", "BatchNorm-momentum", "BatchNorm-eps"],
+)
 def test_huge_ints_as_layer_arguments(make, name):
     """Found by the fuzz test: math.isfinite(10**400) raises OverflowError in layers.py."""
     with pytest.raises(ValueError, match=name):

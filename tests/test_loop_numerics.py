@@ -3,6 +3,7 @@ poisson pair, AdamW/RMSprop, clipping, L2 alpha and gradient norms against finit
 update rules written out in NumPy, scikit-learn and torch; then the C++ engine against the
 twin on whole fits (sample weights, clipping, per-step rates, gradient norms, step losses,
 CSR input)."""
+
 import numpy as np
 import pytest
 
@@ -11,9 +12,17 @@ from mlpcore import BatchNorm, Dense, Dropout, ReLU, Tanh
 from mlpcore.reference import losses
 from mlpcore.reference.network import Network
 
-from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_close,
-                      assert_unchanged, make, numerical_gradient, snapshot,
-                      torch_cross_entropy_steps)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_all_equal,
+    assert_close,
+    assert_unchanged,
+    make,
+    numerical_gradient,
+    snapshot,
+    torch_cross_entropy_steps,
+)
 
 FD = {"rtol": 1e-6, "atol": 1e-8}
 
@@ -41,26 +50,35 @@ def test_weighted_loss_is_the_weighted_mean_of_the_sample_losses(name, rng):
     z = rng.normal(size=(B, K))
     y = _target_matrix(name, _targets(name, B, K, rng), K)
     w = rng.uniform(0.1, 3, B)
-    per_sample = np.array([losses.loss_forward(name, z[i:i + 1], y[i:i + 1])[0] for i in range(B)])
+    per_sample = np.array(
+        [losses.loss_forward(name, z[i : i + 1], y[i : i + 1])[0] for i in range(B)]
+    )
     value, h = losses.loss_forward(name, z, y, w)
     expected = (w * per_sample).sum() / w.sum()
     assert abs(value - expected) <= 1e-12 * abs(expected), (value, expected)
     # the weighted delta is the gradient of the weighted loss: finite differences
     dz = losses.loss_backward(name, h, y, w)
-    assert_close(dz, numerical_gradient(lambda: losses.loss_forward(name, z, y, w)[0], z), **FD,
-                 what=f"{name} weighted dz")
+    assert_close(
+        dz,
+        numerical_gradient(lambda: losses.loss_forward(name, z, y, w)[0], z),
+        **FD,
+        what=f"{name} weighted dz",
+    )
 
 
 def test_poisson_loss_is_half_scikit_learns_mean_poisson_deviance(rng):
     from sklearn.metrics import mean_poisson_deviance
+
     z = rng.normal(size=(30, 1))
     y = rng.poisson(1.5, (30, 1)).astype(float)  # zeros included
     w = rng.uniform(0.5, 2, 30)
     for weights in (None, w):
         value, h = losses.loss_forward("poisson", z, y, weights)
         expected = 0.5 * mean_poisson_deviance(y[:, 0], h[:, 0], sample_weight=weights)
-        print(f"poisson vs sklearn (weights={weights is not None}): |diff| "
-              f"{abs(value - expected):.2e}")
+        print(
+            f"poisson vs sklearn (weights={weights is not None}): |diff| "
+            f"{abs(value - expected):.2e}"
+        )
         assert abs(value - expected) <= 1e-12 * expected
 
 
@@ -69,8 +87,11 @@ def test_poisson_loss_matches_torch_up_to_its_constant(rng):
     z, y = rng.normal(size=(20, 2)), rng.poisson(3.0, (20, 2)).astype(float)
     value, _ = losses.loss_forward("poisson", z, y)
     # torch's PoissonNLLLoss(log_input=True) is exp(z) - y z, averaged over all elements
-    nll = float(torch.nn.PoissonNLLLoss(log_input=True, full=False, reduction="sum")(
-        torch.from_numpy(z), torch.from_numpy(y))) / len(z)
+    nll = float(
+        torch.nn.PoissonNLLLoss(log_input=True, full=False, reduction="sum")(
+            torch.from_numpy(z), torch.from_numpy(y)
+        )
+    ) / len(z)
     ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)) - y, 0).sum() / len(z)
     assert abs(value - (nll + ylogy)) <= 1e-12 * abs(value)
 
@@ -97,8 +118,12 @@ def test_native_weighted_loss_kernels_match_the_twin(name, dtype, tol, rng):
     ref_value, ref_h = losses.loss_forward(name, z, y, w)
     assert_close(value, ref_value, **tol, what=f"{name} weighted loss")
     assert_close(h, ref_h, **tol, what=f"{name} h")
-    assert_close(core.testing.loss_backward(name, h, y, w),
-                 losses.loss_backward(name, ref_h, y, w), **tol, what=f"{name} weighted dz")
+    assert_close(
+        core.testing.loss_backward(name, h, y, w),
+        losses.loss_backward(name, ref_h, y, w),
+        **tol,
+        what=f"{name} weighted dz",
+    )
 
 
 # ---- one full-batch step, written out in NumPy ---------------------------------------------
@@ -131,17 +156,27 @@ def _by_hand(kind, w0, g, lr, wd, t_steps=1):
     return out
 
 
-@pytest.mark.parametrize("kind,opt", [("sgd", mc.SGD(0.1, weight_decay=0.05)),
-                                      ("adam", mc.Adam(0.01, weight_decay=0.05)),
-                                      ("adamw", mc.AdamW(0.01, weight_decay=0.05)),
-                                      ("rmsprop", mc.RMSprop(0.01, weight_decay=0.05))])
+@pytest.mark.parametrize(
+    "kind,opt",
+    [
+        ("sgd", mc.SGD(0.1, weight_decay=0.05)),
+        ("adam", mc.Adam(0.01, weight_decay=0.05)),
+        ("adamw", mc.AdamW(0.01, weight_decay=0.05)),
+        ("rmsprop", mc.RMSprop(0.01, weight_decay=0.05)),
+    ],
+)
 def test_one_step_of_each_optimizer_by_hand(kind, opt, backend, rng):
     X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
     model = _net(backend)
     w0, g = model.get_weights(), model.gradients(X, y, training=True)
     model.fit(X, y, epochs=1, batch_size=12, shuffle=False, optimizer=opt)
-    assert_all_close(model.get_weights(), _by_hand(kind, w0, g, opt.lr, opt.weight_decay),
-                     rtol=1e-9, atol=1e-12, what=f"{kind} step vs NumPy")
+    assert_all_close(
+        model.get_weights(),
+        _by_hand(kind, w0, g, opt.lr, opt.weight_decay),
+        rtol=1e-9,
+        atol=1e-12,
+        what=f"{kind} step vs NumPy",
+    )
 
 
 def test_l2_alpha_is_scikit_learns_alpha_over_the_batch_weight(backend, rng):
@@ -150,36 +185,51 @@ def test_l2_alpha_is_scikit_learns_alpha_over_the_batch_weight(backend, rng):
     model = _net(backend)
     w0, g = model.get_weights(), model.gradients(X, y, training=True, sample_weight=w)
     lr, alpha = 0.1, 0.3
-    model.fit(X, y, epochs=1, batch_size=12, shuffle=False, lr=lr, l2_alpha=alpha,
-              sample_weight=w)
-    expected = [p - lr * (gp + (alpha / w.sum() * p if d else 0)) for p, gp, d in
-                zip(w0, g, DECAYS)]
+    model.fit(X, y, epochs=1, batch_size=12, shuffle=False, lr=lr, l2_alpha=alpha, sample_weight=w)
+    expected = [
+        p - lr * (gp + (alpha / w.sum() * p if d else 0)) for p, gp, d in zip(w0, g, DECAYS)
+    ]
     assert_all_close(model.get_weights(), expected, rtol=1e-9, atol=1e-12, what="alpha step")
 
 
-@pytest.mark.parametrize("clip", [{"clip_norm": 0.05}, {"clip_value": 0.01},
-                                  {"clip_value": 0.02, "clip_norm": 0.03}, {"clip_norm": 1e6}])
+@pytest.mark.parametrize(
+    "clip",
+    [
+        {"clip_norm": 0.05},
+        {"clip_value": 0.01},
+        {"clip_value": 0.02, "clip_norm": 0.03},
+        {"clip_norm": 1e6},
+    ],
+)
 def test_clipping_by_hand_and_gradient_norms(clip, backend, rng):
     X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
     model = _net(backend)
     w0, g = model.get_weights(), model.gradients(X, y, training=True)
     lr = 0.5
-    hist = model.fit(X, y, epochs=1, batch_size=12, shuffle=False, lr=lr, grad_norms=True,
-                     **clip)
-    c = [np.clip(a, -clip["clip_value"], clip["clip_value"]) if "clip_value" in clip else a
-         for a in g]
+    hist = model.fit(X, y, epochs=1, batch_size=12, shuffle=False, lr=lr, grad_norms=True, **clip)
+    c = [
+        np.clip(a, -clip["clip_value"], clip["clip_value"]) if "clip_value" in clip else a
+        for a in g
+    ]
     # the recorded norms are per layer, after clip_value and before clip_norm (as the engine
     # measures them)
-    norms = [np.sqrt((c[0] ** 2).sum() + (c[1] ** 2).sum()),
-             np.sqrt((c[2] ** 2).sum() + (c[3] ** 2).sum())]
+    norms = [
+        np.sqrt((c[0] ** 2).sum() + (c[1] ** 2).sum()),
+        np.sqrt((c[2] ** 2).sum() + (c[3] ** 2).sum()),
+    ]
     got = [hist.history["grad_norm_0"][0], hist.history["grad_norm_2"][0]]
     assert_close(got, norms, rtol=1e-10, atol=0, what="gradient norms")
     if "clip_norm" in clip:
-        total = np.sqrt(sum((a ** 2).sum() for a in c))
+        total = np.sqrt(sum((a**2).sum() for a in c))
         factor = clip["clip_norm"] / (total + 1e-6)
         c = [a * factor for a in c] if factor < 1 else c
-    assert_all_close(model.get_weights(), [w - lr * a for w, a in zip(w0, c)], rtol=1e-9,
-                     atol=1e-12, what="clipped step")
+    assert_all_close(
+        model.get_weights(),
+        [w - lr * a for w, a in zip(w0, c)],
+        rtol=1e-9,
+        atol=1e-12,
+        what="clipped step",
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -191,13 +241,29 @@ def test_fused_sgd_step_equals_the_separate_step(dtype, native, rng):
     alpha and sample weights included."""
     X, y = rng.normal(size=(96, 7)), rng.integers(0, 3, 96)
     w = rng.uniform(0.5, 2, 96)
-    layers = lambda: [Dense(7, 16), BatchNorm(16), ReLU(), Dropout(0.2), Dense(16, 8), Tanh(),
-                      Dense(8, 3)]
+    layers = lambda: [
+        Dense(7, 16),
+        BatchNorm(16),
+        ReLU(),
+        Dropout(0.2),
+        Dense(16, 8),
+        Tanh(),
+        Dense(8, 3),
+    ]
     fits = []
     for extra in ({}, {"clip_norm": 1e12}):
         model = make(layers(), "native", loss="softmax_cross_entropy", dtype=dtype, seed=4)
-        model.fit(X, y, epochs=3, batch_size=16, lr=0.1, weight_decay=0.01, l2_alpha=0.001,
-                  sample_weight=w, **extra)
+        model.fit(
+            X,
+            y,
+            epochs=3,
+            batch_size=16,
+            lr=0.1,
+            weight_decay=0.01,
+            l2_alpha=0.001,
+            sample_weight=w,
+            **extra,
+        )
         fits.append(model.get_weights() + model.get_state())
     tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == "float64" else TOLERANCES["float32"]
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(*fits))
@@ -215,16 +281,24 @@ def test_clipping_matches_torch(rng):
                 pytest.importorskip("mlpcore._core")
             model = _net(backend)
             w0 = model.get_weights()
-            model.fit(X, y, epochs=epochs, batch_size=batch, shuffle=False,
-                      optimizer=mc.SGD(lr, momentum=0.9), **clip)
+            model.fit(
+                X,
+                y,
+                epochs=epochs,
+                batch_size=batch,
+                shuffle=False,
+                optimizer=mc.SGD(lr, momentum=0.9),
+                **clip,
+            )
             net, lins = _torch_net(torch, w0)
             opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
             Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
             for _ in range(epochs):
                 for s in range(0, len(X), batch):
                     opt.zero_grad()
-                    torch.nn.functional.cross_entropy(net(Xt[s:s + batch]),
-                                                      yt[s:s + batch]).backward()
+                    torch.nn.functional.cross_entropy(
+                        net(Xt[s : s + batch]), yt[s : s + batch]
+                    ).backward()
                     if "clip_norm" in clip:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), clip["clip_norm"])
                     else:
@@ -245,27 +319,43 @@ def _torch_net(torch, w0):
 
 def _assert_like_torch(model, lins, what):
     lin1, lin2 = lins
-    expected = [lin1.weight.detach().numpy().T, lin1.bias.detach().numpy(),
-                lin2.weight.detach().numpy().T, lin2.bias.detach().numpy()]
+    expected = [
+        lin1.weight.detach().numpy().T,
+        lin1.bias.detach().numpy(),
+        lin2.weight.detach().numpy().T,
+        lin2.bias.detach().numpy(),
+    ]
     assert_all_close(model.get_weights(), expected, rtol=1e-9, atol=1e-12, what=what)
     return max(float(np.abs(a - e).max()) for a, e in zip(model.get_weights(), expected))
 
 
 TORCH_OPTIMIZERS = [
     (lambda: mc.AdamW(0.01), "AdamW", {"lr": 0.01}),
-    (lambda: mc.AdamW(0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), "AdamW",
-     {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
+    (
+        lambda: mc.AdamW(0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+        "AdamW",
+        {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1},
+    ),
     (lambda: mc.RMSprop(0.01), "RMSprop", {"lr": 0.01}),
-    (lambda: mc.RMSprop(0.005, alpha=0.9, eps=1e-6, weight_decay=0.01, momentum=0.5), "RMSprop",
-     {"lr": 0.005, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01, "momentum": 0.5}),
+    (
+        lambda: mc.RMSprop(0.005, alpha=0.9, eps=1e-6, weight_decay=0.01, momentum=0.5),
+        "RMSprop",
+        {"lr": 0.005, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01, "momentum": 0.5},
+    ),
     (lambda: mc.Adam(0.01, weight_decay=0.01), "Adam", {"lr": 0.01, "weight_decay": 0.01}),
-    (lambda: mc.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01), "SGD",
-     {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    (
+        lambda: mc.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        "SGD",
+        {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+    ),
 ]
 
 
-@pytest.mark.parametrize("make_opt,torch_name,torch_kw", TORCH_OPTIMIZERS,
-                         ids=[f"{t[1]}-{i}" for i, t in enumerate(TORCH_OPTIMIZERS)])
+@pytest.mark.parametrize(
+    "make_opt,torch_name,torch_kw",
+    TORCH_OPTIMIZERS,
+    ids=[f"{t[1]}-{i}" for i, t in enumerate(TORCH_OPTIMIZERS)],
+)
 def test_optimizer_objects_match_torch_optim(make_opt, torch_name, torch_kw, backend, rng):
     torch = pytest.importorskip("torch")
     X, y = rng.normal(size=(24, 4)), rng.integers(0, 3, 24)
@@ -276,8 +366,10 @@ def test_optimizer_objects_match_torch_optim(make_opt, torch_name, torch_kw, bac
     net, (lin1, lin2) = _torch_net(torch, w0)
     torch_kw = dict(torch_kw)
     wd = torch_kw.pop("weight_decay", 0.01 if torch_name == "AdamW" else 0.0)
-    groups = [{"params": [lin1.weight, lin2.weight], "weight_decay": wd},
-              {"params": [lin1.bias, lin2.bias], "weight_decay": 0.0}]
+    groups = [
+        {"params": [lin1.weight, lin2.weight], "weight_decay": wd},
+        {"params": [lin1.bias, lin2.bias], "weight_decay": 0.0},
+    ]
     opt = getattr(torch.optim, torch_name)(groups, **torch_kw)
     torch_cross_entropy_steps(torch, net, opt, X, y, epochs, batch)
     err = _assert_like_torch(model, (lin1, lin2), f"{torch_name} vs torch.optim")
@@ -294,26 +386,39 @@ def test_weight_two_equals_the_sample_twice(loss, backend, rng):
     a, b = _net(backend, loss=loss), _net(backend, loss=loss)
     ha = a.fit(X, y, epochs=5, batch_size=n, shuffle=False, lr=0.05, sample_weight=w)
     hb = b.fit(X[idx], y[idx], epochs=5, batch_size=len(idx), lr=0.05, shuffle=False)
-    assert_all_close(a.get_weights(), b.get_weights(), rtol=1e-10, atol=1e-12,
-                     what="weights: sample weights vs duplicated samples")
+    assert_all_close(
+        a.get_weights(),
+        b.get_weights(),
+        rtol=1e-10,
+        atol=1e-12,
+        what="weights: sample weights vs duplicated samples",
+    )
     assert_close(list(ha), list(hb), rtol=1e-10, atol=1e-12, what="losses")
     assert abs(a.loss(X, y, sample_weight=w) - b.loss(X[idx], y[idx])) < 1e-12
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.zeros(10), "sample_weight must be > 0"), (-np.ones(10), "> 0"),
-    (np.r_[np.nan, np.ones(9)], "NaN"), (np.ones(9), r"shape \(10,\)"),
-    (np.ones((10, 1)), r"shape \(10,\)"), (np.r_[np.inf, np.ones(9)], "infinity"),
-    ("heavy", "real numbers"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros(10), "sample_weight must be > 0"),
+        (-np.ones(10), "> 0"),
+        (np.r_[np.nan, np.ones(9)], "NaN"),
+        (np.ones(9), r"shape \(10,\)"),
+        (np.ones((10, 1)), r"shape \(10,\)"),
+        (np.r_[np.inf, np.ones(9)], "infinity"),
+        ("heavy", "real numbers"),
+    ],
+)
 def test_bad_sample_weights(bad, match, backend, rng):
     X, y = rng.normal(size=(10, 4)), rng.integers(0, 3, 10)
     model = _net(backend)
     snap = snapshot(model)
-    for call in (lambda: model.fit(X, y, sample_weight=bad),
-                 lambda: model.loss(X, y, sample_weight=bad),
-                 lambda: model.gradients(X, y, sample_weight=bad),
-                 lambda: model.evaluate(X, y, sample_weight=bad)):
+    for call in (
+        lambda: model.fit(X, y, sample_weight=bad),
+        lambda: model.loss(X, y, sample_weight=bad),
+        lambda: model.gradients(X, y, sample_weight=bad),
+        lambda: model.evaluate(X, y, sample_weight=bad),
+    ):
         with pytest.raises(ValueError, match=match):
             call()
     assert_unchanged(model, snap)
@@ -344,8 +449,10 @@ def test_engines_agree_on_fit_options(opts, dtype, rng, native):
     w = rng.uniform(0.2, 3, 57)
     layers = [Dense(6, 16), ReLU(), BatchNorm(16), Dropout(0.2), Dense(16, 3)]
     kw = {k: (w if v == "w" else v) for k, v in opts.items()}
-    models = [make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=3)
-              for b in ("numpy", "native")]
+    models = [
+        make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=3)
+        for b in ("numpy", "native")
+    ]
     hist = [m.fit(X, y, epochs=4, batch_size=16, grad_norms=True, **kw) for m in models]
     tol = TOLERANCES[dtype]
     assert_all_close([list(hist[1])], [list(hist[0])], **tol, what="losses")
@@ -355,8 +462,9 @@ def test_engines_agree_on_fit_options(opts, dtype, rng, native):
         assert_close(hist[1].history[key], hist[0].history[key], **tol, what=key)
     if kw.get("record_steps"):
         assert_all_close(hist[1].step_losses, hist[0].step_losses, **tol, what="step losses")
-    diff = max(float(np.abs(a - b).max()) for a, b in
-               zip(models[1].get_weights(), models[0].get_weights()))
+    diff = max(
+        float(np.abs(a - b).max()) for a, b in zip(models[1].get_weights(), models[0].get_weights())
+    )
     print(f"{dtype} {'-'.join(opts)}: engines' max |weight diff| {diff:.2e}")
 
 
@@ -365,8 +473,10 @@ def test_engines_agree_on_regression_with_weights(loss, dtype, rng, native):
     X = rng.normal(size=(40, 5))
     y = _targets(loss, 40, 2, rng)
     w = rng.uniform(0.5, 2, 40)
-    models = [make([Dense(5, 8), Tanh(), Dense(8, 2)], b, loss=loss, dtype=dtype, seed=1)
-              for b in ("numpy", "native")]
+    models = [
+        make([Dense(5, 8), Tanh(), Dense(8, 2)], b, loss=loss, dtype=dtype, seed=1)
+        for b in ("numpy", "native")
+    ]
     hist = [m.fit(X, y, epochs=3, batch_size=8, lr=0.02, sample_weight=w) for m in models]
     tol = TOLERANCES[dtype]
     assert_all_close([list(hist[1])], [list(hist[0])], **tol, what="losses")
@@ -382,18 +492,25 @@ def test_per_step_schedule_matches_torch_one_cycle(backend, rng):
     w0 = model.get_weights()
     epochs, batch = 3, 6
     total = epochs * 4
-    hist = model.fit(X, y, epochs=epochs, batch_size=batch, shuffle=False,
-                     optimizer=mc.SGD(mc.schedules.OneCycle(0.5, total), momentum=0.5))
+    hist = model.fit(
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch,
+        shuffle=False,
+        optimizer=mc.SGD(mc.schedules.OneCycle(0.5, total), momentum=0.5),
+    )
     net, lins = _torch_net(torch, w0)
     opt = torch.optim.SGD(net.parameters(), lr=0.5, momentum=0.5)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=total,
-                                                cycle_momentum=False)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=0.5, total_steps=total, cycle_momentum=False
+    )
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     last = []
     for _ in range(epochs):
         for s in range(0, len(X), batch):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(Xt[s:s + batch]), yt[s:s + batch]).backward()
+            torch.nn.functional.cross_entropy(net(Xt[s : s + batch]), yt[s : s + batch]).backward()
             last_lr = opt.param_groups[0]["lr"]
             opt.step()
             sched.step()
@@ -406,8 +523,12 @@ def test_per_step_schedule_matches_torch_one_cycle(backend, rng):
 def test_engines_agree_on_a_per_step_schedule(dtype, rng, native):
     X, y = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
     sched = mc.schedules.CosineWarmup(0.1, total_steps=20, warmup_steps=5, min_lr=1e-3)
-    models = [make([Dense(6, 8), ReLU(), Dense(8, 3)], b, loss="softmax_cross_entropy",
-                   dtype=dtype, seed=2) for b in ("numpy", "native")]
+    models = [
+        make(
+            [Dense(6, 8), ReLU(), Dense(8, 3)], b, loss="softmax_cross_entropy", dtype=dtype, seed=2
+        )
+        for b in ("numpy", "native")
+    ]
     hist = [m.fit(X, y, epochs=4, batch_size=10, lr=sched, record_steps=True) for m in models]
     tol = TOLERANCES[dtype]
     assert_all_close(models[1].get_weights(), models[0].get_weights(), **tol, what="weights")
@@ -420,8 +541,13 @@ def test_csr_input_equals_dense(backend, dtype, rng):
     y = rng.integers(0, 3, 30)
     fits = []
     for data in (X, sparse.csr_matrix(X), sparse.csc_matrix(X), sparse.coo_matrix(X)):
-        m = make([Dense(6, 8), ReLU(), Dense(8, 3)], backend, loss="softmax_cross_entropy",
-                 dtype=dtype, seed=0)
+        m = make(
+            [Dense(6, 8), ReLU(), Dense(8, 3)],
+            backend,
+            loss="softmax_cross_entropy",
+            dtype=dtype,
+            seed=0,
+        )
         h = m.fit(data, y, epochs=3, batch_size=7, lr=0.1, validation_split=0.2)
         fits.append((m.get_weights(), list(h)))
     for weights, losses_ in fits[1:]:

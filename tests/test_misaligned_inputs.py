@@ -3,10 +3,12 @@ engine. Every public call given misaligned (and misaligned non-contiguous) views
 bitwise the results of the aligned copies, and the engine itself must only ever see
 C-contiguous, aligned arrays of the model's dtype. (Under .ci/sanitize.sh, UBSan aborts on a
 misaligned load in the C++ loops, so these tests also guard the native code itself.)"""
+
 import numpy as np
 import pytest
 
 import mlpcore as mc
+
 from conftest import assert_all_equal, targets
 
 
@@ -27,8 +29,7 @@ def misaligned(a, dtype=None, strided=False):
 
 def model(backend, dtype):
     layers = [mc.Dense(5, 8), mc.BatchNorm(8), mc.ReLU(), mc.Dropout(0.25), mc.Dense(8, 3)]
-    return mc.Sequential(layers, loss="softmax_cross_entropy", dtype=dtype, seed=7,
-                         backend=backend)
+    return mc.Sequential(layers, loss="softmax_cross_entropy", dtype=dtype, seed=7, backend=backend)
 
 
 def data(rng, n=23):
@@ -53,12 +54,20 @@ def test_evaluation_calls(backend, dtype, in_dtype, strided, rng):
         b = net.predict(misaligned(X, in_dtype, strided), training=training, step=3)
         assert_all_equal([b], [a], f"predict(training={training})")
         a = net.loss(X.astype(in_dtype), P.astype(in_dtype), training=training, step=3)
-        b = net.loss(misaligned(X, in_dtype, strided), misaligned(P, in_dtype, strided),
-                     training=training, step=3)
+        b = net.loss(
+            misaligned(X, in_dtype, strided),
+            misaligned(P, in_dtype, strided),
+            training=training,
+            step=3,
+        )
         assert a == b or (np.isnan(a) and np.isnan(b)), f"loss: {b!r} vs {a!r}"
         a = net.gradients(X.astype(in_dtype), P.astype(in_dtype), training=training, step=3)
-        b = net.gradients(misaligned(X, in_dtype, strided), misaligned(P, in_dtype, strided),
-                          training=training, step=3)
+        b = net.gradients(
+            misaligned(X, in_dtype, strided),
+            misaligned(P, in_dtype, strided),
+            training=training,
+            step=3,
+        )
         assert_all_equal(b, a, f"gradients(training={training})")
 
 
@@ -68,10 +77,15 @@ def test_fit_with_validation_data(backend, dtype, in_dtype, strided, rng):
     Xv, yv, _ = data(rng, 11)
     nets = [model(backend, dtype) for _ in range(2)]
     kw = dict(epochs=2, batch_size=4, lr=0.05, optimizer="adam")
-    ha = nets[0].fit(X.astype(in_dtype), P.astype(in_dtype),
-                     validation_data=(Xv.astype(in_dtype), yv), **kw)
-    hb = nets[1].fit(misaligned(X, in_dtype, strided), misaligned(P, in_dtype, strided),
-                     validation_data=(misaligned(Xv, in_dtype, strided), yv), **kw)
+    ha = nets[0].fit(
+        X.astype(in_dtype), P.astype(in_dtype), validation_data=(Xv.astype(in_dtype), yv), **kw
+    )
+    hb = nets[1].fit(
+        misaligned(X, in_dtype, strided),
+        misaligned(P, in_dtype, strided),
+        validation_data=(misaligned(Xv, in_dtype, strided), yv),
+        **kw,
+    )
     assert ha == hb
     untimed = [{k: v for k, v in n.history_.items() if k != "time"} for n in nets]
     assert untimed[0] == untimed[1]
@@ -84,21 +98,25 @@ def test_setters(backend, dtype, in_dtype, strided, rng):
     ref, net = model(backend, dtype), model(backend, dtype)
     weights = [rng.normal(size=w.shape) for w in ref.get_weights()]
     state = [rng.normal(size=s.shape) ** 2 for s in ref.get_state()]
-    moments = [[rng.normal(size=w.shape) for w in weights],
-               [rng.normal(size=w.shape) ** 2 for w in weights]]
+    moments = [
+        [rng.normal(size=w.shape) for w in weights],
+        [rng.normal(size=w.shape) ** 2 for w in weights],
+    ]
     ref.set_weights([w.astype(in_dtype) for w in weights])
     net.set_weights([misaligned(w, in_dtype, strided) for w in weights])
     ref.set_state([s.astype(in_dtype) for s in state])
     net.set_state([misaligned(s, in_dtype, strided) for s in state])
     opt = {"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
     ref.set_optimizer_state([[m.astype(in_dtype) for m in ms] for ms in moments], opt, 3)
-    net.set_optimizer_state([[misaligned(m, in_dtype, strided) for m in ms] for ms in moments],
-                            opt, 3)
+    net.set_optimizer_state(
+        [[misaligned(m, in_dtype, strided) for m in ms] for ms in moments], opt, 3
+    )
     assert_all_equal(net.get_weights(), ref.get_weights(), "weights")
     assert_all_equal(net.get_state(), ref.get_state(), "state")
     for which in range(2):
-        assert_all_equal(net.get_optimizer_state()[which], ref.get_optimizer_state()[which],
-                         f"moments[{which}]")
+        assert_all_equal(
+            net.get_optimizer_state()[which], ref.get_optimizer_state()[which], f"moments[{which}]"
+        )
 
 
 class _Spy:
@@ -117,6 +135,7 @@ class _Spy:
                 if isinstance(a, np.ndarray):
                     self._seen.append((name, a))
             return target(*args, **kwargs)
+
         return call
 
 
@@ -139,15 +158,26 @@ def test_the_engine_only_sees_aligned_contiguous_arrays(backend, dtype, rng):
     assert seen, "the spy saw no array: the test does not test anything"
     # the one exception: a float32 C++ engine reads a float64 X in train_epoch as it is (it
     # converts each batch: no float32 copy of X)
-    wide_ok = {("train_epoch", np.dtype("float64"))} if (backend, dtype) == ("native", "float32") else set()
-    bad = [(name, a.dtype, a.flags.aligned, a.flags.c_contiguous) for name, a in seen
-           if not (a.flags.aligned and a.flags.c_contiguous
-                   and (a.dtype == np.dtype(dtype) or (name, a.dtype) in wide_ok))]
+    wide_ok = (
+        {("train_epoch", np.dtype("float64"))}
+        if (backend, dtype) == ("native", "float32")
+        else set()
+    )
+    bad = [
+        (name, a.dtype, a.flags.aligned, a.flags.c_contiguous)
+        for name, a in seen
+        if not (
+            a.flags.aligned
+            and a.flags.c_contiguous
+            and (a.dtype == np.dtype(dtype) or (name, a.dtype) in wide_ok)
+        )
+    ]
     assert not bad, f"arrays that reached the engine unaligned/non-contiguous/wrong dtype: {bad}"
 
 
 def test_aligned_contiguous_inputs_are_not_copied(dtype):
     """The alignment check must not cost a copy of arrays that are already fine."""
     from mlpcore import _checks
+
     X = np.zeros((6, 5), dtype=dtype)
     assert _checks.check_X(X, 5, np.dtype(dtype)) is X

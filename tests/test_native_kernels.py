@@ -2,14 +2,18 @@
 fresh random inputs of several shapes: batch size 1, non-square layers, both dtypes.
 The kernels are bound for tests only, in the submodule mlpcore._core.testing.
 Whole networks are compared in test_backends_agree.py."""
+
 import numpy as np
 import pytest
 
-from mlpcore.reference import activations, layers, losses, rng as ref_rng
+from mlpcore.reference import activations, layers, losses
+from mlpcore.reference import rng as ref_rng
 
 from conftest import assert_close
 
-core = pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built").testing
+core = pytest.importorskip(
+    "mlpcore._core", reason="the C++ engine mlpcore._core is not built"
+).testing
 
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 3, 8), (16, 33, 10), (64, 128, 17)]  # (B, I, O)
 
@@ -27,8 +31,12 @@ def test_gemm_matches_naive_and_numpy(B, I, O, dtype, tol, rng):
             Bm = np.ascontiguousarray(b.T) if tb else b
             got = core.gemm(A, Bm, trans_a=ta, trans_b=tb)
             assert got.dtype == np.dtype(dtype)
-            assert_close(got, core.gemm_naive(A, Bm, trans_a=ta, trans_b=tb), **tol,
-                         what=f"gemm ta={ta} tb={tb} vs naive")
+            assert_close(
+                got,
+                core.gemm_naive(A, Bm, trans_a=ta, trans_b=tb),
+                **tol,
+                what=f"gemm ta={ta} tb={tb} vs naive",
+            )
             assert_close(got, a @ b, **tol, what=f"gemm ta={ta} tb={tb} vs numpy")
 
 
@@ -42,17 +50,24 @@ def test_dense_forward_backward(B, I, O, dtype, tol, rng):
     x, w, b = _rand(rng, (B, I), dtype), _rand(rng, (I, O), dtype), _rand(rng, O, dtype)
     dz = _rand(rng, (B, O), dtype)
     assert_close(core.dense_forward(x, w, b), layers.dense_forward(x, w, b), **tol, what="z")
-    for name, got, ref in zip(("dx", "dW", "db"), core.dense_backward(dz, x, w),
-                              layers.dense_backward(dz, x, w)):
+    for name, got, ref in zip(
+        ("dx", "dW", "db"), core.dense_backward(dz, x, w), layers.dense_backward(dz, x, w)
+    ):
         assert got.dtype == np.dtype(dtype)
         assert_close(got, ref, **tol, what=name)
 
 
 # (name, param): param is leaky_relu's negative slope, 0 for the others
-ACTIVATION_CASES = [(name, 0.0) for name in activations.NAMES
-                    if name not in ("leaky_relu", "elu")] + [
-    ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3), ("elu", 1.0), ("elu", 0.4),
-    ("elu", -1.5)]
+ACTIVATION_CASES = [
+    (name, 0.0) for name in activations.NAMES if name not in ("leaky_relu", "elu")
+] + [
+    ("leaky_relu", 0.01),
+    ("leaky_relu", 1.7),
+    ("leaky_relu", -0.3),
+    ("elu", 1.0),
+    ("elu", 0.4),
+    ("elu", -1.5),
+]
 
 
 def test_activation_cases_cover_every_activation():
@@ -68,17 +83,29 @@ def test_activation_forward_backward(name, param, shape, dtype, tol, rng):
     assert_close(h, activations.activation_forward(name, z, param), **tol, what=f"{name} forward")
     dh = _rand(rng, shape, dtype)
     if name in activations.DIFFERENTIABLE:
-        assert_close(core.activation_backward(name, dh, z, h, param),
-                     activations.activation_backward(name, dh, z, h, param), **tol,
-                     what=f"{name} backward")
+        assert_close(
+            core.activation_backward(name, dh, z, h, param),
+            activations.activation_backward(name, dh, z, h, param),
+            **tol,
+            what=f"{name} backward",
+        )
     else:
         with pytest.raises(ValueError, match="derivative"):
             core.activation_backward(name, dh, z, h, param)
 
 
-@pytest.mark.parametrize("name,param", [("gelu", 0.0), ("leaky_relu", 0.01), ("leaky_relu", -0.3),
-                                        ("silu", 0.0), ("elu", 1.0), ("elu", -0.6),
-                                        ("softplus", 0.0)])
+@pytest.mark.parametrize(
+    "name,param",
+    [
+        ("gelu", 0.0),
+        ("leaky_relu", 0.01),
+        ("leaky_relu", -0.3),
+        ("silu", 0.0),
+        ("elu", 1.0),
+        ("elu", -0.6),
+        ("softplus", 0.0),
+    ],
+)
 def test_new_activations_float64_to_1e_12(name, param, rng):
     # GELU, LeakyReLU, SiLU, ELU and Softplus against the twin at the float64 cross-check level (about 1e-12
     # relative), over a wide range of z including the far tails, where GELU's 1 + erf cancels
@@ -86,9 +113,13 @@ def test_new_activations_float64_to_1e_12(name, param, rng):
     dh = rng.normal(size=z.shape)
     h = core.activation_forward(name, z, param)
     for what, got, ref in (
-            ("forward", h, activations.activation_forward(name, z, param)),
-            ("backward", core.activation_backward(name, dh, z, h, param),
-             activations.activation_backward(name, dh, z, h, param))):
+        ("forward", h, activations.activation_forward(name, z, param)),
+        (
+            "backward",
+            core.activation_backward(name, dh, z, h, param),
+            activations.activation_backward(name, dh, z, h, param),
+        ),
+    ):
         print(f"{name}({param}) {what}: max |C++ - twin| {np.max(np.abs(got - ref)):.3e}")
         assert_close(got, ref, rtol=1e-12, atol=1e-15, what=f"{name} {what}")
 
@@ -122,8 +153,9 @@ def test_loss_forward_backward(name, B, K, dtype, tol, rng):
     assert_close(value, ref_value, **tol, what=f"{name} loss")
     assert_close(h, ref_h, **tol, what=f"{name} h")
     assert_close(core.output_activation(name, z), ref_h, **tol, what=f"{name} output")
-    assert_close(core.loss_backward(name, h, y), losses.loss_backward(name, ref_h, y), **tol,
-                 what="dz")
+    assert_close(
+        core.loss_backward(name, h, y), losses.loss_backward(name, ref_h, y), **tol, what="dz"
+    )
 
 
 @pytest.mark.parametrize("K", [2, 10, 37])
@@ -142,8 +174,9 @@ def test_float32_softmax_matches_the_twin_to_a_few_ulp(K, rng):
     rel = np.abs(got.astype(np.float64) - ref) / np.maximum(ref, 1e-30)
     print(f"K={K}: max relative |C++ - twin| {np.max(rel[ref > 1e-37]):.2e}")
     assert_close(got, ref, rtol=4e-6, atol=1.2e-38, what=f"float32 softmax K={K}")
-    value, h = core.loss_forward("softmax_cross_entropy", z, np.eye(K, dtype=np.float32)[
-        rng.integers(0, K, len(z))])
+    value, h = core.loss_forward(
+        "softmax_cross_entropy", z, np.eye(K, dtype=np.float32)[rng.integers(0, K, len(z))]
+    )
     assert_close(h, ref, rtol=4e-6, atol=1.2e-38, what=f"float32 softmax of loss_forward K={K}")
 
 
@@ -155,10 +188,14 @@ def test_losses_are_stable_for_huge_logits(name, dtype):
     ref_value, ref_h = losses.loss_forward(name, z, y)
     assert np.isfinite(value) and np.isfinite(h).all(), f"{name}: loss {value}, h {h}"
     # per row: softmax 0, 2000, 0; BCE (0 + 0), (1000 + 1000), (log 2 + 0); mse by hand
-    expected = {"softmax_cross_entropy": 2000 / 3, "binary_cross_entropy": (2000 + np.log(2)) / 3,
-                "mse": (0.5 * (999 ** 2 + 1000 ** 2 + 1001 ** 2 + 1000 ** 2) + 0.5 * 999 ** 2) / 3,
-                # labels 0/1 read as -1/1: margins 1 - t z per row (0, 0), (1001, 1001), (1, 0)
-                "hinge": (0 + 1001 + 0.5) / 3, "squared_hinge": (0 + 1001 ** 2 + 0.5) / 3}
+    expected = {
+        "softmax_cross_entropy": 2000 / 3,
+        "binary_cross_entropy": (2000 + np.log(2)) / 3,
+        "mse": (0.5 * (999**2 + 1000**2 + 1001**2 + 1000**2) + 0.5 * 999**2) / 3,
+        # labels 0/1 read as -1/1: margins 1 - t z per row (0, 0), (1001, 1001), (1, 0)
+        "hinge": (0 + 1001 + 0.5) / 3,
+        "squared_hinge": (0 + 1001**2 + 0.5) / 3,
+    }
     rel = abs(value - expected[name]) / expected[name]
     assert rel < 1e-6, f"{name}: loss {value}, expected {expected[name]} (rel diff {rel:.2e})"
     assert abs(value - ref_value) / expected[name] < 1e-6
@@ -178,9 +215,11 @@ def test_batchnorm_forward_backward(training, B, F, dtype, tol, rng):
     assert_close(got[2], ref[2], **tol, what="running_mean")
     assert_close(got[3], ref[3], **tol, what="running_var")
     dy = _rand(rng, (B, F), dtype)
-    for name, g, r in zip(("dx", "dgamma", "dbeta"),
-                          core.batchnorm_backward(dy, got[1], gamma, training),
-                          layers.batchnorm_backward(dy, ref[1], gamma, training)):
+    for name, g, r in zip(
+        ("dx", "dgamma", "dbeta"),
+        core.batchnorm_backward(dy, got[1], gamma, training),
+        layers.batchnorm_backward(dy, ref[1], gamma, training),
+    ):
         assert_close(g, r, **tol, what=name)
 
 
@@ -188,15 +227,28 @@ def test_batchnorm_forward_backward(training, B, F, dtype, tol, rng):
 def test_layernorm_forward_backward(B, F, dtype, tol, rng):
     x = _rand(rng, (B, F), dtype, scale=2.0) + dtype_type(dtype)(3)
     gamma, beta = _rand(rng, F, dtype), _rand(rng, F, dtype)
-    got, ref = core.layernorm_forward(x, gamma, beta, 1e-5), layers.layernorm_forward(x, gamma, beta, 1e-5)
+    got, ref = (
+        core.layernorm_forward(x, gamma, beta, 1e-5),
+        layers.layernorm_forward(x, gamma, beta, 1e-5),
+    )
     dy = _rand(rng, (B, F), dtype)
-    pairs = [("y", got[0], ref[0]), ("xhat", got[1][0], ref[1][0]),
-             ("inv_std", got[1][1], ref[1][1])]
-    pairs += list(zip(("dx", "dgamma", "dbeta"), core.layernorm_backward(dy, got[1], gamma),
-                      layers.layernorm_backward(dy, ref[1], gamma)))
+    pairs = [
+        ("y", got[0], ref[0]),
+        ("xhat", got[1][0], ref[1][0]),
+        ("inv_std", got[1][1], ref[1][1]),
+    ]
+    pairs += list(
+        zip(
+            ("dx", "dgamma", "dbeta"),
+            core.layernorm_backward(dy, got[1], gamma),
+            layers.layernorm_backward(dy, ref[1], gamma),
+        )
+    )
     for name, g, r in pairs:
-        print(f"layernorm {dtype} {B}x{F} {name}: max |C++ - twin| "
-              f"{np.max(np.abs(g.astype(np.float64) - r)):.3e}")
+        print(
+            f"layernorm {dtype} {B}x{F} {name}: max |C++ - twin| "
+            f"{np.max(np.abs(g.astype(np.float64) - r)):.3e}"
+        )
         assert g.dtype == np.dtype(dtype)
         assert_close(g, r, **tol, what=name)
 
@@ -207,8 +259,17 @@ def dtype_type(dtype):
 
 def test_batchnorm_one_sample_in_training_raises():
     with pytest.raises(ValueError, match="at least 2 samples"):
-        core.batchnorm_forward(np.ones((1, 3)), np.ones(3), np.zeros(3), np.zeros(3),
-                               np.ones(3), True, 0.1, 1e-5, False)
+        core.batchnorm_forward(
+            np.ones((1, 3)),
+            np.ones(3),
+            np.zeros(3),
+            np.zeros(3),
+            np.ones(3),
+            True,
+            0.1,
+            1e-5,
+            False,
+        )
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
@@ -221,7 +282,9 @@ def test_dropout_masks_identical(p, shape, dtype, rng):
     if p == 0:
         assert mask is None and ref_mask is None
     else:
-        assert np.array_equal(mask, ref_mask), f"masks differ at {np.sum(mask != ref_mask)} elements"
+        assert np.array_equal(mask, ref_mask), (
+            f"masks differ at {np.sum(mask != ref_mask)} elements"
+        )
     assert np.array_equal(y, ref_y)
     dy = _rand(rng, shape, dtype)
     assert np.array_equal(core.dropout_backward(dy, mask), layers.dropout_backward(dy, ref_mask))

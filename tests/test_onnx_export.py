@@ -1,6 +1,7 @@
 """mlpcore.onnx.export: onnx.checker accepts the model and onnxruntime's outputs equal
 net.predict (float32 within 1e-5, float64 within 1e-12, relative), for every layer kind this
 mlpcore has. Runs when onnx and onnxruntime are installed (CI installs the onnx extra)."""
+
 import io
 import math
 import subprocess
@@ -13,11 +14,13 @@ import mlpcore as mc
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
+from interop_nets import KINDS, LOSSES, every_kind_net, one_kind_net, scale_tolerance  # noqa: E402
+
 import mlpcore.onnx as mo  # noqa: E402
 from mlpcore import _onnx_erf  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
-from interop_nets import KINDS, LOSSES, every_kind_net, one_kind_net, scale_tolerance  # noqa: E402
+
 OPSETS = [13, mo.DEFAULT_OPSET, 21]
 
 
@@ -32,8 +35,10 @@ def check_against_predict(net, model, X, what):
     assert out.dtype == net.dtype
     rtol = scale_tolerance(net.dtype)
     diff = float(np.max(np.abs(out.astype(np.float64) - ref)))
-    print(f"{what}: max |onnxruntime - predict| = {diff:.3e} (max |predict| "
-          f"{np.max(np.abs(ref)):.3g})")
+    print(
+        f"{what}: max |onnxruntime - predict| = {diff:.3e} (max |predict| "
+        f"{np.max(np.abs(ref)):.3g})"
+    )
     assert_close(out, ref, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(ref)))), what=what)
 
 
@@ -58,11 +63,23 @@ def test_each_kind_matches_predict(kind, opset, dtype, rng):
 
 def test_step_and_sign_give_mlpcores_values_at_zero(dtype):
     """Step(0) = 1 and Sign(0) = +1, where ONNX's own Sign(0) is 0."""
-    net = mc.Sequential([mc.Dense(2, 2), mc.Step(), mc.Dense(2, 2), mc.Sign(), mc.Dense(2, 1)],
-                        loss="mse", dtype=dtype, seed=0)
+    net = mc.Sequential(
+        [mc.Dense(2, 2), mc.Step(), mc.Dense(2, 2), mc.Sign(), mc.Dense(2, 1)],
+        loss="mse",
+        dtype=dtype,
+        seed=0,
+    )
     # first layer all zeros: Step sees exactly 0; second layer z = h - 1 = 0: Sign sees 0
-    net.set_weights([np.zeros((2, 2)), np.zeros(2), np.eye(2), -np.ones(2),
-                     np.array([[1.0], [10.0]]), np.zeros(1)])
+    net.set_weights(
+        [
+            np.zeros((2, 2)),
+            np.zeros(2),
+            np.eye(2),
+            -np.ones(2),
+            np.array([[1.0], [10.0]]),
+            np.zeros(1),
+        ]
+    )
     X = np.array([[0.0, 0.0], [1.0, -1.0]], dtype)
     out = run_onnx(mo.export(net), X)
     np.testing.assert_array_equal(net.predict(X), [[11.0], [11.0]])
@@ -94,8 +111,12 @@ def test_writes_files_and_file_objects(tmp_path, rng):
     mo.export(net, str(tmp_path / "b.onnx"))
     buffer = io.BytesIO()
     mo.export(net, buffer)
-    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes() \
-        == buffer.getvalue() == model.SerializeToString()
+    assert (
+        (tmp_path / "a.onnx").read_bytes()
+        == (tmp_path / "b.onnx").read_bytes()
+        == buffer.getvalue()
+        == model.SerializeToString()
+    )
     loaded = onnx.load(str(tmp_path / "a.onnx"))
     onnx.checker.check_model(str(tmp_path / "a.onnx"))
     check_against_predict(net, loaded, X, "float64 model read back from a file")
@@ -105,30 +126,44 @@ def test_writes_files_and_file_objects(tmp_path, rng):
 def test_exports_a_fitted_estimator(rng):
     pytest.importorskip("sklearn")
     from mlpcore.estimators import MLPClassifier
+
     X = rng.normal(size=(60, 4))
     y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
     model = mo.export(clf)
     check_against_predict(clf.model_, model, X.astype(clf.model_.dtype), "estimator")
     rtol = scale_tolerance(clf.model_.dtype)
-    assert_close(run_onnx(model, X.astype(clf.model_.dtype)), clf.predict_proba(X),
-                 rtol=rtol, atol=rtol, what="estimator predict_proba")
+    assert_close(
+        run_onnx(model, X.astype(clf.model_.dtype)),
+        clf.predict_proba(X),
+        rtol=rtol,
+        atol=rtol,
+        what="estimator predict_proba",
+    )
 
 
 def test_unsupported_layer_kind_is_named(rng):
     class Custom(mc.Identity):
         pass
+
     net = mc.Sequential([mc.Dense(3, 4), Custom(), mc.Dense(4, 2)], loss="mse", seed=0)
     with pytest.raises(ValueError, match=r"layers\[1\] \(Custom\(\)\).*'Custom'.*Dense"):
         mo.export(net)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"opset": 12}, "opset must be an integer in"), ({"opset": 10**6}, "opset"),
-    ({"opset": 17.0}, "opset"), ({"opset": True}, "opset"),
-    ({"input_name": ""}, "input_name"), ({"output_name": 3}, "output_name"),
-    ({"input_name": "Z", "output_name": "Z"}, "must differ"), ({"path": 5}, "path must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"opset": 12}, "opset must be an integer in"),
+        ({"opset": 10**6}, "opset"),
+        ({"opset": 17.0}, "opset"),
+        ({"opset": True}, "opset"),
+        ({"input_name": ""}, "input_name"),
+        ({"output_name": 3}, "output_name"),
+        ({"input_name": "Z", "output_name": "Z"}, "must differ"),
+        ({"path": 5}, "path must be"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     net = mc.Sequential([mc.Dense(3, 2)], loss="mse", seed=0)
     with pytest.raises(ValueError, match=match):
@@ -141,9 +176,11 @@ def test_not_a_network():
 
 
 def test_import_mlpcore_imports_no_optional_package():
-    code = ("import sys, mlpcore, mlpcore.onnx; "
-            "bad = [m for m in ('onnx', 'onnxruntime', 'torch', 'sklearn') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, mlpcore, mlpcore.onnx; "
+        "bad = [m for m in ('onnx', 'onnxruntime', 'torch', 'sklearn') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -164,8 +201,9 @@ def graph_of(emit, dtype, opset=mo.DEFAULT_OPSET):
 
 
 def test_float64_erf_graph_is_accurate():
-    x = np.concatenate([np.linspace(-8, 8, 200001), [0.0, -0.0, 1.0, -1.0, 6.0, 30.0, -1e-300,
-                                                      np.inf, -np.inf]])
+    x = np.concatenate(
+        [np.linspace(-8, 8, 200001), [0.0, -0.0, 1.0, -1.0, 6.0, 30.0, -1e-300, np.inf, -np.inf]]
+    )
     out = run_onnx(graph_of(_onnx_erf.emit_erf, np.float64), x, "x")
     ref = np.array([math.erf(v) for v in x])
     diff = np.abs(out - ref)
@@ -173,8 +211,9 @@ def test_float64_erf_graph_is_accurate():
     assert diff.max() <= 2.3e-16, f"max error {diff.max():.3e} at x = {x[np.argmax(diff)]!r}"
 
 
-@pytest.mark.parametrize("dtype, opset", [("float64", 17), ("float64", 21), ("float32", 17),
-                                          ("float32", 21)])
+@pytest.mark.parametrize(
+    "dtype, opset", [("float64", 17), ("float64", 21), ("float32", 17), ("float32", 21)]
+)
 def test_gelu_entry_is_the_exact_gelu(dtype, opset):
     """The GELU table entry, checked against 0.5 x (1 + erf(x / sqrt 2)) on its own (the
     layer class arrives with the layer-descriptor work; then the network tests cover it)."""
@@ -188,8 +227,9 @@ def test_gelu_entry_is_the_exact_gelu(dtype, opset):
     assert_close(out, ref, rtol=rtol, atol=rtol, what="GELU")
 
 
-@pytest.mark.parametrize("which, degree", [("small", len(_onnx_erf.SMALL) - 1),
-                                           ("large", len(_onnx_erf.LARGE) - 1)])
+@pytest.mark.parametrize(
+    "which, degree", [("small", len(_onnx_erf.SMALL) - 1), ("large", len(_onnx_erf.LARGE) - 1)]
+)
 def test_erf_coefficients_reproduce(which, degree):
     pytest.importorskip("mpmath")
     table = _onnx_erf.SMALL if which == "small" else _onnx_erf.LARGE

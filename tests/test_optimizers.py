@@ -1,5 +1,6 @@
 """SGD (momentum, Nesterov), Adam, AdamW and RMSprop: against torch.optim step for step,
 between the two engines, and their state across fit calls, save/load and pickling."""
+
 import pickle
 
 import numpy as np
@@ -8,8 +9,15 @@ import pytest
 import mlpcore
 from mlpcore import BatchNorm, Dense, Dropout, ReLU, Tanh
 
-from conftest import (TOLERANCES, assert_all_close, assert_all_equal, assert_unchanged, make,
-                      snapshot, torch_cross_entropy_steps)
+from conftest import (
+    TOLERANCES,
+    assert_all_close,
+    assert_all_equal,
+    assert_unchanged,
+    make,
+    snapshot,
+    torch_cross_entropy_steps,
+)
 
 OPTIMIZERS = [
     {"optimizer": "sgd"},
@@ -32,12 +40,12 @@ def _ids(kw):
 def test_matches_torch_optim(kw, weight_decay, backend, rng):
     torch = pytest.importorskip("torch")
     X, y = rng.normal(size=(24, 4)), rng.integers(0, 3, 24)
-    model = make([Dense(4, 6), Tanh(), Dense(6, 3)], backend, loss="softmax_cross_entropy",
-                 seed=0)
+    model = make([Dense(4, 6), Tanh(), Dense(6, 3)], backend, loss="softmax_cross_entropy", seed=0)
     w0 = model.get_weights()
     lr, epochs, batch = 0.05, 3, 8
-    model.fit(X, y, epochs=epochs, batch_size=batch, lr=lr, shuffle=False,
-              weight_decay=weight_decay, **kw)
+    model.fit(
+        X, y, epochs=epochs, batch_size=batch, lr=lr, shuffle=False, weight_decay=weight_decay, **kw
+    )
 
     lin1, lin2 = torch.nn.Linear(4, 6).double(), torch.nn.Linear(6, 3).double()
     with torch.no_grad():
@@ -45,24 +53,38 @@ def test_matches_torch_optim(kw, weight_decay, backend, rng):
             lin.weight.copy_(torch.from_numpy(W.T))
             lin.bias.copy_(torch.from_numpy(b))
     net = torch.nn.Sequential(lin1, torch.nn.Tanh(), lin2)
-    groups = [{"params": [lin1.weight, lin2.weight], "weight_decay": weight_decay},
-              {"params": [lin1.bias, lin2.bias], "weight_decay": 0.0}]
+    groups = [
+        {"params": [lin1.weight, lin2.weight], "weight_decay": weight_decay},
+        {"params": [lin1.bias, lin2.bias], "weight_decay": 0.0},
+    ]
     if kw["optimizer"] == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=kw.get("momentum", 0.0),
-                              nesterov=kw.get("nesterov", False))
+        opt = torch.optim.SGD(
+            groups, lr=lr, momentum=kw.get("momentum", 0.0), nesterov=kw.get("nesterov", False)
+        )
     elif kw["optimizer"] == "rmsprop":
-        opt = torch.optim.RMSprop(groups, lr=lr, momentum=kw.get("momentum", 0.0),
-                                  eps=kw.get("adam_eps", 1e-8))
+        opt = torch.optim.RMSprop(
+            groups, lr=lr, momentum=kw.get("momentum", 0.0), eps=kw.get("adam_eps", 1e-8)
+        )
     elif kw["optimizer"] == "adamw":
         opt = torch.optim.AdamW(groups, lr=lr)
     else:
-        opt = torch.optim.Adam(groups, lr=lr, betas=kw.get("betas", (0.9, 0.999)),
-                               eps=kw.get("adam_eps", 1e-8))
+        opt = torch.optim.Adam(
+            groups, lr=lr, betas=kw.get("betas", (0.9, 0.999)), eps=kw.get("adam_eps", 1e-8)
+        )
     torch_cross_entropy_steps(torch, net, opt, X, y, epochs, batch)
-    expected = [lin1.weight.detach().numpy().T, lin1.bias.detach().numpy(),
-                lin2.weight.detach().numpy().T, lin2.bias.detach().numpy()]
-    assert_all_close(model.get_weights(), expected, rtol=1e-9, atol=1e-12,
-                     what=f"weights after {epochs} epochs vs torch.optim")
+    expected = [
+        lin1.weight.detach().numpy().T,
+        lin1.bias.detach().numpy(),
+        lin2.weight.detach().numpy().T,
+        lin2.bias.detach().numpy(),
+    ]
+    assert_all_close(
+        model.get_weights(),
+        expected,
+        rtol=1e-9,
+        atol=1e-12,
+        what=f"weights after {epochs} epochs vs torch.optim",
+    )
 
 
 @pytest.mark.parametrize("kw", OPTIMIZERS[1:], ids=_ids)
@@ -71,10 +93,11 @@ def test_backends_agree(kw, dtype, rng, native):
     # BatchNorm after the activation: a bias right before BatchNorm has a gradient that is
     # zero up to rounding, which Adam's normalisation would turn into unit-size steps
     layers = [Dense(6, 16), ReLU(), BatchNorm(16), Dropout(0.25), Dense(16, 3)]
-    models = [make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=9)
-              for b in ("numpy", "native")]
-    hist = [m.fit(X, y, epochs=3, batch_size=16, lr=0.01, weight_decay=1e-3, **kw)
-            for m in models]
+    models = [
+        make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=9)
+        for b in ("numpy", "native")
+    ]
+    hist = [m.fit(X, y, epochs=3, batch_size=16, lr=0.01, weight_decay=1e-3, **kw) for m in models]
     tol = TOLERANCES[dtype]
     assert_all_close([hist[1]], [hist[0]], **tol, what="losses")
     assert_all_close(models[1].get_weights(), models[0].get_weights(), **tol, what="weights")
@@ -109,22 +132,26 @@ def test_changing_the_optimizer_restarts_its_moments(backend, rng):
     b = make([Dense(3, 4), Tanh(), Dense(4, 1)], backend, seed=2)
     b.set_weights(a.get_weights())
     for m in (a, b):
-        m.fit(X, y, epochs=2, batch_size=5, lr=0.01, optimizer="sgd", momentum=0.9,
-              shuffle=False)  # unshuffled: a has trained more epochs than b
+        m.fit(
+            X, y, epochs=2, batch_size=5, lr=0.01, optimizer="sgd", momentum=0.9, shuffle=False
+        )  # unshuffled: a has trained more epochs than b
     assert a.opt_steps_ == b.opt_steps_ == 8
     assert_all_equal(a.get_weights(), b.get_weights(), "weights")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"optimizer": "adagrad"}, "known optimizers: sgd, adam, adamw, rmsprop"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"momentum": -0.1}, "momentum"),
-    ({"nesterov": True}, "nesterov"),
-    ({"optimizer": "adam", "momentum": 0.9}, "momentum"),
-    ({"optimizer": "adam", "betas": (0.9,)}, "betas"),
-    ({"optimizer": "adam", "betas": (0.9, 1.0)}, "betas"),
-    ({"optimizer": "adam", "adam_eps": 0.0}, "adam_eps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"optimizer": "adagrad"}, "known optimizers: sgd, adam, adamw, rmsprop"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"nesterov": True}, "nesterov"),
+        ({"optimizer": "adam", "momentum": 0.9}, "momentum"),
+        ({"optimizer": "adam", "betas": (0.9,)}, "betas"),
+        ({"optimizer": "adam", "betas": (0.9, 1.0)}, "betas"),
+        ({"optimizer": "adam", "adam_eps": 0.0}, "adam_eps"),
+    ],
+)
 def test_bad_optimizer_settings(kwargs, match, backend, rng):
     model = make([Dense(3, 1)], backend, seed=0)
     model.fit(rng.normal(size=(4, 3)), rng.normal(size=4), optimizer="adam")

@@ -1,6 +1,7 @@
 """Int8 inference (mlpcore.quantize): every C++ kernel path against the NumPy twin (int32
 accumulators bitwise), whole networks on both engines, accuracy against the float model,
 save/load/pickle/ONNX round trips, thread-count independence and bad input."""
+
 import io
 import pickle
 
@@ -34,6 +35,7 @@ def kernel(request, core):
 def _digits():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
     X, y = load_digits(return_X_y=True)
     return train_test_split(X / 16, y, test_size=0.3, random_state=0)
 
@@ -46,8 +48,20 @@ def _net(layers, X, y, epochs=20, seed=0, loss="softmax_cross_entropy"):
 
 # ---- the kernels ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("M,K,N", [(1, 1, 1), (1, 784, 1024), (3, 5, 17), (7, 13, 33),
-                                   (8, 64, 16), (9, 130, 31), (17, 257, 70), (64, 100, 10)])
+
+@pytest.mark.parametrize(
+    "M,K,N",
+    [
+        (1, 1, 1),
+        (1, 784, 1024),
+        (3, 5, 17),
+        (7, 13, 33),
+        (8, 64, 16),
+        (9, 130, 31),
+        (17, 257, 70),
+        (64, 100, 10),
+    ],
+)
 def test_gemm_paths_equal_twin_bitwise(core, kernel, M, K, N):
     rng = np.random.default_rng(M * 1000 + K + N)
     a = rng.integers(0, 128, (M, K)).astype(np.uint8)
@@ -95,11 +109,24 @@ def test_hand_worked_example():
 
 NETS = {
     "relu": lambda: [mc.Dense(64, 96), mc.ReLU(), mc.Dense(96, 48), mc.ReLU(), mc.Dense(48, 10)],
-    "bn_dropout": lambda: [mc.Dense(64, 128), mc.BatchNorm(128), mc.ReLU(), mc.Dropout(0.2),
-                           mc.Dense(128, 10)],
-    "mixed": lambda: [mc.BatchNorm(64), mc.Dense(64, 40), mc.Tanh(), mc.BatchNorm(40),
-                      mc.GELU(), mc.Dense(40, 30), mc.LeakyReLU(0.1), mc.Sigmoid(),
-                      mc.Dense(30, 10)],
+    "bn_dropout": lambda: [
+        mc.Dense(64, 128),
+        mc.BatchNorm(128),
+        mc.ReLU(),
+        mc.Dropout(0.2),
+        mc.Dense(128, 10),
+    ],
+    "mixed": lambda: [
+        mc.BatchNorm(64),
+        mc.Dense(64, 40),
+        mc.Tanh(),
+        mc.BatchNorm(40),
+        mc.GELU(),
+        mc.Dense(40, 30),
+        mc.LeakyReLU(0.1),
+        mc.Sigmoid(),
+        mc.Dense(30, 10),
+    ],
 }
 
 
@@ -148,6 +175,7 @@ def test_kernels_agree_on_whole_networks(core):
 
 # ---- accuracy ---------------------------------------------------------------------------------
 
+
 def _accuracy_check(net, Xcal, Xte, yte, label):
     q = mc.quantize(net, Xcal)
     pf, pq = net.predict(Xte), q.predict(Xte)
@@ -163,8 +191,12 @@ def _accuracy_check(net, Xcal, Xte, yte, label):
 
 def test_accuracy_digits():
     Xtr, Xte, ytr, yte = _digits()
-    net = _net([mc.Dense(64, 128), mc.ReLU(), mc.Dense(128, 64), mc.ReLU(), mc.Dense(64, 10)],
-               Xtr, ytr, epochs=30)
+    net = _net(
+        [mc.Dense(64, 128), mc.ReLU(), mc.Dense(128, 64), mc.ReLU(), mc.Dense(64, 10)],
+        Xtr,
+        ytr,
+        epochs=30,
+    )
     _accuracy_check(net, Xtr, Xte, yte, "digits 64-128-64-10")
 
 
@@ -187,8 +219,12 @@ def mnist_like(n, seed=0):
 def test_accuracy_mnist_shaped():
     X, y = mnist_like(6000)
     Xtr, ytr, Xte, yte = X[:4000], y[:4000], X[4000:], y[4000:]
-    net = _net([mc.Dense(784, 256), mc.ReLU(), mc.Dense(256, 128), mc.ReLU(), mc.Dense(128, 10)],
-               Xtr, ytr, epochs=3)
+    net = _net(
+        [mc.Dense(784, 256), mc.ReLU(), mc.Dense(256, 128), mc.ReLU(), mc.Dense(128, 10)],
+        Xtr,
+        ytr,
+        epochs=3,
+    )
     _accuracy_check(net, Xtr[:1000], Xte, yte, "MNIST-shaped 784-256-128-10")
 
 
@@ -210,6 +246,7 @@ def test_other_losses():
 
 # ---- persistence and interop ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["numpy", "native"])
 def test_save_load_pickle_bitwise(backend, tmp_path):
     require_backend(backend)
@@ -229,12 +266,15 @@ def test_load_rejects_damaged_quantized_files(tmp_path):
     q = mc.quantize(_net(NETS["relu"](), Xtr, ytr, epochs=1), Xtr, backend="numpy")
     meta, arrays = q._capture()
     import json
-    for change in [lambda m, a: a.__setitem__("wq_0", a["wq_0"].astype(np.int16)),
-                   lambda m, a: a.__setitem__("bias_1", a["bias_1"][:-1]),
-                   lambda m, a: a.__setitem__("wq_2", np.full_like(a["wq_2"], -128)),
-                   lambda m, a: m["ops"][0].__setitem__("zp", 300),
-                   lambda m, a: m["ops"][1].__setitem__("name", "nope"),
-                   lambda m, a: a.pop("w_scale_0")]:
+
+    for change in [
+        lambda m, a: a.__setitem__("wq_0", a["wq_0"].astype(np.int16)),
+        lambda m, a: a.__setitem__("bias_1", a["bias_1"][:-1]),
+        lambda m, a: a.__setitem__("wq_2", np.full_like(a["wq_2"], -128)),
+        lambda m, a: m["ops"][0].__setitem__("zp", 300),
+        lambda m, a: m["ops"][1].__setitem__("name", "nope"),
+        lambda m, a: a.pop("w_scale_0"),
+    ]:
         m, a = json.loads(json.dumps(meta)), {k: v.copy() for k, v in arrays.items()}
         change(m, a)
         b = io.BytesIO()
@@ -264,7 +304,9 @@ def test_onnx_export_runs_in_onnxruntime():
 def test_estimators():
     pytest.importorskip("sklearn")
     from sklearn.base import clone
+
     from mlpcore import MLPClassifier, MLPRegressor
+
     Xtr, Xte, ytr, yte = _digits()
     clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0).fit(Xtr, ytr)
     q = mc.quantize(clf, Xtr)
@@ -288,10 +330,15 @@ def test_estimators():
 
 # ---- threads ----------------------------------------------------------------------------------
 
+
 def test_thread_count_independent(core):
     X, y = mnist_like(700, seed=1)
-    net = _net([mc.Dense(784, 256), mc.ReLU(), mc.Dense(256, 300), mc.ReLU(), mc.Dense(300, 10)],
-               X, y, epochs=1)
+    net = _net(
+        [mc.Dense(784, 256), mc.ReLU(), mc.Dense(256, 300), mc.ReLU(), mc.Dense(300, 10)],
+        X,
+        y,
+        epochs=1,
+    )
     q = mc.quantize(net, X)
     before = mc.get_num_threads()
     try:
@@ -307,6 +354,7 @@ def test_thread_count_independent(core):
 
 
 # ---- bad input --------------------------------------------------------------------------------
+
 
 def test_bad_input():
     Xtr, Xte, ytr, _ = _digits()
@@ -343,15 +391,32 @@ def test_bad_input():
 
 def test_new_activations_and_unsupported_layers():
     Xtr, Xte, ytr, _ = _digits()
-    net = _net([mc.Dense(64, 32), mc.SiLU(), mc.Dense(32, 32), mc.ELU(0.5), mc.Dense(32, 16),
-                mc.Softplus(), mc.Dense(16, 10)], Xtr, ytr, epochs=3)
+    net = _net(
+        [
+            mc.Dense(64, 32),
+            mc.SiLU(),
+            mc.Dense(32, 32),
+            mc.ELU(0.5),
+            mc.Dense(32, 16),
+            mc.Softplus(),
+            mc.Dense(16, 10),
+        ],
+        Xtr,
+        ytr,
+        epochs=3,
+    )
     qn, qt = mc.quantize(net, Xtr), mc.quantize(net, Xtr, backend="numpy")
     pn, pt, pf = qn.predict(Xte), qt.predict(Xte), net.predict(Xte)
-    print(f"SiLU/ELU/Softplus: native vs twin {np.abs(pn - pt).max():.3g}, "
-          f"vs float {np.abs(pn - pf).max():.3g}")
+    print(
+        f"SiLU/ELU/Softplus: native vs twin {np.abs(pn - pt).max():.3g}, "
+        f"vs float {np.abs(pn - pf).max():.3g}"
+    )
     assert np.abs(pn - pt).max() <= 2e-2 and np.mean(pn.argmax(1) == pt.argmax(1)) >= 0.995
     assert np.mean(pn.argmax(1) == pf.argmax(1)) >= 0.97
-    ln = mc.Sequential([mc.Dense(64, 32), mc.LayerNorm(32), mc.ReLU(), mc.Dense(32, 10)],
-                       loss="softmax_cross_entropy", seed=0)
+    ln = mc.Sequential(
+        [mc.Dense(64, 32), mc.LayerNorm(32), mc.ReLU(), mc.Dense(32, 10)],
+        loss="softmax_cross_entropy",
+        seed=0,
+    )
     with pytest.raises(ValueError, match=r"cannot quantize layer 1 \(LayerNorm"):
         mc.quantize(ln, Xtr)

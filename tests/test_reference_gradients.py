@@ -1,5 +1,6 @@
 """The first link of the chain of trust: central finite differences (float64) check every
 backward pass of the NumPy twin, and the whole reference Network's gradients()."""
+
 import numpy as np
 import pytest
 
@@ -43,10 +44,21 @@ def test_dense_forward_is_x_times_w_plus_b():
 
 # ---- activations ---------------------------------------------------------------------------
 # (name, param): leaky_relu with its default slope, a steep one and a negative one
-ACTIVATION_CASES = [("identity", 0.0), ("sigmoid", 0.0), ("tanh", 0.0), ("relu", 0.0),
-                    ("leaky_relu", 0.01), ("leaky_relu", 1.7), ("leaky_relu", -0.3),
-                    ("gelu", 0.0), ("silu", 0.0), ("elu", 1.0), ("elu", 0.3), ("elu", -2.0),
-                    ("softplus", 0.0)]
+ACTIVATION_CASES = [
+    ("identity", 0.0),
+    ("sigmoid", 0.0),
+    ("tanh", 0.0),
+    ("relu", 0.0),
+    ("leaky_relu", 0.01),
+    ("leaky_relu", 1.7),
+    ("leaky_relu", -0.3),
+    ("gelu", 0.0),
+    ("silu", 0.0),
+    ("elu", 1.0),
+    ("elu", 0.3),
+    ("elu", -2.0),
+    ("softplus", 0.0),
+]
 
 
 def test_activation_cases_cover_every_differentiable_activation():
@@ -62,15 +74,18 @@ def test_activation_backward(name, param, B, F, rng):
     G = rng.normal(size=(B, F))
     h = activations.activation_forward(name, z, param)
     dz = activations.activation_backward(name, G, z, h, param)
-    num = numerical_gradient(weighted_sum(G, lambda: activations.activation_forward(name, z, param)), z)
+    num = numerical_gradient(
+        weighted_sum(G, lambda: activations.activation_forward(name, z, param)), z
+    )
     assert_close(dz, num, **FD, what=f"{name}'")
 
 
 def test_relu_derivative_at_zero_is_zero():
     z = np.array([[0.0, -0.0, 1e-300, -1e-300]])
     h = activations.activation_forward("relu", z)
-    np.testing.assert_array_equal(activations.activation_backward("relu", np.ones_like(z), z, h),
-                                  [[0.0, 0.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(
+        activations.activation_backward("relu", np.ones_like(z), z, h), [[0.0, 0.0, 1.0, 0.0]]
+    )
 
 
 def test_leaky_relu_by_hand():
@@ -79,10 +94,12 @@ def test_leaky_relu_by_hand():
     h = activations.activation_forward("leaky_relu", z, 0.1)
     np.testing.assert_array_equal(h, [[-0.2, 0.0, 3.0]])
     np.testing.assert_array_equal(
-        activations.activation_backward("leaky_relu", np.ones_like(z), z, h, 0.1), [[0.1, 0.1, 1.0]])
+        activations.activation_backward("leaky_relu", np.ones_like(z), z, h, 0.1), [[0.1, 0.1, 1.0]]
+    )
     # the default parameter 0.0 of the functions is ReLU's slope: the same values as relu
-    np.testing.assert_array_equal(activations.activation_forward("leaky_relu", z),
-                                  activations.activation_forward("relu", z))
+    np.testing.assert_array_equal(
+        activations.activation_forward("leaky_relu", z), activations.activation_forward("relu", z)
+    )
 
 
 def test_gelu_by_hand():
@@ -91,12 +108,14 @@ def test_gelu_by_hand():
     # h'(1) = Phi(1) + phi(1) = 0.841344746068543 + 0.241970724519143 = 1.083315470587686
     z = np.array([[0.0, 1.0, -1.0]])
     h = activations.activation_forward("gelu", z)
-    assert_close(h, [[0.0, 0.841344746068543, -0.158655253931457]], rtol=1e-14, atol=1e-15,
-                 what="gelu")
+    assert_close(
+        h, [[0.0, 0.841344746068543, -0.158655253931457]], rtol=1e-14, atol=1e-15, what="gelu"
+    )
     dz = activations.activation_backward("gelu", np.ones_like(z), z, h)
     # h'(-1) = Phi(-1) - phi(-1) = 1 - Phi(1) - phi(1) = 1 - 1.083315470587686
-    assert_close(dz, [[0.5, 1.083315470587686, 1 - 1.083315470587686]],
-                 rtol=1e-14, atol=1e-15, what="gelu'")
+    assert_close(
+        dz, [[0.5, 1.083315470587686, 1 - 1.083315470587686]], rtol=1e-14, atol=1e-15, what="gelu'"
+    )
 
 
 def test_silu_elu_softplus_by_hand():
@@ -104,28 +123,47 @@ def test_silu_elu_softplus_by_hand():
     # h(-1) = -sigmoid(-1) = -0.268941421369995; h'(1) = s (1 + 1 (1 - s)) = 0.927670511871487
     # and h'(-1) = 1 - h'(1) (SiLU's derivative is symmetric about (0, 1/2))
     z = np.array([[0.0, 1.0, -1.0]])
-    assert_close(activations.activation_forward("silu", z),
-                 [[0.0, 0.731058578630005, -0.268941421369995]], rtol=1e-14, atol=1e-15,
-                 what="silu")
-    assert_close(activations.activation_backward("silu", np.ones_like(z), z, z),
-                 [[0.5, 0.927670511871487, 1 - 0.927670511871487]], rtol=1e-14, atol=1e-15,
-                 what="silu'")
+    assert_close(
+        activations.activation_forward("silu", z),
+        [[0.0, 0.731058578630005, -0.268941421369995]],
+        rtol=1e-14,
+        atol=1e-15,
+        what="silu",
+    )
+    assert_close(
+        activations.activation_backward("silu", np.ones_like(z), z, z),
+        [[0.5, 0.927670511871487, 1 - 0.927670511871487]],
+        rtol=1e-14,
+        atol=1e-15,
+        what="silu'",
+    )
     # ELU(alpha = 2): h(-1) = 2 (e^-1 - 1) = -1.264241117657115, h(0) = 0, h(3) = 3;
     # h' = [2 e^-1, 2 (at 0, as torch), 1] = [0.735758882342885, 2, 1]
     z = np.array([[-1.0, 0.0, 3.0]])
     h = activations.activation_forward("elu", z, 2.0)
     assert_close(h, [[-1.264241117657115, 0.0, 3.0]], rtol=1e-14, atol=1e-15, what="elu")
-    assert_close(activations.activation_backward("elu", np.ones_like(z), z, h, 2.0),
-                 [[0.735758882342885, 2.0, 1.0]], rtol=1e-14, atol=1e-15, what="elu'")
+    assert_close(
+        activations.activation_backward("elu", np.ones_like(z), z, h, 2.0),
+        [[0.735758882342885, 2.0, 1.0]],
+        rtol=1e-14,
+        atol=1e-15,
+        what="elu'",
+    )
     # Softplus: log 2 = 0.693147180559945 at 0, log(1 + e) = 1.313261687518223 at 1, and z
     # itself above 20 (torch's threshold): h(21) = 21 exactly, h'(21) = 1, h'(0) = 1/2
     z = np.array([[0.0, 1.0, 21.0]])
     h = activations.activation_forward("softplus", z)
-    assert_close(h, [[0.693147180559945, 1.313261687518223, 21.0]], rtol=1e-14, atol=1e-15,
-                 what="softplus")
+    assert_close(
+        h, [[0.693147180559945, 1.313261687518223, 21.0]], rtol=1e-14, atol=1e-15, what="softplus"
+    )
     assert h[0, 2] == 21.0
-    assert_close(activations.activation_backward("softplus", np.ones_like(z), z, h),
-                 [[0.5, 0.731058578630005, 1.0]], rtol=1e-14, atol=1e-15, what="softplus'")
+    assert_close(
+        activations.activation_backward("softplus", np.ones_like(z), z, h),
+        [[0.5, 0.731058578630005, 1.0]],
+        rtol=1e-14,
+        atol=1e-15,
+        what="softplus'",
+    )
 
 
 def test_unknown_activation_lists_the_known_ones():
@@ -162,8 +200,10 @@ def test_layernorm_backward(B, F, rng):
     L = weighted_sum(G, lambda: layers.layernorm_forward(x, gamma, beta, 1e-5)[0])
     for what, got, wrt in (("dx", dx, x), ("dgamma", dgamma, gamma), ("dbeta", dbeta, beta)):
         num = numerical_gradient(L, wrt)
-        print(f"layernorm {B}x{F} {what}: max |analytic - finite differences| "
-              f"{np.max(np.abs(got - num)):.3e}")
+        print(
+            f"layernorm {B}x{F} {what}: max |analytic - finite differences| "
+            f"{np.max(np.abs(got - num)):.3e}"
+        )
         assert_close(got, num, **FD, what=f"layernorm {what}")
 
 
@@ -195,10 +235,17 @@ def loss_targets(kind, B, K, rng):
     return rng.normal(size=(B, K))
 
 
-LOSS_CASES = [("softmax_cross_entropy", "labels"), ("softmax_cross_entropy", "probabilities"),
-              ("binary_cross_entropy", "multilabel"), ("binary_cross_entropy", "soft"),
-              ("mse", "real"), ("hinge", "pm1"), ("hinge", "01"), ("squared_hinge", "pm1"),
-              ("squared_hinge", "01")]
+LOSS_CASES = [
+    ("softmax_cross_entropy", "labels"),
+    ("softmax_cross_entropy", "probabilities"),
+    ("binary_cross_entropy", "multilabel"),
+    ("binary_cross_entropy", "soft"),
+    ("mse", "real"),
+    ("hinge", "pm1"),
+    ("hinge", "01"),
+    ("squared_hinge", "pm1"),
+    ("squared_hinge", "01"),
+]
 
 
 @pytest.mark.parametrize("name,kind", LOSS_CASES)
@@ -235,8 +282,13 @@ def test_loss_values_match_textbook_formulas(name, kind, rng):
         expected_h, expected = z, 0.5 * np.sum((z - y) ** 2) / B
     assert_close(h, expected_h, rtol=1e-12, atol=1e-15, what="output activation")
     assert_close(value, expected, rtol=1e-12, atol=1e-15, what="loss")
-    assert_close(losses.output_activation(name, z), expected_h, rtol=1e-12, atol=1e-15,
-                 what="output_activation")
+    assert_close(
+        losses.output_activation(name, z),
+        expected_h,
+        rtol=1e-12,
+        atol=1e-15,
+        what="output_activation",
+    )
 
 
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy"])
@@ -262,12 +314,14 @@ def test_hinge_by_hand():
     for labels in (y, (y + 1) / 2):  # the same with 0/1 labels
         value, h = losses.loss_forward("hinge", z, labels)
         assert value == 0.6875
-        np.testing.assert_array_equal(losses.loss_backward("hinge", h, labels),
-                                      [[0.0, 0.25], [0.25, -0.25]])
+        np.testing.assert_array_equal(
+            losses.loss_backward("hinge", h, labels), [[0.0, 0.25], [0.25, -0.25]]
+        )
         assert losses.loss_forward("squared_hinge", z, labels)[0] == 0.765625
         # squared: -2 t margin / 4 = [[0, 2 * 1.5 / 4], [2 * 0.75 / 4, -2 * 0.5 / 4]]
-        np.testing.assert_array_equal(losses.loss_backward("squared_hinge", h, labels),
-                                      [[0.0, 0.75], [0.375, -0.25]])
+        np.testing.assert_array_equal(
+            losses.loss_backward("squared_hinge", h, labels), [[0.0, 0.75], [0.375, -0.25]]
+        )
     # at the kink t z = 1 the derivative is 0 (the margin is not > 0)
     one = np.ones((1, 1))
     assert losses.loss_backward("hinge", one, one)[0, 0] == 0.0
@@ -284,8 +338,10 @@ def test_hinge_matches_keras_formula_in_torch(rng):
         value_t.backward()
         value, h = losses.loss_forward(name, z, y)
         dz = losses.loss_backward(name, h, y)
-        print(f"{name}: |twin - torch| loss {abs(value - value_t.item()):.3e}, dz "
-              f"{np.max(np.abs(dz - zt.grad.numpy())):.3e}")
+        print(
+            f"{name}: |twin - torch| loss {abs(value - value_t.item()):.3e}, dz "
+            f"{np.max(np.abs(dz - zt.grad.numpy())):.3e}"
+        )
         assert abs(value - value_t.item()) <= 1e-15 * abs(value)
         assert_close(dz, zt.grad.numpy(), rtol=1e-15, atol=1e-17, what=f"{name} dz")
 
@@ -302,11 +358,13 @@ def test_batchnorm_backward(training, B, F, rng):
     G = rng.normal(size=(B, F))
 
     def forward():
-        return layers.batchnorm_forward(x, gamma, beta, rmean, rvar, training, 0.1, 1e-5,
-                                        update_running=False)[0]
+        return layers.batchnorm_forward(
+            x, gamma, beta, rmean, rvar, training, 0.1, 1e-5, update_running=False
+        )[0]
 
-    _, cache, _, _ = layers.batchnorm_forward(x, gamma, beta, rmean, rvar, training, 0.1, 1e-5,
-                                              update_running=False)
+    _, cache, _, _ = layers.batchnorm_forward(
+        x, gamma, beta, rmean, rvar, training, 0.1, 1e-5, update_running=False
+    )
     dx, dgamma, dbeta = layers.batchnorm_backward(G, cache, gamma, training)
     L = weighted_sum(G, forward)
     assert_close(dx, numerical_gradient(L, x), **FD, what="dx")
@@ -317,8 +375,9 @@ def test_batchnorm_backward(training, B, F, rng):
 def test_batchnorm_forward_without_update_keeps_running_stats(rng):
     x = rng.normal(size=(4, 3))
     rm, rv = rng.normal(size=3), rng.uniform(1, 2, 3)
-    _, _, rm2, rv2 = layers.batchnorm_forward(x, np.ones(3), np.zeros(3), rm, rv, True, 0.1,
-                                              1e-5, update_running=False)
+    _, _, rm2, rv2 = layers.batchnorm_forward(
+        x, np.ones(3), np.zeros(3), rm, rv, True, 0.1, 1e-5, update_running=False
+    )
     np.testing.assert_array_equal(rm2, rm)
     np.testing.assert_array_equal(rv2, rv)
 
@@ -341,20 +400,51 @@ def test_dropout_backward(p, B, F, rng):
 # ---- the whole reference network -----------------------------------------------------------
 NETWORKS = {
     "tanh-softmax": ([("dense", 3, 4), ("tanh", 4, 4), ("dense", 4, 3)], "softmax_cross_entropy"),
-    "sigmoid-relu-bce": ([("dense", 4, 5), ("sigmoid", 5, 5), ("dense", 5, 3), ("relu", 3, 3),
-                          ("dense", 3, 2)], "binary_cross_entropy"),
+    "sigmoid-relu-bce": (
+        [("dense", 4, 5), ("sigmoid", 5, 5), ("dense", 5, 3), ("relu", 3, 3), ("dense", 3, 2)],
+        "binary_cross_entropy",
+    ),
     "identity-mse": ([("dense", 2, 3), ("identity", 3, 3), ("dense", 3, 1)], "mse"),
     "leading-activation": ([("tanh", 3, 3), ("dense", 3, 2)], "mse"),
-    "bn-dropout": ([("dense", 3, 5), ("batchnorm", 5, 5, 0.1, 1e-5), ("relu", 5, 5),
-                    ("dropout", 5, 5, 0.4), ("dense", 5, 4), ("tanh", 4, 4),
-                    ("dropout", 4, 4, 0.2), ("dense", 4, 3)], "softmax_cross_entropy"),
-    "bn-first": ([("batchnorm", 3, 3, 0.2, 1e-3), ("dense", 3, 2), ("sigmoid", 2, 2),
-                  ("dense", 2, 2)], "binary_cross_entropy"),
-    "leaky-gelu": ([("dense", 3, 5), ("leaky_relu", 5, 5, 0.2), ("dense", 5, 4), ("gelu", 4, 4),
-                    ("dense", 4, 2)], "mse"),
-    "gelu-bn-dropout": ([("dense", 4, 6), ("batchnorm", 6, 6, 0.1, 1e-5), ("gelu", 6, 6),
-                         ("dropout", 6, 6, 0.3), ("dense", 6, 3), ("leaky_relu", 3, 3, -0.5),
-                         ("dense", 3, 3)], "softmax_cross_entropy"),
+    "bn-dropout": (
+        [
+            ("dense", 3, 5),
+            ("batchnorm", 5, 5, 0.1, 1e-5),
+            ("relu", 5, 5),
+            ("dropout", 5, 5, 0.4),
+            ("dense", 5, 4),
+            ("tanh", 4, 4),
+            ("dropout", 4, 4, 0.2),
+            ("dense", 4, 3),
+        ],
+        "softmax_cross_entropy",
+    ),
+    "bn-first": (
+        [("batchnorm", 3, 3, 0.2, 1e-3), ("dense", 3, 2), ("sigmoid", 2, 2), ("dense", 2, 2)],
+        "binary_cross_entropy",
+    ),
+    "leaky-gelu": (
+        [
+            ("dense", 3, 5),
+            ("leaky_relu", 5, 5, 0.2),
+            ("dense", 5, 4),
+            ("gelu", 4, 4),
+            ("dense", 4, 2),
+        ],
+        "mse",
+    ),
+    "gelu-bn-dropout": (
+        [
+            ("dense", 4, 6),
+            ("batchnorm", 6, 6, 0.1, 1e-5),
+            ("gelu", 6, 6),
+            ("dropout", 6, 6, 0.3),
+            ("dense", 6, 3),
+            ("leaky_relu", 3, 3, -0.5),
+            ("dense", 3, 3),
+        ],
+        "softmax_cross_entropy",
+    ),
 }
 
 
@@ -363,8 +453,16 @@ def reference_net(name, rng):
     net = Network(specs, loss, np.float64, seed=99)
     net.set_params(rng.normal(0, 0.7, net.params.size))
     # non-trivial running statistics for evaluation mode
-    net.set_state(np.concatenate([np.concatenate([rng.normal(size=s[1]), rng.uniform(0.5, 2, s[1])])
-                                  for s in specs if s[0] == "batchnorm"] or [np.zeros(0)]))
+    net.set_state(
+        np.concatenate(
+            [
+                np.concatenate([rng.normal(size=s[1]), rng.uniform(0.5, 2, s[1])])
+                for s in specs
+                if s[0] == "batchnorm"
+            ]
+            or [np.zeros(0)]
+        )
+    )
     return net, specs, loss
 
 

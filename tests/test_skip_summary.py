@@ -1,6 +1,7 @@
 """The test run ends with a line naming what was skipped for a missing optional dependency
 (tests/conftest.py's pytest_terminal_summary): checked by running pytest on two modules with
 torch made unimportable."""
+
 import os
 import pathlib
 import subprocess
@@ -22,18 +23,29 @@ def run_pytest(tmp_path, *args, hide=()):
         "    def find_spec(name, path=None, target=None):\n"
         "        if name.split('.')[0] in HIDE:\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
-        "sys.meta_path.insert(0, Hide)\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(site)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          *args], cwd=TESTS.parent, env=env, capture_output=True, text=True,
-                         timeout=600)
+        "sys.meta_path.insert(0, Hide)\n"
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(site)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=TESTS.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return out.returncode, out.stdout
 
 
 def test_the_run_names_a_missing_optional_dependency(tmp_path):
-    rc, out = run_pytest(tmp_path, "tests/test_torch_convert.py", "tests/test_schedules.py",
-                         hide=("torch",))
+    rc, out = run_pytest(
+        tmp_path, "tests/test_torch_convert.py", "tests/test_schedules.py", hide=("torch",)
+    )
     assert rc == 0, out
     lines = [l for l in out.splitlines() if "missing optional dependency" in l]
     assert len(lines) == 1, out

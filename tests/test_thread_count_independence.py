@@ -7,13 +7,15 @@ OpenBLAS rounds an element differently depending on where a cut puts it in its k
 and how much depends on the kernels it picked for the CPU. The check therefore also runs in a
 child process held to the AVX2 ("Haswell") kernels, where a cut that followed the thread count
 changed float32 weights by up to 3e-8 after one epoch (and outputs by 3e-7)."""
+
 import os
 import subprocess
 import sys
 
-import mlpcore as mc
 import numpy as np
 import pytest
+
+import mlpcore as mc
 from mlpcore import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh
 
 pytest.importorskip("mlpcore._core", reason="the C++ engine mlpcore._core is not built")
@@ -25,8 +27,11 @@ def _layers(case):
     if case == "784-256-128-10":  # products above the 4 MFLOP split threshold
         return [Dense(784, 256), ReLU(), Dense(256, 128), ReLU(), Dense(128, 10)], 128, "sgd"
     if case == "300-512-10 bn dropout":
-        return ([Dense(300, 512), BatchNorm(512), ReLU(), Dropout(0.2), Dense(512, 10)], 128,
-                "adam")
+        return (
+            [Dense(300, 512), BatchNorm(512), ReLU(), Dropout(0.2), Dense(512, 10)],
+            128,
+            "adam",
+        )
     if case == "64-128-10":  # small: no product reaches the threshold; steps in row pieces
         return [Dense(64, 128), ReLU(), Dense(128, 10)], 64, "sgd"
     if case == "32-64-64-2 weighted clipped":
@@ -38,8 +43,14 @@ def _layers(case):
     raise AssertionError(case)
 
 
-CASES = ["784-256-128-10", "300-512-10 bn dropout", "64-128-10", "32-64-64-2 weighted clipped",
-         "32-64-64-2 dropout", "784-1024-10 one row"]
+CASES = [
+    "784-256-128-10",
+    "300-512-10 bn dropout",
+    "64-128-10",
+    "32-64-64-2 weighted clipped",
+    "32-64-64-2 dropout",
+    "784-1024-10 one row",
+]
 
 
 def results(case, dtype, threads):
@@ -76,9 +87,15 @@ def differences(case, dtype):
         for t in THREADS[1:]:
             other = results(case, dtype, t)
             assert other.keys() == one.keys()
-            worst[t] = max(float(np.max(np.abs(np.asarray(other[k], np.float64) -
-                                               np.asarray(one[k], np.float64)), initial=0))
-                           for k in one)
+            worst[t] = max(
+                float(
+                    np.max(
+                        np.abs(np.asarray(other[k], np.float64) - np.asarray(one[k], np.float64)),
+                        initial=0,
+                    )
+                )
+                for k in one
+            )
         return worst
     finally:
         mc.set_num_threads(before)
@@ -104,8 +121,14 @@ def test_same_bits_on_the_avx2_kernels():
     """The same check with OpenBLAS held to its Haswell kernels, which round cut products
     differently from whole ones (float32 here: the case where cuts showed)."""
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
-    run = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True,
-                         timeout=600, check=False)
+    run = subprocess.run(
+        [sys.executable, __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     print(run.stdout, run.stderr[-2000:])
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("case ")]

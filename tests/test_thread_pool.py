@@ -3,11 +3,12 @@
 exception reaches Python and leaves the pool working, nested and concurrent calls run, a forked
 child gets a working pool, and split products are within rounding of the exact ones and
 bitwise the same at every thread count."""
+
 import multiprocessing
-import subprocess
-import sys
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -64,8 +65,12 @@ def test_concurrent_callers(threads):
     threads(1)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2048, 300)).astype(np.float32)
-    net = Sequential([Dense(300, 256), ReLU(), Dense(256, 3)], loss="softmax_cross_entropy",
-                     dtype="float32", seed=1)
+    net = Sequential(
+        [Dense(300, 256), ReLU(), Dense(256, 3)],
+        loss="softmax_cross_entropy",
+        dtype="float32",
+        seed=1,
+    )
     expected = net.predict(X)
     threads(3)
     results, errors = [None] * 6, []
@@ -76,6 +81,7 @@ def test_concurrent_callers(threads):
                 results[i] = net.predict(X)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
+
     workers = [threading.Thread(target=work, args=(i,)) for i in range(6)]
     for w in workers:
         w.start()
@@ -90,8 +96,7 @@ def test_concurrent_callers(threads):
 def _child_predict(conn):
     mc.set_num_threads(2)
     X = np.random.default_rng(1).standard_normal((1024, 400)).astype(np.float32)
-    net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32",
-                     seed=3)
+    net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32", seed=3)
     conn.send((net.predict(X), testing.parallel_counts(50)[0].tolist()))
 
 
@@ -112,13 +117,17 @@ def test_thread_count_changed_during_calls(threads):
         while not stop.is_set():
             mc.set_num_threads(1 + k % 3)
             k += 1
+
     toggler = threading.Thread(target=toggle)
     toggler.start()
     worst = 0.0
     try:
         for _ in range(200):
-            worst = max(worst, float(np.max(np.abs(net.predict(X) - p1))),
-                        abs(net.loss(X, Y) - l1) / abs(l1))
+            worst = max(
+                worst,
+                float(np.max(np.abs(net.predict(X) - p1))),
+                abs(net.loss(X, Y) - l1) / abs(l1),
+            )
     finally:
         stop.set()
         toggler.join()
@@ -139,8 +148,7 @@ def test_forked_child_has_a_working_pool(threads):
     proc.join(30)
     assert proc.exitcode == 0 and counts == [1] * 50
     X = np.random.default_rng(1).standard_normal((1024, 400)).astype(np.float32)
-    net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32",
-                     seed=3)
+    net = Sequential([Dense(400, 400), ReLU(), Dense(400, 2)], loss="mse", dtype="float32", seed=3)
     assert np.array_equal(got, net.predict(X))
 
 
@@ -171,13 +179,17 @@ def test_split_gemm_within_rounding(threads, M, K, N, dtype, rng):
                 A = np.ascontiguousarray(a.T) if ta else a
                 B = np.ascontiguousarray(b.T) if tb else b
                 got = testing.gemm(A, B, trans_a=ta, trans_b=tb)
-                worst = max(worst, assert_within_rounding(
-                    got, a, b, f"gemm {n_threads} thr ta={ta} tb={tb}"))
+                worst = max(
+                    worst,
+                    assert_within_rounding(got, a, b, f"gemm {n_threads} thr ta={ta} tb={tb}"),
+                )
                 if n_threads == 1 and not ta and not tb:
                     one = got
         same = testing.gemm(a, b)
-        print(f"{M}x{K}x{N} {np.dtype(dtype).name}: {n_threads} threads vs 1, max difference "
-              f"{float(np.max(np.abs(same - one))):.3g}")
+        print(
+            f"{M}x{K}x{N} {np.dtype(dtype).name}: {n_threads} threads vs 1, max difference "
+            f"{float(np.max(np.abs(same - one))):.3g}"
+        )
         assert np.array_equal(same, one), f"{n_threads} threads gave other bits than 1"
     print(f"largest error: {worst:.3g} of the rounding bound")
 
@@ -190,12 +202,15 @@ def test_split_gemv_within_rounding(threads, M, N, dtype, rng):
     for n_threads in (1, 2, 3):
         threads(n_threads)
         got = testing.gemv(a, x), testing.gemv(a, xt, trans=True)
-        worst = max(worst,
-                    assert_within_rounding(got[0], a, x, f"a x, {n_threads} thr"),
-                    assert_within_rounding(got[1], a.T, xt, f"a^T x, {n_threads} thr"))
+        worst = max(
+            worst,
+            assert_within_rounding(got[0], a, x, f"a x, {n_threads} thr"),
+            assert_within_rounding(got[1], a.T, xt, f"a^T x, {n_threads} thr"),
+        )
         one = one or got
-        assert np.array_equal(got[0], one[0]) and np.array_equal(got[1], one[1]), \
+        assert np.array_equal(got[0], one[0]) and np.array_equal(got[1], one[1]), (
             f"{n_threads} threads gave other bits than 1"
+        )
     print(f"largest error: {worst:.3g} of the rounding bound")
     with pytest.raises(ValueError, match=rf"x must have shape \({N},\)"):
         testing.gemv(a, np.ones(N + 1, dtype), trans=False)
@@ -211,8 +226,12 @@ def test_workers_leave_ctrl_c_to_the_other_threads(threads):
     def status(task):
         with open(f"/proc/self/task/{task}/status") as f:
             return dict(line.split(":", 1) for line in f if ":" in line)
-    workers = [status(t) for t in os.listdir("/proc/self/task")
-               if status(t)["Name"].strip() == "mlpcore-pool"]
+
+    workers = [
+        status(t)
+        for t in os.listdir("/proc/self/task")
+        if status(t)["Name"].strip() == "mlpcore-pool"
+    ]
     sigint, sigsegv = 1 << (signal.SIGINT - 1), 1 << (signal.SIGSEGV - 1)
     masks = [int(w["SigBlk"].strip(), 16) for w in workers]
     print(f"{len(workers)} pool workers, signal masks {[hex(m) for m in masks]}")
@@ -255,8 +274,13 @@ def test_reading_parameters_while_another_thread_trains():
     polled for Ctrl-C needing the GIL: both threads hung."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     try:
-        out = subprocess.run([sys.executable, "-c", READ_WHILE_FITTING], env=env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", READ_WHILE_FITTING],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("reading parameters while training deadlocked (no exit within 120 s)")
     print(out.stdout.strip(), out.stderr[-300:])

@@ -1,5 +1,6 @@
 """mlpcore.from_torch / to_torch: predictions equal both ways in evaluation mode, and plain
 SGD steps agree with torch.optim.SGD on the same batches. Skipped without torch."""
+
 import numpy as np
 import pytest
 
@@ -7,17 +8,26 @@ import mlpcore as mc
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
+from interop_nets import KINDS, LOSSES, N_OUT, every_kind_net  # noqa: E402
+
 from mlpcore.convert_torch import torch_loss  # noqa: E402
 
 from conftest import assert_all_close, assert_all_equal, assert_close, targets  # noqa: E402
-from interop_nets import KINDS, LOSSES, N_OUT, every_kind_net  # noqa: E402
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
 # torch.nn module per mlpcore kind, for building torch networks with every kind there is
-TORCH_ACTIVATIONS = {"Identity": nn.Identity, "ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid,
-                     "Tanh": nn.Tanh, "LeakyReLU": lambda: nn.LeakyReLU(0.2), "GELU": nn.GELU,
-                     "SiLU": nn.SiLU, "ELU": lambda: nn.ELU(0.7), "Softplus": nn.Softplus,
-                     "LayerNorm": lambda: nn.LayerNorm(8, eps=1e-3)}
+TORCH_ACTIVATIONS = {
+    "Identity": nn.Identity,
+    "ReLU": nn.ReLU,
+    "Sigmoid": nn.Sigmoid,
+    "Tanh": nn.Tanh,
+    "LeakyReLU": lambda: nn.LeakyReLU(0.2),
+    "GELU": nn.GELU,
+    "SiLU": nn.SiLU,
+    "ELU": lambda: nn.ELU(0.7),
+    "Softplus": nn.Softplus,
+    "LayerNorm": lambda: nn.LayerNorm(8, eps=1e-3),
+}
 
 
 def torch_net(loss, dtype, seed, dropout=0.3, no_bias=True, n_in=5, width=8):
@@ -43,16 +53,23 @@ def torch_net(loss, dtype, seed, dropout=0.3, no_bias=True, n_in=5, width=8):
 
 
 def probabilities(loss, z):
-    return {"softmax_cross_entropy": lambda: torch.softmax(z, -1),
-            "binary_cross_entropy": lambda: torch.sigmoid(z), "mse": lambda: z,
-            "hinge": lambda: z, "squared_hinge": lambda: z,
-            "poisson": lambda: torch.exp(z)}[loss]()
+    return {
+        "softmax_cross_entropy": lambda: torch.softmax(z, -1),
+        "binary_cross_entropy": lambda: torch.sigmoid(z),
+        "mse": lambda: z,
+        "hinge": lambda: z,
+        "squared_hinge": lambda: z,
+        "poisson": lambda: torch.exp(z),
+    }[loss]()
 
 
 def torch_targets(loss, n, k, rng):
     """Targets as numpy and as torch tensors (class indices as int64)."""
-    y = (rng.poisson(2.0, (n, k)).astype(np.float64) if loss == "poisson"
-         else targets(loss, n, k, rng))
+    y = (
+        rng.poisson(2.0, (n, k)).astype(np.float64)
+        if loss == "poisson"
+        else targets(loss, n, k, rng)
+    )
     return y, torch.from_numpy(y).long() if loss == "softmax_cross_entropy" else torch.from_numpy(y)
 
 
@@ -128,19 +145,27 @@ def test_sgd_steps_agree_with_torch(loss, batch_size, backend, rng):
     for _ in range(epochs):
         for start in range(0, 64, batch_size):
             opt.zero_grad()
-            value = f(m(Xt[start:start + batch_size]), yt[start:start + batch_size])
+            value = f(m(Xt[start : start + batch_size]), yt[start : start + batch_size])
             value.backward()
             opt.step()
             losses.append(value.item())
     trained = mc.from_torch(m, loss=loss)
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(net.get_weights(),
-                                                             trained.get_weights()))
-    print(f"{loss} batch {batch_size}: max |weight diff| after {len(losses)} SGD steps = "
-          f"{diff:.3e}")
-    assert_all_close(net.get_weights(), trained.get_weights(), rtol=1e-10, atol=1e-12,
-                     what="weights after SGD")
-    assert_all_close(net.get_state(), trained.get_state(), rtol=1e-10, atol=1e-12,
-                     what="batch-norm running statistics after SGD")
+    diff = max(
+        float(np.max(np.abs(a - b))) for a, b in zip(net.get_weights(), trained.get_weights())
+    )
+    print(
+        f"{loss} batch {batch_size}: max |weight diff| after {len(losses)} SGD steps = {diff:.3e}"
+    )
+    assert_all_close(
+        net.get_weights(), trained.get_weights(), rtol=1e-10, atol=1e-12, what="weights after SGD"
+    )
+    assert_all_close(
+        net.get_state(),
+        trained.get_state(),
+        rtol=1e-10,
+        atol=1e-12,
+        what="batch-norm running statistics after SGD",
+    )
     moved = max(float(np.max(np.abs(a - b))) for a, b in zip(net.get_weights(), start_weights))
     assert moved > 1e-3, f"the weights moved by {moved:.2e} only"
 
@@ -157,28 +182,51 @@ def test_loss_conventions_match(rng):
 
 
 # ---- what cannot be converted ---------------------------------------------------------------
-@pytest.mark.parametrize("module, match", [
-    (nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 2)),
-     r"module\[1\] \(Softsign.*not supported.*Softplus"),
-    (nn.Sequential(nn.Linear(3, 4), nn.Softplus(beta=2.0), nn.Linear(4, 2)),
-     r"module\[1\].*beta=1, threshold=20; got beta=2.0"),
-    (nn.Sequential(nn.Linear(3, 4), nn.Softplus(threshold=10.0), nn.Linear(4, 2)),
-     r"threshold=20; got beta=1.0, threshold=10.0"),
-    (nn.Sequential(nn.Linear(3, 4), nn.Unflatten(1, (2, 2)), nn.LayerNorm((2, 2))),
-     r"Unflatten"),
-    (nn.Sequential(nn.Linear(3, 4), nn.LayerNorm((1, 4))),
-     r"module\[1\].*last dimension only.*got \(1, 4\)"),
-    (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)),
-     r"module\[1\].*end the module at the logits"),
-    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2)),
-     "affine=True"),
-    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False),
-                   nn.Linear(4, 2)), "track_running_stats=True"),
-    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=None), nn.Linear(4, 2)),
-     "float momentum"),
-    (nn.Linear(3, 4), "must be a torch.nn.Sequential"),
-    (nn.Sequential(), "empty"),
-])
+@pytest.mark.parametrize(
+    "module, match",
+    [
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 2)),
+            r"module\[1\] \(Softsign.*not supported.*Softplus",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.Softplus(beta=2.0), nn.Linear(4, 2)),
+            r"module\[1\].*beta=1, threshold=20; got beta=2.0",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.Softplus(threshold=10.0), nn.Linear(4, 2)),
+            r"threshold=20; got beta=1.0, threshold=10.0",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.Unflatten(1, (2, 2)), nn.LayerNorm((2, 2))),
+            r"Unflatten",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.LayerNorm((1, 4))),
+            r"module\[1\].*last dimension only.*got \(1, 4\)",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)),
+            r"module\[1\].*end the module at the logits",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2)),
+            "affine=True",
+        ),
+        (
+            nn.Sequential(
+                nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 2)
+            ),
+            "track_running_stats=True",
+        ),
+        (
+            nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=None), nn.Linear(4, 2)),
+            "float momentum",
+        ),
+        (nn.Linear(3, 4), "must be a torch.nn.Sequential"),
+        (nn.Sequential(), "empty"),
+    ],
+)
 def test_from_torch_rejects(module, match):
     with pytest.raises(ValueError, match=match):
         mc.from_torch(module, loss="mse")
@@ -187,8 +235,11 @@ def test_from_torch_rejects(module, match):
 @pytest.mark.parametrize("options", [{"elementwise_affine": False}, {"bias": False}])
 def test_from_torch_layernorm_without_affine_or_bias(options, rng):
     # no weight: gamma = 1; no bias: beta = 0 (both then train in mlpcore, as Dense's bias)
-    m = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, eps=1e-4, **options),
-                      nn.Linear(4, 2)).double().eval()
+    m = (
+        nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, eps=1e-4, **options), nn.Linear(4, 2))
+        .double()
+        .eval()
+    )
     net = mc.from_torch(m, loss="mse")
     assert repr(net.layers[1]) == "LayerNorm(4, eps=0.0001)"
     gamma, beta = net.get_weights()[2:4]
@@ -197,8 +248,12 @@ def test_from_torch_layernorm_without_affine_or_bias(options, rng):
         np.testing.assert_array_equal(gamma, np.ones(4))
     X = rng.normal(size=(6, 3))
     with torch.no_grad():
-        report("LayerNorm without affine/bias", net.predict(X), m(torch.from_numpy(X)).numpy(),
-               "float64")
+        report(
+            "LayerNorm without affine/bias",
+            net.predict(X),
+            m(torch.from_numpy(X)).numpy(),
+            "float64",
+        )
 
 
 def test_from_torch_rejects_a_final_sigmoid_with_bce():
@@ -209,8 +264,9 @@ def test_from_torch_rejects_a_final_sigmoid_with_bce():
 @pytest.mark.skipif("GELU" not in KINDS, reason="this mlpcore has no GELU yet")
 def test_from_torch_rejects_tanh_gelu():
     with pytest.raises(ValueError, match="approximate='none'"):
-        mc.from_torch(nn.Sequential(nn.Linear(3, 4), nn.GELU(approximate="tanh"),
-                                    nn.Linear(4, 1)), loss="mse")
+        mc.from_torch(
+            nn.Sequential(nn.Linear(3, 4), nn.GELU(approximate="tanh"), nn.Linear(4, 1)), loss="mse"
+        )
 
 
 def test_nested_sequential_and_dtype_override(rng):

@@ -1,5 +1,6 @@
 """fit's options beyond plain SGD: weight decay (L2), validation data, early stopping,
 callbacks; and mlpcore.save/load."""
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,13 @@ def test_weight_decay_step_by_hand(backend, dtype, rng):
     # one full-batch step: W <- W - lr (dL/dW + lam W) on dense weights; biases and BatchNorm
     # gamma/beta get plain SGD
     X, y = _data(rng)
-    model = make([Dense(5, 8), BatchNorm(8), Tanh(), Dense(8, 3)], backend,
-                 loss="softmax_cross_entropy", dtype=dtype, seed=1)
+    model = make(
+        [Dense(5, 8), BatchNorm(8), Tanh(), Dense(8, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=1,
+    )
     w0 = model.get_weights()
     g = model.gradients(X, y, training=True)
     lr, lam = 0.3, 0.05
@@ -31,8 +37,10 @@ def test_weight_decay_step_by_hand(backend, dtype, rng):
 def test_weight_decay_agrees_between_backends(dtype, rng, native):
     X, y = _data(rng, n=57)
     layers = [Dense(5, 16), ReLU(), Dropout(0.2), Dense(16, 3)]
-    models = [make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=4)
-              for b in ("numpy", "native")]
+    models = [
+        make(layers, b, loss="softmax_cross_entropy", dtype=dtype, seed=4)
+        for b in ("numpy", "native")
+    ]
     hist = [m.fit(X, y, epochs=4, batch_size=10, lr=0.1, weight_decay=1e-2) for m in models]
     tol = TOLERANCES[dtype]
     assert_all_close(models[1].get_weights(), models[0].get_weights(), **tol, what="weights")
@@ -43,10 +51,11 @@ def test_weight_decay_shrinks_the_weights(backend, rng):
     X, y = _data(rng, n=64)
     norms = []
     for lam in (0.0, 0.5):
-        model = make([Dense(5, 32), ReLU(), Dense(32, 3)], backend,
-                     loss="softmax_cross_entropy", seed=2)
+        model = make(
+            [Dense(5, 32), ReLU(), Dense(32, 3)], backend, loss="softmax_cross_entropy", seed=2
+        )
         model.fit(X, y, epochs=30, batch_size=16, lr=0.1, weight_decay=lam)
-        norms.append(sum(float((w ** 2).sum()) for w in model.get_weights()[::2]))
+        norms.append(sum(float((w**2).sum()) for w in model.get_weights()[::2]))
     assert norms[1] < 0.5 * norms[0], f"squared weight norms without/with decay: {norms}"
 
 
@@ -60,8 +69,7 @@ def test_weight_decay_must_be_a_nonnegative_number(bad, backend):
 def test_validation_loss_is_recorded(backend, rng):
     X, y = _data(rng)
     Xv, yv = _data(rng, n=17)
-    model = make([Dense(5, 8), Tanh(), Dense(8, 3)], backend, loss="softmax_cross_entropy",
-                 seed=0)
+    model = make([Dense(5, 8), Tanh(), Dense(8, 3)], backend, loss="softmax_cross_entropy", seed=0)
     model.fit(X, y, epochs=3, batch_size=8, lr=0.1, validation_data=(Xv, yv))
     assert len(model.history_["val_loss"]) == 3
     assert model.history_["val_loss"][-1] == pytest.approx(model.loss(Xv, yv), rel=1e-12)
@@ -81,13 +89,16 @@ def test_callback_sees_every_epoch_and_can_stop(backend, rng):
     assert [l["loss"] for l in seen] == losses
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"patience": 3}, "validation_data"),
-    ({"validation_data": (np.zeros((2, 5)),)}, "validation_data"),
-    ({"validation_data": (np.zeros((2, 4)), [0, 1])}, "X_val"),
-    ({"validation_data": (np.zeros((2, 5)), [0, 7])}, "y_val"),
-    ({"callback": 3}, "callback"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"patience": 3}, "validation_data"),
+        ({"validation_data": (np.zeros((2, 5)),)}, "validation_data"),
+        ({"validation_data": (np.zeros((2, 4)), [0, 1])}, "X_val"),
+        ({"validation_data": (np.zeros((2, 5)), [0, 7])}, "y_val"),
+        ({"callback": 3}, "callback"),
+    ],
+)
 def test_bad_training_options_leave_the_model_unchanged(kwargs, match, backend, rng):
     X, y = _data(rng)
     model = make([Dense(5, 3)], backend, loss="softmax_cross_entropy", seed=0)
@@ -100,8 +111,13 @@ def test_bad_training_options_leave_the_model_unchanged(kwargs, match, backend, 
 
 def test_save_load_round_trip(backend, dtype, rng, tmp_path):
     X, y = _data(rng)
-    model = make([Dense(5, 8), BatchNorm(8), ReLU(), Dropout(0.3), Dense(8, 3)], backend,
-                 loss="softmax_cross_entropy", dtype=dtype, seed=2**64 - 1)
+    model = make(
+        [Dense(5, 8), BatchNorm(8), ReLU(), Dropout(0.3), Dense(8, 3)],
+        backend,
+        loss="softmax_cross_entropy",
+        dtype=dtype,
+        seed=2**64 - 1,
+    )
     model.fit(X, y, epochs=2, batch_size=8, lr=0.1)
     path = tmp_path / "model.npz"
     mlpcore.save(model, path)
@@ -114,8 +130,12 @@ def test_save_load_round_trip(backend, dtype, rng, tmp_path):
         if other == backend:
             assert_all_equal([loaded.predict(X)], [model.predict(X)], "predictions")
         else:
-            assert_all_close([loaded.predict(X)], [model.predict(X)], **TOLERANCES[dtype],
-                             what="predictions on the other engine")
+            assert_all_close(
+                [loaded.predict(X)],
+                [model.predict(X)],
+                **TOLERANCES[dtype],
+                what="predictions on the other engine",
+            )
 
 
 def test_load_rejects_other_files(tmp_path):

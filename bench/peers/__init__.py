@@ -12,4 +12,5 @@ SERVING = ["mlpcore_peer", "torch_eager", "onnxruntime_peer"]
 
 def load(name):
     import importlib
+
     return importlib.import_module(f"peers.{name}")

@@ -1,6 +1,7 @@
 """JAX with jax.jit on the training step: a Python loop over the minibatches of an epoch,
 one compiled call per step (the permutation lives on the device, the batch is gathered by
 index inside the step). Compile time is measured apart."""
+
 from . import jax_model
 
 NAME = "jax.jit"
@@ -24,8 +25,11 @@ def trainer(cfg, X, y):
     n = X.shape[0]
     key = jax.random.PRNGKey(SEED)
     t0 = perf()
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(
-        params, state, Xd, yd, jnp.arange(n, dtype=jnp.int32), 0, key, 0).compile()
+    compiled = (
+        jax.jit(step, donate_argnums=(0, 1))
+        .lower(params, state, Xd, yd, jnp.arange(n, dtype=jnp.int32), 0, key, 0)
+        .compile()
+    )
     compile_seconds = perf() - t0
     box = {"params": params, "state": state, "epoch": 0, "count": 0}
 
@@ -40,6 +44,7 @@ def trainer(cfg, X, y):
         jax.block_until_ready(p)
         box["params"], box["state"] = p, s
         return k
+
     run.compile_seconds = compile_seconds
     run.note = "jit(step), Python loop over batches"
     return run

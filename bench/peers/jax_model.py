@@ -1,6 +1,7 @@
 """The benchmark MLP in JAX, shared by jax_jit (jit on the step) and jax_scan (lax.scan over
 the minibatches of an epoch): parameters, forward with batch norm and dropout, softmax
 cross-entropy, one SGD step on a batch gathered by index inside the compiled code."""
+
 from common import DROPOUT, LR, SEED
 
 
@@ -18,12 +19,15 @@ def init(cfg):
     "mean"/"var" (n_out,) per BatchNorm layer. He-uniform weights."""
     import jax.numpy as jnp
     import numpy as np
+
     rng = np.random.default_rng(SEED)
     params, state = [], []
     for i, (a, b) in enumerate(zip(cfg.widths[:-1], cfg.widths[1:])):
         bound = np.sqrt(6.0 / a)
-        p = {"W": jnp.asarray(rng.uniform(-bound, bound, (a, b)).astype(np.float32)),
-             "b": jnp.zeros(b, jnp.float32)}
+        p = {
+            "W": jnp.asarray(rng.uniform(-bound, bound, (a, b)).astype(np.float32)),
+            "b": jnp.zeros(b, jnp.float32),
+        }
         if cfg.blocks and i < len(cfg.widths) - 2:
             p["gamma"], p["beta"] = jnp.ones(b, jnp.float32), jnp.zeros(b, jnp.float32)
             state.append({"mean": jnp.zeros(b, jnp.float32), "var": jnp.ones(b, jnp.float32)})
@@ -36,6 +40,7 @@ def loss_fn(params, state, xb, yb, key):
     mode; returns (loss, new running statistics)."""
     import jax
     import jax.numpy as jnp
+
     h, new_state, s = xb, [], 0
     for i, p in enumerate(params):
         h = h @ p["W"] + p["b"]
@@ -45,9 +50,12 @@ def loss_fn(params, state, xb, yb, key):
             mean, var = h.mean(axis=0), h.var(axis=0)  # biased variance normalises
             h = (h - mean) * jax.lax.rsqrt(var + 1e-5) * p["gamma"] + p["beta"]
             n = xb.shape[0]
-            new_state.append({  # PyTorch's running estimates: unbiased variance, momentum 0.1
-                "mean": 0.9 * state[s]["mean"] + 0.1 * jax.lax.stop_gradient(mean),
-                "var": 0.9 * state[s]["var"] + 0.1 * jax.lax.stop_gradient(var) * n / (n - 1)})
+            new_state.append(
+                {  # PyTorch's running estimates: unbiased variance, momentum 0.1
+                    "mean": 0.9 * state[s]["mean"] + 0.1 * jax.lax.stop_gradient(mean),
+                    "var": 0.9 * state[s]["var"] + 0.1 * jax.lax.stop_gradient(var) * n / (n - 1),
+                }
+            )
             s += 1
         h = jax.nn.relu(h)
         if "gamma" in p:
@@ -61,7 +69,9 @@ def loss_fn(params, state, xb, yb, key):
 def sgd_step(params, state, X, y, idx, key):
     """One SGD step on the batch X[idx], y[idx]; returns (params, state, loss)."""
     import jax
+
     (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, state, X[idx], y[idx], key)
+        params, state, X[idx], y[idx], key
+    )
     params = jax.tree_util.tree_map(lambda p, g: p - LR * g, params, grads)
     return params, state, loss

@@ -1,6 +1,7 @@
 """JAX with jax.lax.scan over the minibatches of an epoch inside one jax.jit: one compiled
 call per epoch (shuffle, gather, every step, the epoch's mean loss). Compile time is
 measured apart."""
+
 from . import jax_model
 
 NAME = "jax.scan"
@@ -14,6 +15,7 @@ def trainer(cfg, X, y):
     import jax
     import jax.numpy as jnp
     from common import SEED, perf
+
     n = X.shape[0]
     n_batches = n // cfg.batch  # the configs make n a multiple of the batch
 
@@ -25,6 +27,7 @@ def trainer(cfg, X, y):
             idx, k = xs
             p, s, loss = jax_model.sgd_step(carry[0], carry[1], X, y, idx, k)
             return (p, s), loss
+
         (params, state), losses = jax.lax.scan(body, (params, state), (perm, keys))
         return params, state, losses.mean()
 
@@ -44,6 +47,7 @@ def trainer(cfg, X, y):
         jax.block_until_ready(p)
         box["params"], box["state"] = p, s
         return k
+
     run.compile_seconds = compile_seconds
     run.note = "jit(epoch) with lax.scan over batches"
     return run

@@ -1,4 +1,5 @@
 """mlpcore itself: Sequential.fit over whole epochs (C++ engine), Sequential.predict."""
+
 from common import DROPOUT, LR, SEED
 
 NAME = "mlpcore"
@@ -8,6 +9,7 @@ BACKEND = "native"  # the driver's --backend numpy switches to the NumPy twin
 def unavailable():
     try:
         import mlpcore  # noqa: F401
+
         if BACKEND == "native":
             from mlpcore import _core  # noqa: F401
     except ImportError as exc:
@@ -17,6 +19,7 @@ def unavailable():
 
 def build(cfg):
     import mlpcore as mc
+
     layers = []
     for i, (a, b) in enumerate(zip(cfg.widths[:-1], cfg.widths[1:])):
         layers.append(mc.Dense(a, b))
@@ -25,8 +28,9 @@ def build(cfg):
                 layers += [mc.BatchNorm(b), mc.ReLU(), mc.Dropout(DROPOUT)]
             else:
                 layers.append(mc.ReLU())
-    return mc.Sequential(layers, loss="softmax_cross_entropy", dtype="float32", seed=SEED,
-                         backend=BACKEND)
+    return mc.Sequential(
+        layers, loss="softmax_cross_entropy", dtype="float32", seed=SEED, backend=BACKEND
+    )
 
 
 def trainer(cfg, X, y):
@@ -35,6 +39,7 @@ def trainer(cfg, X, y):
     def run(k):
         net.fit(X, y, epochs=k, batch_size=cfg.batch, lr=LR, shuffle=True)
         return k
+
     run.note = "fit(epochs=k): whole epochs in C++, epoch loss computed"
     return run
 

@@ -23,14 +23,14 @@ static void def_gemm(py::module_& m) {
       const int M = trans_a ? ca : ra, K = trans_a ? ra : ca;
       const int Kb = trans_b ? cb : rb, N = trans_b ? rb : cb;
       if (K != Kb)
-        throw std::invalid_argument("gemm: inner dimensions differ: a gives " +
-                                    std::to_string(K) + ", b gives " + std::to_string(Kb));
+        throw std::invalid_argument("gemm: inner dimensions differ: a gives " + std::to_string(K) +
+                                    ", b gives " + std::to_string(Kb));
       Array<T> c({M, N});
       const Trans ta = trans_a ? Trans::Yes : Trans::No, tb = trans_b ? Trans::Yes : Trans::No;
       {
         WithoutGil release;
-        (naive ? gemm_naive<T> : gemm<T>)(ta, tb, M, N, K, T(1), a.data(), ca, b.data(), cb,
-                                          T(0), c.mutable_data(), N);
+        (naive ? gemm_naive<T> : gemm<T>)(ta, tb, M, N, K, T(1), a.data(), ca, b.data(), cb, T(0),
+                                          c.mutable_data(), N);
       }
       return c;
     };
@@ -40,20 +40,23 @@ static void def_gemm(py::module_& m) {
   m.def("gemm_naive", product(true), py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, "op(a) @ op(b) by plain loops (the test reference)");
   // a (M, N), x (N,) or (M,) with trans; returns a x or a^T x
-  m.def("gemv", [](const Array<T>& a_in, const Array<T>& x_in, bool trans) {
-    const Array<T> a = aligned(a_in), x = aligned(x_in);
-    const int M = rows_of(a, "a", -1), N = static_cast<int>(a.shape(1));
-    if (x.ndim() != 1 || x.shape(0) != (trans ? M : N))
-      throw std::invalid_argument("gemv: x must have shape (" + std::to_string(trans ? M : N) +
-                                  ",)");
-    Array<T> y(std::vector<py::ssize_t>{trans ? N : M});
-    {
-      WithoutGil release;
-      gemv(trans ? Trans::Yes : Trans::No, M, N, T(1), a.data(), N, x.data(), T(0),
-           y.mutable_data());
-    }
-    return y;
-  }, py::arg("a"), py::arg("x"), py::arg("trans") = false, "op(a) @ x through the BLAS");
+  m.def(
+      "gemv",
+      [](const Array<T>& a_in, const Array<T>& x_in, bool trans) {
+        const Array<T> a = aligned(a_in), x = aligned(x_in);
+        const int M = rows_of(a, "a", -1), N = static_cast<int>(a.shape(1));
+        if (x.ndim() != 1 || x.shape(0) != (trans ? M : N))
+          throw std::invalid_argument("gemv: x must have shape (" + std::to_string(trans ? M : N) +
+                                      ",)");
+        Array<T> y(std::vector<py::ssize_t>{trans ? N : M});
+        {
+          WithoutGil release;
+          gemv(trans ? Trans::Yes : Trans::No, M, N, T(1), a.data(), N, x.data(), T(0),
+               y.mutable_data());
+        }
+        return y;
+      },
+      py::arg("a"), py::arg("x"), py::arg("trans") = false, "op(a) @ x through the BLAS");
 }
 
 // parallel::run on n tasks; task i adds 1 to counts[i] (and runs an inner run of `inner`
@@ -98,14 +101,18 @@ void register_gemm(py::module_& testing) {
 }
 
 void register_threads(py::module_& m) {
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
-    if (n > parallel::MAX_THREADS)
-      throw std::invalid_argument("n=" + std::to_string(n) + " exceeds the maximum of " +
-                                  std::to_string(parallel::MAX_THREADS) + " threads");
-    set_num_threads(n);
-  }, py::arg("n"), "Sets the number of threads of the core's pool (the BLAS runs on one); "
-                   "raises ValueError above the maximum.");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
+        if (n > parallel::MAX_THREADS)
+          throw std::invalid_argument("n=" + std::to_string(n) + " exceeds the maximum of " +
+                                      std::to_string(parallel::MAX_THREADS) + " threads");
+        set_num_threads(n);
+      },
+      py::arg("n"),
+      "Sets the number of threads of the core's pool (the BLAS runs on one); "
+      "raises ValueError above the maximum.");
   m.def("get_num_threads", &get_num_threads, "The number of threads of the core's pool.");
 }
 

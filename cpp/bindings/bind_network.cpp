@@ -43,11 +43,14 @@ class Interrupts {
     }
     return false;
   }
-  std::function<bool()> as_function() { return [this] { return (*this)(); }; }
+  std::function<bool()> as_function() {
+    return [this] { return (*this)(); };
+  }
   // With the GIL, after the call: raises what stopped it, if anything did.
   void finish() const {
     if (signalled_) throw py::error_already_set();  // the KeyboardInterrupt the handler raised
-    if (stopped_) throw std::runtime_error("mlpcore: the interpreter is exiting; the call was cancelled");
+    if (stopped_)
+      throw std::runtime_error("mlpcore: the interpreter is exiting; the call was cancelled");
   }
   bool stopped() const { return stopped_; }
 
@@ -72,12 +75,13 @@ static LayerSpec parse_spec(const py::handle& h, size_t i) {
   if (!py::isinstance<py::tuple>(h))
     throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
   const py::tuple t = py::reinterpret_borrow<py::tuple>(h);
-  if (t.size() < 3) throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
+  if (t.size() < 3)
+    throw std::invalid_argument(where + "must be a tuple (kind, n_in, n_out, *args)");
   try {
     std::vector<double> args;
     for (size_t k = 3; k < t.size(); ++k) args.push_back(t[k].cast<double>());
-    return make_layer_spec(t[0].cast<std::string>(), t[1].cast<long long>(),
-                           t[2].cast<long long>(), args);
+    return make_layer_spec(t[0].cast<std::string>(), t[1].cast<long long>(), t[2].cast<long long>(),
+                           args);
   } catch (const py::cast_error&) {
     throw std::invalid_argument(where + "expected (str, int, int, float...), got " +
                                 std::string(py::repr(t)));
@@ -167,8 +171,9 @@ struct EpochInput {
     indptr = t[2].cast<decltype(indptr)>();
     if (data.ndim() != 1 || indices.ndim() != 1 || indptr.ndim() != 1 || indptr.size() < 2 ||
         data.size() != indices.size() || indptr.size() - 1 > INT_MAX)
-      throw std::invalid_argument("a CSR X needs 1-D data and indices of one length and indptr "
-                                  "of n_rows + 1 entries");
+      throw std::invalid_argument(
+          "a CSR X needs 1-D data and indices of one length and indptr "
+          "of n_rows + 1 entries");
     const std::int64_t* p = indptr.data();
     const std::int64_t nnz = std::int64_t(data.size());
     if (p[0] != 0 || p[indptr.size() - 1] != nnz)
@@ -196,7 +201,8 @@ static void def_network(py::module_& m, const char* name) {
   const struct {
     const char* name;
     Buffer buffer;
-  } buffers[] = {{"params", Buffer::Params}, {"state", Buffer::State},
+  } buffers[] = {{"params", Buffer::Params},
+                 {"state", Buffer::State},
                  {"optimizer_state", Buffer::OptimizerState}};
   for (const auto& [what, b] : buffers) {
     cls.def(("get_" + std::string(what)).c_str(), [b = b](const Net& net) {
@@ -208,177 +214,197 @@ static void def_network(py::module_& m, const char* name) {
       net.read(b, dst);
       return out;
     });
-    cls.def(("set_" + std::string(what)).c_str(), [b = b, what = what](Net& net,
-                                                                        const Array<T>& flat) {
-      check_size(flat, what, py::ssize_t(net.size(b)));
-      const Array<T> in = aligned(flat);
-      WithoutGil release;  // (as in get_*)
-      net.write(b, in.data());
-    }, py::arg("flat"));
+    cls.def(("set_" + std::string(what)).c_str(),
+            [b = b, what = what](Net& net, const Array<T>& flat) {
+              check_size(flat, what, py::ssize_t(net.size(b)));
+              const Array<T> in = aligned(flat);
+              WithoutGil release;  // (as in get_*)
+              net.write(b, in.data());
+            },
+            py::arg("flat"));
   }
-  cls
-      .def(py::init([](const py::list& specs, const std::string& loss, std::uint64_t seed) {
-             std::vector<LayerSpec> layers;
-             for (size_t i = 0; i < specs.size(); ++i) layers.push_back(parse_spec(specs[i], i));
-             return new Net(std::move(layers), loss_from_name(loss), seed);
-           }),
-           py::arg("specs"), py::arg("loss"), py::arg("seed"))
+  cls.def(py::init([](const py::list& specs, const std::string& loss, std::uint64_t seed) {
+            std::vector<LayerSpec> layers;
+            for (size_t i = 0; i < specs.size(); ++i) layers.push_back(parse_spec(specs[i], i));
+            return new Net(std::move(layers), loss_from_name(loss), seed);
+          }),
+          py::arg("specs"), py::arg("loss"), py::arg("seed"))
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
       .def_property_readonly("n_params", &Net::n_params)
-      .def("predict", [](Net& net, const Array<T>& X, bool training, std::uint64_t step,
-                         bool check_finite) {
-        const Array<T> x = aligned(X);
-        const int B = rows_of(x, "X", net.n_inputs());
-        Array<T> h({B, net.n_outputs()});
-        bool finite;
-        Interrupts stop;
-        {
-          WithoutGil release;  // X is scanned block by block as predict reads it
-          finite = net.predict(h.mutable_data(), x.data(), B, training, step, check_finite,
+      .def(
+          "predict",
+          [](Net& net, const Array<T>& X, bool training, std::uint64_t step, bool check_finite) {
+            const Array<T> x = aligned(X);
+            const int B = rows_of(x, "X", net.n_inputs());
+            Array<T> h({B, net.n_outputs()});
+            bool finite;
+            Interrupts stop;
+            {
+              WithoutGil release;  // X is scanned block by block as predict reads it
+              finite = net.predict(h.mutable_data(), x.data(), B, training, step, check_finite,
+                                   stop.as_function());
+            }
+            stop.finish();
+            if (!finite) {
+              require_finite(x, "X");                                     // names the first NaN/inf
+              throw std::invalid_argument("X contains NaN or infinity");  // (X changed meanwhile)
+            }
+            return h;
+          },
+          py::arg("X"), py::arg("training"), py::arg("step"), py::arg("check_finite") = false,
+          "Output activations; check_finite raises ValueError naming the first NaN/inf of X "
+          "(the fast path of Sequential.predict for arrays that need no conversion).")
+      .def(
+          "loss",
+          [](Net& net, const Array<T>& X, const Array<T>& Y, bool training, std::uint64_t step,
+             const py::object& sample_weight) {
+            const Array<T> x = aligned(X), y = aligned(Y);
+            const int B = rows_of(x, "X", net.n_inputs());
+            if (rows_of(y, "Y", net.n_outputs()) != B)
+              throw std::invalid_argument("Y must have as many rows as X");
+            const auto w = weights_of<T>(sample_weight, B);
+            Interrupts stop;
+            double value;
+            {
+              WithoutGil release;
+              value = net.loss(x.data(), y.data(), w ? w->data() : nullptr, B, training, step,
                                stop.as_function());
-        }
-        stop.finish();
-        if (!finite) {
-          require_finite(x, "X");  // names the first NaN/inf
-          throw std::invalid_argument("X contains NaN or infinity");  // (X changed meanwhile)
-        }
-        return h;
-      }, py::arg("X"), py::arg("training"), py::arg("step"), py::arg("check_finite") = false,
-         "Output activations; check_finite raises ValueError naming the first NaN/inf of X "
-         "(the fast path of Sequential.predict for arrays that need no conversion).")
-      .def("loss", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
-                      std::uint64_t step, const py::object& sample_weight) {
-        const Array<T> x = aligned(X), y = aligned(Y);
-        const int B = rows_of(x, "X", net.n_inputs());
-        if (rows_of(y, "Y", net.n_outputs()) != B)
-          throw std::invalid_argument("Y must have as many rows as X");
-        const auto w = weights_of<T>(sample_weight, B);
-        Interrupts stop;
-        double value;
-        {
-          WithoutGil release;
-          value = net.loss(x.data(), y.data(), w ? w->data() : nullptr, B, training, step,
-                           stop.as_function());
-        }
-        stop.finish();
-        return value;
-      }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
-         py::arg("sample_weight") = py::none())
-      .def("gradients", [](Net& net, const Array<T>& X, const Array<T>& Y, bool training,
-                           std::uint64_t step, const py::object& sample_weight) {
-        const Array<T> x = aligned(X), y = aligned(Y);
-        const int B = rows_of(x, "X", net.n_inputs());
-        if (rows_of(y, "Y", net.n_outputs()) != B)
-          throw std::invalid_argument("Y must have as many rows as X");
-        const auto w = weights_of<T>(sample_weight, B);
-        Array<T> grad(py::ssize_t(net.n_params()));
-        double value;
-        {
-          WithoutGil release;
-          value = net.gradients(grad.mutable_data(), x.data(), y.data(),
-                                w ? w->data() : nullptr, B, training, step);
-        }
-        return py::make_tuple(value, grad);
-      }, py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
-         py::arg("sample_weight") = py::none())
-      .def("train_epoch", [](Net& net, const py::object& X, const Array<T>& Y,
-                             const py::object& options, std::uint64_t opt_step,
-                             std::uint64_t epoch, std::uint64_t step) {
-        // options: an mlpcore._engine.EpochOptions, read by attribute (checked by the caller;
-        // the engine keeps the cheap invariant checks below)
-        const auto opt = [&](const char* name) -> py::object { return options.attr(name); };
-        EpochOptions o;
-        o.batch_size = py::cast<int>(opt("batch_size"));
-        o.shuffle = py::cast<bool>(opt("shuffle"));
-        o.epoch = epoch;
-        o.step = step;
-        o.opt_step = opt_step;
-        py::dict optimizer;  // a copy of the settings, which the rate and the decay join
-        for (const auto item : py::dict(opt("optimizer"))) optimizer[item.first] = item.second;
-        optimizer["lr"] = opt("lr");
-        optimizer["weight_decay"] = opt("weight_decay");
-        optimizer["sklearn_eps"] = opt("sklearn_eps");
-        o.settings.opt = parse_optimizer(optimizer);
-        const double l2_alpha = py::cast<double>(opt("l2_alpha"));
-        const double clip_norm = py::cast<double>(opt("clip_norm"));
-        const double clip_value = py::cast<double>(opt("clip_value"));
-        if (!(l2_alpha >= 0 && clip_norm >= 0 && clip_value >= 0 && std::isfinite(l2_alpha) &&
-              std::isfinite(clip_norm) && std::isfinite(clip_value)))
-          throw std::invalid_argument("l2_alpha, clip_norm and clip_value must be finite and >= 0");
-        o.settings.l2_alpha = l2_alpha;
-        o.settings.clip_norm = clip_norm;
-        o.settings.clip_value = clip_value;
-        const py::object lrs = opt("lrs"), order = opt("order");
-        if (!lrs.is_none()) o.lrs = to_vector<double>(lrs, "lrs");
-        if (!order.is_none()) o.order = to_vector<std::int64_t>(order, "order");
-        o.grad_norms = py::cast<bool>(opt("grad_norms"));
-        o.step_losses = py::cast<bool>(opt("step_losses"));
-        const py::object progress_obj = opt("progress");
-        Progress* progress = progress_obj.is_none() ? nullptr : py::cast<Progress*>(progress_obj);
-        if (progress) {
-          progress->done.store(0);
-          progress->loss.store(std::numeric_limits<double>::quiet_NaN());
-          o.progress = &progress->done;
-          o.running_loss = &progress->loss;
-        }
-        const py::object sample_weight = opt("sample_weight");
-        // polled between steps at most every 50 ms: interpreter exit stops the epoch (without
-        // taking the GIL); with check_interrupts, Ctrl-C too (Python's handler runs)
-        const bool check_interrupts = py::cast<bool>(opt("check_interrupts"));
-        bool cancelled = false;
-        o.interrupted = [check_interrupts, &cancelled] {
-          if (exiting.load()) return cancelled = true;
-          if (!check_interrupts) return false;
-          py::gil_scoped_acquire gil;
-          return PyErr_CheckSignals() != 0;
-        };
-        const EpochInput<T> x(X, net.n_inputs());
-        const Array<T> y = aligned(Y);
-        if (rows_of(y, "Y", net.n_outputs()) != x.n)
-          throw std::invalid_argument("Y must have as many rows as X");
-        const auto w = weights_of<T>(sample_weight, x.n);
-        if (progress) progress->total.store(x.n);
-        EpochResult r;
-        {
-          WithoutGil release;
-          r = train_epoch(net, x.rows, y.data(), w ? w->data() : nullptr, x.n, o);
-        }
-        if (cancelled)
-          throw std::runtime_error("mlpcore: the interpreter is exiting; the epoch was cancelled");
-        if (r.interrupted) throw py::error_already_set();  // the KeyboardInterrupt it raised
-        py::dict out;
-        out["loss"] = r.loss;
-        out["steps"] = r.steps;
-        out["step_losses"] = py::array_t<double>(py::ssize_t(r.step_losses.size()),
-                                                 r.step_losses.data());
-        out["grad_norms"] = py::array_t<double>(py::ssize_t(r.grad_norms.size()),
-                                                r.grad_norms.data());
-        return out;
-      }, py::arg("X"), py::arg("Y"), py::arg("options"), py::arg("opt_step"), py::arg("epoch"),
-         py::arg("step"),
-         "One epoch with the settings of options (an mlpcore._engine.EpochOptions); returns "
-         "{loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a CSR triple (data, "
-         "indices, indptr). Raises KeyboardInterrupt (model as it was after the last completed "
-         "step) when options.check_interrupts and Ctrl-C is pressed.");
+            }
+            stop.finish();
+            return value;
+          },
+          py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
+          py::arg("sample_weight") = py::none())
+      .def(
+          "gradients",
+          [](Net& net, const Array<T>& X, const Array<T>& Y, bool training, std::uint64_t step,
+             const py::object& sample_weight) {
+            const Array<T> x = aligned(X), y = aligned(Y);
+            const int B = rows_of(x, "X", net.n_inputs());
+            if (rows_of(y, "Y", net.n_outputs()) != B)
+              throw std::invalid_argument("Y must have as many rows as X");
+            const auto w = weights_of<T>(sample_weight, B);
+            Array<T> grad(py::ssize_t(net.n_params()));
+            double value;
+            {
+              WithoutGil release;
+              value = net.gradients(grad.mutable_data(), x.data(), y.data(),
+                                    w ? w->data() : nullptr, B, training, step);
+            }
+            return py::make_tuple(value, grad);
+          },
+          py::arg("X"), py::arg("Y"), py::arg("training"), py::arg("step"),
+          py::arg("sample_weight") = py::none())
+      .def(
+          "train_epoch",
+          [](Net& net, const py::object& X, const Array<T>& Y, const py::object& options,
+             std::uint64_t opt_step, std::uint64_t epoch, std::uint64_t step) {
+            // options: an mlpcore._engine.EpochOptions, read by attribute (checked by the caller;
+            // the engine keeps the cheap invariant checks below)
+            const auto opt = [&](const char* name) -> py::object { return options.attr(name); };
+            EpochOptions o;
+            o.batch_size = py::cast<int>(opt("batch_size"));
+            o.shuffle = py::cast<bool>(opt("shuffle"));
+            o.epoch = epoch;
+            o.step = step;
+            o.opt_step = opt_step;
+            py::dict optimizer;  // a copy of the settings, which the rate and the decay join
+            for (const auto item : py::dict(opt("optimizer"))) optimizer[item.first] = item.second;
+            optimizer["lr"] = opt("lr");
+            optimizer["weight_decay"] = opt("weight_decay");
+            optimizer["sklearn_eps"] = opt("sklearn_eps");
+            o.settings.opt = parse_optimizer(optimizer);
+            const double l2_alpha = py::cast<double>(opt("l2_alpha"));
+            const double clip_norm = py::cast<double>(opt("clip_norm"));
+            const double clip_value = py::cast<double>(opt("clip_value"));
+            if (!(l2_alpha >= 0 && clip_norm >= 0 && clip_value >= 0 && std::isfinite(l2_alpha) &&
+                  std::isfinite(clip_norm) && std::isfinite(clip_value)))
+              throw std::invalid_argument(
+                  "l2_alpha, clip_norm and clip_value must be finite and >= 0");
+            o.settings.l2_alpha = l2_alpha;
+            o.settings.clip_norm = clip_norm;
+            o.settings.clip_value = clip_value;
+            const py::object lrs = opt("lrs"), order = opt("order");
+            if (!lrs.is_none()) o.lrs = to_vector<double>(lrs, "lrs");
+            if (!order.is_none()) o.order = to_vector<std::int64_t>(order, "order");
+            o.grad_norms = py::cast<bool>(opt("grad_norms"));
+            o.step_losses = py::cast<bool>(opt("step_losses"));
+            const py::object progress_obj = opt("progress");
+            Progress* progress =
+                progress_obj.is_none() ? nullptr : py::cast<Progress*>(progress_obj);
+            if (progress) {
+              progress->done.store(0);
+              progress->loss.store(std::numeric_limits<double>::quiet_NaN());
+              o.progress = &progress->done;
+              o.running_loss = &progress->loss;
+            }
+            const py::object sample_weight = opt("sample_weight");
+            // polled between steps at most every 50 ms: interpreter exit stops the epoch (without
+            // taking the GIL); with check_interrupts, Ctrl-C too (Python's handler runs)
+            const bool check_interrupts = py::cast<bool>(opt("check_interrupts"));
+            bool cancelled = false;
+            o.interrupted = [check_interrupts, &cancelled] {
+              if (exiting.load()) return cancelled = true;
+              if (!check_interrupts) return false;
+              py::gil_scoped_acquire gil;
+              return PyErr_CheckSignals() != 0;
+            };
+            const EpochInput<T> x(X, net.n_inputs());
+            const Array<T> y = aligned(Y);
+            if (rows_of(y, "Y", net.n_outputs()) != x.n)
+              throw std::invalid_argument("Y must have as many rows as X");
+            const auto w = weights_of<T>(sample_weight, x.n);
+            if (progress) progress->total.store(x.n);
+            EpochResult r;
+            {
+              WithoutGil release;
+              r = train_epoch(net, x.rows, y.data(), w ? w->data() : nullptr, x.n, o);
+            }
+            if (cancelled)
+              throw std::runtime_error(
+                  "mlpcore: the interpreter is exiting; the epoch was cancelled");
+            if (r.interrupted) throw py::error_already_set();  // the KeyboardInterrupt it raised
+            py::dict out;
+            out["loss"] = r.loss;
+            out["steps"] = r.steps;
+            out["step_losses"] =
+                py::array_t<double>(py::ssize_t(r.step_losses.size()), r.step_losses.data());
+            out["grad_norms"] =
+                py::array_t<double>(py::ssize_t(r.grad_norms.size()), r.grad_norms.data());
+            return out;
+          },
+          py::arg("X"), py::arg("Y"), py::arg("options"), py::arg("opt_step"), py::arg("epoch"),
+          py::arg("step"),
+          "One epoch with the settings of options (an mlpcore._engine.EpochOptions); returns "
+          "{loss, steps, step_losses, grad_norms}. X: (n, n_in) array or a CSR triple (data, "
+          "indices, indptr). Raises KeyboardInterrupt (model as it was after the last completed "
+          "step) when options.check_interrupts and Ctrl-C is pressed.");
 }
 
 void register_network(py::module_& m) {
-  main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
-  m.def("_shutdown", [] {
-    exiting.store(true);
-    py::gil_scoped_release release;
-    while (calls_in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }, "Refuses new engine calls, stops those under way at their next poll and waits (without "
-     "the GIL) until all have returned. Registered with atexit when _core is imported.");
+  main_thread =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  m.def(
+      "_shutdown",
+      [] {
+        exiting.store(true);
+        py::gil_scoped_release release;
+        while (calls_in_flight.load() > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      },
+      "Refuses new engine calls, stops those under way at their next poll and waits (without "
+      "the GIL) until all have returned. Registered with atexit when _core is imported.");
   py::module_::import("atexit").attr("register")(m.attr("_shutdown"));
-  py::class_<Progress>(m, "Progress", "Samples done in the running epoch, updated by the engine "
-                                       "after every step; read it from another thread.")
+  py::class_<Progress>(m, "Progress",
+                       "Samples done in the running epoch, updated by the engine "
+                       "after every step; read it from another thread.")
       .def(py::init<>())
       .def_property_readonly("done", [](const Progress& p) { return p.done.load(); })
       .def_property_readonly("total", [](const Progress& p) { return p.total.load(); })
-      .def_property_readonly("loss", [](const Progress& p) { return p.loss.load(); },
-                             "the epoch's mean loss over the steps done so far (NaN before)");
+      .def_property_readonly(
+          "loss", [](const Progress& p) { return p.loss.load(); },
+          "the epoch's mean loss over the steps done so far (NaN before)");
   def_network<float>(m, "Network32");
   def_network<double>(m, "Network64");
 }

@@ -109,9 +109,9 @@ void require_finite(const Array<T>& a, const char* name) {
   for (std::size_t i = 0; i < n; ++i)
     if (!((p[i] - p[i]) == T(0))) {
       const std::size_t cols = std::size_t(a.shape(1));
-      throw std::invalid_argument(std::string(name) + " contains NaN or infinity (first at index (" +
-                                  std::to_string(i / cols) + ", " + std::to_string(i % cols) +
-                                  "))");
+      throw std::invalid_argument(
+          std::string(name) + " contains NaN or infinity (first at index (" +
+          std::to_string(i / cols) + ", " + std::to_string(i % cols) + "))");
     }
 }
 

@@ -28,7 +28,8 @@ PYBIND11_MODULE(_core, m) {
     } catch (const mlpcore::OutOfMemory& e) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const std::bad_alloc&) {
-      PyErr_SetString(PyExc_MemoryError, "mlpcore: a buffer could not be allocated (out of memory)");
+      PyErr_SetString(PyExc_MemoryError,
+                      "mlpcore: a buffer could not be allocated (out of memory)");
     } catch (const std::length_error& e) {
       PyErr_SetString(PyExc_MemoryError,
                       (std::string("mlpcore: a buffer would be too large: ") + e.what()).c_str());

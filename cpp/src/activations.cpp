@@ -45,7 +45,9 @@ constexpr double SOFTPLUS_THRESHOLD = 20.0;
 const ActivationInfo& activation_info(const std::string& name) {
   return entry_by_name(REGISTRY, name, "activation", "activations");
 }
-const ActivationInfo& activation_info(Activation a) { return entry_by_kind(REGISTRY, a); }
+const ActivationInfo& activation_info(Activation a) {
+  return entry_by_kind(REGISTRY, a);
+}
 
 std::string activation_names() {
   std::string s;
@@ -60,8 +62,8 @@ T sigmoid(T z) {
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-void activation_forward(Activation a, T* h, const T* z, std::size_t n, double param) {
+MLPCORE_SIMD_CLONES void activation_forward(Activation a, T* h, const T* z, std::size_t n,
+                                            double param) {
   switch (a) {
     case Activation::Identity:
       for (std::size_t i = 0; i < n; ++i) h[i] = z[i];
@@ -113,9 +115,9 @@ void activation_forward(Activation a, T* h, const T* z, std::size_t n, double pa
 // Backprop runs in place: dz (n,) *= f'(z). The loops read and write one delta pointer and
 // read z and h, which never alias it (they are layer outputs): so they vectorise.
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void backward_in_place(Activation a, T* dz, const T* __restrict z, const T* __restrict h,
-                              std::size_t n, double param) {
+MLPCORE_SIMD_CLONES static void backward_in_place(Activation a, T* dz, const T* __restrict z,
+                                                  const T* __restrict h, std::size_t n,
+                                                  double param) {
   switch (a) {
     case Activation::Sigmoid:
       for (std::size_t i = 0; i < n; ++i) dz[i] *= h[i] * (T(1) - h[i]);
@@ -131,7 +133,7 @@ static void backward_in_place(Activation a, T* dz, const T* __restrict z, const 
       for (std::size_t i = 0; i < n; ++i) dz[i] = z[i] > 0 ? dz[i] : slope * dz[i];
       break;
     }
-    case Activation::Gelu: {  // Phi(z) + z phi(z)
+    case Activation::Gelu: {                                                 // Phi(z) + z phi(z)
       const T r = T(0.70710678118654752440), c = T(0.39894228040143267794);  // 1/sqrt(2 pi)
       for (std::size_t i = 0; i < n; ++i) {
         const T x = z[i];
@@ -169,8 +171,8 @@ static void backward_in_place(Activation a, T* dz, const T* __restrict z, const 
 }
 
 template <typename T>
-void activation_backward(Activation a, T* dz, const T* dh, const T* z, const T* h,
-                         std::size_t n, double param) {
+void activation_backward(Activation a, T* dz, const T* dh, const T* z, const T* h, std::size_t n,
+                         double param) {
   // the throw stays outside the cloned loops (simd.hpp: a cloned function must not throw)
   if (!activation_info(a).differentiable)
     throw std::invalid_argument(std::string("activation '") + activation_info(a).name +
@@ -180,11 +182,11 @@ void activation_backward(Activation a, T* dz, const T* dh, const T* z, const T* 
   backward_in_place(a, dz, z, h, n, param);
 }
 
-#define MLPCORE_INSTANTIATE(T)                                                              \
-  template T sigmoid<T>(T);                                                                 \
-  template void activation_forward<T>(Activation, T*, const T*, std::size_t, double);       \
-  template void activation_backward<T>(Activation, T*, const T*, const T*, const T*,        \
-                                       std::size_t, double);
+#define MLPCORE_INSTANTIATE(T)                                                                    \
+  template T sigmoid<T>(T);                                                                       \
+  template void activation_forward<T>(Activation, T*, const T*, std::size_t, double);             \
+  template void activation_backward<T>(Activation, T*, const T*, const T*, const T*, std::size_t, \
+                                       double);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)
 #undef MLPCORE_INSTANTIATE

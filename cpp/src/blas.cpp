@@ -36,7 +36,9 @@ namespace mlpcore {
 
 namespace {
 
-CBLAS_TRANSPOSE flag(Trans t) { return t == Trans::Yes ? CblasTrans : CblasNoTrans; }
+CBLAS_TRANSPOSE flag(Trans t) {
+  return t == Trans::Yes ? CblasTrans : CblasNoTrans;
+}
 
 // One thread for OpenBLAS, whoever raised it (threadpoolctl sets every BLAS it finds).
 void openblas_single() {
@@ -45,13 +47,13 @@ void openblas_single() {
 
 void blas_gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
                const float* B, int ldb, float beta, float* C, int ldc) {
-  MLPCORE_CBLAS(sgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
-                       C, ldc);
+  MLPCORE_CBLAS(sgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta, C,
+                       ldc);
 }
 void blas_gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
                const double* B, int ldb, double beta, double* C, int ldc) {
-  MLPCORE_CBLAS(dgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta,
-                       C, ldc);
+  MLPCORE_CBLAS(dgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta, C,
+                       ldc);
 }
 void blas_gemv(Trans ta, int M, int N, float alpha, const float* A, int lda, const float* x,
                float beta, float* y) {
@@ -97,8 +99,8 @@ int parts_for(int length) {
 }
 
 template <typename T>
-void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
-                const T* B, int ldb, T beta, T* C, int ldc) {
+void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+                int ldb, T beta, T* C, int ldc) {
   openblas_single();
   const double flops = 2.0 * M * N * K;
   if (flops < GEMM_SPLIT_FLOPS || parallel::in_task()) {  // never the thread count: see above
@@ -125,8 +127,7 @@ void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
 }
 
 template <typename T>
-void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T beta,
-                T* y) {
+void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T beta, T* y) {
   openblas_single();
   const int out = ta == Trans::Yes ? N : M;  // y's length
   if (double(M) * N < GEMV_SPLIT_ELEMENTS || parallel::in_task()) {
@@ -143,8 +144,8 @@ void split_gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x
       if (p == 0)
         blas_gemv(ta, r.end - r.begin, N, alpha, A, lda, x, beta, y);
       else
-        blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda,
-                  x + r.begin, T(0), partial.data() + std::size_t(p - 1) * N);
+        blas_gemv(ta, r.end - r.begin, N, alpha, A + std::size_t(r.begin) * lda, lda, x + r.begin,
+                  T(0), partial.data() + std::size_t(p - 1) * N);
     };
     parallel::run(parts, one, std::int64_t(double(M) * N / parts / LATE_ELEMENTS_PER_NS));
     for (int p = 1; p < parts; ++p) {
@@ -171,8 +172,8 @@ void gemm<float>(Trans ta, Trans tb, int M, int N, int K, float alpha, const flo
 }
 
 template <>
-void gemm<double>(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A,
-                  int lda, const double* B, int ldb, double beta, double* C, int ldc) {
+void gemm<double>(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
+                  const double* B, int ldb, double beta, double* C, int ldc) {
   split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -183,14 +184,14 @@ void gemv<float>(Trans ta, int M, int N, float alpha, const float* A, int lda, c
 }
 
 template <>
-void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda,
-                  const double* x, double beta, double* y) {
+void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda, const double* x,
+                  double beta, double* y) {
   split_gemv(ta, M, N, alpha, A, lda, x, beta, y);
 }
 
 template <typename T>
-void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
-                const T* B, int ldb, T beta, T* C, int ldc) {
+void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+                int ldb, T beta, T* C, int ldc) {
   using std::size_t;
   for (size_t i = 0; i < size_t(M); ++i) {
     for (size_t j = 0; j < size_t(N); ++j) {
@@ -205,12 +206,16 @@ void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
   }
 }
 
-template void gemm_naive<float>(Trans, Trans, int, int, int, float, const float*, int,
-                                const float*, int, float, float*, int);
+template void gemm_naive<float>(Trans, Trans, int, int, int, float, const float*, int, const float*,
+                                int, float, float*, int);
 template void gemm_naive<double>(Trans, Trans, int, int, int, double, const double*, int,
                                  const double*, int, double, double*, int);
 
-void set_num_threads(int n) { parallel::set_num_threads(n); }
-int get_num_threads() { return parallel::num_threads(); }
+void set_num_threads(int n) {
+  parallel::set_num_threads(n);
+}
+int get_num_threads() {
+  return parallel::num_threads();
+}
 
 }  // namespace mlpcore

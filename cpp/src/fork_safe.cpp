@@ -18,15 +18,15 @@ struct Registry {
 Registry& registry() {
   static Registry* r = [] {
     auto* made = new Registry;  // never destroyed: mutexes may outlive static destruction
-    pthread_atfork(
-        [] { pthread_mutex_lock(&registry().lock); },
-        [] { pthread_mutex_unlock(&registry().lock); },
-        [] {
-          Registry& reg = registry();
-          pthread_mutex_init(&reg.lock, nullptr);
-          // only this thread exists in the child: no one else can hold or wait on these
-          for (ForkSafeMutex* m : reg.live) pthread_mutex_init(m->native_handle(), nullptr);
-        });
+    pthread_atfork([] { pthread_mutex_lock(&registry().lock); },
+                   [] { pthread_mutex_unlock(&registry().lock); },
+                   [] {
+                     Registry& reg = registry();
+                     pthread_mutex_init(&reg.lock, nullptr);
+                     // only this thread exists in the child: no one else can hold or wait on these
+                     for (ForkSafeMutex* m : reg.live)
+                       pthread_mutex_init(m->native_handle(), nullptr);
+                   });
     return made;
   }();
   return *r;

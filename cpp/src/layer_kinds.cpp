@@ -19,7 +19,9 @@ namespace {
 [[noreturn]] void bad(const LayerSpec& s, const std::string& what) {
   throw std::invalid_argument(layer_spec_name(s) + ": " + what);
 }
-bool always(const LayerSpec&) { return true; }
+bool always(const LayerSpec&) {
+  return true;
+}
 void no_check(const LayerSpec&) {}
 template <typename T>
 void no_state(LayerSlot<T>&) {}
@@ -38,11 +40,10 @@ void dense_fwd(LayerSlot<T>& s, const T* in, int B, const PassContext&) {
   dense_forward(s.out, in, s.w, s.b, B, s.spec->n_in, s.spec->n_out);
 }
 template <typename T>
-T* dense_bwd(LayerSlot<T>& s, T* d, T* dx, const T* in, int B, T* scratch,
-             const PassContext& ctx) {
+T* dense_bwd(LayerSlot<T>& s, T* d, T* dx, const T* in, int B, T* scratch, const PassContext& ctx) {
   if (ctx.sgd)
-    dense_backward_sgd(dx, s.w, s.b, scratch, d, in, B, s.spec->n_in, s.spec->n_out,
-                       ctx.sgd->lr, ctx.sgd->decay);
+    dense_backward_sgd(dx, s.w, s.b, scratch, d, in, B, s.spec->n_in, s.spec->n_out, ctx.sgd->lr,
+                       ctx.sgd->decay);
   else
     dense_backward(dx, s.dw, s.db, d, in, s.w, B, s.spec->n_in, s.spec->n_out);
   return dx;
@@ -65,12 +66,11 @@ void batchnorm_check(const LayerSpec& s) {
 template <typename T>
 void batchnorm_fwd(LayerSlot<T>& s, const T* in, int B, const PassContext& ctx) {
   const int F = s.spec->n_out;
-  batchnorm_forward(s.out, s.cache, s.cache + size_t(B) * F, s.state, s.state + F, in, s.w, s.b,
-                    B, F, ctx.training, s.spec->arg[0], s.spec->arg[1], ctx.update_running);
+  batchnorm_forward(s.out, s.cache, s.cache + size_t(B) * F, s.state, s.state + F, in, s.w, s.b, B,
+                    F, ctx.training, s.spec->arg[0], s.spec->arg[1], ctx.update_running);
 }
 template <typename T>
-T* batchnorm_bwd(LayerSlot<T>& s, T* d, T*, const T*, int B, T* scratch,
-                 const PassContext& ctx) {
+T* batchnorm_bwd(LayerSlot<T>& s, T* d, T*, const T*, int B, T* scratch, const PassContext& ctx) {
   const int F = s.spec->n_out;
   batchnorm_backward(d, s.dw, s.db, scratch, d, s.cache, s.cache + size_t(B) * F, s.w, B, F,
                      ctx.training);
@@ -127,7 +127,9 @@ T* dropout_bwd(LayerSlot<T>& s, T* d, T*, const T*, int B, T*, const PassContext
 }
 
 // ---- activations (the activation registry of activations.cpp) -----------------------------
-LayerSizes activation_sizes(const LayerSpec&) { return {}; }
+LayerSizes activation_sizes(const LayerSpec&) {
+  return {};
+}
 void activation_check(const LayerSpec& s) {
   const ActivationInfo& info = activation_info(s.act);
   if (info.n_args == 1 && !std::isfinite(s.arg[0]))
@@ -146,21 +148,58 @@ T* activation_bwd(LayerSlot<T>& s, T* d, T*, const T* in, int B, T*, const PassC
   return d;
 }
 
-#define MLPCORE_OPS(fwd, bwd, init) {fwd<float>, bwd<float>, init<float>}, \
-                                     {fwd<double>, bwd<double>, init<double>}
+#define MLPCORE_OPS(fwd, bwd, init)        \
+  {fwd<float>, bwd<float>, init<float>}, { \
+    fwd<double>, bwd<double>, init<double> \
+  }
 
 const LayerKind KINDS[] = {
-    {"dense", 0, {nullptr, nullptr}, false, false, dense_sizes, no_check, always,
+    {"dense",
+     0,
+     {nullptr, nullptr},
+     false,
+     false,
+     dense_sizes,
+     no_check,
+     always,
      MLPCORE_OPS(dense_fwd, dense_bwd, no_state)},
-    {"batchnorm", 2, {"momentum", "eps"}, true, true, batchnorm_sizes, batchnorm_check, always,
+    {"batchnorm",
+     2,
+     {"momentum", "eps"},
+     true,
+     true,
+     batchnorm_sizes,
+     batchnorm_check,
+     always,
      MLPCORE_OPS(batchnorm_fwd, batchnorm_bwd, batchnorm_init_state)},
-    {"dropout", 1, {"p", nullptr}, true, false, dropout_sizes, dropout_check, always,
+    {"dropout",
+     1,
+     {"p", nullptr},
+     true,
+     false,
+     dropout_sizes,
+     dropout_check,
+     always,
      MLPCORE_OPS(dropout_fwd, dropout_bwd, no_state)},
-    {"layernorm", 1, {"eps", nullptr}, true, false, layernorm_sizes, layernorm_check, always,
+    {"layernorm",
+     1,
+     {"eps", nullptr},
+     true,
+     false,
+     layernorm_sizes,
+     layernorm_check,
+     always,
      MLPCORE_OPS(layernorm_fwd, layernorm_bwd, no_state)},
     // every activation of the registry; the arguments come from its ActivationInfo
-    {"activation", 0, {nullptr, nullptr}, true, false, activation_sizes, activation_check,
-     activation_differentiable, MLPCORE_OPS(activation_fwd, activation_bwd, no_state)},
+    {"activation",
+     0,
+     {nullptr, nullptr},
+     true,
+     false,
+     activation_sizes,
+     activation_check,
+     activation_differentiable,
+     MLPCORE_OPS(activation_fwd, activation_bwd, no_state)},
 };
 #undef MLPCORE_OPS
 constexpr const LayerKind& ACTIVATION = KINDS[std::size(KINDS) - 1];
@@ -190,8 +229,8 @@ LayerSpec make_layer_spec(const std::string& name, long long n_in, long long n_o
       std::string known;
       for (const LayerKind& k : KINDS)
         if (&k != &ACTIVATION) known += std::string(k.name) + ", ";
-      throw std::invalid_argument("unknown layer kind '" + name + "'; known layer kinds: " +
-                                  known + activation_names());
+      throw std::invalid_argument("unknown layer kind '" + name + "'; known layer kinds: " + known +
+                                  activation_names());
     }
     s.kind = &ACTIVATION;
     s.act = info->kind;
@@ -200,8 +239,8 @@ LayerSpec make_layer_spec(const std::string& name, long long n_in, long long n_o
   }
   if (n_in < 1 || n_out < 1 || n_in > INT_MAX || n_out > INT_MAX)
     throw std::invalid_argument(name + ": widths must lie in [1, " + std::to_string(INT_MAX) +
-                                "], got (" + std::to_string(n_in) + ", " +
-                                std::to_string(n_out) + ")");
+                                "], got (" + std::to_string(n_in) + ", " + std::to_string(n_out) +
+                                ")");
   if (s.kind->keeps_width && n_in != n_out)
     throw std::invalid_argument(name + " keeps its width: n_in " + std::to_string(n_in) +
                                 " != n_out " + std::to_string(n_out));

@@ -26,8 +26,8 @@ static void broadcast_rows(T* z, const T* b, int B, int O) {
 
 // db (O,) += the column sums of dz (B, O), row by row (contiguous: vectorises)
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void add_column_sums(T* __restrict db, const T* __restrict dz, int B, int O) {
+MLPCORE_SIMD_CLONES static void add_column_sums(T* __restrict db, const T* __restrict dz, int B,
+                                                int O) {
   for (int r = 0; r < B; ++r) {
     const T* row = dz + size_t(r) * O;
     for (int o = 0; o < O; ++o) db[o] += row[o];
@@ -45,16 +45,15 @@ void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O
 }
 
 template <typename T>
-void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I,
-                    int O) {
+void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O) {
   gemm(Trans::Yes, Trans::No, I, O, B, T(1), x, I, dz, O, T(1), dw, O);  // dw += x^T dz
-  add_column_sums(db, dz, B, O);                                        // db += sum_rows dz
+  add_column_sums(db, dz, B, O);                                         // db += sum_rows dz
   if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // dx = dz w^T
 }
 
 template <typename T>
-void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I,
-                        int O, double lr, double decay) {
+void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I, int O,
+                        double lr, double decay) {
   if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // old w
   gemm(Trans::Yes, Trans::No, I, O, B, T(-lr), x, I, dz, O, T(1 - lr * decay), w, O);
   std::fill(sums, sums + O, T(0));
@@ -67,11 +66,11 @@ void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int
 // batchnorm_forward's loops, for B >= 2 in training (checked by the caller: a cloned function
 // must not throw, simd.hpp)
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void batchnorm_forward_loops(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var,
-                                    const T* x, const T* gamma, const T* beta, int B, int F,
-                                    bool training, double momentum, double eps,
-                                    bool update_running) {
+MLPCORE_SIMD_CLONES static void batchnorm_forward_loops(T* y, T* xhat, T* inv_std, T* running_mean,
+                                                        T* running_var, const T* x, const T* gamma,
+                                                        const T* beta, int B, int F, bool training,
+                                                        double momentum, double eps,
+                                                        bool update_running) {
   if (training) {
     T* mean = inv_std;  // (F,) mean first, overwritten by inv_std below
     std::fill(mean, mean + F, T(0));
@@ -114,20 +113,21 @@ static void batchnorm_forward_loops(T* y, T* xhat, T* inv_std, T* running_mean, 
 
 template <typename T>
 void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var, const T* x,
-                       const T* gamma, const T* beta, int B, int F, bool training,
-                       double momentum, double eps, bool update_running) {
+                       const T* gamma, const T* beta, int B, int F, bool training, double momentum,
+                       double eps, bool update_running) {
   if (training && B < 2)
-    throw std::invalid_argument("BatchNorm in training mode needs at least 2 samples in a "
-                                "batch (got " + std::to_string(B) +
-                                "): one sample has no variance");
+    throw std::invalid_argument(
+        "BatchNorm in training mode needs at least 2 samples in a "
+        "batch (got " +
+        std::to_string(B) + "): one sample has no variance");
   batchnorm_forward_loops(y, xhat, inv_std, running_mean, running_var, x, gamma, beta, B, F,
                           training, momentum, eps, update_running);
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const T* xhat,
-                        const T* inv_std, const T* gamma, int B, int F, bool training) {
+MLPCORE_SIMD_CLONES void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy,
+                                            const T* xhat, const T* inv_std, const T* gamma, int B,
+                                            int F, bool training) {
   // Row by row (contiguous, vectorisable): s = sum(dy) and sx = sum(dy xhat) per feature.
   T* s = sums;
   T* sx = sums + F;
@@ -163,9 +163,8 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const 
 // Row by row: the mean, then the centred values into xhat and their mean square (two passes,
 // as torch: no cancellation from E[x^2] - E[x]^2), then scale and shift.
 template <typename T>
-MLPCORE_SIMD_CLONES
-void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma, const T* beta,
-                       int B, int F, double eps) {
+MLPCORE_SIMD_CLONES void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma,
+                                           const T* beta, int B, int F, double eps) {
   const T n = T(F), e = T(eps);
   for (int r = 0; r < B; ++r) {
     const T* xr = x + size_t(r) * F;
@@ -191,9 +190,8 @@ void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma, co
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
-                        const T* inv_std, const T* gamma, int B, int F) {
+MLPCORE_SIMD_CLONES void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
+                                            const T* inv_std, const T* gamma, int B, int F) {
   const T n = T(F);
   for (int r = 0; r < B; ++r) {
     const T* dyr = dy + size_t(r) * F;
@@ -216,9 +214,8 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
 // ---- inverted dropout ------------------------------------------------------------------
 // The mask loop vectorises where the CPU has 64-bit vector multiplies (AVX-512's clone).
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void draw_mask(T* __restrict mask, T* y, const T* x, std::int64_t n,
-                      std::uint64_t k, std::uint64_t threshold, T scale) {
+MLPCORE_SIMD_CLONES static void draw_mask(T* __restrict mask, T* y, const T* x, std::int64_t n,
+                                          std::uint64_t k, std::uint64_t threshold, T scale) {
   for (std::int64_t i = 0; i < n; ++i) {
     const T m = (rng::bits(k, std::uint64_t(i)) >> 11) >= threshold ? scale : T(0);
     mask[i] = m;
@@ -233,34 +230,33 @@ bool dropout_forward(T* y, T* mask, const T* x, std::int64_t n, double p, std::u
     if (y != x) std::copy(x, x + n, y);
     return false;
   }
-  draw_mask(mask, y, x, n, rng::key(seed, rng::STREAM_DROPOUT, step, layer),
-            rng::keep_threshold(p), static_cast<T>(1.0 / (1.0 - p)));
+  draw_mask(mask, y, x, n, rng::key(seed, rng::STREAM_DROPOUT, step, layer), rng::keep_threshold(p),
+            static_cast<T>(1.0 / (1.0 - p)));
   return true;
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-void dropout_backward(T* dx, const T* dy, const T* __restrict mask, std::int64_t n) {
+MLPCORE_SIMD_CLONES void dropout_backward(T* dx, const T* dy, const T* __restrict mask,
+                                          std::int64_t n) {
   if (dx != dy) std::copy(dy, dy + n, dx);
   if (!mask) return;
   for (std::int64_t i = 0; i < n; ++i) dx[i] *= mask[i];  // in place: vectorises
 }
 
-#define MLPCORE_INSTANTIATE(T)                                                               \
-  template void dense_forward<T>(T*, const T*, const T*, const T*, int, int, int);           \
-  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);  \
-  template void dense_backward_sgd<T>(T*, T*, T*, T*, const T*, const T*, int, int, int,     \
-                                      double, double);                                       \
-  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int,  \
-                                     int, bool, double, double, bool);                       \
-  template void batchnorm_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*,          \
-                                      const T*, int, int, bool);                             \
-  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int, int,     \
-                                     double);                                                \
-  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
-                                      int, int);                                             \
-  template bool dropout_forward<T>(T*, T*, const T*, std::int64_t, double, std::uint64_t,    \
-                                   std::uint64_t, std::uint64_t, bool);                      \
+#define MLPCORE_INSTANTIATE(T)                                                                     \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, int, int, int);                 \
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);        \
+  template void dense_backward_sgd<T>(T*, T*, T*, T*, const T*, const T*, int, int, int, double,   \
+                                      double);                                                     \
+  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int, int,   \
+                                     bool, double, double, bool);                                  \
+  template void batchnorm_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int, \
+                                      int, bool);                                                  \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, double);  \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, int,     \
+                                      int);                                                        \
+  template bool dropout_forward<T>(T*, T*, const T*, std::int64_t, double, std::uint64_t,          \
+                                   std::uint64_t, std::uint64_t, bool);                            \
   template void dropout_backward<T>(T*, const T*, const T*, std::int64_t);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)

@@ -37,14 +37,16 @@ static_assert(registry_in_enum_order(), "the loss registry is in Loss's order");
 
 // The hinge losses' label: 0 is read as -1, so {0, 1} labels work as {-1, 1} (Keras).
 template <typename T>
-inline T hinge_label(T y) { return y == T(0) ? T(-1) : y; }
+inline T hinge_label(T y) {
+  return y == T(0) ? T(-1) : y;
+}
 
 // h (B, K) = softmax of each row of z (B, K); when lse is not null, lse (B,) = each row's
 // log-sum-exp. Three passes laid out for vectors: each row shifted by its max (z - max <= 0),
 // one flat exp over all B * K elements, then each row divided by its sum.
 template <typename T>
-MLPCORE_SIMD_CLONES
-void softmax_rows(T* __restrict h, T* __restrict lse, const T* __restrict z, int B, int K) {
+MLPCORE_SIMD_CLONES void softmax_rows(T* __restrict h, T* __restrict lse, const T* __restrict z,
+                                      int B, int K) {
   for (int i = 0; i < B; ++i) {
     const T* zi = z + std::size_t(i) * K;
     T* hi = h + std::size_t(i) * K;
@@ -69,7 +71,9 @@ Loss loss_from_name(const std::string& name) {
   return entry_by_name(REGISTRY, name, "loss", "losses").kind;
 }
 
-const char* loss_name(Loss l) { return entry_by_kind(REGISTRY, l).name; }
+const char* loss_name(Loss l) {
+  return entry_by_kind(REGISTRY, l).name;
+}
 
 template <typename T>
 void output_activation(Loss l, T* h, const T* z, int B, int K) {
@@ -166,9 +170,9 @@ double weight_sum(const T* w, int B) {
 // dz (B, K) = the hinge losses' derivative in z (= h) times the row scale: per element
 // -t [t z < 1] / K (hinge) or -2 t max(0, 1 - t z) / K (squared_hinge), t = hinge_label(y)
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void hinge_backward(T* __restrict dz, const T* __restrict h, const T* __restrict y,
-                           const T* w, int B, int K, bool squared) {
+MLPCORE_SIMD_CLONES static void hinge_backward(T* __restrict dz, const T* __restrict h,
+                                               const T* __restrict y, const T* w, int B, int K,
+                                               bool squared) {
   const double total = weight_sum(w, B);
   for (int i = 0; i < B; ++i) {
     const T scale = T((w ? double(w[i]) : 1.0) / (total * double(K)));
@@ -183,8 +187,8 @@ static void hinge_backward(T* __restrict dz, const T* __restrict h, const T* __r
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void error_backward(T* dz, const T* h, const T* y, const T* w, int B, int K) {
+MLPCORE_SIMD_CLONES static void error_backward(T* dz, const T* h, const T* y, const T* w, int B,
+                                               int K) {
   if (!w) {
     const std::size_t n = static_cast<std::size_t>(B) * K;
     const T batch = T(B);
@@ -217,8 +221,8 @@ void loss_backward(Loss l, T* dz, const T* h, const T* y, const T* w, int B, int
   }
 }
 
-#define MLPCORE_INSTANTIATE(T)                                                  \
-  template void output_activation<T>(Loss, T*, const T*, int, int);             \
+#define MLPCORE_INSTANTIATE(T)                                                       \
+  template void output_activation<T>(Loss, T*, const T*, int, int);                  \
   template double loss_forward<T>(Loss, T*, const T*, const T*, const T*, int, int); \
   template void loss_backward<T>(Loss, T*, const T*, const T*, const T*, int, int);  \
   template double weight_sum<T>(const T*, int);

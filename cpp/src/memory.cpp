@@ -28,8 +28,8 @@ void check_available(std::size_t bytes, const std::string& what) {
   std::snprintf(gib, sizeof gib, "%.1f GiB", double(bytes) / double(1ull << 30));
   char have[64];
   std::snprintf(have, sizeof have, "%.1f GiB", double(avail) / double(1ull << 30));
-  throw OutOfMemory("not enough memory for " + what + ": " + std::to_string(bytes) +
-                    " bytes (" + gib + ") needed, the machine has " + have + " available");
+  throw OutOfMemory("not enough memory for " + what + ": " + std::to_string(bytes) + " bytes (" +
+                    gib + ") needed, the machine has " + have + " available");
 }
 
 }  // namespace mlpcore

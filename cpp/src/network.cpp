@@ -19,8 +19,8 @@ using std::size_t;
 
 namespace {
 std::string describe(const LayerSpec& s, size_t i) {
-  return "layer " + std::to_string(i) + " (" + layer_spec_name(s) + " " +
-         std::to_string(s.n_in) + "x" + std::to_string(s.n_out) + ")";
+  return "layer " + std::to_string(i) + " (" + layer_spec_name(s) + " " + std::to_string(s.n_in) +
+         "x" + std::to_string(s.n_out) + ")";
 }
 // a + b for counts of T, throwing std::invalid_argument naming `what` when the sum exceeds
 // what one buffer can hold (half of it: the optimizer moments hold two values per parameter)
@@ -28,8 +28,10 @@ template <typename T>
 size_t checked_add(size_t a, size_t b, const std::string& what) {
   const size_t limit = std::vector<T>().max_size() / 2;
   if (a > limit || b > limit - a)
-    throw std::invalid_argument(what + " makes the network hold more values than any buffer "
-                                "can (" + std::to_string(limit) + ")");
+    throw std::invalid_argument(what +
+                                " makes the network hold more values than any buffer "
+                                "can (" +
+                                std::to_string(limit) + ")");
   return a + b;
 }
 }  // namespace
@@ -61,8 +63,7 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
     n_params_ = checked_add<T>(n_params_, checked_add<T>(z.w, z.b, describe(s, i)), describe(s, i));
     n_state = checked_add<T>(n_state, z.state, describe(s, i));
     if (z.w + z.b > sizes_[largest].w + sizes_[largest].b) largest = i;
-    if (first_param_ >= 0 && int(i) > first_param_ && !s.kind->differentiable(s))
-      blocked_ = int(i);
+    if (first_param_ >= 0 && int(i) > first_param_ && !s.kind->differentiable(s)) blocked_ = int(i);
     needs_batch_statistics_ = needs_batch_statistics_ || s.kind->needs_batch_statistics;
     max_width_ = std::max(max_width_, s.n_out);
   }
@@ -70,8 +71,8 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
     throw std::invalid_argument("a network needs at least one layer with parameters");
   if (loss_ == Loss::SoftmaxCrossEntropy && n_outputs() < 2)
     throw std::invalid_argument("softmax_cross_entropy needs at least 2 outputs");
-  memory_owner_ = "the network's " + std::to_string(n_params_) + " parameters (largest: " +
-                  describe(layers_[largest], largest) + ")";
+  memory_owner_ = "the network's " + std::to_string(n_params_) +
+                  " parameters (largest: " + describe(layers_[largest], largest) + ")";
   allocate(params_, n_params_, T(0), memory_owner_);
   allocate(state_, n_state, T(0), "the batch-norm state");
   Workspace<T> views;  // state views, to let each kind initialise its state
@@ -99,7 +100,11 @@ void Network<T>::layout(Workspace<T>& ws, int rows, T* grad, bool backprop) {
   }
   ws.layers.resize(L);
   T* p = ws.buf.data();
-  auto take = [&p](size_t n) { T* q = p; p += n; return q; };
+  auto take = [&p](size_t n) {
+    T* q = p;
+    p += n;
+    return q;
+  };
   ws.x = backprop ? take(R * n_x) : nullptr;
   ws.y = backprop ? take(R * n_y) : nullptr;
   ws.h = take(R * size_t(n_outputs()));
@@ -154,7 +159,7 @@ void Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext
   for (int i = int(layers_.size()) - 1; i >= first_param_; --i) {
     LayerSlot<T>& s = ws.layers[i];
     const T* in = i == 0 ? x : ws.layers[i - 1].out;  // this layer's forward input
-    T* dx = i > first_param_ ? other : nullptr;        // nothing below needs a gradient
+    T* dx = i > first_param_ ? other : nullptr;       // nothing below needs a gradient
     T* result = s.spec->kind->template ops<T>().backward(s, d, dx, in, B, ws.scratch, ctx);
     if (result == other) std::swap(d, other);
   }
@@ -162,17 +167,19 @@ void Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext
 
 template <typename T>
 size_t Network<T>::size(Buffer b) const {
-  return b == Buffer::Params ? params_.size()
-       : b == Buffer::State  ? state_.size()
-                             : 2 * n_params_;
+  return b == Buffer::Params ? params_.size() : b == Buffer::State ? state_.size() : 2 * n_params_;
 }
 
 template <typename T>
 void Network<T>::read(Buffer b, T* out) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  const std::vector<T>& src = b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
-  if (src.empty()) std::fill_n(out, size(b), T(0));  // moments not allocated yet: zeros
-  else std::copy(src.begin(), src.end(), out);
+  const std::vector<T>& src = b == Buffer::Params  ? params_
+                              : b == Buffer::State ? state_
+                                                   : opt_state_;
+  if (src.empty())
+    std::fill_n(out, size(b), T(0));  // moments not allocated yet: zeros
+  else
+    std::copy(src.begin(), src.end(), out);
 }
 
 template <typename T>
@@ -197,7 +204,9 @@ void Network<T>::write(Buffer b, const T* in) {
 constexpr std::int64_t EVAL_BLOCK = 256;
 
 namespace {
-std::int64_t eval_block(std::int64_t B) { return std::min(B, EVAL_BLOCK); }
+std::int64_t eval_block(std::int64_t B) {
+  return std::min(B, EVAL_BLOCK);
+}
 }  // namespace
 
 template <typename T>
@@ -282,8 +291,9 @@ double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool
     const T* z = forward(ws, x + size_t(r) * n_inputs(), rows, ctx);
     const T* wr = w ? w + r : nullptr;
     weights[size_t(i)] = weight_sum(wr, rows);
-    totals[size_t(i)] = loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows,
-                                     n_outputs()) * weights[size_t(i)];
+    totals[size_t(i)] =
+        loss_forward(loss_, ws.h, z, y + size_t(r) * n_outputs(), wr, rows, n_outputs()) *
+        weights[size_t(i)];
   });
   if (stopped) return std::numeric_limits<double>::quiet_NaN();
   double total = 0, weight = 0;
@@ -295,8 +305,8 @@ double Network<T>::loss(const T* x, const T* y, const T* w, std::int64_t B, bool
 }
 
 template <typename T>
-double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B,
-                             bool training, std::uint64_t step) {
+double Network<T>::gradients(T* grad, const T* x, const T* y, const T* w, int B, bool training,
+                             std::uint64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_trainable();
   const PassContext ctx{training, false, seed_, step};
@@ -359,8 +369,7 @@ double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const Step
   const double decay = s.opt.weight_decay + (s.l2_alpha > 0 ? s.l2_alpha / weight_sum(w, B) : 0.0);
   // Plain SGD with nothing between the gradient and the step (no clipping, no norms) runs
   // inside backward for the layers that can: no gradient buffer is zeroed, written or read.
-  const bool fused = !uses_moments(s.opt) && s.clip_value <= 0 && s.clip_norm <= 0 &&
-                     !s.grad_norms;
+  const bool fused = !uses_moments(s.opt) && s.clip_value <= 0 && s.clip_norm <= 0 && !s.grad_norms;
   const SgdStep sgd{s.opt.lr, decay};
   PassContext ctx{true, true, seed_, step};
   const T* z = forward(ws, ws.x, B, ctx);

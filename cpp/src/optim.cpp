@@ -30,7 +30,8 @@ void check_optimizer(const Optimizer& o) {
   if (!(finite(o.lr) && o.lr > 0)) throw std::invalid_argument("lr must be finite and > 0");
   if (!(finite(o.weight_decay) && o.weight_decay >= 0))
     throw std::invalid_argument("weight_decay must be finite and >= 0");
-  if (!(o.momentum >= 0 && o.momentum < 1)) throw std::invalid_argument("momentum must lie in [0, 1)");
+  if (!(o.momentum >= 0 && o.momentum < 1))
+    throw std::invalid_argument("momentum must lie in [0, 1)");
   if (o.nesterov && (o.momentum == 0 || o.kind != Optimizer::Kind::Sgd))
     throw std::invalid_argument("nesterov needs sgd with a momentum > 0");
   if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
@@ -40,9 +41,8 @@ void check_optimizer(const Optimizer& o) {
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-static void adam_update(const Optimizer& o, T* params, const T* grads, T* m, T* v, T wd,
-                        std::uint64_t t, std::size_t n) {
+MLPCORE_SIMD_CLONES static void adam_update(const Optimizer& o, T* params, const T* grads, T* m,
+                                            T* v, T wd, std::uint64_t t, std::size_t n) {
   const double td = static_cast<double>(t);
   const T step_size = T(o.lr / (1 - std::pow(o.beta1, td)));
   const T bc2_sqrt = T(std::sqrt(1 - std::pow(o.beta2, td)));
@@ -59,9 +59,8 @@ static void adam_update(const Optimizer& o, T* params, const T* grads, T* m, T* 
 }
 
 template <typename T>
-MLPCORE_SIMD_CLONES
-void optimizer_step(const Optimizer& o, T* params, const T* grads, T* m, T* v, double wd_block,
-                    std::uint64_t t, std::size_t n) {
+MLPCORE_SIMD_CLONES void optimizer_step(const Optimizer& o, T* params, const T* grads, T* m, T* v,
+                                        double wd_block, std::uint64_t t, std::size_t n) {
   const T lr = T(o.lr), wd = T(wd_block);
   switch (o.kind) {
     case Optimizer::Kind::Sgd: {
@@ -106,8 +105,8 @@ void optimizer_step(const Optimizer& o, T* params, const T* grads, T* m, T* v, d
   }
 }
 
-template void optimizer_step<float>(const Optimizer&, float*, const float*, float*, float*,
-                                    double, std::uint64_t, std::size_t);
+template void optimizer_step<float>(const Optimizer&, float*, const float*, float*, float*, double,
+                                    std::uint64_t, std::size_t);
 template void optimizer_step<double>(const Optimizer&, double*, const double*, double*, double*,
                                      double, std::uint64_t, std::size_t);
 

@@ -78,13 +78,13 @@ struct Pool {
   void (*task)(void*, int) = nullptr;
   void* context = nullptr;
   int n = 0;
-  std::atomic<int> helpers{0};     // workers 0 .. helpers-1 may join the open job
-  std::atomic<int> next{0};        // the next unclaimed task
+  std::atomic<int> helpers{0};                   // workers 0 .. helpers-1 may join the open job
+  std::atomic<int> next{0};                      // the next unclaimed task
   std::chrono::steady_clock::time_point opened;  // when the job opened
   std::chrono::steady_clock::duration late{};    // see claim()
-  std::atomic<int> done{0};        // tasks finished
-  std::atomic<int> inside{0};      // workers inside the job
-  std::exception_ptr error;        // the first exception, guarded by error_lock
+  std::atomic<int> done{0};                      // tasks finished
+  std::atomic<int> inside{0};                    // workers inside the job
+  std::exception_ptr error;                      // the first exception, guarded by error_lock
   std::mutex error_lock;
 
   // Stalls: a worker that claimed a task and was then descheduled (the machine's other
@@ -227,13 +227,15 @@ struct Pool {
     opened = clock::now();
     state.fetch_add(1);  // open
     if (sleepers.load() > 0) {
-      { std::lock_guard<std::mutex> g(sleep_lock); }
+      {
+        std::lock_guard<std::mutex> g(sleep_lock);
+      }
       wake.notify_all();
     }
     const auto t0 = clock::now();
     const int mine = claim(false);
     const auto t1 = clock::now();
-    bool waited = false;  // for tasks other threads claimed
+    bool waited = false;           // for tasks other threads claimed
     while (done.load() < count) {  // tasks other threads claimed: let them run
       waited = true;
       for (int k = 0; k < 64 && done.load() < count; ++k) cpu_relax();
@@ -290,9 +292,13 @@ void run(int n, void (*task)(void*, int), void* context, std::int64_t late_ns) {
   the_pool().run(n, task, context, late_ns);
 }
 
-int num_threads() { return the_pool().threads.load(); }
+int num_threads() {
+  return the_pool().threads.load();
+}
 
-bool in_task() { return task_depth > 0; }
+bool in_task() {
+  return task_depth > 0;
+}
 
 void set_num_threads(int n) {
   if (n < 1 || n > MAX_THREADS)

@@ -28,9 +28,12 @@ namespace mlpcore::quantized {
 
 const char* kernel_name(Kernel k) {
   switch (k) {
-    case Kernel::Vnni: return "vnni";
-    case Kernel::Avx2: return "avx2";
-    case Kernel::Portable: return "portable";
+    case Kernel::Vnni:
+      return "vnni";
+    case Kernel::Avx2:
+      return "avx2";
+    case Kernel::Portable:
+      return "portable";
   }
   return "?";
 }
@@ -48,8 +51,10 @@ bool kernel_supported(Kernel k) {
     case Kernel::Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vnni");
-    case Kernel::Avx2: return __builtin_cpu_supports("avx2");
-    case Kernel::Portable: return true;
+    case Kernel::Avx2:
+      return __builtin_cpu_supports("avx2");
+    case Kernel::Portable:
+      return true;
   }
   return false;
 #else
@@ -146,7 +151,8 @@ void gemm_portable(const Out& o, const std::uint8_t* a, int lda, const PackedWei
       for (int k = 0; k < w.K4; ++k)
         for (int c = 0; c < 16; ++c)
           for (int t = 0; t < 4; ++t)
-            acc[c] += std::int32_t(ar[k * 4 + t]) * std::int32_t(b[std::size_t(k) * 64 + c * 4 + t]);
+            acc[c] +=
+                std::int32_t(ar[k * 4 + t]) * std::int32_t(b[std::size_t(k) * 64 + c * 4 + t]);
       for (int c = 0; c < 16; ++c) {
         const std::size_t col = std::size_t(j) * 16 + c, at = std::size_t(r) * o.ld + col;
         if (o.acc) {
@@ -193,7 +199,8 @@ MLPCORE_TARGET_VNNI void tile_vnni(const Out& o, const std::uint8_t* a, int lda,
       if (o.acc) {
         _mm512_storeu_si512(o.acc + at, acc[r][v]);
       } else {
-        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], _mm512_loadu_si512(o.zcol + col)));
+        __m512 f =
+            _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], _mm512_loadu_si512(o.zcol + col)));
         f = _mm512_mul_ps(f, _mm512_loadu_ps(o.scale + col));
         _mm512_storeu_ps(o.y + at, _mm512_add_ps(f, _mm512_loadu_ps(o.bias + col)));
       }
@@ -208,10 +215,18 @@ MLPCORE_TARGET_VNNI void group_vnni(const Out& o, const std::uint8_t* a, int lda
   const std::uint8_t* ar = a + std::size_t(row0) * lda;
   const std::int8_t* b = w.data.data() + std::size_t(j) * ps;
   switch (nv) {
-    case 4: tile_vnni<MR, 4>(o, ar, lda, b, ps, w.K4, row0, j); break;
-    case 3: tile_vnni<MR, 3>(o, ar, lda, b, ps, w.K4, row0, j); break;
-    case 2: tile_vnni<MR, 2>(o, ar, lda, b, ps, w.K4, row0, j); break;
-    default: tile_vnni<MR, 1>(o, ar, lda, b, ps, w.K4, row0, j); break;
+    case 4:
+      tile_vnni<MR, 4>(o, ar, lda, b, ps, w.K4, row0, j);
+      break;
+    case 3:
+      tile_vnni<MR, 3>(o, ar, lda, b, ps, w.K4, row0, j);
+      break;
+    case 2:
+      tile_vnni<MR, 2>(o, ar, lda, b, ps, w.K4, row0, j);
+      break;
+    default:
+      tile_vnni<MR, 1>(o, ar, lda, b, ps, w.K4, row0, j);
+      break;
   }
 }
 
@@ -231,14 +246,29 @@ MLPCORE_TARGET_VNNI void gemm_vnni(const Out& o, const std::uint8_t* a, int lda,
     int r = 0;
     for (; r + 8 <= M; r += 8) group_vnni<8>(o, a, lda, w, r, j, nv);
     switch (M - r) {
-      case 7: group_vnni<7>(o, a, lda, w, r, j, nv); break;
-      case 6: group_vnni<6>(o, a, lda, w, r, j, nv); break;
-      case 5: group_vnni<5>(o, a, lda, w, r, j, nv); break;
-      case 4: group_vnni<4>(o, a, lda, w, r, j, nv); break;
-      case 3: group_vnni<3>(o, a, lda, w, r, j, nv); break;
-      case 2: group_vnni<2>(o, a, lda, w, r, j, nv); break;
-      case 1: group_vnni<1>(o, a, lda, w, r, j, nv); break;
-      default: break;
+      case 7:
+        group_vnni<7>(o, a, lda, w, r, j, nv);
+        break;
+      case 6:
+        group_vnni<6>(o, a, lda, w, r, j, nv);
+        break;
+      case 5:
+        group_vnni<5>(o, a, lda, w, r, j, nv);
+        break;
+      case 4:
+        group_vnni<4>(o, a, lda, w, r, j, nv);
+        break;
+      case 3:
+        group_vnni<3>(o, a, lda, w, r, j, nv);
+        break;
+      case 2:
+        group_vnni<2>(o, a, lda, w, r, j, nv);
+        break;
+      case 1:
+        group_vnni<1>(o, a, lda, w, r, j, nv);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -254,14 +284,17 @@ MLPCORE_TARGET_AVX2 void tile_avx2(const Out& o, const std::uint8_t* a, int lda,
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
   for (int k = 0; k < K4; ++k) {
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + std::size_t(k) * 64));
+    const __m256i b0 =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + std::size_t(k) * 64));
     const __m256i b1 =
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + std::size_t(k) * 64 + 32));
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256i av = _mm256_set1_epi32(load_u32(a + std::size_t(r) * lda + k * 4));
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+      acc[r][0] =
+          _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+      acc[r][1] =
+          _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
     }
   }
 #pragma GCC unroll 8
@@ -288,10 +321,17 @@ MLPCORE_TARGET_AVX2 void gemm_avx2(const Out& o, const std::uint8_t* a, int lda,
     int r = 0;
     for (; r + 4 <= M; r += 4) tile_avx2<4>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
     switch (M - r) {
-      case 3: tile_avx2<3>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j); break;
-      case 2: tile_avx2<2>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j); break;
-      case 1: tile_avx2<1>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j); break;
-      default: break;
+      case 3:
+        tile_avx2<3>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
+        break;
+      case 2:
+        tile_avx2<2>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
+        break;
+      case 1:
+        tile_avx2<1>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -348,8 +388,10 @@ MLPCORE_TARGET_VNNI bool quantize_rows_avx512(std::uint8_t* q, int ldq, const fl
       const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), z);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(qm + n), _mm512_cvtepi32_epi8(v));
     }
-    if (n < N) finite &= quantize_rows_portable(qm + n, ldq - n, ym + n, ldy, 1, N - n, inv_s, zp);
-    else for (int k = N; k < ldq; ++k) qm[k] = 0;
+    if (n < N)
+      finite &= quantize_rows_portable(qm + n, ldq - n, ym + n, ldy, 1, N - n, inv_s, zp);
+    else
+      for (int k = N; k < ldq; ++k) qm[k] = 0;
   }
   return finite && bad == 0;
 }
@@ -377,8 +419,10 @@ MLPCORE_TARGET_AVX2 bool quantize_rows_avx2(std::uint8_t* q, int ldq, const floa
       std::memcpy(qm + n, &lo4, 4);
       std::memcpy(qm + n + 4, &hi4, 4);
     }
-    if (n < N) finite &= quantize_rows_portable(qm + n, ldq - n, ym + n, ldy, 1, N - n, inv_s, zp);
-    else for (int k = N; k < ldq; ++k) qm[k] = 0;
+    if (n < N)
+      finite &= quantize_rows_portable(qm + n, ldq - n, ym + n, ldy, 1, N - n, inv_s, zp);
+    else
+      for (int k = N; k < ldq; ++k) qm[k] = 0;
   }
   return finite && _mm256_movemask_ps(bad) == 0;
 }
@@ -490,13 +534,12 @@ struct Buffers {
   std::vector<std::int32_t> zcol;
 };
 thread_local Buffers tl_buffers;
-constexpr int BLOCK_ROWS = 64;  // 32-256 measured alike on a loaded machine
+constexpr int BLOCK_ROWS = 64;               // 32-256 measured alike on a loaded machine
 constexpr long SPLIT_WEIGHTS = 128L * 1024;  // one-block calls cut layers at least this large
 }  // namespace
 
 bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabilities,
-                                 bool split_columns, int stop_at,
-                                 std::vector<std::uint8_t>* xq_out,
+                                 bool split_columns, int stop_at, std::vector<std::uint8_t>* xq_out,
                                  std::vector<std::int32_t>* acc_out) const {
   const Kernel kern = current_kernel();
   int max_k = n_in_, max_n = n_in_;
@@ -584,8 +627,8 @@ bool QuantizedNetwork::predict(float* out, const float* X, int M, bool probabili
   std::atomic<bool> finite{true};
   auto task = [&](int b) {
     const int r0 = b * block, rows = std::min(block, M - r0);
-    if (!run_block(out + std::size_t(r0) * n_out, X + std::size_t(r0) * n_in_, rows,
-                   probabilities, false, -1, nullptr, nullptr))
+    if (!run_block(out + std::size_t(r0) * n_out, X + std::size_t(r0) * n_in_, rows, probabilities,
+                   false, -1, nullptr, nullptr))
       finite.store(false, std::memory_order_relaxed);
   };
   parallel::run(n_blocks, task);
@@ -674,7 +717,8 @@ double peak_macs_per_iteration(const std::string& what) {
   if (what == "avx2_int8") return 6 * 32;  // 6 vpmaddubsw + vpmaddwd + vpaddd: 32 products
   if (what == "fma512") return 12 * 16;    // 12 vfmadd zmm: 16 float products each
   if (what == "fma256") return 12 * 8;
-  throw std::invalid_argument("unknown peak loop '" + what + "' (vnni512, avx2_int8, fma512, fma256)");
+  throw std::invalid_argument("unknown peak loop '" + what +
+                              "' (vnni512, avx2_int8, fma512, fma256)");
 }
 
 double run_peak(const std::string& what, long iters) {

@@ -9,8 +9,8 @@ namespace mlpcore::rng {
 // The indices 0..n-1 sorted by (bits(k, i), i), as np.argsort(bits, kind="stable") does, in
 // linear time: a stable LSD radix sort on the top 32 bits of each key (three passes of 11
 // bits), then the rare runs of equal top bits sorted by the full key and the index.
-void permutation(std::int64_t* order, std::uint64_t* keys, std::uint64_t seed,
-                 std::uint64_t epoch, std::int64_t n) {
+void permutation(std::int64_t* order, std::uint64_t* keys, std::uint64_t seed, std::uint64_t epoch,
+                 std::int64_t n) {
   const std::uint64_t k = key(seed, STREAM_SHUFFLE, epoch, 0);
   std::vector<std::uint32_t> hi(n), hi_tmp(n);  // (n,) top 32 bits of each key
   std::vector<std::int64_t> tmp(n);             // (n,) scratch indices

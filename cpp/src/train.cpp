@@ -11,7 +11,7 @@
 namespace mlpcore {
 
 std::vector<std::pair<std::int64_t, std::int64_t>> batch_bounds(std::int64_t n, int batch_size,
-                                                                 bool fold_single) {
+                                                                bool fold_single) {
   const std::int64_t b = std::max<std::int64_t>(1, std::min<std::int64_t>(batch_size, n));
   std::vector<std::pair<std::int64_t, std::int64_t>> bounds;
   for (std::int64_t s = 0; s < n; s += b) bounds.emplace_back(s, std::min(s + b, n));
@@ -39,17 +39,17 @@ void Rows<T>::gather(std::int64_t r, T* dst, std::size_t n_in) const {
 
 template <typename T>
 void Rows<T>::prefetch(std::int64_t r, std::size_t n_in) const {
-  const char* p = dense ? reinterpret_cast<const char*>(dense + std::size_t(r) * n_in)
-                : dense_f64 ? reinterpret_cast<const char*>(dense_f64 + std::size_t(r) * n_in)
-                            : nullptr;
+  const char* p = dense       ? reinterpret_cast<const char*>(dense + std::size_t(r) * n_in)
+                  : dense_f64 ? reinterpret_cast<const char*>(dense_f64 + std::size_t(r) * n_in)
+                              : nullptr;
   if (!p) return;
   const std::size_t bytes = n_in * (dense ? sizeof(T) : sizeof(double));
   for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
 }
 
 template <typename T>
-EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* w,
-                        std::int64_t n, const EpochOptions& o) {
+EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* w, std::int64_t n,
+                        const EpochOptions& o) {
   const auto guard = net.lock();
   net.check_trainable();  // before anything moves: a failed call changes nothing
   check_optimizer(o.settings.opt);
@@ -59,11 +59,12 @@ EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* 
   const std::size_t I = std::size_t(net.n_inputs()), K = std::size_t(net.n_outputs());
   const auto bounds = batch_bounds(n, o.batch_size, net.needs_batch_statistics());
   if (!o.lrs.empty() && o.lrs.size() != bounds.size())
-    throw std::invalid_argument("lrs must hold one learning rate per step: " +
-                                std::to_string(bounds.size()) + ", got " +
-                                std::to_string(o.lrs.size()));
+    throw std::invalid_argument(
+        "lrs must hold one learning rate per step: " + std::to_string(bounds.size()) + ", got " +
+        std::to_string(o.lrs.size()));
   for (double lr : o.lrs)
-    if (!(lr > 0 && lr < 1e300)) throw std::invalid_argument("learning rates must be finite and > 0");
+    if (!(lr > 0 && lr < 1e300))
+      throw std::invalid_argument("learning rates must be finite and > 0");
   std::int64_t max_rows = 0;
   for (const auto& b : bounds) max_rows = std::max(max_rows, b.second - b.first);
 
@@ -129,9 +130,9 @@ EpochResult train_epoch(Network<T>& net, const Rows<T>& X, const T* Y, const T* 
   return result;
 }
 
-#define MLPCORE_INSTANTIATE(T)                                                             \
-  template struct Rows<T>;                                                                 \
-  template EpochResult train_epoch<T>(Network<T>&, const Rows<T>&, const T*, const T*,     \
+#define MLPCORE_INSTANTIATE(T)                                                         \
+  template struct Rows<T>;                                                             \
+  template EpochResult train_epoch<T>(Network<T>&, const Rows<T>&, const T*, const T*, \
                                       std::int64_t, const EpochOptions&);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)

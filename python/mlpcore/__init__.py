@@ -1,30 +1,80 @@
 """mlpcore: fast multilayer perceptrons on a C++/OpenBLAS core, with a pure-NumPy twin
 (mlpcore.reference) that specifies and cross-checks every computation."""
-from ._version import __version__  # noqa: F401  (mlpcore.__version__)
-from .layers import (ELU, GELU, SiLU, BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm,
-                     LeakyReLU, ReLU, Sigmoid, Sign, Softplus, Step, Tanh)
-from .sequential import Sequential
-from .io import ModelFileError, load, save
-from ._threads import get_num_threads, set_num_threads
+
 # Interop: these modules import torch / onnx only when their functions run.
-from . import onnx
+from . import (  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
+    _threads,  # noqa: E402
+    callbacks,
+    onnx,
+    schedules,
+)
+from ._threads import get_num_threads, set_num_threads
+from ._version import __version__  # noqa: F401  (mlpcore.__version__)
 from .convert_sklearn import from_sklearn
 from .convert_torch import from_torch, to_torch
-from . import callbacks, schedules  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
 from .history import History
-from .quantization import QuantizedSequential, quantize
+from .io import ModelFileError, load, save
+from .layers import (
+    ELU,
+    GELU,
+    BatchNorm,
+    Dense,
+    Dropout,
+    Identity,
+    Layer,
+    LayerNorm,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Sign,
+    SiLU,
+    Softplus,
+    Step,
+    Tanh,
+)
 from .optimizers import SGD, Adam, AdamW, RMSprop
-
-from . import _threads  # noqa: E402
+from .quantization import QuantizedSequential, quantize
+from .sequential import Sequential
 
 _threads.register_with_threadpoolctl()  # threadpoolctl sees and limits the engine's threads
 
-__all__ = ["Sequential", "Layer", "Dense", "Identity", "Step", "Sign", "Sigmoid", "Tanh",
-           "ReLU", "LeakyReLU", "GELU", "SiLU", "ELU", "Softplus", "BatchNorm", "LayerNorm",
-           "Dropout", "save", "load", "ModelFileError",
-           "set_num_threads", "get_num_threads", "from_torch", "to_torch", "from_sklearn", "onnx",
-           "SGD", "Adam", "AdamW", "RMSprop", "History", "callbacks", "schedules", "quantize",
-           "QuantizedSequential"]
+__all__ = [
+    "Sequential",
+    "Layer",
+    "Dense",
+    "Identity",
+    "Step",
+    "Sign",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "GELU",
+    "SiLU",
+    "ELU",
+    "Softplus",
+    "BatchNorm",
+    "LayerNorm",
+    "Dropout",
+    "save",
+    "load",
+    "ModelFileError",
+    "set_num_threads",
+    "get_num_threads",
+    "from_torch",
+    "to_torch",
+    "from_sklearn",
+    "onnx",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "History",
+    "callbacks",
+    "schedules",
+    "quantize",
+    "QuantizedSequential",
+]
 
 
 # ---- scikit-learn estimators, imported on first use -------------------------------------------
@@ -37,8 +87,10 @@ def __getattr__(name):
         try:
             from . import estimators
         except ImportError as exc:
-            raise ImportError(f"mlpcore.{name} needs scikit-learn: pip install scikit-learn "
-                              '(in a clone of mlpcore: pip install ".[sklearn]")') from exc
+            raise ImportError(
+                f"mlpcore.{name} needs scikit-learn: pip install scikit-learn "
+                '(in a clone of mlpcore: pip install ".[sklearn]")'
+            ) from exc
         return getattr(estimators, name)
     raise AttributeError(f"module 'mlpcore' has no attribute {name!r}")
 

@@ -2,6 +2,7 @@
 Every public entry point converts and checks its arguments here before either engine sees
 them, so a bad call raises ValueError (naming the argument, the expected and the actual
 value) and leaves the model untouched."""
+
 import math
 import numbers
 
@@ -25,8 +26,9 @@ def check_dtype(dtype):
 def check_choice(what, value, known, plural=None):
     """value, one of the names in known; the message lists them."""
     if not isinstance(value, str) or value not in known:
-        raise ValueError(f"unknown {what} {value!r}; known {plural or what + 's'}: "
-                         f"{', '.join(known)}")
+        raise ValueError(
+            f"unknown {what} {value!r}; known {plural or what + 's'}: {', '.join(known)}"
+        )
     return value
 
 
@@ -49,13 +51,17 @@ def check_loss(loss, n_outputs):
     "mse" ran a regression on class labels without a word)."""
     if loss is None:
         uses = "; ".join(f"{name!r} ({use})" for name, use in LOSS_USES.items())
-        raise TypeError(f"Sequential needs a loss (there is no default): loss= one of {uses}. "
-                        f"Keras' names are accepted too: {', '.join(LOSS_ALIASES)}")
+        raise TypeError(
+            f"Sequential needs a loss (there is no default): loss= one of {uses}. "
+            f"Keras' names are accepted too: {', '.join(LOSS_ALIASES)}"
+        )
     loss = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
     check_choice("loss", loss, LOSSES + tuple(LOSS_ALIASES), "losses (and Keras aliases)")
     if loss == "softmax_cross_entropy" and n_outputs < 2:
-        raise ValueError("softmax_cross_entropy needs at least 2 outputs, the network has "
-                         f"{n_outputs}; use binary_cross_entropy for one output")
+        raise ValueError(
+            "softmax_cross_entropy needs at least 2 outputs, the network has "
+            f"{n_outputs}; use binary_cross_entropy for one output"
+        )
     return loss
 
 
@@ -74,10 +80,14 @@ def check_positive_int(name, value):
 
 
 def check_nonnegative_int(name, value, maximum=(1 << 64) - 1):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or not 0 <= value <= maximum):
-        raise ValueError(f"{name} must be a non-negative integer (at most {maximum}), "
-                         f"got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= value <= maximum
+    ):
+        raise ValueError(
+            f"{name} must be a non-negative integer (at most {maximum}), got {value!r}"
+        )
     return int(value)
 
 
@@ -109,8 +119,11 @@ MAX_WIDTH = 2**31 - 1  # the BLAS takes 32-bit sizes
 
 def check_width(layer, name, value):
     """A layer width: an integer in [1, MAX_WIDTH]."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or not 1 <= value <= MAX_WIDTH):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 1 <= value <= MAX_WIDTH
+    ):
         raise ValueError(f"{layer}: {name} must be an integer in [1, {MAX_WIDTH}], got {value!r}")
     return int(value)
 
@@ -137,14 +150,23 @@ OPTIMIZER_KEYS = ("name", "momentum", "nesterov", "beta1", "beta2", "eps", "alph
 _D = OPTIMIZER_DEFAULTS
 
 
-def check_optimizer(name, momentum=_D["momentum"], nesterov=_D["nesterov"],
-                    betas=(_D["beta1"], _D["beta2"]), eps=_D["eps"], alpha=_D["alpha"]):
+def check_optimizer(
+    name,
+    momentum=_D["momentum"],
+    nesterov=_D["nesterov"],
+    betas=(_D["beta1"], _D["beta2"]),
+    eps=_D["eps"],
+    alpha=_D["alpha"],
+):
     """The optimizer's settings as Sequential.optimizer_ records them: {"name", "momentum",
     "nesterov", "beta1", "beta2", "eps", "alpha"}. momentum belongs to sgd and rmsprop,
     nesterov to sgd, betas to adam and adamw, alpha to rmsprop."""
     check_choice("optimizer", name, OPTIMIZERS)
-    if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
-            or not 0 <= momentum < 1):
+    if (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, numbers.Real)
+        or not 0 <= momentum < 1
+    ):
         raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
     if not isinstance(nesterov, (bool, np.bool_)):
         raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
@@ -152,15 +174,26 @@ def check_optimizer(name, momentum=_D["momentum"], nesterov=_D["nesterov"],
         raise ValueError("nesterov needs optimizer='sgd' and a momentum > 0")
     if name not in ("sgd", "rmsprop") and momentum != 0:
         raise ValueError(f"momentum is an option of optimizer='sgd' or 'rmsprop', not {name!r}")
-    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-            or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1
-                       for b in betas)):
+    if (
+        not isinstance(betas, (tuple, list))
+        or len(betas) != 2
+        or not all(
+            isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas
+        )
+    ):
         raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < 1:
         raise ValueError(f"alpha (rmsprop's smoothing constant) must lie in [0, 1), got {alpha!r}")
     eps = check_positive_real("eps (adam_eps)", eps)
-    return {"name": name, "momentum": float(momentum), "nesterov": bool(nesterov),
-            "beta1": float(betas[0]), "beta2": float(betas[1]), "eps": eps, "alpha": float(alpha)}
+    return {
+        "name": name,
+        "momentum": float(momentum),
+        "nesterov": bool(nesterov),
+        "beta1": float(betas[0]),
+        "beta2": float(betas[1]),
+        "eps": eps,
+        "alpha": float(alpha),
+    }
 
 
 def check_optimizer_dict(name, d):
@@ -169,11 +202,14 @@ def check_optimizer_dict(name, d):
     if d is None:
         return None
     if not isinstance(d, dict) or not set(d) <= set(OPTIMIZER_KEYS):
-        raise ValueError(f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
-                         f" or None, got {d!r}")
+        raise ValueError(
+            f"{name} must be a dict like optimizer_ (keys {', '.join(OPTIMIZER_KEYS)})"
+            f" or None, got {d!r}"
+        )
     o = {**OPTIMIZER_DEFAULTS, **d}
-    return check_optimizer(o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]),
-                           o["eps"], o["alpha"])
+    return check_optimizer(
+        o["name"], o["momentum"], o["nesterov"], (o["beta1"], o["beta2"]), o["eps"], o["alpha"]
+    )
 
 
 def _as_numeric(name, a):
@@ -201,13 +237,15 @@ def _all_finite(arr):
     if arr.size == 0:  # (e.g. the data of an all-zero sparse matrix)
         return True
     rows = max(1, (1 << 16) // max(1, arr[0].size))
-    return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, arr.shape[0], rows))
+    return all(np.isfinite(arr[i : i + rows]).all() for i in range(0, arr.shape[0], rows))
 
 
 def _check_finite(name, arr):
     if arr.dtype.kind == "f" and not _all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+        raise ValueError(
+            f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)})"
+        )
 
 
 def check_X(X, n_features, dtype, name="X", keep_float64=False):
@@ -218,17 +256,25 @@ def check_X(X, n_features, dtype, name="X", keep_float64=False):
     if is_sparse(X):
         data = check_X_sparse(X, n_features, dtype, name)[0]
         X = X.toarray()  # (its values are those of data: finite and in range)
-        return as_engine_array(X, np.float64 if keep_float64 and data.dtype == np.float64
-                               and X.dtype == np.float64 else dtype)
+        return as_engine_array(
+            X,
+            np.float64
+            if keep_float64 and data.dtype == np.float64 and X.dtype == np.float64
+            else dtype,
+        )
     arr = _as_numeric(name, X)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}), "
-                         f"got an array of shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features={n_features}), "
+            f"got an array of shape {arr.shape}"
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}, expected at least one sample")
     if arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features per sample, the network expects "
-                         f"{n_features} (shape {arr.shape})")
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features per sample, the network expects "
+            f"{n_features} (shape {arr.shape})"
+        )
     _check_finite(name, arr)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
         _check_range(name, arr, dtype)
@@ -245,12 +291,14 @@ def _check_range(name, arr, dtype):
     big = float(np.finfo(dtype).max)
     rows = max(1, (1 << 16) // max(1, arr[0].size)) if arr.ndim else 1
     for i in range(0, arr.shape[0] if arr.ndim else 1, rows):
-        block = arr[i:i + rows] if arr.ndim else arr
+        block = arr[i : i + rows] if arr.ndim else arr
         if block.max() > big or block.min() < -big:
             where = np.argwhere(np.abs(block) > big)[0]
             index = (i + int(where[0]),) + tuple(int(k) for k in where[1:]) if arr.ndim else ()
-            raise ValueError(f"{name} holds {float(block[tuple(where)])!r} at index {index}: "
-                             f"beyond the range of {np.dtype(dtype).name}, the model's dtype")
+            raise ValueError(
+                f"{name} holds {float(block[tuple(where)])!r} at index {index}: "
+                f"beyond the range of {np.dtype(dtype).name}, the model's dtype"
+            )
 
 
 def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
@@ -276,54 +324,73 @@ def check_targets(y, loss, n_samples, n_outputs, dtype, name="y"):
             raise ValueError(f"{name}: class labels must be integers, got non-integer values")
         lo, hi = labels.min(), labels.max()
         if lo < 0 or hi >= n_outputs:
-            raise ValueError(f"{name}: class labels must lie in [0, {n_outputs - 1}] for "
-                             f"{n_outputs} outputs, got values in [{lo}, {hi}]")
+            raise ValueError(
+                f"{name}: class labels must lie in [0, {n_outputs - 1}] for "
+                f"{n_outputs} outputs, got values in [{lo}, {hi}]"
+            )
         out = np.zeros((n_samples, n_outputs), dtype=dtype)
         out[np.arange(n_samples), labels.astype(np.int64)] = 1
         return out
     if arr.ndim == 1:
         if n_outputs != 1:
             hint = ""
-            if (arr.dtype.kind in "iub" or np.array_equal(arr, np.round(arr))) and \
-                    arr.min() >= 0 and arr.max() < n_outputs:
-                hint = (f"; if these are class labels 0..{n_outputs - 1}, use "
-                        f"loss='softmax_cross_entropy' (this model's loss is {loss!r})")
-            raise ValueError(f"{name} is 1-D but the network has {n_outputs} outputs: "
-                             f"expected shape ({n_samples}, {n_outputs}){hint}")
+            if (
+                (arr.dtype.kind in "iub" or np.array_equal(arr, np.round(arr)))
+                and arr.min() >= 0
+                and arr.max() < n_outputs
+            ):
+                hint = (
+                    f"; if these are class labels 0..{n_outputs - 1}, use "
+                    f"loss='softmax_cross_entropy' (this model's loss is {loss!r})"
+                )
+            raise ValueError(
+                f"{name} is 1-D but the network has {n_outputs} outputs: "
+                f"expected shape ({n_samples}, {n_outputs}){hint}"
+            )
         arr = arr.reshape(n_samples, 1)
     if arr.shape[1] != n_outputs:
-        raise ValueError(f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
-                         f"outputs (expected shape ({n_samples}, {n_outputs}))")
+        raise ValueError(
+            f"{name} has {arr.shape[1]} columns, the network has {n_outputs} "
+            f"outputs (expected shape ({n_samples}, {n_outputs}))"
+        )
     if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
         _check_range(name, arr, dtype)  # before the cast, which would make inf of it
     out = as_engine_array(arr, dtype)
     if loss in ("softmax_cross_entropy", "binary_cross_entropy"):
         if out.min() < 0 or out.max() > 1:
-            raise ValueError(f"{name}: targets of {loss} must lie in [0, 1], got values in "
-                             f"[{out.min()}, {out.max()}]")
+            raise ValueError(
+                f"{name}: targets of {loss} must lie in [0, 1], got values in "
+                f"[{out.min()}, {out.max()}]"
+            )
     if loss in ("hinge", "squared_hinge"):
         values = set(np.unique(out).tolist())
         if not (values <= {-1.0, 1.0} or values <= {0.0, 1.0}):
             shown = ", ".join(f"{v:g}" for v in sorted(values)[:6])
-            raise ValueError(f"{name}: targets of {loss} must be labels, all in {{-1, 1}} or all "
-                             f"in {{0, 1}}, got the values {shown}"
-                             f"{', ...' if len(values) > 6 else ''}")
+            raise ValueError(
+                f"{name}: targets of {loss} must be labels, all in {{-1, 1}} or all "
+                f"in {{0, 1}}, got the values {shown}"
+                f"{', ...' if len(values) > 6 else ''}"
+            )
     if loss == "poisson" and out.min() < 0:
-        raise ValueError(f"{name}: targets of the poisson loss must be >= 0, got values down to "
-                         f"{out.min()}")
+        raise ValueError(
+            f"{name}: targets of the poisson loss must be >= 0, got values down to {out.min()}"
+        )
     if loss == "softmax_cross_entropy":
         sums = out.sum(axis=1, dtype=np.float64)
         worst = int(np.argmax(np.abs(sums - 1)))
         if abs(sums[worst] - 1) > 1e-5:
-            raise ValueError(f"{name}: probability rows must sum to 1, row {worst} sums to "
-                             f"{sums[worst]}")
+            raise ValueError(
+                f"{name}: probability rows must sum to 1, row {worst} sums to {sums[worst]}"
+            )
     return out
 
 
 def check_array_list(name, arrays, shapes, dtype):
     """A list of arrays with exactly the given shapes, finite, converted to dtype."""
     if isinstance(arrays, np.ndarray) or not hasattr(arrays, "__len__"):
-        raise ValueError(f"{name} must be a list of {len(shapes)} arrays, got {type(arrays).__name__}")
+        raise ValueError(
+            f"{name} must be a list of {len(shapes)} arrays, got {type(arrays).__name__}"
+        )
     if len(arrays) != len(shapes):
         raise ValueError(f"{name} must hold {len(shapes)} arrays, got {len(arrays)}")
     out = []
@@ -337,8 +404,7 @@ def check_array_list(name, arrays, shapes, dtype):
     return out
 
 
-def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight",
-                        relative=False):
+def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight", relative=False):
     """None, or the weights as a (n_samples,) array of dtype, every one finite and > 0
     (zero weights: drop those rows instead). relative: divided by the largest first (in
     float64), for uses that only depend on their ratios (a weighted mean): tiny weights
@@ -348,8 +414,9 @@ def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight",
         return None
     w = _as_numeric(name, sample_weight)
     if w.ndim != 1 or w.shape[0] != n_samples:
-        raise ValueError(f"{name} must have shape ({n_samples},) (one weight per sample), "
-                         f"got shape {w.shape}")
+        raise ValueError(
+            f"{name} must have shape ({n_samples},) (one weight per sample), got shape {w.shape}"
+        )
     _check_finite(name, w)
     if relative and w.size and w.dtype.kind in "biuf":
         w64 = np.asarray(w, dtype=np.float64)
@@ -359,8 +426,10 @@ def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight",
     out = np.ascontiguousarray(w, dtype=dtype)
     bad = np.flatnonzero(~(out > 0))
     if bad.size:
-        raise ValueError(f"{name} must be > 0 (drop the samples of weight 0 instead), got "
-                         f"{w[bad[0]]!r} at index {int(bad[0])}")
+        raise ValueError(
+            f"{name} must be > 0 (drop the samples of weight 0 instead), got "
+            f"{w[bad[0]]!r} at index {int(bad[0])}"
+        )
     if not np.isfinite(out.sum(dtype=np.float64)):
         raise ValueError(f"{name} sums to infinity")
     return out
@@ -379,8 +448,10 @@ def check_X_sparse(X, n_features, dtype, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: shape {X.shape}, expected at least one sample")
     if X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features per sample, the network expects "
-                         f"{n_features} (shape {X.shape})")
+        raise ValueError(
+            f"{name} has {X.shape[1]} features per sample, the network expects "
+            f"{n_features} (shape {X.shape})"
+        )
     csr = X.tocsr()
     if csr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {csr.dtype}")
@@ -391,5 +462,8 @@ def check_X_sparse(X, n_features, dtype, name="X"):
     if csr.dtype.kind == "f" and csr.dtype.itemsize > np.dtype(dtype).itemsize:
         _check_range(name, csr.data, dtype)  # before the cast, which would make inf of it
     data = np.ascontiguousarray(csr.data, dtype=dtype)
-    return (data, np.ascontiguousarray(csr.indices, dtype=np.int64),
-            np.ascontiguousarray(csr.indptr, dtype=np.int64))
+    return (
+        data,
+        np.ascontiguousarray(csr.indices, dtype=np.int64),
+        np.ascontiguousarray(csr.indptr, dtype=np.int64),
+    )

@@ -6,6 +6,7 @@ Both sides import this module and nothing of each other for these facts, so the 
 a specification beside the API (the C++ engine states the same tables in cpp/src/losses.cpp
 and cpp/src/optim.cpp; tests compare them).
 """
+
 import numpy as np
 
 # The fused output activation + loss pairs (reference/losses.py, cpp/src/losses.cpp) and what
@@ -23,9 +24,18 @@ LOSSES = tuple(LOSS_USES)
 # The optimizers and every setting's default (torch.optim's defaults; lr 0.01 is fit's).
 # "sklearn_eps": Adam's eps added before the bias correction, as scikit-learn's AdamOptimizer.
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-OPTIMIZER_DEFAULTS = {"name": "sgd", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0,
-                      "nesterov": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-                      "alpha": 0.99, "sklearn_eps": False}
+OPTIMIZER_DEFAULTS = {
+    "name": "sgd",
+    "lr": 0.01,
+    "weight_decay": 0.0,
+    "momentum": 0.0,
+    "nesterov": False,
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "alpha": 0.99,
+    "sklearn_eps": False,
+}
 
 
 def batch_bounds(n, batch_size, fold_single):

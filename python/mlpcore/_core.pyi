@@ -1,5 +1,6 @@
 """Type stub of mlpcore._core, the C++ engine (cpp/bindings). The Python API in mlpcore is
 the supported interface; this module is the engine behind Sequential(backend="native")."""
+
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from numpy.typing import NDArray
@@ -39,15 +40,34 @@ class _Network:
     def set_state(self, flat: NDArray[Any]) -> None: ...
     def get_optimizer_state(self) -> NDArray[Any]: ...
     def set_optimizer_state(self, flat: NDArray[Any]) -> None: ...
-    def predict(self, X: NDArray[Any], training: bool, step: int,
-                check_finite: bool = ...) -> NDArray[Any]: ...
-    def loss(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
-             sample_weight: Optional[NDArray[Any]] = ...) -> float: ...
-    def gradients(self, X: NDArray[Any], Y: NDArray[Any], training: bool, step: int,
-                  sample_weight: Optional[NDArray[Any]] = ...) -> Tuple[float, NDArray[Any]]: ...
-    def train_epoch(self, X: Union[NDArray[Any], Tuple[NDArray[Any], NDArray[Any], NDArray[Any]]],
-                    Y: NDArray[Any], options: Any, opt_step: int, epoch: int,
-                    step: int) -> Dict[str, Any]:
+    def predict(
+        self, X: NDArray[Any], training: bool, step: int, check_finite: bool = ...
+    ) -> NDArray[Any]: ...
+    def loss(
+        self,
+        X: NDArray[Any],
+        Y: NDArray[Any],
+        training: bool,
+        step: int,
+        sample_weight: Optional[NDArray[Any]] = ...,
+    ) -> float: ...
+    def gradients(
+        self,
+        X: NDArray[Any],
+        Y: NDArray[Any],
+        training: bool,
+        step: int,
+        sample_weight: Optional[NDArray[Any]] = ...,
+    ) -> Tuple[float, NDArray[Any]]: ...
+    def train_epoch(
+        self,
+        X: Union[NDArray[Any], Tuple[NDArray[Any], NDArray[Any], NDArray[Any]]],
+        Y: NDArray[Any],
+        options: Any,
+        opt_step: int,
+        epoch: int,
+        step: int,
+    ) -> Dict[str, Any]:
         """One epoch with the settings of options (mlpcore._engine.EpochOptions): {"loss",
         "steps", "step_losses", "grad_norms"}. X is (n, n_in) or a CSR triple (data, indices
         (int64), indptr (int64))."""
@@ -58,8 +78,9 @@ class Network64(_Network): ...
 class QuantizedNetwork:
     """int8 dense layers with 7-bit inputs and the float steps between them (quantized.hpp)."""
     def __init__(self, n_in: int, loss: str) -> None: ...
-    def add_dense(self, wq: NDArray[Any], scale: NDArray[Any], bias: NDArray[Any], zp: int,
-                  inv_s: float) -> None: ...
+    def add_dense(
+        self, wq: NDArray[Any], scale: NDArray[Any], bias: NDArray[Any], zp: int, inv_s: float
+    ) -> None: ...
     def add_activation(self, name: str, param: float = ...) -> None: ...
     def add_affine(self, a: NDArray[Any], c: NDArray[Any]) -> None: ...
     @property

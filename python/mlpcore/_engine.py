@@ -9,6 +9,7 @@ of the engine's dtype, copied in and out: parameters [W1, b1, ..., gamma, beta, 
 trust their caller: Sequential checks every argument first (mlpcore._checks), the C++
 engine keeps cheap invariant checks that raise ValueError.
 """
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
@@ -34,6 +35,7 @@ class EpochOptions:
     progress:      a Progress counter the engine updates, or None
     check_interrupts: poll for Ctrl-C between steps (the C++ engine)
     """
+
     batch_size: int
     optimizer: Dict[str, Any]
     lr: float = 0.01
@@ -75,16 +77,29 @@ class Engine(Protocol):
     def predict(self, X: np.ndarray, training: bool, step: int) -> np.ndarray:
         """Output activations (B, n_outputs); updates nothing."""
 
-    def loss(self, X: np.ndarray, Y: np.ndarray, training: bool, step: int,
-             sample_weight: Optional[np.ndarray] = None) -> float:
+    def loss(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        training: bool,
+        step: int,
+        sample_weight: Optional[np.ndarray] = None,
+    ) -> float:
         """Mean (or sample_weight-weighted mean) loss over the rows; updates nothing."""
 
-    def gradients(self, X: np.ndarray, Y: np.ndarray, training: bool, step: int,
-                  sample_weight: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+    def gradients(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        training: bool,
+        step: int,
+        sample_weight: Optional[np.ndarray] = None,
+    ) -> Tuple[float, np.ndarray]:
         """(mean loss, flat gradient shaped like get_params()); updates nothing."""
 
-    def train_epoch(self, X: Any, Y: np.ndarray, options: EpochOptions, opt_step: int,
-                    epoch: int, step: int) -> Dict[str, Any]:
+    def train_epoch(
+        self, X: Any, Y: np.ndarray, options: EpochOptions, opt_step: int, epoch: int, step: int
+    ) -> Dict[str, Any]:
         """One epoch (reference/train.py) with the settings of `options`, the optimizer's
         steps counting from opt_step + 1, the shuffle keyed by epoch, the dropout masks by
         step, step + 1, ...: {"loss": sample-weighted mean batch loss, "steps": steps taken,

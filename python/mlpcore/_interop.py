@@ -5,6 +5,7 @@ Each converter holds one table keyed by the layer's class name ({"Dense": ..., "
 one entry per layer kind; nothing here branches on the kind: the arrays of a layer and their
 names come from its descriptor (layers.py).
 """
+
 from .sequential import Sequential
 
 
@@ -18,9 +19,11 @@ def lookup(table, layer, index, what):
     try:
         return table[kind(layer)]
     except KeyError:
-        raise ValueError(f"layers[{index}] ({layer!r}) cannot be {what}: no converter for the "
-                         f"layer kind {kind(layer)!r}; supported kinds: "
-                         f"{', '.join(sorted(table))}") from None
+        raise ValueError(
+            f"layers[{index}] ({layer!r}) cannot be {what}: no converter for the "
+            f"layer kind {kind(layer)!r}; supported kinds: "
+            f"{', '.join(sorted(table))}"
+        ) from None
 
 
 def layer_arrays(net):
@@ -44,5 +47,6 @@ def unwrap(model):
     inner = getattr(model, "model_", None)
     if isinstance(inner, Sequential):
         return inner
-    raise ValueError(f"expected an mlpcore.Sequential or a fitted mlpcore estimator, got "
-                     f"{type(model).__name__}")
+    raise ValueError(
+        f"expected an mlpcore.Sequential or a fitted mlpcore estimator, got {type(model).__name__}"
+    )

@@ -38,14 +38,16 @@ def _cgroup_available(root="/sys/fs/cgroup", self_cgroup="/proc/self/cgroup"):
             paths[1] = fields[2]
     candidates = []
     for version, (base, limit_name, usage_name) in {
-            2: (root, "memory.max", "memory.current"),
-            1: (os.path.join(root, "memory"), "memory.limit_in_bytes",
-                "memory.usage_in_bytes")}.items():
+        2: (root, "memory.max", "memory.current"),
+        1: (os.path.join(root, "memory"), "memory.limit_in_bytes", "memory.usage_in_bytes"),
+    }.items():
         if version not in paths:
             continue
         parts = [p for p in paths[version].split("/") if p]
-        candidates += [(os.path.join(base, *parts[:depth]), limit_name, usage_name)
-                       for depth in range(len(parts), -1, -1)]
+        candidates += [
+            (os.path.join(base, *parts[:depth]), limit_name, usage_name)
+            for depth in range(len(parts), -1, -1)
+        ]
     best = None
     for directory, limit_name, usage_name in candidates:
         try:
@@ -74,15 +76,19 @@ def require(n_bytes, what):
         return
     avail = available_bytes()
     if avail is not None and n_bytes > avail:
-        raise MemoryError(f"not enough memory for {what}: {n_bytes} bytes "
-                          f"({n_bytes / 2**30:.1f} GiB) needed, the machine (or its cgroup) has "
-                          f"{avail / 2**30:.1f} GiB available")
+        raise MemoryError(
+            f"not enough memory for {what}: {n_bytes} bytes "
+            f"({n_bytes / 2**30:.1f} GiB) needed, the machine (or its cgroup) has "
+            f"{avail / 2**30:.1f} GiB available"
+        )
 
 
 def describe_largest(layout):
     """'layers[i] (repr)', the layer of layout with the most parameters."""
-    sizes = [(sum(_prod(p.shape) for p in layer.params(w)), i)
-             for i, (layer, w) in enumerate(zip(layout.layers, layout.widths))]
+    sizes = [
+        (sum(_prod(p.shape) for p in layer.params(w)), i)
+        for i, (layer, w) in enumerate(zip(layout.layers, layout.widths))
+    ]
     _, i = max(sizes)
     return f"layers[{i}] ({layout.layers[i]!r})"
 

@@ -12,6 +12,7 @@ zip of .npy members of plain dtypes whose headers match their sizes (checked bef
 allocation), with a JSON config of a format this version reads: ModelFileError (a
 ValueError) with the reason. Errors of the file system stay OSError. Nothing is unpickled.
 """
+
 import io as _io
 import json
 import os
@@ -40,8 +41,9 @@ def model_path(path):
     try:
         path = os.fsdecode(os.fspath(path))
     except TypeError:
-        raise TypeError(f"path must be a str or os.PathLike (or a file object), got "
-                        f"{type(path).__name__}") from None
+        raise TypeError(
+            f"path must be a str or os.PathLike (or a file object), got {type(path).__name__}"
+        ) from None
     return path if path.endswith(_SUFFIX) else path + _SUFFIX
 
 
@@ -127,20 +129,27 @@ def _read_member(zf, info, expected=None, max_bytes=None):
     that many bytes are decompressed (a member announcing more is never inflated further)."""
     with zf.open(info) as f:
         shape, fortran, dtype = _read_header(f)
-        if expected is not None and (tuple(shape), dtype) != (tuple(expected[0]),
-                                                              np.dtype(expected[1])):
-            raise ValueError(f"it holds {dtype}{tuple(shape)} but the file's config implies "
-                             f"{np.dtype(expected[1])}{tuple(expected[0])}")
+        if expected is not None and (tuple(shape), dtype) != (
+            tuple(expected[0]),
+            np.dtype(expected[1]),
+        ):
+            raise ValueError(
+                f"it holds {dtype}{tuple(shape)} but the file's config implies "
+                f"{np.dtype(expected[1])}{tuple(expected[0])}"
+            )
         count = 1
         for n in shape:
             count *= n
         n_bytes = count * dtype.itemsize
         if max_bytes is not None and n_bytes > max_bytes:
-            raise ValueError(f"its header announces {n_bytes} bytes, more than the "
-                             f"{max_bytes} allowed")
+            raise ValueError(
+                f"its header announces {n_bytes} bytes, more than the {max_bytes} allowed"
+            )
         if info.file_size - f.tell() != n_bytes:
-            raise ValueError(f"its header announces {dtype}{shape} ({n_bytes} "
-                             f"bytes) but it holds {info.file_size - f.tell()} bytes")
+            raise ValueError(
+                f"its header announces {dtype}{shape} ({n_bytes} "
+                f"bytes) but it holds {info.file_size - f.tell()} bytes"
+            )
         arr = np.empty(count, dtype=dtype)
         view = memoryview(arr.view(np.uint8))
         got = 0
@@ -148,7 +157,7 @@ def _read_member(zf, info, expected=None, max_bytes=None):
             chunk = f.read(min(n_bytes - got, 1 << 20))
             if not chunk:
                 raise ValueError("it is truncated")
-            view[got:got + len(chunk)] = chunk
+            view[got : got + len(chunk)] = chunk
             got += len(chunk)
     order = "F" if fortran else "C"
     if fortran and len(shape) > 1:
@@ -165,11 +174,15 @@ def _parse_config(path, text):
         raise ModelFileError(f"{path!r} is not an mlpcore model file (no format in its config)")
     newer = _FORMAT_RE.match(config["format"])
     if newer and int(newer.group(1)) > int(_FORMAT_RE.match(FORMAT).group(1)):
-        raise ModelFileError(f"{path!r} was written in format {config['format']!r} by a newer "
-                             f"mlpcore; this version reads {FORMAT!r}: upgrade mlpcore")
+        raise ModelFileError(
+            f"{path!r} was written in format {config['format']!r} by a newer "
+            f"mlpcore; this version reads {FORMAT!r}: upgrade mlpcore"
+        )
     if config["format"] not in (FORMAT, QUANTIZED_FORMAT):
-        raise ModelFileError(f"{path!r} is not an mlpcore model file (format "
-                             f"{config['format']!r}, expected {FORMAT!r})")
+        raise ModelFileError(
+            f"{path!r} is not an mlpcore model file (format "
+            f"{config['format']!r}, expected {FORMAT!r})"
+        )
     return config
 
 
@@ -185,8 +198,10 @@ def read_archive(path, expect=None):
     that what load decompresses is bounded by what the config describes."""
     if hasattr(path, "read"):
         if isinstance(path, _io.TextIOBase) or "b" not in getattr(path, "mode", "b"):
-            raise TypeError("the file object must be opened in binary mode ('rb'), got "
-                            f"mode {getattr(path, 'mode', 'text')!r}")
+            raise TypeError(
+                "the file object must be opened in binary mode ('rb'), got "
+                f"mode {getattr(path, 'mode', 'text')!r}"
+            )
         data, path = path.read(), getattr(path, "name", "<file object>")
     else:
         with open(path, "rb") as f:  # I/O errors stay OSError
@@ -195,8 +210,10 @@ def read_archive(path, expect=None):
         raise TypeError("the file object must be opened in binary mode")
 
     def damaged(exc):
-        return ModelFileError(f"{path!r} is damaged or not an mlpcore model file "
-                              f"({type(exc).__name__}: {exc})")
+        return ModelFileError(
+            f"{path!r} is damaged or not an mlpcore model file ({type(exc).__name__}: {exc})"
+        )
+
     try:
         # Everything below parses bytes in memory: any failure is the file's content.
         zf = zipfile.ZipFile(_io.BytesIO(data))
@@ -215,8 +232,9 @@ def read_archive(path, expect=None):
         except Exception as exc:
             raise ValueError(f"member 'config.npy': {exc}") from None
     except KeyError:
-        raise ModelFileError(f"{path!r} is not an mlpcore model file (no JSON 'config' "
-                             f"text)") from None
+        raise ModelFileError(
+            f"{path!r} is not an mlpcore model file (no JSON 'config' text)"
+        ) from None
     except MemoryError:
         raise
     except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError, ...
@@ -226,21 +244,23 @@ def read_archive(path, expect=None):
     config = _parse_config(path, str(text))
     expected = None if expect is None else expect(config)
     if expected is None:  # nothing to check the members against: at least their total size
-        _memory.require(sum(i.file_size for n, i in zip(names, infos) if n != "config.npy"),
-                        f"the members of {path!r}")
+        _memory.require(
+            sum(i.file_size for n, i in zip(names, infos) if n != "config.npy"),
+            f"the members of {path!r}",
+        )
     members = {n[:-4]: i for n, i in zip(names, infos) if n != "config.npy"}
     if expected is not None and set(members) != set(expected):
         missing, extra = sorted(set(expected) - set(members)), sorted(set(members) - set(expected))
         raise ModelFileError(
             f"{path!r} is not a valid mlpcore model: its members disagree with its config"
             + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; not in the config: {', '.join(extra)}" if extra else ""))
+            + (f"; not in the config: {', '.join(extra)}" if extra else "")
+        )
     arrays = {}
     try:
         for name, info in members.items():
             try:
-                arrays[name] = _read_member(zf, info,
-                                            None if expected is None else expected[name])
+                arrays[name] = _read_member(zf, info, None if expected is None else expected[name])
             except MemoryError:
                 raise
             except Exception as exc:

@@ -12,6 +12,7 @@ within a rounding error of a half-step to the neighbouring level (the measured e
 outputs is in docs/quantization.md). Float steps (activations as in mlpcore.onnx.LAYERS,
 affine batch-norm steps as Mul + Add) and the output activation follow in float32.
 """
+
 import numpy as np
 
 from .reference import quantized as _ref
@@ -27,6 +28,7 @@ def _activation_layer(name, param):
         for s in c.__subclasses__():
             yield s
             yield from subclasses(s)
+
     for cls in subclasses(layers.Activation):
         if cls.kind == name:
             try:
@@ -65,8 +67,10 @@ def export_quantized(_onnx, qnet, path=None, opset=None, input_name="X", output_
             s = init(np.float32(op["in_scale"]), "in_scale", np.float32)
             zp = init(np.uint8(op["zp"]), "zp", np.uint8)
             xq = g.node("QuantizeLinear", [x, s, zp])
-            xq = g.node("Clip", [xq, init(np.uint8(0), "lo", np.uint8),
-                                 init(np.uint8(_ref.QMAX), "hi", np.uint8)])
+            xq = g.node(
+                "Clip",
+                [xq, init(np.uint8(0), "lo", np.uint8), init(np.uint8(_ref.QMAX), "hi", np.uint8)],
+            )
             acc = g.node("MatMulInteger", [xq, init(arrays[f"wq_{n_dense}"], "wq", np.int8), zp])
             f = g.node("Cast", [acc], to=onnx.TensorProto.FLOAT)
             f = g.node("Mul", [f, init(scale, "scale", np.float32)])
@@ -88,13 +92,20 @@ def export_quantized(_onnx, qnet, path=None, opset=None, input_name="X", output_
     _onnx.OUTPUTS[meta["loss"]](g, x, output_name)
     elem = onnx.TensorProto.FLOAT
     graph = onnx.helper.make_graph(
-        g.nodes, "mlpcore_quantized",
+        g.nodes,
+        "mlpcore_quantized",
         [onnx.helper.make_tensor_value_info(input_name, elem, ["batch", qnet.n_features_in_])],
         [onnx.helper.make_tensor_value_info(output_name, elem, ["batch", qnet.n_outputs_])],
-        g.initializers)
+        g.initializers,
+    )
     opsets = [onnx.helper.make_opsetid("", opset)]
-    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="mlpcore",
-                                   producer_version=_onnx._version(), doc_string=repr(qnet))
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opsets,
+        producer_name="mlpcore",
+        producer_version=_onnx._version(),
+        doc_string=repr(qnet),
+    )
     model.ir_version = onnx.helper.find_min_ir_version_for(opsets)
     onnx.helper.set_model_props(model, {"loss": meta["loss"], "quantization": "int8"})
     onnx.checker.check_model(model)

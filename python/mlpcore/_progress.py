@@ -18,6 +18,7 @@ nothing; a long fit in a terminal shows its progress, as Keras' default does.
 Epochs are labelled with Keras' numbering: "epoch e+1/epochs" for the epoch of index e (an
 initial_epoch=5 fit starts at "epoch 6/10").
 """
+
 import _thread
 import sys
 import threading
@@ -25,7 +26,7 @@ import time
 
 _WIDTH = 24
 _INTERVAL = 0.125  # seconds between redraws
-AUTO_AFTER = 2.0      # verbose="auto": an epoch running this long shows the bar
+AUTO_AFTER = 2.0  # verbose="auto": an epoch running this long shows the bar
 AUTO_LONG_FIT = 10.0  # verbose="auto": a fit estimated this long shows the bar
 
 
@@ -53,8 +54,9 @@ def _duration(s):
 
 def format_logs(logs):
     skip = ("epoch", "time")
-    parts = [f"{k} {v:.4g}" for k, v in logs.items() if k not in skip
-             and not k.startswith("grad_norm_")]
+    parts = [
+        f"{k} {v:.4g}" for k, v in logs.items() if k not in skip and not k.startswith("grad_norm_")
+    ]
     return "  ".join(parts)
 
 
@@ -71,7 +73,7 @@ class Printer:
         self.verbose = 0 if self.auto else verbose
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._epoch = None      # (label, progress, start time) of the running epoch, or None
+        self._epoch = None  # (label, progress, start time) of the running epoch, or None
         self._last_loss = None
         self._thread = None
         self._width = 0
@@ -121,10 +123,12 @@ class Printer:
         batches = -(-total // self.batch_size)
         speed = done / elapsed if elapsed > 0 else 0.0
         left = (total - done) / speed if speed > 0 else float("nan")
-        line = (f"\r{label} [{bar[:_WIDTH]}] {done}/{total} samples  "
-                f"{min(-(-done // self.batch_size), batches)}/{batches} batches  "
-                f"{_rate(speed)} samples/s  "
-                + (f"{_clock(left)} left" if left == left else "--:-- left"))
+        line = (
+            f"\r{label} [{bar[:_WIDTH]}] {done}/{total} samples  "
+            f"{min(-(-done // self.batch_size), batches)}/{batches} batches  "
+            f"{_rate(speed)} samples/s  "
+            + (f"{_clock(left)} left" if left == left else "--:-- left")
+        )
         running = getattr(progress, "loss", float("nan"))
         if running == running:
             line += f"  loss {running:.4g}"
@@ -137,8 +141,7 @@ class Printer:
         """epoch: the index of the epoch that starts (Keras' numbering)."""
         if self.verbose == 1 or self._armed:
             with self._lock:
-                self._epoch = (f"epoch {epoch + 1}/{self.epochs}", progress,
-                               time.perf_counter())
+                self._epoch = (f"epoch {epoch + 1}/{self.epochs}", progress, time.perf_counter())
 
     def epoch_end(self, epoch, logs, seconds):
         label = f"epoch {epoch + 1}/{self.epochs}"
@@ -152,9 +155,11 @@ class Printer:
                 self._epoch = None
                 self._last_loss = logs["loss"]
                 speed = self.n / seconds if seconds > 0 else 0.0
-                self._write(f"\r{label} [{'=' * _WIDTH}] {self.n}/{self.n} samples  "
-                            f"{_rate(speed)} samples/s  {_duration(seconds)}  " + format_logs(logs),
-                            end="\n")
+                self._write(
+                    f"\r{label} [{'=' * _WIDTH}] {self.n}/{self.n} samples  "
+                    f"{_rate(speed)} samples/s  {_duration(seconds)}  " + format_logs(logs),
+                    end="\n",
+                )
         elif self.verbose == 2:
             self._write(f"{label}  {_duration(seconds)}  " + format_logs(logs), end="\n")
 

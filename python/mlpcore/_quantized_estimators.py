@@ -3,6 +3,7 @@ estimator with model_ an int8 QuantizedSequential, so predict, predict_proba,
 predict_log_proba and score run on the int8 kernels. They cannot be refitted: fit and
 partial_fit raise TypeError (fit the float estimator and quantize it again). coefs_ and
 intercepts_ stay the float model's. Imports scikit-learn (via mlpcore.estimators)."""
+
 import copy
 
 import numpy as np
@@ -13,13 +14,16 @@ from .estimators import MLPClassifier, MLPRegressor
 
 
 def _no_fit(self, *args, **kwargs):
-    raise TypeError(f"{type(self).__name__} is an int8 copy of a fitted estimator and cannot "
-                    "be trained: fit the float estimator and quantize it again "
-                    "(mlpcore.quantize(estimator, X_calibration))")
+    raise TypeError(
+        f"{type(self).__name__} is an int8 copy of a fitted estimator and cannot "
+        "be trained: fit the float estimator and quantize it again "
+        "(mlpcore.quantize(estimator, X_calibration))"
+    )
 
 
 class QuantizedMLPClassifier(MLPClassifier):
     """A fitted MLPClassifier whose model_ is int8 (mlpcore.quantize); fit raises TypeError."""
+
     fit = _no_fit
 
     def partial_fit(self, *args, **kwargs):
@@ -28,6 +32,7 @@ class QuantizedMLPClassifier(MLPClassifier):
 
 class QuantizedMLPRegressor(MLPRegressor):
     """A fitted MLPRegressor whose model_ is int8 (mlpcore.quantize); fit raises TypeError."""
+
     fit = _no_fit
 
     def partial_fit(self, *args, **kwargs):
@@ -43,11 +48,18 @@ def quantize_estimator(est, X_calibration, backend, quantize):
     elif isinstance(est, MLPRegressor):
         cls = QuantizedMLPRegressor
     else:
-        raise TypeError(f"model must be an mlpcore Sequential or a fitted mlpcore MLPClassifier/"
-                        f"MLPRegressor, got {type(est).__name__}")
+        raise TypeError(
+            f"model must be an mlpcore Sequential or a fitted mlpcore MLPClassifier/"
+            f"MLPRegressor, got {type(est).__name__}"
+        )
     check_is_fitted(est)
-    X = validate_data(est, X_calibration, accept_sparse=["csr", "csc"], reset=False,
-                      dtype=(np.float64, np.float32))
+    X = validate_data(
+        est,
+        X_calibration,
+        accept_sparse=["csr", "csc"],
+        reset=False,
+        dtype=(np.float64, np.float32),
+    )
     if sp.issparse(X):
         X = X.toarray()
     q = copy.copy(est)

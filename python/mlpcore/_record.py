@@ -15,6 +15,7 @@ read() are the file side of mlpcore.save/load (the archive itself: _npz.py).
 The configuration's checks live here too (check_config, parse_config, check_moments): the
 constructor, from_config and restore() share them.
 """
+
 import copy
 import json
 import numbers
@@ -34,12 +35,13 @@ COUNTERS = ("epoch_", "step_", "opt_steps_", "optimizer_", "history_")
 
 class Record(NamedTuple):
     """A checked record: the constructor arguments, then the arrays and counters to load."""
+
     layers: List[Any]
-    kwargs: Dict[str, Any]      # loss, dtype, seed, backend, input_dim
-    weights: List[np.ndarray]   # as get_weights()
-    state: List[np.ndarray]     # as get_state()
+    kwargs: Dict[str, Any]  # loss, dtype, seed, backend, input_dim
+    weights: List[np.ndarray]  # as get_weights()
+    state: List[np.ndarray]  # as get_state()
     moments: List[List[np.ndarray]]  # [m, v] as get_optimizer_state()
-    counters: Dict[str, Any]    # epoch_, step_, opt_steps_, optimizer_, history_
+    counters: Dict[str, Any]  # epoch_, step_, opt_steps_, optimizer_, history_
 
 
 # ---- the configuration -------------------------------------------------------------------
@@ -48,15 +50,22 @@ def check_config(layers, loss, dtype, seed, backend, input_dim=None):
     its canonical name); builds nothing."""
     layout = Layout(layers, input_dim)
     loss = layout.check_loss(_checks.check_loss(loss, layout.n_out))
-    return (layout, loss, _checks.check_dtype(dtype),
-            _checks.check_seed(seed), _checks.check_choice("backend", backend, BACKENDS))
+    return (
+        layout,
+        loss,
+        _checks.check_dtype(dtype),
+        _checks.check_seed(seed),
+        _checks.check_choice("backend", backend, BACKENDS),
+    )
 
 
 def parse_config(config):
     """(layers, kwargs) from a get_config() dict; ValueError for anything else."""
     if not isinstance(config, dict) or set(config) != set(CONFIG_KEYS):
-        raise ValueError(f"a Sequential config must be a dict with the keys "
-                         f"{', '.join(CONFIG_KEYS)}, got {config!r}")
+        raise ValueError(
+            f"a Sequential config must be a dict with the keys "
+            f"{', '.join(CONFIG_KEYS)}, got {config!r}"
+        )
     if not isinstance(config["layers"], (list, tuple)):
         raise ValueError(f"config['layers'] must be a list, got {config['layers']!r}")
     layers = [deserialize(d) for d in config["layers"]]
@@ -84,24 +93,39 @@ def capture(net):
     with net._snapshot_lock:  # one state: not mid-epoch, nor between an epoch and its record
         meta = {**net.get_config(), **{k: copy.deepcopy(getattr(net, k)) for k in COUNTERS}}
         m, v = net.get_optimizer_state()
-        arrays = {**_named("weight", net.get_weights()), **_named("state", net.get_state()),
-                  **_named("moment_m", m), **_named("moment_v", v)}
+        arrays = {
+            **_named("weight", net.get_weights()),
+            **_named("state", net.get_state()),
+            **_named("moment_m", m),
+            **_named("moment_v", v),
+        }
     return meta, arrays
 
 
 def _check_history(h):
-    if (not isinstance(h, dict) or "loss" not in h
-            or not all(isinstance(k, str) and isinstance(v, list)
-                       and all(x is None or (isinstance(x, numbers.Real)
-                                             and not isinstance(x, bool)) for x in v)
-                       for k, v in h.items())):
-        raise ValueError(f"history_ must be a dict of lists of numbers (None where an epoch "
-                         f"lacks the entry) with a 'loss' entry, got {h!r}")
+    if (
+        not isinstance(h, dict)
+        or "loss" not in h
+        or not all(
+            isinstance(k, str)
+            and isinstance(v, list)
+            and all(
+                x is None or (isinstance(x, numbers.Real) and not isinstance(x, bool)) for x in v
+            )
+            for k, v in h.items()
+        )
+    ):
+        raise ValueError(
+            f"history_ must be a dict of lists of numbers (None where an epoch "
+            f"lacks the entry) with a 'loss' entry, got {h!r}"
+        )
     if any(x is not None and not float(x).is_integer() for x in h.get("epoch", [])):
         raise ValueError(f"history_['epoch'] must hold whole epoch numbers, got {h['epoch']!r}")
     # epoch numbers are integers (files written before held them as floats: 3.0)
-    return {k: [None if x is None else int(x) if k == "epoch" else float(x) for x in v]
-            for k, v in h.items()}
+    return {
+        k: [None if x is None else int(x) if k == "epoch" else float(x) for x in v]
+        for k, v in h.items()
+    }
 
 
 def _arrays(arrays, prefix, n):
@@ -132,8 +156,11 @@ def expected_arrays(meta):
     layout, _, dtype, _, _ = check_config(layers, **kwargs)
     shapes = _expected_shapes(layout)
     n_bytes = sum(_memory._prod(s) for s in shapes.values()) * dtype.itemsize
-    _memory.require(n_bytes, f"the {len(shapes)} arrays of the model file "
-                             f"(largest layer: {_memory.describe_largest(layout)})")
+    _memory.require(
+        n_bytes,
+        f"the {len(shapes)} arrays of the model file "
+        f"(largest layer: {_memory.describe_largest(layout)})",
+    )
     return {name: (tuple(s), dtype) for name, s in shapes.items()}
 
 
@@ -150,8 +177,10 @@ def restore(meta, arrays, backend=None):
         kwargs["backend"] = backend
     layout, _, dtype, _, _ = check_config(layers, **kwargs)
     # at most 2**62: training on from a loaded model adds to them (the engine counts in 64 bits)
-    counters = {k: _checks.check_nonnegative_int(f"saved {k}", meta[k], maximum=1 << 62)
-                for k in ("epoch_", "step_", "opt_steps_")}
+    counters = {
+        k: _checks.check_nonnegative_int(f"saved {k}", meta[k], maximum=1 << 62)
+        for k in ("epoch_", "step_", "opt_steps_")
+    }
     counters["optimizer_"] = _checks.check_optimizer_dict("saved optimizer_", meta["optimizer_"])
     counters["history_"] = _check_history(meta["history_"])
 
@@ -161,11 +190,15 @@ def restore(meta, arrays, backend=None):
     expected = _expected_shapes(layout)
     if set(arrays) != set(expected):
         raise ValueError(f"the model's arrays must be {sorted(expected)}, got {sorted(arrays)}")
-    weights = _checks.check_array_list("saved weights", _arrays(arrays, "weight", n_params),
-                                       layout.param_shapes, dtype)
+    weights = _checks.check_array_list(
+        "saved weights", _arrays(arrays, "weight", n_params), layout.param_shapes, dtype
+    )
     state = layout.check_state(_arrays(arrays, "state", n_state), dtype)
-    m, v = check_moments([_arrays(arrays, "moment_m", n_params),
-                          _arrays(arrays, "moment_v", n_params)], layout.param_shapes, dtype)
+    m, v = check_moments(
+        [_arrays(arrays, "moment_m", n_params), _arrays(arrays, "moment_v", n_params)],
+        layout.param_shapes,
+        dtype,
+    )
     return Record(layers, kwargs, weights, state, [m, v], counters)
 
 
@@ -185,6 +218,7 @@ def write(net, path):
 
     def write_to(f):
         np.savez(f, config=config, **arrays)
+
     if hasattr(path, "write"):
         write_to(path)
     else:
@@ -194,6 +228,7 @@ def write(net, path):
 def expecting(where, backend=None):
     """read_archive's expect for a file of this format: the members its config implies
     (expected_arrays), or ModelFileError naming the file for a config restore would refuse."""
+
     def expect(config):
         try:
             return expected_arrays({k: v for k, v in config.items() if k != "format"})
@@ -201,6 +236,7 @@ def expecting(where, backend=None):
             if backend is not None and "backend" in str(exc):
                 raise
             raise ModelFileError(f"{where!r} is not a valid mlpcore model: {exc}") from None
+
     return expect
 
 

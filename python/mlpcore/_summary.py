@@ -1,6 +1,7 @@
 """Sequential.summary(): a table of the layers (output shape, parameter counts) and the
 totals, all read from the layer descriptors through the model's Layout (no branching on the
 kind of a layer)."""
+
 from typing import List, NamedTuple
 
 import numpy as np
@@ -8,10 +9,10 @@ import numpy as np
 
 class LayerRow(NamedTuple):
     index: int  # type: ignore[assignment]  # (the field shadows tuple.index)
-    layer: str           # repr of the descriptor
+    layer: str  # repr of the descriptor
     output_shape: tuple  # (None, width): None is the batch dimension
-    trainable: int       # number of trainable parameters (Dense W, b; BatchNorm gamma, beta)
-    non_trainable: int   # number of state values (BatchNorm running mean and variance)
+    trainable: int  # number of trainable parameters (Dense W, b; BatchNorm gamma, beta)
+    non_trainable: int  # number of state values (BatchNorm running mean and variance)
 
 
 def _size(shapes):
@@ -47,8 +48,10 @@ class Summary:
 
     def __str__(self):
         head = ("#", "Layer", "Output shape", "Params", "Non-trainable")
-        body = [(str(r.index), r.layer, str(r.output_shape), f"{r.trainable:,}",
-                 f"{r.non_trainable:,}") for r in self.rows]
+        body = [
+            (str(r.index), r.layer, str(r.output_shape), f"{r.trainable:,}", f"{r.non_trainable:,}")
+            for r in self.rows
+        ]
         widths = [max(len(row[c]) for row in [head] + body) for c in range(len(head))]
         align = ["<", "<", "<", ">", ">"]
 
@@ -56,13 +59,19 @@ class Summary:
             return "  ".join(f"{v:{a}{w}}" for v, a, w in zip(row, align, widths)).rstrip()
 
         rule = "-" * len(line(head))
-        out = [f"Sequential: input (None, {self.input_dim}), loss {self.loss}, "
-               f"dtype {self.dtype}", rule, line(head), rule]
+        out = [
+            f"Sequential: input (None, {self.input_dim}), loss {self.loss}, dtype {self.dtype}",
+            rule,
+            line(head),
+            rule,
+        ]
         out += [line(r) for r in body]
-        totals = [("Trainable params:", f"{self.trainable:,}"),
-                  ("Non-trainable params:", f"{self.non_trainable:,}"),
-                  ("Total params:", f"{self.total:,}"),
-                  (f"Memory ({self.dtype}):", f"{self.nbytes:,} bytes ({_human(self.nbytes)})")]
+        totals = [
+            ("Trainable params:", f"{self.trainable:,}"),
+            ("Non-trainable params:", f"{self.non_trainable:,}"),
+            ("Total params:", f"{self.total:,}"),
+            (f"Memory ({self.dtype}):", f"{self.nbytes:,} bytes ({_human(self.nbytes)})"),
+        ]
         out += [rule] + [f"{label:<22}{value}" for label, value in totals]
         return "\n".join(out)
 
@@ -73,7 +82,13 @@ def summarize(layout, loss, dtype):
     """The Summary of a model with this Layout, loss name and dtype."""
     rows = []
     for i, (layer, width) in enumerate(zip(layout.layers, layout.widths)):
-        rows.append(LayerRow(i, repr(layer), (None, layer.output_width(width)),
-                             _size(p.shape for p in layer.params(width)),
-                             _size(s.shape for s in layer.state(width))))
+        rows.append(
+            LayerRow(
+                i,
+                repr(layer),
+                (None, layer.output_width(width)),
+                _size(p.shape for p in layer.params(width)),
+                _size(s.shape for s in layer.state(width)),
+            )
+        )
     return Summary(rows, loss, dtype, layout.n_in)

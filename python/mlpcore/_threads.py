@@ -7,6 +7,7 @@ threadpoolctl (3.5 or newer) is installed, the pool is registered with it as a "
 limit it.
 The NumPy twin (backend="numpy") multiplies with NumPy's own BLAS, which these functions do
 not govern (threadpoolctl does)."""
+
 import contextlib
 import importlib.util
 
@@ -17,9 +18,11 @@ def _core():
     try:
         from . import _core
     except ImportError as exc:
-        raise RuntimeError("mlpcore's C++ extension (mlpcore._core) is not built, so there is "
-                           "no bundled BLAS whose threads could be set; NumPy's BLAS (used by "
-                           "backend='numpy') is limited with threadpoolctl") from exc
+        raise RuntimeError(
+            "mlpcore's C++ extension (mlpcore._core) is not built, so there is "
+            "no bundled BLAS whose threads could be set; NumPy's BLAS (used by "
+            "backend='numpy') is limited with threadpoolctl"
+        ) from exc
     return _core
 
 
@@ -63,6 +66,7 @@ def register_with_threadpoolctl():
         return
     try:
         import threadpoolctl
+
         version = tuple(int(p) for p in threadpoolctl.__version__.split(".")[:2])
     except Exception:  # an unusable threadpoolctl must not break `import mlpcore`
         return
@@ -83,11 +87,14 @@ def register_with_threadpoolctl():
 
         def get_version(self):
             from ._version import __version__
+
             return __version__
 
     try:
-        if not any(getattr(c, "internal_api", None) == "mlpcore"
-                   for c in getattr(threadpoolctl, "_ALL_CONTROLLERS", ())):
+        if not any(
+            getattr(c, "internal_api", None) == "mlpcore"
+            for c in getattr(threadpoolctl, "_ALL_CONTROLLERS", ())
+        ):
             threadpoolctl.register(MlpcoreController)
     except Exception:
         return

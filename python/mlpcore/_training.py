@@ -10,19 +10,21 @@ Ctrl-C between steps (at most every 50 ms) and raises KeyboardInterrupt, so an i
 stops fit within about one step and rolls the model back to the end of the last completed
 epoch.
 """
+
 import dataclasses
 import numbers
 import time
 
 import numpy as np
 
-from . import _checks, metrics as _metrics
+from . import _checks
+from . import metrics as _metrics
+from ._common import OPTIMIZER_DEFAULTS, n_batches
+from ._engine import EpochOptions
 from ._progress import Printer
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .history import History
 from .optimizers import Optimizer
-from ._common import OPTIMIZER_DEFAULTS, n_batches
-from ._engine import EpochOptions
 from .schedules import Constant, as_schedule
 
 # Per-layer gradient norms cost one extra pass over the gradients per step: 5% of fit's
@@ -43,19 +45,38 @@ def _optional_positive(name, value):
 def _resolve_optimizer(net, optimizer, lr, weight_decay, momentum, nesterov, betas, adam_eps):
     """(settings dict as optimizer_ records them, schedule, weight_decay) of fit's optimizer:
     an Optimizer object, or a name with the settings given to fit (None: not given)."""
-    given = {k: v for k, v in (("lr", lr), ("weight_decay", weight_decay),
-                               ("momentum", momentum), ("nesterov", nesterov), ("betas", betas),
-                               ("adam_eps", adam_eps)) if v is not None}
+    given = {
+        k: v
+        for k, v in (
+            ("lr", lr),
+            ("weight_decay", weight_decay),
+            ("momentum", momentum),
+            ("nesterov", nesterov),
+            ("betas", betas),
+            ("adam_eps", adam_eps),
+        )
+        if v is not None
+    }
     if isinstance(optimizer, Optimizer):
         if given:
-            raise ValueError(f"{', '.join(given)} given to fit together with the optimizer "
-                             f"object {optimizer!r}: set them on the optimizer")
+            raise ValueError(
+                f"{', '.join(given)} given to fit together with the optimizer "
+                f"object {optimizer!r}: set them on the optimizer"
+            )
     else:
-        settings = {k: given[f] for k, f in (("momentum", "momentum"), ("nesterov", "nesterov"),
-                                             ("betas", "betas"), ("eps", "adam_eps"))
-                    if f in given}
-        optimizer = Optimizer.named(optimizer, given.get("lr", FIT_LR),
-                                    given.get("weight_decay", 0.0), **settings)
+        settings = {
+            k: given[f]
+            for k, f in (
+                ("momentum", "momentum"),
+                ("nesterov", "nesterov"),
+                ("betas", "betas"),
+                ("eps", "adam_eps"),
+            )
+            if f in given
+        }
+        optimizer = Optimizer.named(
+            optimizer, given.get("lr", FIT_LR), given.get("weight_decay", 0.0), **settings
+        )
     lr = optimizer.lr
     if not hasattr(lr, "rates") and lr >= np.finfo(net.dtype).max:
         raise ValueError(f"lr={lr!r} is not representable in {net.dtype.name}")
@@ -65,13 +86,16 @@ def _resolve_optimizer(net, optimizer, lr, weight_decay, momentum, nesterov, bet
 def _class_weights(class_weight, Y, loss):
     """(n,) weights of the samples' classes; Y is the (n, K) target matrix."""
     if loss not in _CLASSIFICATION:
-        raise ValueError(f"class_weight needs a classification loss "
-                         f"({', '.join(_CLASSIFICATION)}), not {loss!r}")
+        raise ValueError(
+            f"class_weight needs a classification loss ({', '.join(_CLASSIFICATION)}), not {loss!r}"
+        )
     if loss in _BINARY:
         if Y.shape[1] != 1:
-            raise ValueError(f"class_weight needs one output with {loss} "
-                             f"(the network has {Y.shape[1]}; weight multi-label samples with "
-                             "sample_weight)")
+            raise ValueError(
+                f"class_weight needs one output with {loss} "
+                f"(the network has {Y.shape[1]}; weight multi-label samples with "
+                "sample_weight)"
+            )
         positive = (Y > 0.5).astype(np.float64) if loss != "binary_cross_entropy" else Y
         P = np.hstack([1 - positive, positive]).astype(np.float64)  # (n, 2) class memberships
     else:
@@ -84,12 +108,14 @@ def _class_weights(class_weight, Y, loss):
         per_class = np.ones(K)
         for c, wc in class_weight.items():
             if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < K:
-                raise ValueError(f"class_weight keys must be class indices in [0, {K - 1}], "
-                                 f"got {c!r}")
+                raise ValueError(
+                    f"class_weight keys must be class indices in [0, {K - 1}], got {c!r}"
+                )
             per_class[int(c)] = _checks.check_positive_real(f"class_weight[{c}]", wc)
     else:
-        raise ValueError(f"class_weight must be 'balanced' or a dict {{class: weight}}, "
-                         f"got {class_weight!r}")
+        raise ValueError(
+            f"class_weight must be 'balanced' or a dict {{class: weight}}, got {class_weight!r}"
+        )
     return P @ per_class
 
 
@@ -102,21 +128,48 @@ def _split(n, fraction, Y, loss, seed):
         val = []
         for c in np.unique(labels):
             idx = rng.permutation(np.flatnonzero(labels == c))
-            val.append(idx[:int(round(fraction * idx.size))])
+            val.append(idx[: int(round(fraction * idx.size))])
         val = np.sort(np.concatenate(val))
     else:
-        val = np.sort(rng.permutation(n)[:int(round(fraction * n))])
+        val = np.sort(rng.permutation(n)[: int(round(fraction * n))])
     if val.size == 0 or val.size == n:
-        raise ValueError(f"validation_split={fraction} leaves {n - val.size} training and "
-                         f"{val.size} validation samples of {n}")
+        raise ValueError(
+            f"validation_split={fraction} leaves {n - val.size} training and "
+            f"{val.size} validation samples of {n}"
+        )
     return np.setdiff1d(np.arange(n), val), val
 
 
-def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, momentum,
-        nesterov, betas, adam_eps, validation_data, patience, callback, validation_split=None,
-        sample_weight=None, class_weight=None, clip_norm=None, clip_value=None, l2_alpha=0.0,
-        record_steps=False, verbose="auto", callbacks=None, grad_norms=None, initial_epoch=0,
-        validation_freq=1):
+def fit(
+    net,
+    X,
+    y,
+    epochs,
+    batch_size,
+    lr,
+    shuffle,
+    weight_decay,
+    optimizer,
+    momentum,
+    nesterov,
+    betas,
+    adam_eps,
+    validation_data,
+    patience,
+    callback,
+    validation_split=None,
+    sample_weight=None,
+    class_weight=None,
+    clip_norm=None,
+    clip_value=None,
+    l2_alpha=0.0,
+    record_steps=False,
+    verbose="auto",
+    callbacks=None,
+    grad_norms=None,
+    initial_epoch=0,
+    validation_freq=1,
+):
     """Checks every argument (nothing changes on a ValueError), then runs the epochs under
     the model's fit lock; returns the History."""
     sparse = _checks.is_sparse(X)
@@ -128,8 +181,7 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
             Xe = _checks.check_X_sparse(X, net.n_features_in_, net.dtype)
     else:
         # a float64 X for a float32 C++ engine is read as it is, converted batch by batch
-        X = _checks.check_X(X, net.n_features_in_, net.dtype,
-                            keep_float64=net.backend == "native")
+        X = _checks.check_X(X, net.n_features_in_, net.dtype, keep_float64=net.backend == "native")
         n = X.shape[0]
     Y = _checks.check_targets(y, net.loss_name, n, net.n_outputs_, net.dtype)
     w = _checks.check_sample_weight(sample_weight, n, np.float64)
@@ -140,17 +192,21 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
     # Keras' numbering: this fit runs the epochs initial_epoch .. epochs - 1
     initial_epoch = _checks.check_nonnegative_int("initial_epoch", initial_epoch)
     if initial_epoch > epochs:
-        raise ValueError(f"initial_epoch={initial_epoch} is past epochs={epochs}: epochs is "
-                         "the index of the epoch to stop at (Keras' meaning), not a count")
+        raise ValueError(
+            f"initial_epoch={initial_epoch} is past epochs={epochs}: epochs is "
+            "the index of the epoch to stop at (Keras' meaning), not a count"
+        )
     validation_freq = _check_validation_freq(validation_freq)
     batch_size = _checks.check_positive_int("batch_size", batch_size)
-    settings, schedule, wd = _resolve_optimizer(net, optimizer, lr, weight_decay, momentum,
-                                                nesterov, betas, adam_eps)
+    settings, schedule, wd = _resolve_optimizer(
+        net, optimizer, lr, weight_decay, momentum, nesterov, betas, adam_eps
+    )
     clip_norm = _optional_positive("clip_norm", clip_norm)
     clip_value = _optional_positive("clip_value", clip_value)
     l2_alpha = _checks.check_nonnegative_real("l2_alpha", l2_alpha)
     if not (isinstance(verbose, str) and verbose == "auto") and (
-            verbose not in (0, 1, 2) or isinstance(verbose, float)):
+        verbose not in (0, 1, 2) or isinstance(verbose, float)
+    ):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     grad_norms = GRAD_NORMS_DEFAULT if grad_norms is None else bool(grad_norms)
 
@@ -158,39 +214,49 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
     if validation_split is not None:
         if validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
-        if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
-                or not 0 < validation_split < 1):
-            raise ValueError(f"validation_split must be a fraction in (0, 1), got "
-                             f"{validation_split!r}")
+        if (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, numbers.Real)
+            or not 0 < validation_split < 1
+        ):
+            raise ValueError(
+                f"validation_split must be a fraction in (0, 1), got {validation_split!r}"
+            )
         tr, va = _split(n, float(validation_split), Y, net.loss_name, net.seed)
         Xv, Yv = X[va], Y[va]
-        Xv = _checks.check_X(Xv.toarray() if sparse else Xv, net.n_features_in_, net.dtype,
-                             "X_val")  # (a float64 X kept for the engine: now the dtype)
+        Xv = _checks.check_X(
+            Xv.toarray() if sparse else Xv, net.n_features_in_, net.dtype, "X_val"
+        )  # (a float64 X kept for the engine: now the dtype)
         X, Y, n, Xe = X[tr], Y[tr], tr.size, None
         wv, w = (None, None) if w is None else (w[va], w[tr])
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
-                             "(X_val, y_val, sample_weight_val)")
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val) or a triple "
+                "(X_val, y_val, sample_weight_val)"
+            )
         Xv = validation_data[0]
         Xv = Xv.toarray() if _checks.is_sparse(Xv) else Xv
         Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
-        Yv = _checks.check_targets(validation_data[1], net.loss_name, Xv.shape[0],
-                                   net.n_outputs_, net.dtype, "y_val")
+        Yv = _checks.check_targets(
+            validation_data[1], net.loss_name, Xv.shape[0], net.n_outputs_, net.dtype, "y_val"
+        )
         if len(validation_data) == 3:
-            wv = _checks.check_sample_weight(validation_data[2], Xv.shape[0], np.float64,
-                                             "sample_weight_val")
+            wv = _checks.check_sample_weight(
+                validation_data[2], Xv.shape[0], np.float64, "sample_weight_val"
+            )
     if Xe is None:
         Xe = net._engine_rows(X) if sparse else X
     w = None if w is None else np.ascontiguousarray(w, dtype=net.dtype)
     if w is not None and not (w > 0).all():
-        raise ValueError("sample_weight times class_weight underflows to 0 in "
-                         f"{net.dtype.name}")
+        raise ValueError(f"sample_weight times class_weight underflows to 0 in {net.dtype.name}")
 
     cbs = []
     for c in (callbacks or []) if not isinstance(callbacks, Callback) else [callbacks]:
-        if not any(hasattr(c, m) for m in ("on_train_begin", "on_epoch_begin", "on_epoch_end",
-                                           "on_train_end")):
+        if not any(
+            hasattr(c, m)
+            for m in ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
+        ):
             raise ValueError(f"callbacks must be mlpcore.callbacks.Callback objects, got {c!r}")
         cbs.append(c)
     for c in cbs:  # refused here, before the first epoch changes anything
@@ -198,13 +264,14 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         if getattr(c, "save_best_only", None) is False:  # a checkpoint of every epoch
             monitor = None
         if Xv is None and isinstance(monitor, str) and monitor.startswith("val_"):
-            raise ValueError(f"{type(c).__name__} monitors {monitor!r}, which needs "
-                             "validation_data or validation_split")
+            raise ValueError(
+                f"{type(c).__name__} monitors {monitor!r}, which needs "
+                "validation_data or validation_split"
+            )
     if patience is not None:
         patience = _checks.check_positive_int("patience", patience)
         if Xv is None:
-            raise ValueError("patience (early stopping) needs validation_data or "
-                             "validation_split")
+            raise ValueError("patience (early stopping) needs validation_data or validation_split")
         cbs.append(EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
     if callback is not None:
         if not callable(callback):
@@ -216,15 +283,39 @@ def fit(net, X, y, epochs, batch_size, lr, shuffle, weight_decay, optimizer, mom
         net._layout.check_batch(n, f"X has {n} training sample")
     batch_size = min(batch_size, n)
     net._layout.check_batch(batch_size, f"batch_size={batch_size}")
-    options = EpochOptions(batch_size=batch_size, optimizer=settings, weight_decay=wd,
-                           shuffle=bool(shuffle), sample_weight=w, l2_alpha=l2_alpha,
-                           clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0,
-                           grad_norms=grad_norms, step_losses=bool(record_steps),
-                           check_interrupts=True)
+    options = EpochOptions(
+        batch_size=batch_size,
+        optimizer=settings,
+        weight_decay=wd,
+        shuffle=bool(shuffle),
+        sample_weight=w,
+        l2_alpha=l2_alpha,
+        clip_norm=clip_norm or 0.0,
+        clip_value=clip_value or 0.0,
+        grad_norms=grad_norms,
+        step_losses=bool(record_steps),
+        check_interrupts=True,
+    )
     with net._fit_lock:
-        loop = _Loop(net, Xe, Y, w, Xv, Yv, wv, (initial_epoch, epochs), batch_size,
-                     bool(shuffle), settings, schedule, wd, options, cbs, verbose,
-                     validation_freq)
+        loop = _Loop(
+            net,
+            Xe,
+            Y,
+            w,
+            Xv,
+            Yv,
+            wv,
+            (initial_epoch, epochs),
+            batch_size,
+            bool(shuffle),
+            settings,
+            schedule,
+            wd,
+            options,
+            cbs,
+            verbose,
+            validation_freq,
+        )
         return loop.run()
 
 
@@ -233,11 +324,18 @@ def _check_validation_freq(freq):
     from 1) or a collection of epoch numbers (counted from 1)."""
     if isinstance(freq, numbers.Integral) and not isinstance(freq, bool):
         return _checks.check_positive_int("validation_freq", freq)
-    if isinstance(freq, (list, tuple, set, frozenset, range)) and freq and all(
-            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 1 for e in freq):
+    if (
+        isinstance(freq, (list, tuple, set, frozenset, range))
+        and freq
+        and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 1 for e in freq
+        )
+    ):
         return frozenset(int(e) for e in freq)
-    raise ValueError("validation_freq must be a positive integer or a non-empty collection of "
-                     f"epoch numbers >= 1, got {freq!r}")
+    raise ValueError(
+        "validation_freq must be a positive integer or a non-empty collection of "
+        f"epoch numbers >= 1, got {freq!r}"
+    )
 
 
 class _Loop:
@@ -245,8 +343,26 @@ class _Loop:
     index, Keras' numbering), epoch_in_fit (epochs of this fit so far), lr_factor (scales the
     schedule's rates), stop_training (as net.stop_training), history."""
 
-    def __init__(self, net, X, Y, w, Xv, Yv, wv, epochs, batch_size, shuffle, settings,
-                 schedule, wd, options, callbacks, verbose, validation_freq=1):
+    def __init__(
+        self,
+        net,
+        X,
+        Y,
+        w,
+        Xv,
+        Yv,
+        wv,
+        epochs,
+        batch_size,
+        shuffle,
+        settings,
+        schedule,
+        wd,
+        options,
+        callbacks,
+        verbose,
+        validation_freq=1,
+    ):
         self.initial_epoch, epochs = epochs
         self.validation_freq = validation_freq
         self.net, self.X, self.Y, self.w = net, X, Y, w
@@ -261,12 +377,19 @@ class _Loop:
         self.first_step = 0  # steps of this fit so far: the schedule's step count
         self.lr_factor = 1.0
         self.stop_training = False
-        self.history = History({"epochs": epochs, "initial_epoch": self.initial_epoch,
-                                "batch_size": batch_size,
-                                "steps": self.n_steps, "samples": self.n})
+        self.history = History(
+            {
+                "epochs": epochs,
+                "initial_epoch": self.initial_epoch,
+                "batch_size": batch_size,
+                "steps": self.n_steps,
+                "samples": self.n,
+            }
+        )
         layout = net._layout
-        self.param_layers = [i for i, (l, wd_) in enumerate(zip(layout.layers, layout.widths))
-                             if l.params(wd_)]
+        self.param_layers = [
+            i for i, (l, wd_) in enumerate(zip(layout.layers, layout.widths)) if l.params(wd_)
+        ]
 
     def validates(self, epoch):
         """Whether the epoch of this index is followed by validation (validation_freq counts
@@ -279,8 +402,9 @@ class _Loop:
 
     def current_lr(self):
         """The rate the next step would get."""
-        return float(self.schedule.rates(self.epoch_in_fit, self.first_step, 1, self.n)[0]
-                     * self.lr_factor)
+        return float(
+            self.schedule.rates(self.epoch_in_fit, self.first_step, 1, self.n)[0] * self.lr_factor
+        )
 
     def _call(self, name, *args):
         stop = False
@@ -296,16 +420,22 @@ class _Loop:
     def _rates(self):
         """The epoch's per-step rates (n_steps,), or one rate for all its steps."""
         top = float(np.finfo(self.net.dtype).max)
-        if (isinstance(self.schedule, Constant) and self.lr_factor == 1.0
-                and self.schedule.lr < top):
+        if isinstance(self.schedule, Constant) and self.lr_factor == 1.0 and self.schedule.lr < top:
             return np.array([self.schedule.lr])  # the plain loop's fast path: one rate
-        rates = np.asarray(self.schedule.rates(self.epoch_in_fit, self.first_step, self.n_steps,
-                                               self.n), np.float64) * self.lr_factor
+        rates = (
+            np.asarray(
+                self.schedule.rates(self.epoch_in_fit, self.first_step, self.n_steps, self.n),
+                np.float64,
+            )
+            * self.lr_factor
+        )
         bad = np.flatnonzero(~((rates > 0) & (rates < top)))
         if bad.size:
-            raise ValueError(f"the learning-rate schedule {self.schedule!r} gives lr="
-                             f"{float(rates[bad[0]])!r} at step {self.first_step + int(bad[0])} "
-                             "of this fit: rates must be finite and > 0 (is total_steps too small?)")
+            raise ValueError(
+                f"the learning-rate schedule {self.schedule!r} gives lr="
+                f"{float(rates[bad[0]])!r} at step {self.first_step + int(bad[0])} "
+                "of this fit: rates must be finite and > 0 (is total_steps too small?)"
+            )
         return rates
 
     @property
@@ -353,11 +483,17 @@ class _Loop:
 
     def _interrupt_message(self):
         done = self.epoch_in_fit
-        return (f"training interrupted in epoch {self.epoch + 1}/{self.epochs}; that epoch was "
-                f"rolled back, so the model holds the weights after "
-                + (f"epoch {self.epoch} ({done} epoch{'s' if done != 1 else ''} of this fit "
-                   "completed, in net.history_)" if done else "the epochs before this fit")
-                + f"; resume with fit(..., epochs={self.epochs}, initial_epoch={self.epoch})")
+        return (
+            f"training interrupted in epoch {self.epoch + 1}/{self.epochs}; that epoch was "
+            f"rolled back, so the model holds the weights after "
+            + (
+                f"epoch {self.epoch} ({done} epoch{'s' if done != 1 else ''} of this fit "
+                "completed, in net.history_)"
+                if done
+                else "the epochs before this fit"
+            )
+            + f"; resume with fit(..., epochs={self.epochs}, initial_epoch={self.epoch})"
+        )
 
     def _epoch(self, printer):
         """One epoch through the model's transaction (Sequential._train_epoch): (logs, the
@@ -366,8 +502,11 @@ class _Loop:
         rates = self._rates()
         progress = net._progress_counter() if printer.wants_progress else None
         options = dataclasses.replace(
-            self.options, lr=float(rates[0]), progress=progress,
-            lrs=None if (rates == rates[0]).all() else rates.tolist())
+            self.options,
+            lr=float(rates[0]),
+            progress=progress,
+            lrs=None if (rates == rates[0]).all() else rates.tolist(),
+        )
         t0 = time.perf_counter()
         printer.epoch_begin(self.epoch, progress)
         try:
@@ -376,8 +515,13 @@ class _Loop:
             printer.epoch_failed()
             raise
         steps = int(result["steps"])
-        logs = {"epoch": self.epoch, "loss": float(result["loss"]), **validation,
-                "lr": float(rates[-1]), "time": time.perf_counter() - t0}
+        logs = {
+            "epoch": self.epoch,
+            "loss": float(result["loss"]),
+            **validation,
+            "lr": float(rates[-1]),
+            "time": time.perf_counter() - t0,
+        }
         for i, g in zip(self.param_layers, np.asarray(result["grad_norms"])):
             logs[f"grad_norm_{i}"] = float(g)
         self.first_step += steps
@@ -390,8 +534,14 @@ class _Loop:
         net, engine = self.net, self.net._engine
         logs = {"val_loss": float(engine.loss(self.Xv, self.Yv, False, step, self.wv))}
         with np.errstate(all="ignore"):  # the validation data may be anything: only recorded
-            logs.update({f"val_{k}": v for k, v in _metrics.compute(
-                net.loss_name, engine.predict(self.Xv, False, step), self.Yv, self.wv).items()})
+            logs.update(
+                {
+                    f"val_{k}": v
+                    for k, v in _metrics.compute(
+                        net.loss_name, engine.predict(self.Xv, False, step), self.Yv, self.wv
+                    ).items()
+                }
+            )
         return logs
 
 

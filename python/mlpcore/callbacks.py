@@ -18,6 +18,7 @@ the callbacks that monitor one skip those epochs.
 Built-ins: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler,
 CSVLogger, LambdaCallback.
 """
+
 import csv
 import math
 import numbers
@@ -26,8 +27,15 @@ import os
 from . import _checks, _record
 from .schedules import Plateau
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
-           "LearningRateScheduler", "CSVLogger", "LambdaCallback"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "CSVLogger",
+    "LambdaCallback",
+]
 
 
 class Callback:
@@ -56,8 +64,13 @@ def _mode(mode, monitor):
 
 def _monitored(logs, monitor, loop=None):
     """The monitored value, or None on an epoch fit did not validate (validation_freq)."""
-    if monitor not in logs and monitor.startswith("val_") and loop is not None and \
-            loop.Xv is not None and not loop.validates(int(logs["epoch"])):
+    if (
+        monitor not in logs
+        and monitor.startswith("val_")
+        and loop is not None
+        and loop.Xv is not None
+        and not loop.validates(int(logs["epoch"]))
+    ):
         return None
     if monitor not in logs:
         raise ValueError(f"cannot monitor {monitor!r}: the logs hold {', '.join(sorted(logs))}")
@@ -71,8 +84,15 @@ class EarlyStopping(Callback):
     counts as an improvement. verbose=1 (the default; Keras' is 0) prints a line when it
     stops, and says which epoch's weights it restored; verbose=0 is silent."""
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0,
-                 restore_best_weights=False, mode="auto", verbose=1):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0.0,
+        patience=0,
+        restore_best_weights=False,
+        mode="auto",
+        verbose=1,
+    ):
         if not isinstance(monitor, str):
             raise ValueError(f"monitor must be a name in the logs, got {monitor!r}")
         self.monitor = monitor
@@ -93,8 +113,11 @@ class EarlyStopping(Callback):
         current = _monitored(logs, self.monitor, self.loop)
         if current is None:
             return False
-        better = (current < self.best - self.min_delta if self.mode == "min"
-                  else current > self.best + self.min_delta)
+        better = (
+            current < self.best - self.min_delta
+            if self.mode == "min"
+            else current > self.best + self.min_delta
+        )
         if better:
             self.best, self.best_epoch, self.wait = current, epoch, 0
             if self.restore_best_weights:
@@ -109,13 +132,20 @@ class EarlyStopping(Callback):
                 self.model.set_state(self.best_weights[1])
             if self.verbose:
                 # epochs shown as the progress bar shows them (index + 1)
-                best = ("none was finite" if self.best_epoch is None else
-                        f"best {self.best:.6g} in epoch {self.best_epoch + 1}")
-                print(f"epoch {epoch + 1}: early stopping: {self.monitor} did not improve by "
-                      f"more than {self.min_delta:g} for {self.wait} epoch"
-                      f"{'s' if self.wait != 1 else ''} ({best})"
-                      + (f"; restored the weights of epoch {self.best_epoch + 1}" if restored
-                         else ""), flush=True)
+                best = (
+                    "none was finite"
+                    if self.best_epoch is None
+                    else f"best {self.best:.6g} in epoch {self.best_epoch + 1}"
+                )
+                print(
+                    f"epoch {epoch + 1}: early stopping: {self.monitor} did not improve by "
+                    f"more than {self.min_delta:g} for {self.wait} epoch"
+                    f"{'s' if self.wait != 1 else ''} ({best})"
+                    + (
+                        f"; restored the weights of epoch {self.best_epoch + 1}" if restored else ""
+                    ),
+                    flush=True,
+                )
             self.model.stop_training = True
             return True
         return False
@@ -137,7 +167,9 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
             current = _monitored(logs, self.monitor, self.loop)
-            if current is None or not (current < self.best if self.mode == "min" else current > self.best):
+            if current is None or not (
+                current < self.best if self.mode == "min" else current > self.best
+            ):
                 return False
             self.best = current
         _record.write(self.model, self.path.format(**logs))  # mlpcore.save
@@ -149,10 +181,28 @@ class ReduceLROnPlateau(Callback):
     improvement of `monitor` (torch.optim.lr_scheduler.ReduceLROnPlateau's rule, on top of
     whatever schedule fit uses), never below min_lr."""
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto",
-                 min_delta=1e-4, threshold_mode="rel", cooldown=0, min_lr=0.0):
-        self._plateau = Plateau(monitor, _mode(mode, monitor), factor, patience, min_delta,
-                                threshold_mode, cooldown, min_lr, 1e-8)
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        mode="auto",
+        min_delta=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0.0,
+    ):
+        self._plateau = Plateau(
+            monitor,
+            _mode(mode, monitor),
+            factor,
+            patience,
+            min_delta,
+            threshold_mode,
+            cooldown,
+            min_lr,
+            1e-8,
+        )
 
     @property
     def monitor(self):
@@ -185,10 +235,14 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         current = self.loop.current_lr()
         lr = self.schedule(epoch, current)
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
-                math.isfinite(lr) and lr > 0):
-            raise ValueError(f"LearningRateScheduler: schedule returned {lr!r}; it must "
-                             "return a finite rate > 0")
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, numbers.Real)
+            or not (math.isfinite(lr) and lr > 0)
+        ):
+            raise ValueError(
+                f"LearningRateScheduler: schedule returned {lr!r}; it must return a finite rate > 0"
+            )
         self.loop.lr_factor *= float(lr) / current
 
 
@@ -210,8 +264,9 @@ class CSVLogger(Callback):
         new = self._keys is None
         if new:
             self._keys = list(logs)
-            new = not (self.append and os.path.exists(self.filename)
-                           and os.path.getsize(self.filename) > 0)
+            new = not (
+                self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+            )
         with open(self.filename, "a", newline="") as f:
             w = csv.writer(f, delimiter=self.separator)
             if new:
@@ -224,10 +279,15 @@ class LambdaCallback(Callback):
     """A callback from functions: on_epoch_end(epoch, logs) etc.; fit(callback=f) is
     LambdaCallback(on_epoch_end=lambda epoch, logs: f(net, logs))."""
 
-    def __init__(self, on_train_begin=None, on_epoch_begin=None, on_epoch_end=None,
-                 on_train_end=None):
-        for name, f in (("on_train_begin", on_train_begin), ("on_epoch_begin", on_epoch_begin),
-                        ("on_epoch_end", on_epoch_end), ("on_train_end", on_train_end)):
+    def __init__(
+        self, on_train_begin=None, on_epoch_begin=None, on_epoch_end=None, on_train_end=None
+    ):
+        for name, f in (
+            ("on_train_begin", on_train_begin),
+            ("on_epoch_begin", on_epoch_begin),
+            ("on_epoch_end", on_epoch_end),
+            ("on_train_end", on_train_end),
+        ):
             if f is not None:
                 if not callable(f):
                     raise ValueError(f"{name} must be callable, got {f!r}")

@@ -16,12 +16,17 @@ activation between them, and an output activation that fixes mlpcore's loss:
                                                    (shaped (n, n_outputs) also for one output)
       exp          MLPRegressor(loss="poisson") -> "poisson"
 """
+
 from . import layers as _layers
 from .sequential import Sequential
 
 ACTIVATIONS = {"identity": "Identity", "logistic": "Sigmoid", "tanh": "Tanh", "relu": "ReLU"}
-OUTPUTS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
-           "identity": "mse", "exp": "poisson"}
+OUTPUTS = {
+    "softmax": "softmax_cross_entropy",
+    "logistic": "binary_cross_entropy",
+    "identity": "mse",
+    "exp": "poisson",
+}
 
 
 def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
@@ -32,21 +37,29 @@ def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
     """
     name = type(estimator).__name__
     if not all(hasattr(estimator, a) for a in ("coefs_", "intercepts_", "out_activation_")):
-        raise ValueError(f"estimator must be a fitted scikit-learn MLPClassifier or MLPRegressor "
-                         f"(with coefs_, intercepts_ and out_activation_), got {name}")
+        raise ValueError(
+            f"estimator must be a fitted scikit-learn MLPClassifier or MLPRegressor "
+            f"(with coefs_, intercepts_ and out_activation_), got {name}"
+        )
     if getattr(estimator, "batch_norm", False):  # mlpcore's own estimators
-        raise ValueError(f"{name}(batch_norm=True): coefs_ and intercepts_ leave out the "
-                         "batch-norm layers; its trained network is estimator.model_ (an "
-                         "mlpcore.Sequential: save, export or copy it directly)")
+        raise ValueError(
+            f"{name}(batch_norm=True): coefs_ and intercepts_ leave out the "
+            "batch-norm layers; its trained network is estimator.model_ (an "
+            "mlpcore.Sequential: save, export or copy it directly)"
+        )
     hidden = ACTIVATIONS.get(estimator.activation)
     if hidden is None:
-        raise ValueError(f"{name}.activation={estimator.activation!r} has no mlpcore layer; "
-                         f"supported: {', '.join(ACTIVATIONS)}")
+        raise ValueError(
+            f"{name}.activation={estimator.activation!r} has no mlpcore layer; "
+            f"supported: {', '.join(ACTIVATIONS)}"
+        )
     loss = OUTPUTS.get(estimator.out_activation_)
     if loss is None:
-        raise ValueError(f"{name}.out_activation_={estimator.out_activation_!r} (e.g. "
-                         "loss='poisson') has no mlpcore loss; supported output activations: "
-                         f"{', '.join(OUTPUTS)}")
+        raise ValueError(
+            f"{name}.out_activation_={estimator.out_activation_!r} (e.g. "
+            "loss='poisson') has no mlpcore loss; supported output activations: "
+            f"{', '.join(OUTPUTS)}"
+        )
     coefs, intercepts = list(estimator.coefs_), list(estimator.intercepts_)
     layers, weights = [], []
     for i, (W, b) in enumerate(zip(coefs, intercepts)):

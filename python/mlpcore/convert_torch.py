@@ -42,9 +42,11 @@ module's output equals net.predict. torch_loss(net) is the torch loss mlpcore mi
                             torch's hinge_embedding_loss is a different function. The output
                             is the margin z (output_activation=True adds nothing)
 """
+
 import numpy as np
 
-from . import _interop, layers as _layers
+from . import _interop
+from . import layers as _layers
 from .sequential import Sequential
 
 DTYPES = {"float32": "float32", "float64": "float64"}
@@ -54,8 +56,10 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:
-        raise ImportError("mlpcore's torch conversion needs PyTorch: pip install torch (on "
-                          "Linux, the CPU-only build: see the README's set-up)") from exc
+        raise ImportError(
+            "mlpcore's torch conversion needs PyTorch: pip install torch (on "
+            "Linux, the CPU-only build: see the README's set-up)"
+        ) from exc
     return torch
 
 
@@ -72,20 +76,27 @@ def _from_linear(m, i):
 
 def _from_batchnorm1d(m, i):
     if not (m.affine and m.track_running_stats) or m.momentum is None:
-        raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's BatchNorm needs "
-                         "affine=True, track_running_stats=True and a float momentum (got "
-                         f"affine={m.affine}, track_running_stats={m.track_running_stats}, "
-                         f"momentum={m.momentum})")
+        raise ValueError(
+            f"module[{i}] ({m}) is not convertible: mlpcore's BatchNorm needs "
+            "affine=True, track_running_stats=True and a float momentum (got "
+            f"affine={m.affine}, track_running_stats={m.track_running_stats}, "
+            f"momentum={m.momentum})"
+        )
     layer = _layers.BatchNorm(m.num_features, momentum=m.momentum, eps=m.eps)
-    return (layer, [_array(m.weight), _array(m.bias)],
-            [_array(m.running_mean), _array(m.running_var)])
+    return (
+        layer,
+        [_array(m.weight), _array(m.bias)],
+        [_array(m.running_mean), _array(m.running_var)],
+    )
 
 
 def _from_layernorm(m, i):
     shape = tuple(m.normalized_shape)
     if len(shape) != 1:
-        raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's LayerNorm normalises "
-                         f"the last dimension only, normalized_shape (n_features,); got {shape}")
+        raise ValueError(
+            f"module[{i}] ({m}) is not convertible: mlpcore's LayerNorm normalises "
+            f"the last dimension only, normalized_shape (n_features,); got {shape}"
+        )
     n = shape[0]
     weight = _array(m.weight) if m.weight is not None else np.ones(n)
     bias = _array(m.bias) if getattr(m, "bias", None) is not None else np.zeros(n, weight.dtype)
@@ -94,16 +105,20 @@ def _from_layernorm(m, i):
 
 def _from_softplus(m, i):
     if m.beta != 1 or m.threshold != 20:
-        raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's Softplus is "
-                         f"torch's default beta=1, threshold=20; got beta={m.beta}, "
-                         f"threshold={m.threshold}")
+        raise ValueError(
+            f"module[{i}] ({m}) is not convertible: mlpcore's Softplus is "
+            f"torch's default beta=1, threshold=20; got beta={m.beta}, "
+            f"threshold={m.threshold}"
+        )
     return _layers.Softplus(), [], []
 
 
 def _from_gelu(m, i):
     if m.approximate != "none":
-        raise ValueError(f"module[{i}] ({m}) is not convertible: mlpcore's GELU is the exact "
-                         f"(erf) form, approximate='none'; got approximate={m.approximate!r}")
+        raise ValueError(
+            f"module[{i}] ({m}) is not convertible: mlpcore's GELU is the exact "
+            f"(erf) form, approximate='none'; got approximate={m.approximate!r}"
+        )
     return _layers.GELU(), [], []
 
 
@@ -165,14 +180,18 @@ def from_torch(module, loss, dtype=None, seed=None, backend="native"):
     if last in _OUTPUT_HINTS:
         raise ValueError(f"module[{len(mods) - 1}] is {mods[-1]}: {_OUTPUT_HINTS[last]}")
     if last == "Sigmoid" and loss == "binary_cross_entropy":
-        raise ValueError(f"module[{len(mods) - 1}] is Sigmoid() and loss='binary_cross_entropy' "
-                         "applies a sigmoid itself: pass the module without its final Sigmoid")
+        raise ValueError(
+            f"module[{len(mods) - 1}] is Sigmoid() and loss='binary_cross_entropy' "
+            "applies a sigmoid itself: pass the module without its final Sigmoid"
+        )
     layers, weights, state = [], [], []
     for i, m in enumerate(mods):
         convert = FROM_TORCH.get(type(m).__name__)
         if convert is None:
-            raise ValueError(f"module[{i}] ({m}) is not supported by from_torch: no converter "
-                             f"for {type(m).__name__}; supported: {', '.join(sorted(FROM_TORCH))}")
+            raise ValueError(
+                f"module[{i}] ({m}) is not supported by from_torch: no converter "
+                f"for {type(m).__name__}; supported: {', '.join(sorted(FROM_TORCH))}"
+            )
         layer, w, s = convert(m, i)
         layers.append(layer)
         weights += w
@@ -181,8 +200,10 @@ def from_torch(module, loss, dtype=None, seed=None, backend="native"):
         params = list(module.parameters())
         dtype = str(params[0].dtype).replace("torch.", "") if params else "float64"
         if dtype not in DTYPES:
-            raise ValueError(f"the module's parameters are {dtype}; pass dtype='float32' or "
-                             "'float64' to convert them")
+            raise ValueError(
+                f"the module's parameters are {dtype}; pass dtype='float32' or "
+                "'float64' to convert them"
+            )
     net = Sequential(layers, loss=loss, dtype=dtype, seed=seed, backend=backend)
     net.set_weights(weights)
     net.set_state(state)
@@ -212,12 +233,15 @@ def _to_layernorm(nn, layer, a):
 
 def _tensor(array):
     import torch
+
     return torch.from_numpy(np.ascontiguousarray(array).copy())
 
 
 def _no_torch_twin(nn, layer, a):
-    raise ValueError("no torch.nn module computes it (its derivative is zero almost "
-                     "everywhere, so torch.nn has no such layer); to_torch cannot convert it")
+    raise ValueError(
+        "no torch.nn module computes it (its derivative is zero almost "
+        "everywhere, so torch.nn has no such layer); to_torch cannot convert it"
+    )
 
 
 TO_TORCH = {
@@ -260,8 +284,10 @@ def to_torch(net, output_activation=False):
     """
     torch = _import_torch()
     net = _interop.unwrap(net)
-    convert = [_interop.lookup(TO_TORCH, layer, i, "converted to torch")
-               for i, layer in enumerate(net.layers)]
+    convert = [
+        _interop.lookup(TO_TORCH, layer, i, "converted to torch")
+        for i, layer in enumerate(net.layers)
+    ]
     modules = []
     for i, (c, (layer, arrays)) in enumerate(zip(convert, _interop.layer_arrays(net))):
         try:
@@ -270,9 +296,11 @@ def to_torch(net, output_activation=False):
             raise ValueError(f"layers[{i}] ({layer!r}): {exc}") from None
     if output_activation:
         if net.loss_name not in OUTPUT_MODULES:
-            raise ValueError(f"torch.nn has no module for the output activation of the loss "
-                             f"{net.loss_name!r}: use output_activation=False and apply it to "
-                             "the output (torch.exp for poisson)")
+            raise ValueError(
+                f"torch.nn has no module for the output activation of the loss "
+                f"{net.loss_name!r}: use output_activation=False and apply it to "
+                "the output (torch.exp for poisson)"
+            )
         out = OUTPUT_MODULES[net.loss_name](torch.nn)
         modules += [out] if out is not None else []
     dtype = getattr(torch, net.dtype.name)
@@ -285,11 +313,13 @@ def _bce_with_logits(F, z, y):
 
 def _poisson(F, z, y):
     import torch
+
     return (torch.exp(z) - y * z + torch.special.xlogy(y, y) - y).sum() / z.shape[0]
 
 
 def _hinge_margins(z, y):
     import torch
+
     t = torch.where(y == 0, -torch.ones_like(y), y)
     return torch.clamp(1 - t * z, min=0)
 
@@ -308,6 +338,7 @@ def torch_loss(net):
     """loss(logits, y): the torch loss equal to net.loss (y as class indices (n,) or
     probability rows for softmax_cross_entropy, (n, n_outputs) otherwise)."""
     import torch.nn.functional as F
+
     name = _interop.unwrap(net).loss_name
     if name not in LOSSES:
         raise ValueError(f"no torch form of the loss {name!r} here; known: {', '.join(LOSSES)}")

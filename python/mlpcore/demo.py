@@ -11,6 +11,7 @@ test set, which the model has never influenced (about 97%).
     python -m mlpcore.demo --backend numpy    # the pure-NumPy reference engine
     python -m mlpcore.demo --epochs 60
 """
+
 import argparse
 import sys
 import time
@@ -28,16 +29,20 @@ def load_data(seed=SEED):
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
     except ImportError:
-        sys.exit("mlpcore.demo needs scikit-learn for its bundled digits data set.\n"
-                 'Install it with:  pip install scikit-learn\n'
-                 '(in a clone of mlpcore:  pip install ".[sklearn]")')
+        sys.exit(
+            "mlpcore.demo needs scikit-learn for its bundled digits data set.\n"
+            "Install it with:  pip install scikit-learn\n"
+            '(in a clone of mlpcore:  pip install ".[sklearn]")'
+        )
     digits = load_digits()
     X = (digits.data / 16.0).astype(np.float32)  # 8x8 pixels with values 0..16
     y = digits.target
     X_rest, X_test, y_rest, y_test = train_test_split(
-        X, y, test_size=0.2, stratify=y, random_state=seed)
+        X, y, test_size=0.2, stratify=y, random_state=seed
+    )
     X_train, X_val, y_train, y_val = train_test_split(
-        X_rest, y_rest, test_size=0.25, stratify=y_rest, random_state=seed)  # 0.25 * 0.8 = 0.2
+        X_rest, y_rest, test_size=0.25, stratify=y_rest, random_state=seed
+    )  # 0.25 * 0.8 = 0.2
     return X_train, y_train, X_val, y_val, X_test, y_test
 
 
@@ -49,15 +54,22 @@ def ascii_digit(x):
     """An 8x8 image (64 values in [0, 1]) as 8 lines of text."""
     shades = " .:-=+*#%@"
     img = x.reshape(8, 8)
-    return ["".join(shades[min(int(v * (len(shades) - 1) + 0.5), len(shades) - 1)] * 2
-                    for v in row) for row in img]
+    return [
+        "".join(shades[min(int(v * (len(shades) - 1) + 0.5), len(shades) - 1)] * 2 for v in row)
+        for row in img
+    ]
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m mlpcore.demo",
-                                description="Train an MLP on the 8x8 handwritten digits.")
-    p.add_argument("--backend", choices=("native", "numpy"), default="native",
-                   help="engine: native (C++ on OpenBLAS, default) or numpy (reference twin)")
+    p = argparse.ArgumentParser(
+        prog="python -m mlpcore.demo", description="Train an MLP on the 8x8 handwritten digits."
+    )
+    p.add_argument(
+        "--backend",
+        choices=("native", "numpy"),
+        default="native",
+        help="engine: native (C++ on OpenBLAS, default) or numpy (reference twin)",
+    )
     p.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
     p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default 0.1)")
@@ -66,19 +78,25 @@ def main(argv=None):
         p.error("--epochs must be >= 1")
 
     X_train, y_train, X_val, y_val, X_test, y_test = load_data()
-    print(f"digits: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test "
-          f"images of 8x8 pixels, 10 classes")
+    print(
+        f"digits: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test "
+        f"images of 8x8 pixels, 10 classes"
+    )
 
     try:
-        net = mc.Sequential([mc.Dense(64, 128), mc.ReLU(),
-                             mc.Dense(128, 64), mc.ReLU(),
-                             mc.Dense(64, 10)],
-                            loss="softmax_cross_entropy", dtype="float32", seed=SEED,
-                            backend=args.backend)
+        net = mc.Sequential(
+            [mc.Dense(64, 128), mc.ReLU(), mc.Dense(128, 64), mc.ReLU(), mc.Dense(64, 10)],
+            loss="softmax_cross_entropy",
+            dtype="float32",
+            seed=SEED,
+            backend=args.backend,
+        )
     except ImportError as exc:
         sys.exit(f"{exc}\n(try: python -m mlpcore.demo --backend numpy)")
-    print(f"network: 64-128-64-10 ReLU, softmax cross-entropy, backend={args.backend}, "
-          f"SGD lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs\n")
+    print(
+        f"network: 64-128-64-10 ReLU, softmax cross-entropy, backend={args.backend}, "
+        f"SGD lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs\n"
+    )
 
     every = max(1, args.epochs // 10)
     best_acc, best_epoch, best_weights = -1.0, 0, None
@@ -95,10 +113,14 @@ def main(argv=None):
     net.set_weights(best_weights)
     test_pred = np.argmax(net.predict(X_test), axis=1)
     test_acc = float(np.mean(test_pred == y_test))
-    print(f"\ntrained in {seconds:.2f} s; kept the weights of epoch {best_epoch} "
-          f"(best validation accuracy {best_acc:.2%})")
-    print(f"test accuracy: {test_acc:.2%} ({int(np.sum(test_pred == y_test))}/{len(y_test)} "
-          "held-out images)")
+    print(
+        f"\ntrained in {seconds:.2f} s; kept the weights of epoch {best_epoch} "
+        f"(best validation accuracy {best_acc:.2%})"
+    )
+    print(
+        f"test accuracy: {test_acc:.2%} ({int(np.sum(test_pred == y_test))}/{len(y_test)} "
+        "held-out images)"
+    )
 
     wrong = np.flatnonzero(test_pred != y_test)
     if len(wrong):

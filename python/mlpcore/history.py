@@ -22,6 +22,7 @@ A list of the per-epoch training losses (what fit returned before, so `losses[-1
 net.history_ keeps the same dict across all fit calls (None where an epoch lacks a key); it is
 saved by mlpcore.save and pickles.
 """
+
 import numpy as np
 
 
@@ -38,7 +39,8 @@ class History(list):
         n = len(self.epoch)
         for key, value in logs.items():
             self.history.setdefault(key, [float("nan")] * n).append(
-                int(value) if key == "epoch" else float(value))
+                int(value) if key == "epoch" else float(value)
+            )
         for values in self.history.values():
             if len(values) == n:
                 values.append(float("nan"))
@@ -58,8 +60,10 @@ class History(list):
             import pandas as pd
         except ImportError:
             raise ImportError("History.to_pandas() needs pandas: pip install pandas") from None
-        return pd.DataFrame({k: v for k, v in self.history.items() if k != "epoch"},
-                            index=pd.Index(self.epoch, name="epoch"))
+        return pd.DataFrame(
+            {k: v for k, v in self.history.items() if k != "epoch"},
+            index=pd.Index(self.epoch, name="epoch"),
+        )
 
     def plot(self, axes=None):
         """Draws the loss (and validation loss), the metrics and the per-layer gradient norms
@@ -86,17 +90,21 @@ def plot_history(history, axes=None):
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("plotting the history needs matplotlib: pip install matplotlib "
-                          "(in a clone of mlpcore: pip install \".[plot]\")") from None
+        raise ImportError(
+            "plotting the history needs matplotlib: pip install matplotlib "
+            '(in a clone of mlpcore: pip install ".[plot]")'
+        ) from None
     # one fit's epochs (increasing, from its initial_epoch), else the epochs in the order
     # trained (net.history_ over several fits: each numbers its own from 0)
     epochs = history.get("epoch") or []
     if len(epochs) != len(history.get("loss", [])) or any(
-            a is None or b is None or b <= a for a, b in zip(epochs, epochs[1:])):
+        a is None or b is None or b <= a for a, b in zip(epochs, epochs[1:])
+    ):
         epochs = list(range(len(history.get("loss", []))))
     metrics = [k for k in history if k.startswith("val_") and k != "val_loss"]
-    norms = sorted((k for k in history if k.startswith("grad_norm_")),
-                   key=lambda k: int(k.rsplit("_", 1)[1]))
+    norms = sorted(
+        (k for k in history if k.startswith("grad_norm_")), key=lambda k: int(k.rsplit("_", 1)[1])
+    )
     panels = 1 + bool(metrics) + bool(norms)
     if axes is None:
         _, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.5), squeeze=False)

@@ -11,6 +11,7 @@ not end with it, as np.savez does). save is atomic and load validates the whole 
 it builds a model (_npz.py): a damaged, truncated, crafted or newer-format file raises
 ModelFileError (a ValueError) with the reason; file-system errors stay OSError.
 """
+
 from typing import Any, Optional
 
 from . import _record
@@ -26,6 +27,7 @@ def save(net: Any, path: Any) -> None:
     (written directly, without the atomic rename). A quantized model writes its own record."""
     if getattr(net, "_quantized_record", False):
         from . import quantization
+
         quantization.write(net, path)
     else:
         _record.write(net, path)
@@ -43,8 +45,10 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
         if config.get("format") == QUANTIZED_FORMAT:
             return None  # its arrays are checked against its ops (quantization.read)
         return _record.expecting(where, backend)(config)
+
     archive = read_archive(path, expect)
     if archive[0].get("format") == QUANTIZED_FORMAT:
         from . import quantization
+
         return quantization.read(archive, getattr(path, "name", path), backend)
     return Sequential._from_record(_record.read(path, backend, archive=archive))

@@ -12,6 +12,7 @@ Adding a kind: subclass Layer (or Activation) here; __init_subclass__ registers 
 name for `deserialize`. The engines need the kind too: cpp/src/layer_kinds.cpp and
 reference/layer_kinds.py (see docs/ARCHITECTURE.md).
 """
+
 import copy
 from typing import Dict, NamedTuple, Optional, Tuple
 
@@ -24,6 +25,7 @@ _REGISTRY: Dict[str, type] = {}  # class name -> descriptor class, filled by Lay
 
 class Param(NamedTuple):
     """One trainable parameter array of a layer."""
+
     name: str
     shape: tuple
     weight_decay: bool  # fit's weight_decay applies to it (Dense weight matrices only)
@@ -31,11 +33,12 @@ class Param(NamedTuple):
 
 class State(NamedTuple):
     """One non-trainable state array of a layer, filled with `initial` at construction."""
-    name: str         # the array's name, as the converters know it: "running_var"
+
+    name: str  # the array's name, as the converters know it: "running_var"
     shape: tuple
     initial: float
     nonnegative: bool = False  # set_state refuses negative values
-    what: str = ""    # what it is, for messages ("running variance"; default: the name)
+    what: str = ""  # what it is, for messages ("running variance"; default: the name)
 
 
 class Layer:
@@ -51,6 +54,7 @@ class Layer:
     for activations and for Dense(n_out), which takes the width before it) and n_out (its
     output width, None when it equals the input width).
     """
+
     kind: Optional[str] = None
     needs_batch_statistics = False
     differentiable = True
@@ -76,13 +80,16 @@ class Layer:
             raise AttributeError(
                 f"{type(self).__name__} is a layer of a built Sequential and cannot be changed "
                 f"(setting {name!r}); build a new model, e.g. from an edited net.get_config() "
-                f"with Sequential.from_config, and set_weights where the shapes allow")
+                f"with Sequential.from_config, and set_weights where the shapes allow"
+            )
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
         if self.__dict__.get("_frozen"):
-            raise AttributeError(f"{type(self).__name__} is a layer of a built Sequential and "
-                                 f"cannot be changed (deleting {name!r})")
+            raise AttributeError(
+                f"{type(self).__name__} is a layer of a built Sequential and "
+                f"cannot be changed (deleting {name!r})"
+            )
         object.__delattr__(self, name)
 
     def __getstate__(self):  # copies and pickles of a model's layer are editable again
@@ -134,8 +141,9 @@ class Layer:
     @classmethod
     def from_config(cls, config):
         if not isinstance(config, dict):
-            raise ValueError(f"{cls.__name__}: config must be a dict of constructor "
-                             f"arguments, got {config!r}")
+            raise ValueError(
+                f"{cls.__name__}: config must be a dict of constructor arguments, got {config!r}"
+            )
         try:
             return cls(**config)
         except TypeError as exc:  # missing or unknown arguments
@@ -156,12 +164,14 @@ def serialize(layer):
 def deserialize(d):
     """The layer serialize() described; ValueError for anything else."""
     if not isinstance(d, dict) or set(d) != {"class", "config"}:
-        raise ValueError(f"a layer must be described as {{'class': name, 'config': {{...}}}}, "
-                         f"got {d!r}")
+        raise ValueError(
+            f"a layer must be described as {{'class': name, 'config': {{...}}}}, got {d!r}"
+        )
     cls = _REGISTRY.get(d["class"]) if isinstance(d["class"], str) else None
     if cls is None:
-        raise ValueError(f"unknown layer class {d['class']!r}; known layers: "
-                         f"{', '.join(_REGISTRY)}")
+        raise ValueError(
+            f"unknown layer class {d['class']!r}; known layers: {', '.join(_REGISTRY)}"
+        )
     return cls.from_config(d["config"])
 
 
@@ -196,29 +206,33 @@ class Dense(Layer):
     looked past), and
     r = sqrt(6 / (n_in + n_out)) (Glorot/Xavier-uniform) otherwise; b starts at zero.
     """
+
     kind = "dense"
     _positional = ("n_in", "n_out")
 
     def __init__(self, *widths, n_in=None, n_out=None, activation=None):
         if len(widths) > 2:
-            raise TypeError(f"Dense takes (n_out) or (n_in, n_out), got {len(widths)} "
-                            f"positional arguments {widths!r}")
+            raise TypeError(
+                f"Dense takes (n_out) or (n_in, n_out), got {len(widths)} "
+                f"positional arguments {widths!r}"
+            )
         if len(widths) == 2:
             if n_in is not None or n_out is not None:
                 raise TypeError("Dense got multiple values for n_in and n_out")
             n_in, n_out = widths
         elif len(widths) == 1:
-            if n_out is None:      # Dense(n_out) or Dense(n_out, n_in=k)
+            if n_out is None:  # Dense(n_out) or Dense(n_out, n_in=k)
                 n_out = widths[0]
-            elif n_in is None:     # Dense(n_in, n_out=k): the (n_in, n_out) signature
+            elif n_in is None:  # Dense(n_in, n_out=k): the (n_in, n_out) signature
                 n_in = widths[0]
             else:
                 raise TypeError("Dense got multiple values for n_in")
         if n_out is None:
             # a missing argument is a TypeError, as Python's own; from_config turns it into
             # ValueError "Dense: bad config"
-            raise TypeError("Dense missing n_out (the number of units), e.g. Dense(10) or "
-                            "Dense(784, 10)")
+            raise TypeError(
+                "Dense missing n_out (the number of units), e.g. Dense(10) or Dense(784, 10)"
+            )
         self.n_in = None if n_in is None else _checks.check_width("Dense", "n_in", n_in)
         self.n_out = _checks.check_width("Dense", "n_out", n_out)
         self.activation = _check_activation(activation)
@@ -226,8 +240,11 @@ class Dense(Layer):
     def expand(self):
         if self.activation is None:
             return [self]
-        act = (copy.deepcopy(self.activation) if isinstance(self.activation, Activation)
-               else activation_classes()[self.activation]())
+        act = (
+            copy.deepcopy(self.activation)
+            if isinstance(self.activation, Activation)
+            else activation_classes()[self.activation]()
+        )
         return [Dense(n_in=self.n_in, n_out=self.n_out), act]
 
     def params(self, n_in):
@@ -236,18 +253,23 @@ class Dense(Layer):
     def initial_params(self, n_in, rng, he):
         fan = n_in if he else n_in + self.n_out
         bound = np.sqrt(6.0 / fan)
-        return [rng.uniform(-bound, bound, n_in * self.n_out).reshape(n_in, self.n_out),
-                np.zeros(self.n_out)]
+        return [
+            rng.uniform(-bound, bound, n_in * self.n_out).reshape(n_in, self.n_out),
+            np.zeros(self.n_out),
+        ]
 
     def get_config(self):
         """{"n_in", "n_out"}; {"n_out"} alone when n_in is inferred; "activation" (its name,
         or serialize() of an Activation layer) when there is one."""
-        config = {"n_out": self.n_out} if self.n_in is None else {"n_in": self.n_in,
-                                                                 "n_out": self.n_out}
+        config = (
+            {"n_out": self.n_out} if self.n_in is None else {"n_in": self.n_in, "n_out": self.n_out}
+        )
         if self.activation is not None:
-            config["activation"] = (serialize(self.activation)
-                                    if isinstance(self.activation, Activation)
-                                    else self.activation)
+            config["activation"] = (
+                serialize(self.activation)
+                if isinstance(self.activation, Activation)
+                else self.activation
+            )
         return config
 
 
@@ -266,6 +288,7 @@ class BatchNorm(Layer):
     mean (init 0) and variance (init 1) are state: Sequential.get_state()/set_state().
     Training needs at least 2 samples per batch.
     """
+
     kind = "batchnorm"
     needs_batch_statistics = True
     init_transparent = True
@@ -284,9 +307,10 @@ class BatchNorm(Layer):
         return [np.ones(self.n_in), np.zeros(self.n_in)]
 
     def state(self, n_in):
-        return [State("running_mean", (self.n_in,), 0.0, what="running mean"),
-                State("running_var", (self.n_in,), 1.0, nonnegative=True,
-                      what="running variance")]
+        return [
+            State("running_mean", (self.n_in,), 0.0, what="running mean"),
+            State("running_var", (self.n_in,), 1.0, nonnegative=True, what="running variance"),
+        ]
 
     def spec_args(self):
         return (self.momentum, self.eps)
@@ -304,6 +328,7 @@ class LayerNorm(Layer):
     gamma (init 1) and beta (init 0) are trainable parameters in get_weights() (torch's
     elementwise affine weight and bias); no weight decay applies to them, as for BatchNorm.
     """
+
     kind = "layernorm"
     init_transparent = True
     _positional = ("n_features",)
@@ -332,6 +357,7 @@ class Dropout(Layer):
 
     Masks come from a counter-based generator keyed by (model seed, training step, layer
     index, element index), identical in both engines and independent of thread count."""
+
     kind = "dropout"
     init_transparent = True
 
@@ -351,34 +377,40 @@ class Activation(Layer):
 
 class Identity(Activation):
     """h = z."""
+
     kind = "identity"
 
 
 class Step(Activation):
     """Heaviside step: h = 1 if z >= 0 else 0. Forward only: its derivative is zero almost
     everywhere, so no gradient-based training can pass through it."""
+
     kind = "step"
     differentiable = False
 
 
 class Sign(Activation):
     """h = +1 if z >= 0 else -1. Forward only, like Step."""
+
     kind = "sign"
     differentiable = False
 
 
 class Sigmoid(Activation):
     """Logistic function h = 1 / (1 + exp(-z)), computed without overflow."""
+
     kind = "sigmoid"
 
 
 class Tanh(Activation):
     """h = tanh(z)."""
+
     kind = "tanh"
 
 
 class ReLU(Activation):
     """h = max(z, 0); derivative 1 where z > 0 and 0 elsewhere (also at z = 0)."""
+
     kind = "relu"
     relu_like = True
 
@@ -387,12 +419,14 @@ class LeakyReLU(Activation):
     """h = z where z > 0, negative_slope * z elsewhere (torch.nn.LeakyReLU); derivative 1
     where z > 0 and negative_slope elsewhere (also at z = 0). negative_slope: any finite
     real number, as in PyTorch."""
+
     kind = "leaky_relu"
     relu_like = True
 
     def __init__(self, negative_slope=0.01):
-        self.negative_slope = _checks.check_layer_real("LeakyReLU", "negative_slope",
-                                                       negative_slope)
+        self.negative_slope = _checks.check_layer_real(
+            "LeakyReLU", "negative_slope", negative_slope
+        )
 
     def spec_args(self):
         return (self.negative_slope,)
@@ -404,6 +438,7 @@ class LeakyReLU(Activation):
 class GELU(Activation):
     """Gaussian error linear unit, exact form (torch.nn.GELU's default):
     h = z * Phi(z) = 0.5 z (1 + erf(z / sqrt(2))), h' = Phi(z) + z phi(z)."""
+
     kind = "gelu"
     relu_like = True
 
@@ -411,6 +446,7 @@ class GELU(Activation):
 class SiLU(Activation):
     """Sigmoid linear unit (swish): h = z * sigmoid(z), h' = s (1 + z (1 - s)) with
     s = sigmoid(z) (torch.nn.SiLU, Keras' "silu"/"swish")."""
+
     kind = "silu"
     relu_like = True
 
@@ -419,6 +455,7 @@ class ELU(Activation):
     """Exponential linear unit (torch.nn.ELU): h = z where z > 0, alpha * (exp(z) - 1)
     elsewhere; derivative 1 where z > 0 and alpha * exp(z) elsewhere (also at z = 0, as
     torch). alpha: any finite real number (torch's and Keras' default 1.0)."""
+
     kind = "elu"
     relu_like = True
 
@@ -435,6 +472,7 @@ class ELU(Activation):
 class Softplus(Activation):
     """h = log(1 + exp(z)), computed as z where z > 20 (torch.nn.Softplus's defaults,
     beta = 1 and threshold = 20; Keras' softplus); h' = sigmoid(z), 1 where z > 20."""
+
     kind = "softplus"
     relu_like = True
 
@@ -443,8 +481,10 @@ class Softplus(Activation):
 # Keras' names that are not a kind name here: "linear" is no activation, "swish" is SiLU.
 ACTIVATION_ALIASES = {"linear": None, "swish": "silu"}
 # names an activation= cannot take, with the reason
-_REFUSED = {"softmax": "the softmax belongs to the loss: use loss=\"softmax_cross_entropy\" "
-                       "(Keras' categorical_crossentropy) and no output activation"}
+_REFUSED = {
+    "softmax": 'the softmax belongs to the loss: use loss="softmax_cross_entropy" '
+    "(Keras' categorical_crossentropy) and no output activation"
+}
 
 
 def activation_classes():
@@ -462,11 +502,14 @@ def _check_activation(activation):
     known = activation_classes()
     if isinstance(activation, str):
         if activation in _REFUSED:
-            raise ValueError(f"Dense: activation={activation!r} is not a layer here: "
-                             f"{_REFUSED[activation]}")
+            raise ValueError(
+                f"Dense: activation={activation!r} is not a layer here: {_REFUSED[activation]}"
+            )
         name = ACTIVATION_ALIASES.get(activation, activation)
         if name is None or name in known:
             return name
-    raise ValueError(f"Dense: activation must be None, an activation's name or an mlpcore "
-                     f"Activation layer, got {activation!r}; known names: "
-                     f"{', '.join(list(known) + list(ACTIVATION_ALIASES))}")
+    raise ValueError(
+        f"Dense: activation must be None, an activation's name or an mlpcore "
+        f"Activation layer, got {activation!r}; known names: "
+        f"{', '.join(list(known) + list(ACTIVATION_ALIASES))}"
+    )

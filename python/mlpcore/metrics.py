@@ -14,11 +14,17 @@ sample weights w (n,):
                            mae        weighted mean over rows of the mean |H - Y| over outputs
 All sums in float64.
 """
+
 import numpy as np
 
-NAMES = {"softmax_cross_entropy": ("accuracy",), "binary_cross_entropy": ("accuracy",),
-         "mse": ("r2", "mae"), "poisson": ("r2", "mae"), "hinge": ("accuracy",),
-         "squared_hinge": ("accuracy",)}
+NAMES = {
+    "softmax_cross_entropy": ("accuracy",),
+    "binary_cross_entropy": ("accuracy",),
+    "mse": ("r2", "mae"),
+    "poisson": ("r2", "mae"),
+    "hinge": ("accuracy",),
+    "squared_hinge": ("accuracy",),
+}
 
 
 def _mean(values, w):
@@ -41,6 +47,9 @@ def compute(loss, H, Y, w=None):
     ss_tot = (ww[:, None] * (Y - mean) ** 2).sum(axis=0)
     ss_res = (ww[:, None] * (Y - H) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
-                      np.where(ss_res == 0, 1.0, 0.0))
+        r2 = np.where(
+            ss_tot > 0,
+            1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
+            np.where(ss_res == 0, 1.0, 0.0),
+        )
     return {"r2": float(r2.mean()), "mae": _mean(np.abs(H - Y).mean(axis=1), w)}

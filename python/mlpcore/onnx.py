@@ -43,14 +43,15 @@ net.predict(X): class probabilities, margins or values.
 Input and output are 2-D tensors (batch, features) of the network's dtype (float32 or
 float64) with a dynamic batch dimension named "batch".
 """
+
 import os
 
 import numpy as np
 
 from . import _interop, _onnx_erf
 
-DEFAULT_OPSET = 17   # onnxruntime >= 1.13 and most other runtimes run it
-MIN_OPSET = 13       # Softmax over the last axis only, Where/Less/Sign in every dtype
+DEFAULT_OPSET = 17  # onnxruntime >= 1.13 and most other runtimes run it
+MIN_OPSET = 13  # Softmax over the last axis only, Where/Less/Sign in every dtype
 
 
 class _Graph:
@@ -77,14 +78,18 @@ class _Graph:
 
     def array(self, value, hint):
         name = self._name(hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(
-            np.ascontiguousarray(value, dtype=self.dtype), name))
+        self.initializers.append(
+            self.onnx.numpy_helper.from_array(np.ascontiguousarray(value, dtype=self.dtype), name)
+        )
         return name
 
     def node(self, op, inputs, output=None, **attrs):
         output = output or self._name(op)
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [output],
-                                                     name=self._name(op + "_node"), **attrs))
+        self.nodes.append(
+            self.onnx.helper.make_node(
+                op, list(inputs), [output], name=self._name(op + "_node"), **attrs
+            )
+        )
         return output
 
 
@@ -100,8 +105,9 @@ def _batchnorm(g, layer, x, arrays):
     eps32 = np.float32(layer.eps)
     var = arrays["running_var"] + g.dtype.type(float(layer.eps) - float(eps32))
     names = [g.array(arrays[k], k) for k in ("gamma", "beta", "running_mean")]
-    return g.node("BatchNormalization", [x] + names + [g.array(var, "running_var")],
-                  epsilon=float(eps32))
+    return g.node(
+        "BatchNormalization", [x] + names + [g.array(var, "running_var")], epsilon=float(eps32)
+    )
 
 
 def _reduce_mean_last(g, x):
@@ -116,8 +122,9 @@ def _reduce_mean_last(g, x):
 def _layernorm(g, layer, x, arrays):
     gamma, beta = g.array(arrays["gamma"], "gamma"), g.array(arrays["beta"], "beta")
     if g.dtype == np.float32 and g.opset >= 17:
-        return g.node("LayerNormalization", [x, gamma, beta], axis=-1,
-                      epsilon=float(np.float32(layer.eps)))
+        return g.node(
+            "LayerNormalization", [x, gamma, beta], axis=-1, epsilon=float(np.float32(layer.eps))
+        )
     # mlpcore's two passes: the mean, the centred values, their mean square (biased variance)
     centred = g.node("Sub", [x, _reduce_mean_last(g, x)])
     var = _reduce_mean_last(g, g.node("Mul", [centred, centred]))
@@ -136,8 +143,9 @@ def _elu(g, layer, x, arrays):
     # Elu's alpha is a float32 attribute (and onnxruntime has no float64 Elu): alpha (e^x - 1)
     # from a float64 constant, on min(x, 0) so that Exp never overflows in the unused branch
     negative = g.node("Min", [x, g.const(0.0)])
-    below = g.node("Mul", [g.node("Sub", [g.node("Exp", [negative]), g.const(1.0)]),
-                           g.const(layer.alpha)])
+    below = g.node(
+        "Mul", [g.node("Sub", [g.node("Exp", [negative]), g.const(1.0)]), g.const(layer.alpha)]
+    )
     return g.node("Where", [g.node("Greater", [x, g.const(0.0)]), x, below])
 
 
@@ -182,6 +190,7 @@ def _where_negative(below, at_or_above):
     def emit(g, layer, x, arrays):
         negative = g.node("Less", [x, g.const(0.0)])
         return g.node("Where", [negative, g.const(below), g.const(at_or_above)])
+
     return emit
 
 
@@ -221,8 +230,10 @@ def _import_onnx():
         import onnx.helper  # noqa: F401  (submodules used below)
         import onnx.numpy_helper  # noqa: F401
     except ImportError as exc:
-        raise ImportError("mlpcore.onnx.export needs the onnx package: pip install onnx "
-                          "onnxruntime (in a clone of mlpcore: pip install \".[onnx]\")") from exc
+        raise ImportError(
+            "mlpcore.onnx.export needs the onnx package: pip install onnx "
+            'onnxruntime (in a clone of mlpcore: pip install ".[onnx]")'
+        ) from exc
     return onnx
 
 
@@ -230,10 +241,15 @@ def _check_opset(onnx, opset):
     newest = onnx.defs.onnx_opset_version()
     if opset is None:
         return min(DEFAULT_OPSET, newest)
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) \
-            or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {newest}] (the installed "
-                         f"onnx {onnx.__version__} knows up to {newest}), got {opset!r}")
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, (int, np.integer))
+        or not MIN_OPSET <= opset <= newest
+    ):
+        raise ValueError(
+            f"opset must be an integer in [{MIN_OPSET}, {newest}] (the installed "
+            f"onnx {onnx.__version__} knows up to {newest}), got {opset!r}"
+        )
     return int(opset)
 
 
@@ -266,9 +282,12 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
     """
     if getattr(getattr(net, "model_", net), "_quantized_record", False):
         import sys
+
         from ._onnx_quantized import export_quantized  # it uses this module's helpers
-        return export_quantized(sys.modules[__name__], getattr(net, "model_", net), path, opset,
-                                input_name, output_name)
+
+        return export_quantized(
+            sys.modules[__name__], getattr(net, "model_", net), path, opset, input_name, output_name
+        )
     onnx = _import_onnx()
     net = _interop.unwrap(net)
     opset = _check_opset(onnx, opset)
@@ -276,8 +295,9 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
     output_name = _check_name("output_name", output_name)
     if input_name == output_name:
         raise ValueError(f"input_name and output_name must differ, both are {input_name!r}")
-    emitters = [_interop.lookup(LAYERS, layer, i, "exported to ONNX")
-                for i, layer in enumerate(net.layers)]
+    emitters = [
+        _interop.lookup(LAYERS, layer, i, "exported to ONNX") for i, layer in enumerate(net.layers)
+    ]
 
     g = _Graph(onnx, net.dtype, opset)
     x = input_name
@@ -286,19 +306,28 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
         x = emit(g, layer, x, arrays)
     g.prefix = "output"
     if net.loss_name not in OUTPUTS:
-        raise ValueError(f"the loss {net.loss_name!r} has no ONNX output activation here; "
-                         f"supported: {', '.join(OUTPUTS)}")
+        raise ValueError(
+            f"the loss {net.loss_name!r} has no ONNX output activation here; "
+            f"supported: {', '.join(OUTPUTS)}"
+        )
     OUTPUTS[net.loss_name](g, x, output_name)
 
     elem = onnx.helper.np_dtype_to_tensor_dtype(net.dtype)
     graph = onnx.helper.make_graph(
-        g.nodes, "mlpcore_sequential",
+        g.nodes,
+        "mlpcore_sequential",
         [onnx.helper.make_tensor_value_info(input_name, elem, ["batch", net.n_features_in_])],
         [onnx.helper.make_tensor_value_info(output_name, elem, ["batch", net.n_outputs_])],
-        g.initializers)
+        g.initializers,
+    )
     opsets = [onnx.helper.make_opsetid("", opset)]
-    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="mlpcore",
-                                   producer_version=_version(), doc_string=repr(net))
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opsets,
+        producer_name="mlpcore",
+        producer_version=_version(),
+        doc_string=repr(net),
+    )
     # the oldest IR version that carries this opset, so older runtimes load the file too
     model.ir_version = onnx.helper.find_min_ir_version_for(opsets)
     onnx.helper.set_model_props(model, {"loss": net.loss_name})
@@ -309,6 +338,7 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
 
 def _version():
     from ._version import __version__
+
     return __version__
 
 

@@ -15,6 +15,7 @@ mlpcore/reference/optim.py; the moments live in the model (they persist across f
 save/load and pickles) and restart from zero when the optimizer's kind or settings other
 than lr and weight_decay change. The objects hold settings only, so one can serve many fits.
 """
+
 from typing import Optional
 
 from . import _checks
@@ -30,10 +31,12 @@ _EPS = _D["eps"]
 class Optimizer:
     """Base class: `name` (the engines' name), the rate lr (a number or a schedule of
     mlpcore.schedules), weight_decay and the kind's settings given to the constructor."""
+
     name: Optional[str] = None
 
     def __init__(self, lr, weight_decay, **settings):
         from .schedules import Schedule
+
         if not isinstance(lr, Schedule):
             _checks.check_positive_real("lr", lr)
         _checks.check_nonnegative_real("weight_decay", weight_decay)
@@ -69,36 +72,42 @@ class Optimizer:
 
 class SGD(Optimizer):
     """torch.optim.SGD: m = momentum m + g; params -= lr (nesterov ? g + momentum m : m)."""
+
     name = "sgd"
 
-    def __init__(self, lr=1e-3, momentum=_D["momentum"], nesterov=_D["nesterov"],
-                 weight_decay=0.0):
+    def __init__(self, lr=1e-3, momentum=_D["momentum"], nesterov=_D["nesterov"], weight_decay=0.0):
         super().__init__(lr, weight_decay, momentum=momentum, nesterov=nesterov)
 
 
 class Adam(Optimizer):
     """torch.optim.Adam; weight_decay adds weight_decay * W to the gradient (L2)."""
+
     name = "adam"
 
     def __init__(self, lr=1e-3, betas=_BETAS, eps=_EPS, weight_decay=0.0):
-        super().__init__(lr, weight_decay, betas=tuple(betas) if isinstance(betas, list)
-                         else betas, eps=eps)
+        super().__init__(
+            lr, weight_decay, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps
+        )
 
 
 class AdamW(Optimizer):
     """torch.optim.AdamW: W *= 1 - lr weight_decay, then Adam's step without decay."""
+
     name = "adamw"
 
     def __init__(self, lr=1e-3, betas=_BETAS, eps=_EPS, weight_decay=0.01):
-        super().__init__(lr, weight_decay, betas=tuple(betas) if isinstance(betas, list)
-                         else betas, eps=eps)
+        super().__init__(
+            lr, weight_decay, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps
+        )
 
 
 class RMSprop(Optimizer):
     """torch.optim.RMSprop (centered=False): v = alpha v + (1 - alpha) g^2;
     u = g / (sqrt(v) + eps); params -= lr u (or through a momentum buffer)."""
+
     name = "rmsprop"
 
-    def __init__(self, lr=0.01, alpha=_D["alpha"], eps=_EPS, weight_decay=0.0,
-                 momentum=_D["momentum"]):
+    def __init__(
+        self, lr=0.01, alpha=_D["alpha"], eps=_EPS, weight_decay=0.0, momentum=_D["momentum"]
+    ):
         super().__init__(lr, weight_decay, alpha=alpha, eps=eps, momentum=momentum)

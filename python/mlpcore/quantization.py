@@ -18,11 +18,13 @@ pickles like a Sequential; it cannot be trained (fit raises TypeError: train the
 and quantize it again). Both engines: backend="native" (the C++ kernels, quantized.hpp) and
 backend="numpy" (reference/quantized.py, the same integers).
 """
+
 import copy
 
 import numpy as np
 
-from . import _checks, metrics as _metrics
+from . import _checks
+from . import metrics as _metrics
 from .reference import losses as _ref_losses
 from .reference import quantized as _ref
 
@@ -34,31 +36,42 @@ __all__ = ["quantize", "QuantizedSequential", "FORMAT"]
 
 # ---- from a float model to the record -------------------------------------------------------
 
+
 def _ops_of(net):
     """The model as ops in float64: ("dense", W, b), ("act", name, param),
     ("affine", a, c) (an inference-form batch norm); dropout and identity dropped."""
     from .layers import Activation
+
     weights, state = iter(net.get_weights()), iter(net.get_state())
     ops = []
     for i, (layer, spec) in enumerate(zip(net.layers, net._layout.specs)):
         kind, args = spec[0], spec[3:]
         if kind == "dense":
-            ops.append(["dense", np.asarray(next(weights), np.float64),
-                        np.asarray(next(weights), np.float64)])
+            ops.append(
+                [
+                    "dense",
+                    np.asarray(next(weights), np.float64),
+                    np.asarray(next(weights), np.float64),
+                ]
+            )
         elif kind == "batchnorm":
             gamma, beta = next(weights), next(weights)
             mean, var = next(state), next(state)
             eps = float(args[1])
             a = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(var, np.float64) + eps)
-            ops.append(["affine", a, np.asarray(beta, np.float64) - np.asarray(mean, np.float64) * a])
+            ops.append(
+                ["affine", a, np.asarray(beta, np.float64) - np.asarray(mean, np.float64) * a]
+            )
         elif kind == "dropout":
             continue
         elif isinstance(layer, Activation) and len(args) <= 1:
             if kind != "identity":
                 ops.append(["act", kind, float(args[0]) if args else 0.0])
         else:
-            raise ValueError(f"cannot quantize layer {i} ({layer!r}): int8 inference supports "
-                             "Dense, BatchNorm, Dropout and elementwise activations")
+            raise ValueError(
+                f"cannot quantize layer {i} ({layer!r}): int8 inference supports "
+                "Dense, BatchNorm, Dropout and elementwise activations"
+            )
     if not any(op[0] == "dense" for op in ops):
         raise ValueError("cannot quantize a model without a Dense layer")
     return ops
@@ -91,8 +104,10 @@ def _record_of(net, X):
         if op[0] == "dense":
             in_scale, zp = _ref.input_quantization(y.min(), y.max())
             if op[1].shape[0] > _ref.MAX_K:
-                raise ValueError(f"cannot quantize a Dense layer of {op[1].shape[0]} inputs "
-                                 f"(at most {_ref.MAX_K}: the int32 sums could overflow)")
+                raise ValueError(
+                    f"cannot quantize a Dense layer of {op[1].shape[0]} inputs "
+                    f"(at most {_ref.MAX_K}: the int32 sums could overflow)"
+                )
             wq, w_scale = _ref.quantize_weights(op[1])
             arrays[f"wq_{n_dense}"] = wq
             arrays[f"w_scale_{n_dense}"] = w_scale
@@ -109,14 +124,20 @@ def _record_of(net, X):
             meta_ops.append({"op": "affine"})
             n_affine += 1
             y = y * op[1] + op[2]
-    meta = {"format": FORMAT, "loss": net.loss_name, "n_in": int(net.n_features_in_),
-            "ops": meta_ops, "source": [repr(l) for l in net.layers],
-            "calibration_rows": int(X.shape[0])}
+    meta = {
+        "format": FORMAT,
+        "loss": net.loss_name,
+        "n_in": int(net.n_features_in_),
+        "ops": meta_ops,
+        "source": [repr(l) for l in net.layers],
+        "calibration_rows": int(X.shape[0]),
+    }
     return meta, arrays
 
 
 def _activation64(name, y, param):
     from .reference import activations
+
     return activations.activation_forward(name, y, param)
 
 
@@ -135,12 +156,16 @@ def quantize(model, X_calibration, *, backend=None):
     sums in int32, everything else in float32; see mlpcore.quantization.
     """
     from .sequential import Sequential
+
     if not isinstance(model, Sequential) and hasattr(model, "get_params"):
         from ._quantized_estimators import quantize_estimator
+
         return quantize_estimator(model, X_calibration, backend, quantize)
     if not isinstance(model, Sequential):
-        raise TypeError(f"model must be an mlpcore Sequential or a fitted mlpcore MLPClassifier/"
-                        f"MLPRegressor, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an mlpcore Sequential or a fitted mlpcore MLPClassifier/"
+            f"MLPRegressor, got {type(model).__name__}"
+        )
     backend = model.backend if backend is None else backend
     _checks.check_choice("backend", backend, BACKENDS)
     X = _checks.check_X(X_calibration, model.n_features_in_, np.float64, name="X_calibration")
@@ -150,15 +175,19 @@ def quantize(model, X_calibration, *, backend=None):
 
 # ---- files: mlpcore.save / mlpcore.load come here for quantized models -----------------------
 
+
 def write(qnet, path):
     """Writes qnet's record (format FORMAT) to path atomically, or to a binary file object."""
     import json
+
     from ._npz import model_path, write_atomic
+
     meta, arrays = qnet._capture()
     config = np.array(json.dumps(meta))
 
     def write_to(f):
         np.savez(f, config=config, **arrays)
+
     if hasattr(path, "write"):
         write_to(path)
     else:
@@ -168,6 +197,7 @@ def write(qnet, path):
 def read(archive, where, backend=None):
     """The QuantizedSequential of a read_archive() result; ModelFileError if it is invalid."""
     from ._npz import ModelFileError
+
     meta, arrays = archive
     try:
         return QuantizedSequential._restore(meta, arrays, "native" if backend is None else backend)
@@ -179,9 +209,11 @@ def read(archive, where, backend=None):
 
 # ---- the quantized model --------------------------------------------------------------------
 
+
 def _new_engine(backend, n_in, loss):
     if backend == "native":
         from . import _core
+
         return _core.QuantizedNetwork(n_in, loss)
     return _ref.QuantizedNetwork(n_in, loss)
 
@@ -206,43 +238,64 @@ def _check_record(meta, arrays):
         kind = op.get("op") if isinstance(op, dict) else None
         if kind == "dense":
             zp, s = op.get("zp"), op.get("in_scale")
-            if (not isinstance(zp, int) or isinstance(zp, bool) or not 0 <= zp <= _ref.QMAX
-                    or not isinstance(s, float) or not (np.isfinite(s) and s > 0)
-                    or not np.isfinite(np.float32(1) / np.float32(s))):
-                raise ValueError(f"op {k}: a dense op needs zp in [0, 127] and a finite "
-                                 f"in_scale > 0, got {op!r}")
+            if (
+                not isinstance(zp, int)
+                or isinstance(zp, bool)
+                or not 0 <= zp <= _ref.QMAX
+                or not isinstance(s, float)
+                or not (np.isfinite(s) and s > 0)
+                or not np.isfinite(np.float32(1) / np.float32(s))
+            ):
+                raise ValueError(
+                    f"op {k}: a dense op needs zp in [0, 127] and a finite in_scale > 0, got {op!r}"
+                )
             wq = arrays.get(f"wq_{n_dense}")
-            if not isinstance(wq, np.ndarray) or wq.dtype != np.int8 or wq.ndim != 2 \
-                    or wq.shape[0] != width or wq.shape[1] < 1:
+            if (
+                not isinstance(wq, np.ndarray)
+                or wq.dtype != np.int8
+                or wq.ndim != 2
+                or wq.shape[0] != width
+                or wq.shape[1] < 1
+            ):
                 raise ValueError(f"wq_{n_dense} must be an int8 array with {width} rows")
             width = wq.shape[1]
-            expected.update({f"wq_{n_dense}": (np.int8, wq.shape),
-                             f"w_scale_{n_dense}": (np.float32, (width,)),
-                             f"bias_{n_dense}": (np.float32, (width,))})
+            expected.update(
+                {
+                    f"wq_{n_dense}": (np.int8, wq.shape),
+                    f"w_scale_{n_dense}": (np.float32, (width,)),
+                    f"bias_{n_dense}": (np.float32, (width,)),
+                }
+            )
             n_dense += 1
         elif kind == "act":
             name, param = op.get("name"), op.get("param")
             from .reference import activations
+
             if name not in activations.NAMES or not isinstance(param, float):
-                raise ValueError(f"op {k}: an act op needs a known activation name and a "
-                                 f"float param, got {op!r}")
+                raise ValueError(
+                    f"op {k}: an act op needs a known activation name and a float param, got {op!r}"
+                )
         elif kind == "affine":
-            expected.update({f"a_{n_affine}": (np.float32, (width,)),
-                             f"c_{n_affine}": (np.float32, (width,))})
+            expected.update(
+                {f"a_{n_affine}": (np.float32, (width,)), f"c_{n_affine}": (np.float32, (width,))}
+            )
             n_affine += 1
         else:
             raise ValueError(f"op {k} must be a dict with 'op' dense, act or affine, got {op!r}")
     if n_dense == 0:
         raise ValueError("a quantized model needs a dense op")
     if set(arrays) != set(expected):
-        raise ValueError(f"the quantized model's arrays must be {sorted(expected)}, "
-                         f"got {sorted(arrays)}")
+        raise ValueError(
+            f"the quantized model's arrays must be {sorted(expected)}, got {sorted(arrays)}"
+        )
     for name, (dtype, shape) in expected.items():
         a = arrays[name]
         if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape:
-            raise ValueError(f"{name} must be {np.dtype(dtype).name} of shape {shape}, got "
-                             f"{getattr(a, 'dtype', type(a).__name__)} "
-                             f"{getattr(a, 'shape', '')}")
+            raise ValueError(
+                f"{name} must be {np.dtype(dtype).name} of shape {shape}, got "
+                f"{getattr(a, 'dtype', type(a).__name__)} "
+                f"{getattr(a, 'shape', '')}"
+            )
         if dtype == np.float32 and not np.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or infinity")
         if dtype == np.int8 and (a == -128).any():
@@ -262,8 +315,9 @@ class QuantizedSequential:
     _quantized_record = True  # mlpcore.save writes _capture() in FORMAT
 
     def __init__(self, *args, **kwargs):
-        raise TypeError("a QuantizedSequential is made by mlpcore.quantize(net, X_calibration) "
-                        "or mlpcore.load")
+        raise TypeError(
+            "a QuantizedSequential is made by mlpcore.quantize(net, X_calibration) or mlpcore.load"
+        )
 
     @classmethod
     def _restore(cls, meta, arrays, backend="native"):
@@ -275,8 +329,13 @@ class QuantizedSequential:
             if op["op"] == "dense":
                 w_scale = arrays[f"w_scale_{n_dense}"]
                 inv_s, scale = _ref.derived(op["in_scale"], w_scale)
-                engine.add_dense(arrays[f"wq_{n_dense}"], scale, arrays[f"bias_{n_dense}"],
-                                 op["zp"], float(inv_s))
+                engine.add_dense(
+                    arrays[f"wq_{n_dense}"],
+                    scale,
+                    arrays[f"bias_{n_dense}"],
+                    op["zp"],
+                    float(inv_s),
+                )
                 n_dense += 1
             elif op["op"] == "act":
                 engine.add_activation(op["name"], op["param"])
@@ -294,9 +353,16 @@ class QuantizedSequential:
 
     # ---- evaluation -----------------------------------------------------------------------
     def _X(self, X):
-        if (type(X) is np.ndarray and X.dtype == np.float32 and X.ndim == 2 and X.shape[0] > 0
-                and X.shape[1] == self.n_features_in_ and X.flags.c_contiguous
-                and X.flags.aligned and self.backend == "native"):
+        if (
+            type(X) is np.ndarray
+            and X.dtype == np.float32
+            and X.ndim == 2
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and X.flags.c_contiguous
+            and X.flags.aligned
+            and self.backend == "native"
+        ):
             return X  # the serving fast path: the engine reads it as it is and checks it for
             # NaN/inf with the message of _checks.check_X
         return _checks.check_X(X, self.n_features_in_, np.float32)
@@ -330,10 +396,13 @@ class QuantizedSequential:
 
     def _classifier_rule(self, method):
         from .sequential import _CLASS_RULES
+
         rule = _CLASS_RULES.get(self.loss_name)
         if rule is None:
-            raise ValueError(f"{method} needs a classification loss ({', '.join(_CLASS_RULES)}); "
-                             f"this model's loss is {self.loss_name!r}: use predict()")
+            raise ValueError(
+                f"{method} needs a classification loss ({', '.join(_CLASS_RULES)}); "
+                f"this model's loss is {self.loss_name!r}: use predict()"
+            )
         return rule
 
     def predict_proba(self, X):
@@ -347,8 +416,10 @@ class QuantizedSequential:
 
     # ---- not trainable --------------------------------------------------------------------
     def _no_training(self, *args, **kwargs):
-        raise TypeError("a quantized model cannot be trained: train the float model and "
-                        "quantize it again (mlpcore.quantize(net, X_calibration))")
+        raise TypeError(
+            "a quantized model cannot be trained: train the float model and "
+            "quantize it again (mlpcore.quantize(net, X_calibration))"
+        )
 
     fit = gradients = set_weights = set_state = _no_training
 
@@ -358,6 +429,7 @@ class QuantizedSequential:
         if self.backend != "native":
             return "numpy"
         from . import _core
+
         return _core.int8_kernel()
 
     def summary(self):
@@ -368,9 +440,13 @@ class QuantizedSequential:
         for op in self._meta["ops"]:
             if op["op"] == "dense":
                 wq = self._arrays[f"wq_{n_dense}"]
-                rows.append((f"Dense int8 {wq.shape[0]} -> {wq.shape[1]}",
-                             f"(None, {wq.shape[1]})",
-                             f"input scale {op['in_scale']:.4g}, zero point {op['zp']}"))
+                rows.append(
+                    (
+                        f"Dense int8 {wq.shape[0]} -> {wq.shape[1]}",
+                        f"(None, {wq.shape[1]})",
+                        f"input scale {op['in_scale']:.4g}, zero point {op['zp']}",
+                    )
+                )
                 int8_bytes += wq.nbytes
                 float_bytes += 8 * wq.shape[1]
                 width = wq.shape[1]
@@ -388,20 +464,32 @@ class QuantizedSequential:
 
         def line(r):
             return "  ".join(f"{v:<{w}}" for v, w in zip(r, widths)).rstrip()
+
         rule = "-" * len(line(head))
         return "\n".join(
-            [f"QuantizedSequential: input (None, {self.n_features_in_}), loss {self.loss_name} "
-             f"(output in float32), calibrated on {self._meta.get('calibration_rows', '?')} rows",
-             rule, line(head), rule, *map(line, body), rule,
-             f"int8 weights: {int8_bytes:,} bytes; float32 scales, biases, affine: "
-             f"{float_bytes:,} bytes; engine {self.backend} ({self.kernel})",
-             f"from: {', '.join(self._meta.get('source', []))}"])
+            [
+                f"QuantizedSequential: input (None, {self.n_features_in_}), loss {self.loss_name} "
+                f"(output in float32), calibrated on {self._meta.get('calibration_rows', '?')} rows",
+                rule,
+                line(head),
+                rule,
+                *map(line, body),
+                rule,
+                f"int8 weights: {int8_bytes:,} bytes; float32 scales, biases, affine: "
+                f"{float_bytes:,} bytes; engine {self.backend} ({self.kernel})",
+                f"from: {', '.join(self._meta.get('source', []))}",
+            ]
+        )
 
     def __repr__(self):
-        sizes = [self.n_features_in_] + [self._arrays[f"wq_{i}"].shape[1] for i in
-                                         range(sum(op["op"] == "dense" for op in self._meta["ops"]))]
-        return (f"QuantizedSequential({'-'.join(map(str, sizes))}, loss={self.loss_name!r}, "
-                f"backend={self.backend!r})")
+        sizes = [self.n_features_in_] + [
+            self._arrays[f"wq_{i}"].shape[1]
+            for i in range(sum(op["op"] == "dense" for op in self._meta["ops"]))
+        ]
+        return (
+            f"QuantizedSequential({'-'.join(map(str, sizes))}, loss={self.loss_name!r}, "
+            f"backend={self.backend!r})"
+        )
 
     # ---- persistence: the same record for pickling and mlpcore.save -----------------------
     def _capture(self):
@@ -412,5 +500,8 @@ class QuantizedSequential:
         return {"meta": meta, "arrays": arrays, "backend": self.backend}
 
     def __setstate__(self, d):
-        self.__dict__.update(QuantizedSequential._restore(d["meta"], d["arrays"],
-                                                          d.get("backend", "native")).__dict__)
+        self.__dict__.update(
+            QuantizedSequential._restore(
+                d["meta"], d["arrays"], d.get("backend", "native")
+            ).__dict__
+        )

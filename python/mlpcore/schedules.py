@@ -27,6 +27,7 @@ a torch scheduler created before the loop counts them.
 A rate <= 0 (a cosine with min_lr=0 or a one-cycle run past total_steps) is a ValueError
 when fit reaches it; the rate of each epoch's last step is history.history["lr"].
 """
+
 import math
 import numbers
 
@@ -34,8 +35,16 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["Schedule", "Constant", "StepDecay", "Exponential", "InverseScaling",
-           "CosineWarmup", "OneCycle", "ReduceOnPlateau"]
+__all__ = [
+    "Schedule",
+    "Constant",
+    "StepDecay",
+    "Exponential",
+    "InverseScaling",
+    "CosineWarmup",
+    "OneCycle",
+    "ReduceOnPlateau",
+]
 
 
 def _real(name, value, low=None, high=None, low_open=False, high_open=False):
@@ -53,6 +62,7 @@ class Schedule:
     """Base class. rates(epoch, first_step, n_steps, n_samples) -> (n_steps,) float64 rates
     of the epoch's steps; reset() at the start of every fit; epoch_end(logs) after every
     epoch (for schedules that watch a metric)."""
+
     lr = None
 
     def rates(self, epoch, first_step, n_steps, n_samples):
@@ -105,7 +115,7 @@ class Exponential(_PerEpoch):
         self.gamma = _real("gamma", gamma, 0, 1, low_open=True)
 
     def epoch_rate(self, epoch, n_samples):
-        return self.lr * self.gamma ** epoch
+        return self.lr * self.gamma**epoch
 
 
 class InverseScaling(_PerEpoch):
@@ -144,13 +154,22 @@ class CosineWarmup(Schedule):
 class OneCycle(Schedule):
     """torch.optim.lr_scheduler.OneCycleLR's rates (without its momentum cycling)."""
 
-    def __init__(self, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos",
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+    def __init__(
+        self,
+        max_lr,
+        total_steps,
+        pct_start=0.3,
+        anneal_strategy="cos",
+        div_factor=25.0,
+        final_div_factor=1e4,
+        three_phase=False,
+    ):
         self.max_lr = _checks.check_positive_real("max_lr", max_lr)
         self.total_steps = _checks.check_positive_int("total_steps", total_steps)
         self.pct_start = _real("pct_start", pct_start, 0, 1)
-        self.anneal_strategy = _checks.check_choice("anneal_strategy", anneal_strategy,
-                                                    ("cos", "linear"), "strategies")
+        self.anneal_strategy = _checks.check_choice(
+            "anneal_strategy", anneal_strategy, ("cos", "linear"), "strategies"
+        )
         self.div_factor = _checks.check_positive_real("div_factor", div_factor)
         self.final_div_factor = _checks.check_positive_real("final_div_factor", final_div_factor)
         self.three_phase = bool(three_phase)
@@ -158,8 +177,11 @@ class OneCycle(Schedule):
         low = initial / self.final_div_factor
         up = float(self.pct_start * self.total_steps) - 1
         if self.three_phase:
-            self._phases = [(up, initial, self.max_lr), (2 * up, self.max_lr, initial),
-                            (self.total_steps - 1, initial, low)]
+            self._phases = [
+                (up, initial, self.max_lr),
+                (2 * up, self.max_lr, initial),
+                (self.total_steps - 1, initial, low),
+            ]
         else:
             self._phases = [(up, initial, self.max_lr), (self.total_steps - 1, self.max_lr, low)]
 
@@ -191,18 +213,21 @@ class Plateau:
     after more than `patience` epochs without improvement of the monitored value, factor *=
     `factor` (lr never below min_lr), then `cooldown` epochs without counting."""
 
-    def __init__(self, monitor, mode, factor, patience, threshold, threshold_mode, cooldown,
-                 min_lr, eps):
+    def __init__(
+        self, monitor, mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps
+    ):
         if not isinstance(monitor, str):
-            raise ValueError(f"monitor must be a name in the logs, e.g. 'val_loss', got "
-                             f"{monitor!r}")
+            raise ValueError(
+                f"monitor must be a name in the logs, e.g. 'val_loss', got {monitor!r}"
+            )
         self.monitor = monitor
         self.mode = _checks.check_choice("mode", mode, ("min", "max"), "modes")
         self.factor = _real("factor", factor, 0, 1, low_open=True, high_open=True)
         self.patience = _checks.check_nonnegative_int("patience", patience)
         self.threshold = _real("threshold", threshold, 0)
-        self.threshold_mode = _checks.check_choice("threshold_mode", threshold_mode,
-                                                   ("rel", "abs"), "threshold modes")
+        self.threshold_mode = _checks.check_choice(
+            "threshold_mode", threshold_mode, ("rel", "abs"), "threshold modes"
+        )
         self.cooldown = _checks.check_nonnegative_int("cooldown", cooldown)
         self.min_lr = _real("min_lr", min_lr, 0)
         self.eps = _real("eps", eps, 0)
@@ -222,8 +247,9 @@ class Plateau:
     def update(self, logs, lr):
         """Watches logs[monitor]; returns the new factor of the rate lr (the current one)."""
         if self.monitor not in logs:
-            raise ValueError(f"cannot monitor {self.monitor!r}: the logs hold "
-                             f"{', '.join(sorted(logs))}")
+            raise ValueError(
+                f"cannot monitor {self.monitor!r}: the logs hold {', '.join(sorted(logs))}"
+            )
         current = float(logs[self.monitor])
         if self._better(current):
             self.best, self.bad = current, 0
@@ -243,17 +269,43 @@ class Plateau:
 class ReduceOnPlateau(_PerEpoch):
     """lr times a factor that shrinks when logs[monitor] stops improving (torch's rule)."""
 
-    def __init__(self, lr, monitor="val_loss", mode="min", factor=0.1, patience=10,
-                 threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+    def __init__(
+        self,
+        lr,
+        monitor="val_loss",
+        mode="min",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0.0,
+        eps=1e-8,
+    ):
         self.lr = _checks.check_positive_real("lr", lr)
-        self._plateau = Plateau(monitor, mode, factor, patience, threshold, threshold_mode,
-                                cooldown, min_lr, eps)
+        self._plateau = Plateau(
+            monitor, mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps
+        )
 
     def _config(self):
         p = self._plateau
-        return {"lr": self.lr, **{k: getattr(p, k) for k in (
-            "monitor", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-            "min_lr", "eps")}}
+        return {
+            "lr": self.lr,
+            **{
+                k: getattr(p, k)
+                for k in (
+                    "monitor",
+                    "mode",
+                    "factor",
+                    "patience",
+                    "threshold",
+                    "threshold_mode",
+                    "cooldown",
+                    "min_lr",
+                    "eps",
+                )
+            },
+        }
 
     def reset(self):
         self._plateau.reset()

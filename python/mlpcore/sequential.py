@@ -1,18 +1,19 @@
 """Sequential: a feed-forward network of layer descriptors plus a fused output/loss pair, run
 by the C++ engine (backend="native") or by its NumPy twin (backend="numpy")."""
+
 import copy
 import threading
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import _checks, _memory, _record, _summary, _training, metrics as _metrics
+from . import _checks, _memory, _record, _summary, _training
+from . import metrics as _metrics
 from ._common import Progress, gather
 from ._layout import join, split
 from ._record import check_config, check_moments, parse_config
 from .layers import serialize
 from .reference.network import Network as _NumpyNetwork
-
 
 # Array arguments: anything numpy.asarray takes (and a scipy.sparse matrix where documented)
 ArrayLike = Any
@@ -34,8 +35,10 @@ def _native_engine(dtype):
     try:
         from . import _core
     except ImportError as exc:  # pragma: no cover - a broken install
-        raise ImportError("mlpcore's C++ extension (mlpcore._core) could not be loaded; "
-                          "reinstall with 'pip install .' or use backend='numpy'") from exc
+        raise ImportError(
+            "mlpcore's C++ extension (mlpcore._core) could not be loaded; "
+            "reinstall with 'pip install .' or use backend='numpy'"
+        ) from exc
     return _core.Network32 if dtype == np.float32 else _core.Network64
 
 
@@ -43,8 +46,10 @@ class _Layers(tuple):
     """A built model's layers: read-only (the engine was built from them)."""
 
     def __setitem__(self, index, value):
-        raise TypeError("the layers of a built Sequential cannot be replaced; build a new "
-                        "model (e.g. Sequential.from_config of an edited get_config())")
+        raise TypeError(
+            "the layers of a built Sequential cannot be replaced; build a new "
+            "model (e.g. Sequential.from_config of an edited get_config())"
+        )
 
     __delitem__ = __setitem__
 
@@ -54,8 +59,11 @@ def _read_only(name, doc):
         return self.__dict__[name]
 
     def set_(self, value):
-        raise AttributeError(f"{doc} of a built Sequential cannot be changed (the engine was "
-                             "built for it); build a new model")
+        raise AttributeError(
+            f"{doc} of a built Sequential cannot be changed (the engine was "
+            "built for it); build a new model"
+        )
+
     return property(get, set_, doc=doc)
 
 
@@ -106,27 +114,34 @@ class Sequential:
     n_features_in_ = _read_only("_n_features_in", "n_features_in_")
     n_outputs_ = _read_only("_n_outputs", "n_outputs_")
 
-    def __init__(self, layers, loss=None, dtype="float32", seed=None, backend="native",
-                 input_dim=None):
+    def __init__(
+        self, layers, loss=None, dtype="float32", seed=None, backend="native", input_dim=None
+    ):
         layout, self._loss_name, self._dtype, self._seed, self._backend = check_config(
-            layers, loss, dtype, seed, backend, input_dim)
+            layers, loss, dtype, seed, backend, input_dim
+        )
         self._layout = copy.deepcopy(layout)  # the model owns its layers: later edits of the
-        for layer in self._layout.layers:     # caller's layer objects do not reach it, and
-            layer._freeze()                   # its own are read-only (see Layer._freeze)
+        for layer in self._layout.layers:  # caller's layer objects do not reach it, and
+            layer._freeze()  # its own are read-only (see Layer._freeze)
         self._layers = _Layers(self._layout.layers)
         self._n_features_in, self._n_outputs = self._layout.n_in, self._layout.n_out
-        self._param_shapes, self._state_shapes = self._layout.param_shapes, self._layout.state_shapes
+        self._param_shapes, self._state_shapes = (
+            self._layout.param_shapes,
+            self._layout.state_shapes,
+        )
         n_params = sum(_memory._prod(s) for s in self._param_shapes)
         # the engine's parameters, and their initial values drawn in float64, then converted
-        _memory.require(n_params * (2 * self.dtype.itemsize + 8),
-                        f"the {n_params} parameters (largest: "
-                        f"{_memory.describe_largest(self._layout)})")
-        self._engine = _new_engine(backend, self._layout.specs, self.loss_name, self.dtype,
-                                   self.seed)
+        _memory.require(
+            n_params * (2 * self.dtype.itemsize + 8),
+            f"the {n_params} parameters (largest: {_memory.describe_largest(self._layout)})",
+        )
+        self._engine = _new_engine(
+            backend, self._layout.specs, self.loss_name, self.dtype, self.seed
+        )
         self.epoch_ = 0  # epochs trained so far: keys the next epoch's shuffle
-        self.step_ = 0   # optimiser steps taken so far: keys the next step's dropout masks
+        self.step_ = 0  # optimiser steps taken so far: keys the next step's dropout masks
         self.optimizer_ = None  # the optimizer of the last fit (its moments live in the engine)
-        self.opt_steps_ = 0     # steps of that optimizer since its moments were zero
+        self.opt_steps_ = 0  # steps of that optimizer since its moments were zero
         self.history_ = {"loss": []}
         self.stop_training = False  # set by a callback to end the running fit (Keras' flag)
         self._fit_lock = threading.RLock()  # one fit at a time: fits share epoch_ and step_
@@ -141,9 +156,14 @@ class Sequential:
     def get_config(self) -> Dict[str, Any]:
         """The constructor arguments, JSON-able: Sequential.from_config(net.get_config())
         builds the same untrained model (same initial weights)."""
-        return {"layers": [serialize(l) for l in self.layers], "loss": self.loss_name,
-                "dtype": self.dtype.name, "seed": self.seed, "backend": self.backend,
-                "input_dim": self._layout.input_dim}
+        return {
+            "layers": [serialize(l) for l in self.layers],
+            "loss": self.loss_name,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "backend": self.backend,
+            "input_dim": self._layout.input_dim,
+        }
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], backend: Optional[str] = None) -> "Sequential":
@@ -180,16 +200,24 @@ class Sequential:
         """X, Y, training and step of loss/gradients/evaluate, checked (y is required, None
         included: it is refused); of predict and friends with targets=False (Y is None)."""
         X = _checks.check_X(X, self.n_features_in_, self.dtype)
-        Y = (_checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
-             if targets else None)
+        Y = (
+            _checks.check_targets(y, self.loss_name, X.shape[0], self.n_outputs_, self.dtype)
+            if targets
+            else None
+        )
         step = self.step_ if step is None else _checks.check_nonnegative_int("step", step)
         training = bool(training)
         if training:
             self._layout.check_batch(X.shape[0], f"X has {X.shape[0]}")
         return X, Y, training, step
 
-    def predict(self, X: ArrayLike, training: bool = False, step: Optional[int] = None,
-                batch_size: Optional[int] = None) -> np.ndarray:
+    def predict(
+        self,
+        X: ArrayLike,
+        training: bool = False,
+        step: Optional[int] = None,
+        batch_size: Optional[int] = None,
+    ) -> np.ndarray:
         """Output activations (n_samples, n_outputs): class probabilities for the
         cross-entropy losses, values for mse. training=True applies dropout masks of
         `step` (default: the next training step) and batch statistics.
@@ -204,30 +232,53 @@ class Sequential:
                 if training:
                     last = X.shape[0] % batch_size or batch_size
                     self._layout.check_batch(last, f"the last batch of X has {last}")
-                return np.concatenate([self._engine.predict(X[i:i + batch_size], training, step)
-                                       for i in range(0, X.shape[0], batch_size)])
+                return np.concatenate(
+                    [
+                        self._engine.predict(X[i : i + batch_size], training, step)
+                        for i in range(0, X.shape[0], batch_size)
+                    ]
+                )
             return self._engine.predict(X, training, step)
-        if (type(X) is np.ndarray and training is False and step is None
-                and self.backend == "native" and X.dtype == self.dtype and X.ndim == 2
-                and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
-                and X.flags.c_contiguous and X.flags.aligned):
+        if (
+            type(X) is np.ndarray
+            and training is False
+            and step is None
+            and self.backend == "native"
+            and X.dtype == self.dtype
+            and X.ndim == 2
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and X.flags.c_contiguous
+            and X.flags.aligned
+        ):
             # The serving fast path: an array the engine reads as it is; the engine checks it
             # for NaN/inf with the same message as _checks.check_X.
             return self._engine.predict(X, False, self.step_, True)
         X, _, training, step = self._check_call(X, None, training, step, targets=False)
         return self._engine.predict(X, training, step)
 
-    def loss(self, X: ArrayLike, y: ArrayLike, training: bool = False, step: Optional[int] = None,
-             sample_weight: Optional[ArrayLike] = None) -> float:
+    def loss(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        training: bool = False,
+        step: Optional[int] = None,
+        sample_weight: Optional[ArrayLike] = None,
+    ) -> float:
         """Mean loss over the samples, a float; with sample_weight (n_samples,) > 0 the
         weighted mean sum_i w_i l_i / sum_i w_i (scikit-learn's definition)."""
         X, Y, training, step = self._check_call(X, y, training, step)
         w = _checks.check_sample_weight(sample_weight, X.shape[0], self.dtype, relative=True)
         return float(self._engine.loss(X, Y, training, step, w))
 
-    def gradients(self, X: ArrayLike, y: ArrayLike, training: bool = False,
-                  step: Optional[int] = None,
-                  sample_weight: Optional[ArrayLike] = None) -> List[np.ndarray]:
+    def gradients(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        training: bool = False,
+        step: Optional[int] = None,
+        sample_weight: Optional[ArrayLike] = None,
+    ) -> List[np.ndarray]:
         """Gradient of loss(X, y, training, step, sample_weight) with respect to every
         parameter: a list shaped like get_weights(). Updates nothing (batch-norm running
         statistics included)."""
@@ -237,8 +288,9 @@ class Sequential:
         _, grad = self._engine.gradients(X, Y, training, step, w)
         return split(grad, self._param_shapes)
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike,
-                 sample_weight: Optional[ArrayLike] = None) -> Dict[str, float]:
+    def evaluate(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None
+    ) -> Dict[str, float]:
         """{"loss": the (weighted) mean loss, and the loss's metrics (mlpcore.metrics):
         "accuracy" for the cross-entropy and hinge losses, "r2" and "mae" for mse and
         poisson}, in evaluation mode."""
@@ -249,12 +301,37 @@ class Sequential:
         return out
 
     # ---- training ----------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, weight_decay=None,
-            optimizer="sgd", momentum=None, nesterov=None, betas=None, adam_eps=None,
-            validation_data=None, patience=None, callback=None, *, validation_split=None,
-            sample_weight=None, class_weight=None, clip_norm=None, clip_value=None,
-            l2_alpha=0.0, record_steps=False, verbose="auto", callbacks=None, grad_norms=None,
-            initial_epoch=0, validation_freq=1):
+    def fit(
+        self,
+        X,
+        y,
+        epochs=1,
+        batch_size=32,
+        lr=None,
+        shuffle=True,
+        weight_decay=None,
+        optimizer="sgd",
+        momentum=None,
+        nesterov=None,
+        betas=None,
+        adam_eps=None,
+        validation_data=None,
+        patience=None,
+        callback=None,
+        *,
+        validation_split=None,
+        sample_weight=None,
+        class_weight=None,
+        clip_norm=None,
+        clip_value=None,
+        l2_alpha=0.0,
+        record_steps=False,
+        verbose="auto",
+        callbacks=None,
+        grad_norms=None,
+        initial_epoch=0,
+        validation_freq=1,
+    ):
         """Minibatch stochastic gradient descent; returns a History (mlpcore.history): a list
         of the per-epoch training losses that also holds history.history, a dict of lists
         ("epoch", "loss", "val_loss", validation metrics, "lr", "time", "grad_norm_<i>").
@@ -327,14 +404,36 @@ class Sequential:
         raised; an exception or Ctrl-C (polled between steps by the C++ engine, so it
         stops within about one step) restores them too and propagates.
         """
-        return _training.fit(self, X, y, epochs, batch_size, lr, shuffle, weight_decay,
-                             optimizer, momentum, nesterov, betas, adam_eps, validation_data,
-                             patience, callback, validation_split=validation_split,
-                             sample_weight=sample_weight, class_weight=class_weight,
-                             clip_norm=clip_norm, clip_value=clip_value, l2_alpha=l2_alpha,
-                             record_steps=record_steps, verbose=verbose, callbacks=callbacks,
-                             grad_norms=grad_norms, initial_epoch=initial_epoch,
-                             validation_freq=validation_freq)
+        return _training.fit(
+            self,
+            X,
+            y,
+            epochs,
+            batch_size,
+            lr,
+            shuffle,
+            weight_decay,
+            optimizer,
+            momentum,
+            nesterov,
+            betas,
+            adam_eps,
+            validation_data,
+            patience,
+            callback,
+            validation_split=validation_split,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            l2_alpha=l2_alpha,
+            record_steps=record_steps,
+            verbose=verbose,
+            callbacks=callbacks,
+            grad_norms=grad_norms,
+            initial_epoch=initial_epoch,
+            validation_freq=validation_freq,
+        )
 
     # ---- the training epoch: one transaction, run by fit and by the estimators ------------
     # The internal surface the training loop (_training.py) and the scikit-learn estimators
@@ -348,8 +447,9 @@ class Sequential:
         scipy.sparse X the CSR triple (data, indices int64, indptr int64)."""
         if _checks.is_sparse(X):
             return _checks.check_X_sparse(X, self.n_features_in_, self.dtype)
-        return _checks.check_X(X, self.n_features_in_, self.dtype,
-                               keep_float64=self.backend == "native")
+        return _checks.check_X(
+            X, self.n_features_in_, self.dtype, keep_float64=self.backend == "native"
+        )
 
     def _progress_counter(self):
         """A counter of the samples done that the engine updates during an epoch
@@ -357,6 +457,7 @@ class Sequential:
         if self.backend == "numpy":
             return Progress()
         from . import _core
+
         return _core.Progress()
 
     def _train_epoch(self, X, Y, options, after=None):
@@ -372,29 +473,38 @@ class Sequential:
         counters are restored. Returns (the engine's result dict, what after returned)."""
         with self._fit_lock, self._snapshot_lock:
             engine = self._engine
-            before = (engine.get_params(), engine.get_state(), engine.get_optimizer_state(),
-                      self.optimizer_, self.opt_steps_)
+            before = (
+                engine.get_params(),
+                engine.get_state(),
+                engine.get_optimizer_state(),
+                self.optimizer_,
+                self.opt_steps_,
+            )
             committed = False
             try:
                 if options.optimizer != self.optimizer_:  # another optimizer: zero moments
                     engine.set_optimizer_state(np.zeros_like(before[2]))
                     self.optimizer_, self.opt_steps_ = dict(options.optimizer), 0
-                result = engine.train_epoch(X, Y, options, self.opt_steps_, self.epoch_,
-                                            self.step_)
+                result = engine.train_epoch(X, Y, options, self.opt_steps_, self.epoch_, self.step_)
                 value, steps = float(result["loss"]), int(result["steps"])
                 step = self.step_ + steps
                 # the outputs on some training rows must be finite too (exp and float32
                 # overflow after the last step); one small forward pass
                 rows = np.arange(min(PROBE_ROWS, Y.shape[0]))
                 probe = gather(X, rows, self.n_features_in_).astype(self.dtype, copy=False)
-                if not (np.isfinite(value) and np.isfinite(engine.get_params()).all()
-                        and np.isfinite(engine.get_state()).all()
-                        and np.isfinite(engine.loss(np.ascontiguousarray(probe), Y[rows],
-                                                    False, step))):
+                if not (
+                    np.isfinite(value)
+                    and np.isfinite(engine.get_params()).all()
+                    and np.isfinite(engine.get_state()).all()
+                    and np.isfinite(engine.loss(np.ascontiguousarray(probe), Y[rows], False, step))
+                ):
                     raise FloatingPointError(self._divergence_message(value, Y))
                 extra = None if after is None else after(step)
-                self.epoch_, self.step_, self.opt_steps_ = (self.epoch_ + 1, step,
-                                                            self.opt_steps_ + steps)
+                self.epoch_, self.step_, self.opt_steps_ = (
+                    self.epoch_ + 1,
+                    step,
+                    self.opt_steps_ + steps,
+                )
                 committed = True
             finally:
                 if not committed:
@@ -405,18 +515,22 @@ class Sequential:
         return result, extra
 
     def _divergence_message(self, value, Y):
-        msg = (f"training diverged in epoch {self.epoch_} (loss {value}; weights, batch-norm "
-               "statistics or outputs overflowed); the weights and state from before that "
-               "epoch were restored.")
+        msg = (
+            f"training diverged in epoch {self.epoch_} (loss {value}; weights, batch-norm "
+            "statistics or outputs overflowed); the weights and state from before that "
+            "epoch were restored."
+        )
         if self.loss_name in ("mse", "poisson"):
             Y = Y.astype(np.float64)
             scale = float(max(Y.std(axis=0).max(), np.abs(Y.mean(axis=0)).max()))
             if scale > 10:
-                return (msg + f" The targets are the likely cause: y has values of size "
-                        f"{scale:.3g} (standard deviation {Y.std(axis=0).max():.3g}); "
-                        "standardise y (e.g. scikit-learn's StandardScaler, or "
-                        "TransformedTargetRegressor around an estimator) and/or use a "
-                        "smaller lr.")
+                return (
+                    msg + f" The targets are the likely cause: y has values of size "
+                    f"{scale:.3g} (standard deviation {Y.std(axis=0).max():.3g}); "
+                    "standardise y (e.g. scikit-learn's StandardScaler, or "
+                    "TransformedTargetRegressor around an estimator) and/or use a "
+                    "smaller lr."
+                )
         return msg + " Try a smaller lr (or clip_norm=...) or rescale the inputs."
 
     def _loss_and_gradients(self, X, Y, sample_weight=None):
@@ -464,10 +578,13 @@ class Sequential:
 
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
-        input_dim = ("" if self._layout.input_dim is None
-                     else f", input_dim={self._layout.input_dim}")
-        return (f"Sequential([{inner}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
-                f"seed={self.seed}, backend={self.backend!r}{input_dim})")
+        input_dim = (
+            "" if self._layout.input_dim is None else f", input_dim={self._layout.input_dim}"
+        )
+        return (
+            f"Sequential([{inner}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
+            f"seed={self.seed}, backend={self.backend!r}{input_dim})"
+        )
 
     # ---- introspection and convenience ---------------------------------------------------
     def summary(self):
@@ -506,8 +623,7 @@ class Sequential:
             # The C++ engine needs a layer with parameters: the layers before the first one
             # (activations, dropout) run in the twin, which computes them the same way.
             backend = self.backend if n_params else "numpy"
-            prefix = _new_engine(backend, self._layout.specs[:i + 1], "mse", self.dtype,
-                                 self.seed)
+            prefix = _new_engine(backend, self._layout.specs[: i + 1], "mse", self.dtype, self.seed)
             prefix.set_params(np.ascontiguousarray(params[:n_params]))
             prefix.set_state(np.ascontiguousarray(state[:n_state]))
             outputs.append(prefix.predict(X, training, step))  # (n_samples, width of layer i)
@@ -517,9 +633,11 @@ class Sequential:
     def _classifier_rule(self, method):
         rule = _CLASS_RULES.get(self.loss_name)
         if rule is None:
-            raise ValueError(f"{method} needs a classification loss ("
-                             f"{', '.join(_CLASS_RULES)}); this model's loss is "
-                             f"{self.loss_name!r}: use predict()")
+            raise ValueError(
+                f"{method} needs a classification loss ("
+                f"{', '.join(_CLASS_RULES)}); this model's loss is "
+                f"{self.loss_name!r}: use predict()"
+            )
         return rule
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -528,9 +646,11 @@ class Sequential:
         per-output sigmoid probabilities for binary_cross_entropy. ValueError for mse,
         poisson and the hinge losses (their outputs are margins, not probabilities)."""
         if self.loss_name not in _PROBABILITY_LOSSES:
-            raise ValueError(f"predict_proba needs a classification loss with probability "
-                             f"outputs ({', '.join(_PROBABILITY_LOSSES)}); this model's loss is "
-                             f"{self.loss_name!r}: use predict() (or predict_classes())")
+            raise ValueError(
+                f"predict_proba needs a classification loss with probability "
+                f"outputs ({', '.join(_PROBABILITY_LOSSES)}); this model's loss is "
+                f"{self.loss_name!r}: use predict() (or predict_classes())"
+            )
         return self.predict(X)
 
     def predict_classes(self, X: ArrayLike) -> np.ndarray:
@@ -558,6 +678,10 @@ def _sign(h):
 
 
 # loss -> the classes its output activations h (n_samples, n_outputs) predict
-_CLASS_RULES = {"softmax_cross_entropy": _argmax, "binary_cross_entropy": _threshold,
-                "hinge": _sign, "squared_hinge": _sign}
+_CLASS_RULES = {
+    "softmax_cross_entropy": _argmax,
+    "binary_cross_entropy": _threshold,
+    "hinge": _sign,
+    "squared_hinge": _sign,
+}
 _PROBABILITY_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy")

@@ -15,7 +15,18 @@ namespace mlpcore {
 // entry per value, in this order (a static_assert checks it), and the switches over
 // Activation have no default, so -Werror=switch (CMakeLists.txt) names a forgotten case.
 enum class Activation {
-  Identity, Step, Sign, Sigmoid, Tanh, Relu, LeakyRelu, Gelu, Silu, Elu, Softplus, Count
+  Identity,
+  Step,
+  Sign,
+  Sigmoid,
+  Tanh,
+  Relu,
+  LeakyRelu,
+  Gelu,
+  Silu,
+  Elu,
+  Softplus,
+  Count
 };
 
 // One entry per activation: the registry behind the names (activations.cpp).
@@ -40,8 +51,8 @@ void activation_forward(Activation a, T* h, const T* z, std::size_t n, double pa
 // dz = dh * f'(z), from z (n,) and h (n,); dz may alias dh (never z or h). Throws for step
 // and sign.
 template <typename T>
-void activation_backward(Activation a, T* dz, const T* dh, const T* z, const T* h,
-                         std::size_t n, double param);
+void activation_backward(Activation a, T* dz, const T* dh, const T* z, const T* h, std::size_t n,
+                         double param);
 
 // The numerically stable logistic function, shared with the binary cross-entropy.
 template <typename T>

@@ -18,8 +18,8 @@ void gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T be
 
 // The same product by three plain loops: the reference the BLAS call is tested against.
 template <typename T>
-void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
-                const T* B, int ldb, T beta, T* C, int ldc);
+void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+                int ldb, T beta, T* C, int ldc);
 
 // The threads of the core's pool (parallel.hpp), which runs the panels of big products; the
 // BLAS itself always runs on one thread.

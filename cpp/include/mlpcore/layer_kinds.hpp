@@ -2,7 +2,8 @@
 // entry per kind (layer_kinds.cpp): its arguments and their checks, the sizes of its
 // parameters, state and cache, the rules it imposes, and its forward and backward passes
 // over the named views of one layer (LayerSlot). Adding a layer kind = its kernels
-// (layers.cpp / activations.cpp) + one entry here. Twin: the kind table of reference/layer_kinds.py.
+// (layers.cpp / activations.cpp) + one entry here. Twin: the kind table of
+// reference/layer_kinds.py.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +28,8 @@ struct LayerSpec {
 
 // The sizes one layer needs, as counts of T.
 struct LayerSizes {
-  std::size_t w = 0, b = 0;       // the two parameter arrays (dense W, b; batch/layer norm gamma, beta)
-  bool w_decays = false;          // weight decay applies to w (dense weight matrices)
+  std::size_t w = 0, b = 0;  // the two parameter arrays (dense W, b; batch/layer norm gamma, beta)
+  bool w_decays = false;     // weight decay applies to w (dense weight matrices)
   bool sgd_in_backward = false;   // backward can apply a plain SGD step itself (PassContext)
   std::size_t state = 0;          // non-trainable state (batchnorm running mean, var)
   std::size_t cache_per_row = 0;  // cache that grows with the batch (per sample)
@@ -39,19 +40,19 @@ struct LayerSizes {
 template <typename T>
 struct LayerSlot {
   const LayerSpec* spec = nullptr;
-  std::uint64_t index = 0;       // position in the network (keys dropout masks)
-  T *w = nullptr, *b = nullptr;  // parameters, shapes as in LayerSizes
+  std::uint64_t index = 0;         // position in the network (keys dropout masks)
+  T *w = nullptr, *b = nullptr;    // parameters, shapes as in LayerSizes
   T *dw = nullptr, *db = nullptr;  // their gradients (null in evaluation workspaces)
-  T* state = nullptr;            // (state,)
-  T* out = nullptr;              // (rows, n_out) the layer's output
-  T* cache = nullptr;            // (rows, cache_per_row) then (cache_fixed,)
-  bool masked = false;           // dropout: the last forward drew a mask
+  T* state = nullptr;              // (state,)
+  T* out = nullptr;                // (rows, n_out) the layer's output
+  T* cache = nullptr;              // (rows, cache_per_row) then (cache_fixed,)
+  bool masked = false;             // dropout: the last forward drew a mask
 };
 
 // What a pass needs to know besides the buffers.
 struct PassContext {
-  bool training = false;        // batch statistics and dropout masks
-  bool update_running = false;  // training forward moves batch-norm running statistics
+  bool training = false;             // batch statistics and dropout masks
+  bool update_running = false;       // training forward moves batch-norm running statistics
   std::uint64_t seed = 0, step = 0;  // dropout masks are keyed by (seed, step, layer)
   // Plain SGD fused into backward (kinds with sgd_in_backward): w = (1 - lr decay) w - lr dw
   // and b -= lr db, applied in place instead of accumulating dw and db. Null: accumulate.
@@ -78,13 +79,13 @@ struct LayerOps {
 };
 
 struct LayerKind {
-  const char* name;                      // "dense", "batchnorm", "layernorm", "dropout", "activation"
-  int n_args;                            // how many arguments follow the widths
+  const char* name;  // "dense", "batchnorm", "layernorm", "dropout", "activation"
+  int n_args;        // how many arguments follow the widths
   const char* arg_names[2];
-  bool keeps_width;                      // n_out == n_in
-  bool needs_batch_statistics;           // training needs >= 2 samples per batch
+  bool keeps_width;             // n_out == n_in
+  bool needs_batch_statistics;  // training needs >= 2 samples per batch
   LayerSizes (*sizes)(const LayerSpec&);
-  void (*check)(const LayerSpec&);       // argument ranges; throws std::invalid_argument
+  void (*check)(const LayerSpec&);  // argument ranges; throws std::invalid_argument
   bool (*differentiable)(const LayerSpec&);
   LayerOps<float> f32;
   LayerOps<double> f64;
@@ -93,9 +94,13 @@ struct LayerKind {
   const LayerOps<T>& ops() const;
 };
 template <>
-inline const LayerOps<float>& LayerKind::ops<float>() const { return f32; }
+inline const LayerOps<float>& LayerKind::ops<float>() const {
+  return f32;
+}
 template <>
-inline const LayerOps<double>& LayerKind::ops<double>() const { return f64; }
+inline const LayerOps<double>& LayerKind::ops<double>() const {
+  return f64;
+}
 
 // A spec from a kind name (a layer kind or an activation name), widths and arguments; checks
 // everything about it. Unknown names throw std::invalid_argument listing every known one.

@@ -14,15 +14,14 @@ void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O
 // dz is (B, O); dx (B, I) = dz W^T (skipped when dx is null), dw (I, O) += x^T dz,
 // db (O,) += column sums of dz.
 template <typename T>
-void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I,
-                    int O);
+void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O);
 
 // The same backward with a plain SGD step fused in (no gradient buffer): dx (B, I) = dz W^T
 // with W before the step (skipped when dx is null), then W = (1 - lr decay) W - lr x^T dz in
 // one gemm, and b -= lr * column sums of dz, summed in sums (O,) first.
 template <typename T>
-void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I,
-                        int O, double lr, double decay);
+void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I, int O,
+                        double lr, double decay);
 
 // ---- batch normalisation (PyTorch's conventions) ---------------------------------------
 // x, y, xhat are (B, F); gamma, beta, running_mean, running_var, inv_std are (F,).
@@ -32,8 +31,8 @@ void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int
 // Cache for backward: xhat, inv_std.
 template <typename T>
 void batchnorm_forward(T* y, T* xhat, T* inv_std, T* running_mean, T* running_var, const T* x,
-                       const T* gamma, const T* beta, int B, int F, bool training,
-                       double momentum, double eps, bool update_running);
+                       const T* gamma, const T* beta, int B, int F, bool training, double momentum,
+                       double eps, bool update_running);
 
 // dy, dx are (B, F) (dx may alias dy); dgamma, dbeta (F,) += their gradients;
 // sums (2F,) is scratch for the per-feature sums.
@@ -49,14 +48,14 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, T* sums, const T* dy, const 
 // y = gamma xhat + beta. The same in training and evaluation (no running statistics).
 // Cache for backward: xhat, inv_std.
 template <typename T>
-void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma, const T* beta,
-                       int B, int F, double eps);
+void layernorm_forward(T* y, T* xhat, T* inv_std, const T* x, const T* gamma, const T* beta, int B,
+                       int F, double eps);
 
 // dy, dx are (B, F) (dx may alias dy); dgamma, dbeta (F,) += sum over rows of dy xhat, dy.
 // Per row, with g = gamma dy: dx = inv_std / F (F g - sum(g) - xhat sum(g xhat)).
 template <typename T>
-void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat,
-                        const T* inv_std, const T* gamma, int B, int F);
+void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* xhat, const T* inv_std,
+                        const T* gamma, int B, int F);
 
 // ---- inverted dropout ------------------------------------------------------------------
 // x, y, mask are (n,) = (B * F). Training with p > 0: mask = keep ? 1/(1-p) : 0 drawn from

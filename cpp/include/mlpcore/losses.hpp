@@ -18,7 +18,15 @@ namespace mlpcore {
 
 // Count is the number of losses (the registry in losses.cpp has one entry per value, in this
 // order; a static_assert checks it); the switches over Loss have no default.
-enum class Loss { SoftmaxCrossEntropy, BinaryCrossEntropy, Mse, Poisson, Hinge, SquaredHinge, Count };
+enum class Loss {
+  SoftmaxCrossEntropy,
+  BinaryCrossEntropy,
+  Mse,
+  Poisson,
+  Hinge,
+  SquaredHinge,
+  Count
+};
 
 Loss loss_from_name(const std::string& name);
 const char* loss_name(Loss l);

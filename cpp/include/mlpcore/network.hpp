@@ -41,12 +41,12 @@ struct Workspace {
 
 // Everything about one training step besides the batch.
 struct StepSettings {
-  Optimizer opt;             // opt.lr is this step's learning rate
-  double l2_alpha = 0;       // scikit-learn's alpha: the decay of dense weights grows by
-                             // l2_alpha / (the batch's sample-weight sum)
-  double clip_value = 0;     // > 0: clamp every gradient element to [-clip_value, clip_value]
-  double clip_norm = 0;      // > 0: then scale the gradient to global L2 norm <= clip_norm
-                             // (torch.nn.utils.clip_grad_norm_: factor clip_norm/(norm+1e-6))
+  Optimizer opt;                 // opt.lr is this step's learning rate
+  double l2_alpha = 0;           // scikit-learn's alpha: the decay of dense weights grows by
+                                 // l2_alpha / (the batch's sample-weight sum)
+  double clip_value = 0;         // > 0: clamp every gradient element to [-clip_value, clip_value]
+  double clip_norm = 0;          // > 0: then scale the gradient to global L2 norm <= clip_norm
+                                 // (torch.nn.utils.clip_grad_norm_: factor clip_norm/(norm+1e-6))
   double* grad_norms = nullptr;  // (n_param_layers,) or null: += each parameter layer's
                                  // gradient L2 norm (after clip_value, before clip_norm)
 };
@@ -91,8 +91,8 @@ class Network {
                bool check_finite = false, const std::function<bool()>& stop = {});
   // x is (B, n_in), y is (B, K), w (B,) sample weights or null; the (weighted) mean loss.
   // stop as in predict; a stopped call returns NaN.
-  double loss(const T* x, const T* y, const T* w, std::int64_t B, bool training,
-              std::uint64_t step, const std::function<bool()>& stop = {});
+  double loss(const T* x, const T* y, const T* w, std::int64_t B, bool training, std::uint64_t step,
+              const std::function<bool()>& stop = {});
   // The (weighted) mean loss, and its gradient in grad (n_params,). Updates nothing.
   double gradients(T* grad, const T* x, const T* y, const T* w, int B, bool training,
                    std::uint64_t step);
@@ -135,7 +135,7 @@ class Network {
   void clip_and_measure(const StepSettings& s);
 
   std::vector<LayerSpec> layers_;
-  std::vector<LayerSizes> sizes_;                    // per layer
+  std::vector<LayerSizes> sizes_;                   // per layer
   std::vector<std::size_t> param_off_, state_off_;  // per layer, into params_ / state_
   std::vector<ParamBlock> blocks_;  // [W1, b1, ..., gamma, beta, ...] as in get_weights()
   Loss loss_;

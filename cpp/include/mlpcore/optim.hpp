@@ -7,7 +7,8 @@
 //   adam:    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2   (step t = 1, 2, ...)
 //            params -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //            (sklearn_eps: eps is added to sqrt(v) before the bias correction, as scikit-learn's
-//            AdamOptimizer does: params -= lr sqrt(1 - beta2^t) / (1 - beta1^t) m / (sqrt(v) + eps))
+//            AdamOptimizer does: params -= lr sqrt(1 - beta2^t) / (1 - beta1^t) m / (sqrt(v) +
+//            eps))
 //   adamw:   params *= 1 - lr weight_decay, then adam's update with g = grad
 //   rmsprop: v = alpha v + (1 - alpha) g^2;  u = g / (sqrt(v) + eps)
 //            momentum == 0: params -= lr u;  otherwise m = momentum m + u; params -= lr m
@@ -22,8 +23,8 @@ struct Optimizer {
   enum class Kind { Sgd, Adam, AdamW, RmsProp };
   Kind kind = Kind::Sgd;
   double lr = 0.01, weight_decay = 0.0;
-  double momentum = 0.0;  // sgd, rmsprop
-  bool nesterov = false;  // sgd
+  double momentum = 0.0;                          // sgd, rmsprop
+  bool nesterov = false;                          // sgd
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw (eps also rmsprop)
   double alpha = 0.99;                            // rmsprop's smoothing constant
   bool sklearn_eps = false;                       // adam: scikit-learn's eps placement

@@ -51,7 +51,9 @@ struct PackedWeights {
 PackedWeights pack_weights(const std::int8_t* w, int K, int N);
 
 // The padded row length of a quantized input of K features: 4 * K4.
-inline int padded_k(int K) { return (K + 3) / 4 * 4; }
+inline int padded_k(int K) {
+  return (K + 3) / 4 * 4;
+}
 
 // acc (M, ldc) int32 = a (M, lda) @ w, columns [0, 16 * n_panels); a holds xq in [0, 127]
 // with zeros from K to padded_k(K). Runs on the calling thread with kernel k.
@@ -60,10 +62,10 @@ void gemm_acc(Kernel k, std::int32_t* acc, int ldc, const std::uint8_t* a, int l
 
 // One step of the float chain between two Dense layers (or before the first, after the last).
 struct Step {
-  bool affine = false;            // false: activation act(param)
+  bool affine = false;  // false: activation act(param)
   Activation act = Activation::Identity;
   double param = 0.0;
-  std::vector<float> a, c;        // affine: h = z * a + c per column (an unfolded batch norm)
+  std::vector<float> a, c;  // affine: h = z * a + c per column (an unfolded batch norm)
 };
 
 struct QDense {
@@ -85,8 +87,8 @@ class QuantizedNetwork {
  public:
   QuantizedNetwork(int n_in, const std::string& loss);
   // Appending in layer order; steps before the first dense form the prelude.
-  void add_dense(const std::int8_t* wq, int K, int N, const float* scale, const float* bias,
-                 int zp, float inv_s);
+  void add_dense(const std::int8_t* wq, int K, int N, const float* scale, const float* bias, int zp,
+                 float inv_s);
   void add_activation(const std::string& name, double param);
   void add_affine(const float* a, const float* c, int n);
 
@@ -105,8 +107,8 @@ class QuantizedNetwork {
 
   // For tests: the quantized input (M, padded_k) and the int32 accumulators (M, N) of
   // dense layer i, on the calling thread.
-  void trace(int i, std::vector<std::uint8_t>& xq, std::vector<std::int32_t>& acc,
-             const float* X, int M) const;
+  void trace(int i, std::vector<std::uint8_t>& xq, std::vector<std::int32_t>& acc, const float* X,
+             int M) const;
 
   const QDense& layer(int i) const { return layers_.at(std::size_t(i)); }
 

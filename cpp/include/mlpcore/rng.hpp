@@ -26,7 +26,9 @@ inline std::uint64_t key(std::uint64_t seed, std::uint64_t stream, std::uint64_t
   return mix(k + GOLDEN * (b + 1));
 }
 
-inline std::uint64_t bits(std::uint64_t k, std::uint64_t i) { return mix(k + GOLDEN * (i + 1)); }
+inline std::uint64_t bits(std::uint64_t k, std::uint64_t i) {
+  return mix(k + GOLDEN * (i + 1));
+}
 
 // Element i is kept when (bits >> 11) >= keep_threshold(p): probability 1 - p.
 inline std::uint64_t keep_threshold(double p) {
@@ -35,7 +37,7 @@ inline std::uint64_t keep_threshold(double p) {
 
 // The epoch's shuffle: indices 0..n-1 sorted by their random key, ties by index.
 // order is (n,); keys is scratch of (n,).
-void permutation(std::int64_t* order, std::uint64_t* keys, std::uint64_t seed,
-                 std::uint64_t epoch, std::int64_t n);
+void permutation(std::int64_t* order, std::uint64_t* keys, std::uint64_t seed, std::uint64_t epoch,
+                 std::int64_t n);
 
 }  // namespace mlpcore::rng

@@ -39,6 +39,8 @@ inline float exp_nonpositive(float x) {
   return x < lo ? 0.0f : y;
 }
 
-inline double exp_nonpositive(double x) { return std::exp(x); }
+inline double exp_nonpositive(double x) {
+  return std::exp(x);
+}
 
 }  // namespace mlpcore

@@ -13,15 +13,20 @@ on mlpcore.Sequential: network, initialisation, L-BFGS objective, prediction), _
 sgd/adam epoch run by the engine, all or nothing), _base (the shared fit loop), _classes
 (the two estimators).
 """
+
 try:
     import sklearn
 except ImportError as exc:  # exercised in a subprocess test
-    raise ImportError('mlpcore.estimators needs scikit-learn: pip install scikit-learn (in a '
-                      'clone of mlpcore: pip install ".[sklearn]")') from exc
+    raise ImportError(
+        "mlpcore.estimators needs scikit-learn: pip install scikit-learn (in a "
+        'clone of mlpcore: pip install ".[sklearn]")'
+    ) from exc
 if tuple(int(p) for p in sklearn.__version__.split(".")[:2] if p.isdigit()) < (1, 6):
-    raise ImportError(f"mlpcore.estimators needs scikit-learn >= 1.6 (validate_data, "
-                      f"__sklearn_tags__), found {sklearn.__version__}: "
-                      'pip install -U scikit-learn')
+    raise ImportError(
+        f"mlpcore.estimators needs scikit-learn >= 1.6 (validate_data, "
+        f"__sklearn_tags__), found {sklearn.__version__}: "
+        "pip install -U scikit-learn"
+    )
 
 from ._classes import MLPClassifier, MLPRegressor
 

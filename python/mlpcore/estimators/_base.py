@@ -2,6 +2,7 @@
 _fit_lbfgs control flow (learning-rate schedules, tol / n_iter_no_change, early stopping on
 the validation score, warm start, partial_fit, ConvergenceWarning, verbose output), with the
 epochs and the gradients computed by mlpcore.Sequential (see _engine)."""
+
 import contextlib
 import warnings
 
@@ -62,8 +63,10 @@ def _check_sample_weight(sample_weight, n_samples, cls):
     if (sw < 0).any():
         raise ValueError(f"{cls}: negative values in sample_weight are not allowed")
     if not (sw > 0).any():
-        raise ValueError(f"{cls}: sample weights must contain at least one non-zero number "
-                         "(all sample weights are zero)")
+        raise ValueError(
+            f"{cls}: sample weights must contain at least one non-zero number "
+            "(all sample weights are zero)"
+        )
     return sw
 
 
@@ -76,11 +79,15 @@ class BaseMLP(BaseEstimator):
         hidden = _params.validate(self)
         cls = type(self).__name__
         if self.solver == "lbfgs" and (self.batch_norm or self.dropout > 0):
-            raise ValueError(f"{cls}: batch_norm and dropout need a stochastic solver "
-                             "('sgd' or 'adam'), not solver='lbfgs'")
+            raise ValueError(
+                f"{cls}: batch_norm and dropout need a stochastic solver "
+                "('sgd' or 'adam'), not solver='lbfgs'"
+            )
         if self.solver == "sgd" and self.momentum == 1:
-            raise ValueError(f"{cls}: momentum=1 is not supported (mlpcore's SGD needs "
-                             "momentum < 1; with 1 the velocity would never decay)")
+            raise ValueError(
+                f"{cls}: momentum=1 is not supported (mlpcore's SGD needs "
+                "momentum < 1; with 1 the velocity would never decay)"
+            )
         return hidden
 
     def _threads(self):
@@ -89,8 +96,10 @@ class BaseMLP(BaseEstimator):
             return contextlib.nullcontext()
         if self.backend == "native":
             from .._threads import limited
+
             return limited(self.n_threads)
         from threadpoolctl import threadpool_limits
+
         return threadpool_limits(limits=self.n_threads, user_api="blas")
 
     def _train_dtype(self, X_dtype):
@@ -126,9 +135,16 @@ class BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
 
     def _build(self, layer_units, dtype, seed):
-        self.model_ = _engine.build_network(layer_units, self.activation, self.out_activation_,
-                                            self.batch_norm, self.dropout, dtype, seed,
-                                            self.backend)
+        self.model_ = _engine.build_network(
+            layer_units,
+            self.activation,
+            self.out_activation_,
+            self.batch_norm,
+            self.dropout,
+            dtype,
+            seed,
+            self.backend,
+        )
         self._engine_lr = None  # the lr of the last engine call (momentum rescaling)
 
     def _sync_network(self, layer_units, dtype):
@@ -138,15 +154,25 @@ class BaseMLP(BaseEstimator):
         units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
         if getattr(self, "model_", None) is None or units != layer_units:
             if units != layer_units:
-                raise ValueError(f"{type(self).__name__}: coefs_ describe layers {units} but "
-                                 f"the data and hidden_layer_sizes need {layer_units}")
+                raise ValueError(
+                    f"{type(self).__name__}: coefs_ describe layers {units} but "
+                    f"the data and hidden_layer_sizes need {layer_units}"
+                )
             self.n_layers_ = len(units)
             self._build(units, dtype, 0)
             self._optimizer = None
-        _engine.set_coefs(self.model_, [np.asarray(c) for c in self.coefs_],
-                          [np.asarray(b) for b in self.intercepts_])
-        for name, default in (("n_iter_", 0), ("t_", 0), ("_no_improvement_count", 0),
-                              ("loss_curve_", []), ("best_loss_", np.inf)):
+        _engine.set_coefs(
+            self.model_,
+            [np.asarray(c) for c in self.coefs_],
+            [np.asarray(b) for b in self.intercepts_],
+        )
+        for name, default in (
+            ("n_iter_", 0),
+            ("t_", 0),
+            ("_no_improvement_count", 0),
+            ("loss_curve_", []),
+            ("best_loss_", np.inf),
+        ):
             if not hasattr(self, name):
                 setattr(self, name, default)
         if not hasattr(self, "validation_scores_"):
@@ -168,8 +194,12 @@ class BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(y, layer_units, self._train_dtype(X.dtype), rs)
         else:
-            self._sync_network(layer_units, self.model_.dtype if getattr(
-                self, "model_", None) is not None else self._train_dtype(X.dtype))
+            self._sync_network(
+                layer_units,
+                self.model_.dtype
+                if getattr(self, "model_", None) is not None
+                else self._train_dtype(X.dtype),
+            )
         self._check_range(X)
         Y = self._engine_targets(y)
         with self._threads():
@@ -179,8 +209,10 @@ class BaseMLP(BaseEstimator):
                 self._fit_lbfgs(self._engine_inputs(X), Y, sw)
         self.coefs_, self.intercepts_ = _engine.get_coefs(self.model_)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError("Solver produced non-finite parameter weights. The input data may"
-                             " contain large values and need to be preprocessed.")
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
         return self
 
     def _check_range(self, X):
@@ -188,8 +220,12 @@ class BaseMLP(BaseEstimator):
         dtype = self.model_.dtype
         values = X.data if sp.issparse(X) else X
         big = np.finfo(np.float32).max
-        if (dtype == np.float32 and values.dtype == np.float64 and values.size
-                and (values.max() > big or values.min() < -big)):  # no |X| copy
+        if (
+            dtype == np.float32
+            and values.dtype == np.float64
+            and values.size
+            and (values.max() > big or values.min() < -big)
+        ):  # no |X| copy
             raise ValueError(f"{type(self).__name__}: X has values too large for {dtype.name}")
 
     def _engine_inputs(self, X):
@@ -203,51 +239,67 @@ class BaseMLP(BaseEstimator):
     def _engine_targets(self, y):
         Y = np.ascontiguousarray(y, dtype=self.model_.dtype)
         if not np.isfinite(Y).all():
-            raise ValueError(f"{type(self).__name__}: y has values too large for "
-                             f"{self.model_.dtype.name}")
+            raise ValueError(
+                f"{type(self).__name__}: y has values too large for {self.model_.dtype.name}"
+            )
         return Y
 
     def _fit_lbfgs(self, X, Y, sw):
         if sw is not None and not (sw > 0).all():  # zero weights: as if the rows were absent
             X, Y, sw = X[sw > 0], Y[sw > 0], sw[sw > 0]
-        objective = _engine.FullBatchObjective(self.model_, X, Y, sw, self.out_activation_,
-                                               self.alpha)
+        objective = _engine.FullBatchObjective(
+            self.model_, X, Y, sw, self.out_activation_, self.alpha
+        )
         callback = None
         if self.verbose:
+
             def callback(intermediate_result):
                 callback.it += 1
                 print("Iteration %d, loss = %.8f" % (callback.it, intermediate_result.fun))
+
             callback.it = 0
         opt_res = scipy.optimize.minimize(
-            objective, objective.pack(), method="L-BFGS-B", jac=True, callback=callback,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+            objective,
+            objective.pack(),
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
         self.n_iter_ = min(opt_res.nit, self.max_iter)
         if opt_res.status != 0:
             warnings.warn(
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
                 f"(status={opt_res.status}):\n{opt_res.message}\n\nIncrease the number of "
                 f"iterations (max_iter={self.max_iter}) or max_fun={self.max_fun}, or scale "
-                "the data.", ConvergenceWarning, stacklevel=4)
+                "the data.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
         self.loss_ = float(opt_res.fun)
         _engine.set_coefs(self.model_, *objective.unpack(opt_res.x))
 
     def _fit_stochastic(self, X, y, Y, sw, rs, incremental):
         if not incremental or getattr(self, "_optimizer", None) is None:
-            self._optimizer = _LearningRate(self.solver, self.learning_rate_init,
-                                            self.learning_rate, self.power_t)
+            self._optimizer = _LearningRate(
+                self.solver, self.learning_rate_init, self.learning_rate, self.power_t
+            )
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
             stratify = y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             parts = [X, Y, y] + ([] if sw is None else [sw])
-            split = train_test_split(*parts, random_state=rs, test_size=self.validation_fraction,
-                                     stratify=stratify)
+            split = train_test_split(
+                *parts, random_state=rs, test_size=self.validation_fraction, stratify=stratify
+            )
             X_train, X_val, Y_train, _, _, y_val = split[:6]
             sw_train, sw_val = (split[6], split[7]) if sw is not None else (None, None)
             if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
+                raise ValueError(
+                    "The validation set is too small. Increase "
+                    "'validation_fraction' or the size of your dataset."
+                )
             y_val = self._validation_targets(y_val)
         else:
             X_train, Y_train, sw_train = X, Y, sw
@@ -257,8 +309,10 @@ class BaseMLP(BaseEstimator):
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is "
+                    "going to be clipped"
+                )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         # zero-weight samples are left out of the engine's batches: the rows kept are copied
         # once per fit, and the epochs' orders map onto them
@@ -269,9 +323,14 @@ class BaseMLP(BaseEstimator):
             new_index = np.cumsum(keep) - 1  # (n_samples,) row of each kept sample
         net = self.model_
         X_train = net._engine_rows(X_train)  # once per fit: what the engine reads
-        settings = _epoch.optimizer_settings(self.solver, self.momentum,
-                                             self.nesterovs_momentum, self.beta_1,
-                                             self.beta_2, self.epsilon)
+        settings = _epoch.optimizer_settings(
+            self.solver,
+            self.momentum,
+            self.nesterovs_momentum,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+        )
         alpha = float(self.alpha)
         options = _epoch.epoch_options(net, batch_size, settings, alpha, sw_train)
         scale = _engine.loss_scale(self.out_activation_, self.n_outputs_)
@@ -286,23 +345,35 @@ class BaseMLP(BaseEstimator):
                     sample_idx = sample_idx[perm]
                 order = sample_idx if keep is None else new_index[sample_idx[keep[sample_idx]]]
                 lr = self._optimizer.learning_rate
-                if (self._engine_lr is not None and lr != self._engine_lr
-                        and settings["name"] == "sgd" and settings["momentum"] > 0
-                        and net.optimizer_ == settings):
+                if (
+                    self._engine_lr is not None
+                    and lr != self._engine_lr
+                    and settings["name"] == "sgd"
+                    and settings["momentum"] > 0
+                    and net.optimizer_ == settings
+                ):
                     _engine.rescale_momentum(net, self._engine_lr / lr)
                 norm_before = norm_after
                 try:
                     data_loss, penalty_factor = _epoch.train_epoch(
-                        net, X_train, Y_train, sw_train, order.astype(np.int64, copy=False),
-                        lr, options, scale)
+                        net,
+                        X_train,
+                        Y_train,
+                        sw_train,
+                        order.astype(np.int64, copy=False),
+                        lr,
+                        options,
+                        scale,
+                    )
                 except FloatingPointError:
                     self._diverged(n_samples, early_stopping, incremental)
                     break
                 self._engine_lr = lr
                 # the penalty each batch added, from the weights before and after the epoch
                 norm_after = _engine.squared_norm(net) if self.alpha else 0.0
-                self.loss_ = data_loss + (0.5 * alpha * 0.5 * (norm_before + norm_after)
-                                          * penalty_factor)
+                self.loss_ = data_loss + (
+                    0.5 * alpha * 0.5 * (norm_before + norm_after) * penalty_factor
+                )
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
@@ -312,20 +383,26 @@ class BaseMLP(BaseEstimator):
                 self._optimizer.iteration_ends(self.t_)
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                        msg = (
+                            "Validation score did not improve more than tol=%f for %d "
+                            "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                        )
                     else:
-                        msg = ("Training loss did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                        msg = (
+                            "Training loss did not improve more than tol=%f for %d "
+                            "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                        )
                     if self._optimizer.trigger_stopping(msg, self.verbose):
                         break
                     self._no_improvement_count = 0
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
-                                  "the optimization hasn't converged yet." % self.max_iter,
-                                  ConvergenceWarning)
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and "
+                        "the optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if early_stopping:
@@ -344,12 +421,16 @@ class BaseMLP(BaseEstimator):
         if self.verbose:
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
         if not early_stopping:
-            raise ValueError("Solver produced non-finite parameter weights. The input data may"
-                             " contain large values and need to be preprocessed.")
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
         self.validation_scores_.append(float("nan"))
-        warnings.warn(f"Training diverged (non-finite loss) in iteration {self.n_iter_}; "
-                      "stopped and kept the weights of the best validation score.",
-                      ConvergenceWarning)
+        warnings.warn(
+            f"Training diverged (non-finite loss) in iteration {self.n_iter_}; "
+            "stopped and kept the weights of the best validation score.",
+            ConvergenceWarning,
+        )
 
     def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
         if early_stopping:
@@ -376,8 +457,9 @@ class BaseMLP(BaseEstimator):
     # ---- prediction -------------------------------------------------------------------------
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                              dtype=(np.float64, np.float32))
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32)
+            )
         with self._threads():
             return _engine.forward(self.model_, X, self.out_activation_)
 
@@ -389,8 +471,10 @@ class BaseMLP(BaseEstimator):
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC:
-            raise AttributeError("partial_fit is only available for stochastic optimizers. "
-                                 "%s is not stochastic." % self.solver)
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                "%s is not stochastic." % self.solver
+            )
         return True
 
     def fit(self, X, y, sample_weight=None):
@@ -408,4 +492,3 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-

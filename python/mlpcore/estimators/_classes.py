@@ -1,5 +1,6 @@
 """MLPClassifier and MLPRegressor: scikit-learn 1.9's estimators of the same names, trained
 by mlpcore's engine."""
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
@@ -60,13 +61,18 @@ _ATTRS_DOC = """
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
-    __doc__ = """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by
+    __doc__ = (
+        """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by
     mlpcore. Drop-in: ``from mlpcore import MLPClassifier``.
-    """ + _COMMON_DOC + """
+    """
+        + _COMMON_DOC
+        + """
     class_weight : None, 'balanced' or dict, default=None
         Multiplies the sample weights by the weight of each sample's class, as in
         scikit-learn's linear classifiers (single-label y only).
-    """ + _ATTRS_DOC + """
+    """
+        + _ATTRS_DOC
+        + """
     classes_ : ndarray or list of ndarray
         Class labels.
 
@@ -79,15 +85,41 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     >>> clf.score(X, y) > 0.95
     True
     """
+    )
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 batch_norm=False, dropout=0.0, dtype=None, class_weight=None,
-                 n_threads=None, backend="native"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        batch_norm=False,
+        dropout=0.0,
+        dtype=None,
+        class_weight=None,
+        n_threads=None,
+        backend="native",
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -122,8 +154,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         self._y_raw = y  # for class_weight; dropped after fit
@@ -138,10 +177,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     raise ValueError(
                         "warm_start can only be used where `y` has the same classes as in the "
                         f"previous call to fit. Previously got {self.classes_}, `y` has "
-                        f"{classes}")
+                        f"{classes}"
+                    )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError("`y` has classes not in `self.classes_`. `self.classes_` has "
-                                 f"{self.classes_}. 'y' has {classes}.")
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
@@ -188,8 +230,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if classes is not None:
             if getattr(self, "classes_", None) is not None:
                 if not np.array_equal(self.classes_, unique_labels(classes)):
-                    raise ValueError(f"`classes={classes!r}` is not the same as on last call "
-                                     f"to partial_fit, was: {self.classes_!r}")
+                    raise ValueError(
+                        f"`classes={classes!r}` is not the same as on last call "
+                        f"to partial_fit, was: {self.classes_!r}"
+                    )
             else:
                 self.classes_ = unique_labels(classes)
                 return True
@@ -218,13 +262,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
-    __doc__ = """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by
+    __doc__ = (
+        """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by
     mlpcore. Drop-in: ``from mlpcore import MLPRegressor``.
 
     loss : {'squared_error', 'poisson'}, default='squared_error'
         As scikit-learn: half squared error (averaged over samples and outputs), or half
         Poisson deviance with an exponential output (y >= 0), with every solver.
-    """ + _COMMON_DOC + _ATTRS_DOC + """
+    """
+        + _COMMON_DOC
+        + _ATTRS_DOC
+        + """
     Examples
     --------
     >>> from sklearn.datasets import make_regression
@@ -234,14 +282,41 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     >>> reg.score(X, y) > 0.9
     True
     """
+    )
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 batch_norm=False, dropout=0.0, dtype=None, n_threads=None, backend="native"):
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        batch_norm=False,
+        dropout=0.0,
+        dtype=None,
+        n_threads=None,
+        backend="native",
+    ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -276,13 +351,22 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and (y < 0).any():
-            raise ValueError("MLPRegressor: loss='poisson' needs y >= 0, got a minimum of "
-                             f"{y.min()}")
+            raise ValueError(
+                f"MLPRegressor: loss='poisson' needs y >= 0, got a minimum of {y.min()}"
+            )
         return X, y
 
     def _apply_class_weight(self, sw, y):

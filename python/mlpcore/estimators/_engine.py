@@ -4,6 +4,7 @@ objective L-BFGS minimises, and forward passes (sparse X densified by chunks). T
 "sgd"/"adam" are in _epoch.
 
 Everything here runs once per fit, per L-BFGS function evaluation or per chunk of rows."""
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -13,8 +14,12 @@ from ..sequential import Sequential
 # scikit-learn's hidden activation name -> mlpcore layer
 HIDDEN = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU}
 # scikit-learn's output activation -> the engine's fused output/loss pair
-ENGINE_LOSS = {"softmax": "softmax_cross_entropy", "logistic": "binary_cross_entropy",
-               "identity": "mse", "exp": "poisson"}
+ENGINE_LOSS = {
+    "softmax": "softmax_cross_entropy",
+    "logistic": "binary_cross_entropy",
+    "identity": "mse",
+    "exp": "poisson",
+}
 
 # Rows densified at a time (L-BFGS and predict with a sparse X) are bounded to about this
 # many bytes, at least one row.
@@ -32,8 +37,9 @@ def loss_scale(out_activation, n_outputs):
 
 
 # ---- the network ---------------------------------------------------------------------------
-def build_network(layer_units, activation, out_activation, batch_norm, dropout, dtype, seed,
-                  backend):
+def build_network(
+    layer_units, activation, out_activation, batch_norm, dropout, dtype, seed, backend
+):
     layers = []
     for n_in, n_out in zip(layer_units[:-2], layer_units[1:-1]):
         layers.append(Dense(n_in, n_out))
@@ -43,8 +49,9 @@ def build_network(layer_units, activation, out_activation, batch_norm, dropout, 
         if dropout > 0:
             layers.append(Dropout(dropout))
     layers.append(Dense(layer_units[-2], layer_units[-1]))
-    return Sequential(layers, loss=ENGINE_LOSS[out_activation], dtype=dtype, seed=seed,
-                      backend=backend)
+    return Sequential(
+        layers, loss=ENGINE_LOSS[out_activation], dtype=dtype, seed=seed, backend=backend
+    )
 
 
 def sklearn_init(rs, layer_units, activation, dtype):
@@ -146,10 +153,10 @@ class FullBatchObjective:
     def unpack(self, theta):
         coefs, intercepts, off = [], [], 0
         for s in self.shapes:
-            coefs.append(theta[off:off + s[0] * s[1]].reshape(s))
+            coefs.append(theta[off : off + s[0] * s[1]].reshape(s))
             off += s[0] * s[1]
         for s in self.shapes:
-            intercepts.append(theta[off:off + s[1]])
+            intercepts.append(theta[off : off + s[1]])
             off += s[1]
         return coefs, intercepts
 

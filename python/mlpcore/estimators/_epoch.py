@@ -9,6 +9,7 @@ Each epoch is all or nothing, like Sequential.fit's: if it fails (a non-finite l
 weights, an exception, Ctrl-C) the weights, state, optimizer moments and counters are as
 they were before it.
 """
+
 import numpy as np
 
 from .. import _checks
@@ -22,17 +23,23 @@ def optimizer_settings(solver, momentum, nesterov, beta_1, beta_2, epsilon):
     if solver == "sgd":
         mu = float(momentum)
         return _checks.check_optimizer("sgd", mu, bool(nesterov) and mu > 0)
-    return _checks.check_optimizer("adam", 0.0, False, (float(beta_1), float(beta_2)),
-                                   float(epsilon))
+    return _checks.check_optimizer(
+        "adam", 0.0, False, (float(beta_1), float(beta_2)), float(epsilon)
+    )
 
 
 def epoch_options(net, batch_size, settings, alpha, sw):
     """The EpochOptions of every epoch of a fit (lr and order are set per epoch)."""
-    return EpochOptions(batch_size=batch_size, optimizer=settings, shuffle=False,
-                        sklearn_eps=settings["name"] == "adam", l2_alpha=float(alpha),
-                        sample_weight=None if sw is None else np.ascontiguousarray(
-                            sw, dtype=net.dtype),
-                        step_losses=True, check_interrupts=True)
+    return EpochOptions(
+        batch_size=batch_size,
+        optimizer=settings,
+        shuffle=False,
+        sklearn_eps=settings["name"] == "adam",
+        l2_alpha=float(alpha),
+        sample_weight=None if sw is None else np.ascontiguousarray(sw, dtype=net.dtype),
+        step_losses=True,
+        check_interrupts=True,
+    )
 
 
 def train_epoch(net, X, Y, sw, order, lr, options, loss_scale):
@@ -54,7 +61,8 @@ def train_epoch(net, X, Y, sw, order, lr, options, loss_scale):
     lens = np.array([b - a for a, b in bounds], dtype=np.float64)  # (n_batches,)
     sums = lens if sw is None else np.add.reduceat(sw[order], [a for a, _ in bounds])
     penalty_factor = float(np.sum(lens / sums)) / m
-    result, _ = net._train_epoch(X, Y, EpochOptions(**{**vars(options), "lr": float(lr),
-                                                       "order": order}))
+    result, _ = net._train_epoch(
+        X, Y, EpochOptions(**{**vars(options), "lr": float(lr), "order": order})
+    )
     step_losses = np.asarray(result["step_losses"], dtype=np.float64)
     return float(np.dot(step_losses, lens)) / m * loss_scale, penalty_factor  # sizes as weights

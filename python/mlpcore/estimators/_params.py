@@ -3,6 +3,7 @@ name -> (default, constraint). scikit-learn 1.9's parameters come first with its
 defaults and allowed values; mlpcore's own follow (keyword-only). `validate(estimator)`
 checks every parameter against its constraint and raises a ValueError that names the
 class the user called, the parameter, what it must be and what it got."""
+
 import numbers
 
 import numpy as np
@@ -77,8 +78,11 @@ class RandomState(_Constraint):
     def ok(self, value):
         if value is None or isinstance(value, np.random.RandomState):
             return True
-        return (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-                and 0 <= value <= 2**32 - 1)
+        return (
+            isinstance(value, numbers.Integral)
+            and not isinstance(value, (bool, np.bool_))
+            and 0 <= value <= 2**32 - 1
+        )
 
     def __str__(self):
         return "None, an int in [0, 2**32 - 1] or a numpy RandomState"
@@ -117,8 +121,11 @@ class DType(_Constraint):
 
 class ClassWeight(_Constraint):
     def ok(self, value):
-        return value is None or (isinstance(value, str) and value == "balanced") or (
-            isinstance(value, dict))
+        return (
+            value is None
+            or (isinstance(value, str) and value == "balanced")
+            or (isinstance(value, dict))
+        )
 
     def __str__(self):
         return "None, 'balanced' or a dict {class label: weight}"
@@ -190,11 +197,14 @@ def validate(estimator):
         if name == "n_iter_no_change" and _inf_ok(value):
             continue
         if not constraint.ok(value):
-            raise ValueError(f"The {name!r} parameter of {cls} must be {constraint}. "
-                             f"Got {value!r} instead.")
+            raise ValueError(
+                f"The {name!r} parameter of {cls} must be {constraint}. Got {value!r} instead."
+            )
     sizes = estimator.hidden_layer_sizes
     sizes = [sizes] if not hasattr(sizes, "__iter__") else list(sizes)
-    if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s <= 0
-           for s in sizes):
+    if any(
+        isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s <= 0
+        for s in sizes
+    ):
         raise ValueError(f"{cls}: hidden_layer_sizes must be > 0, got {sizes}.")
     return [int(s) for s in sizes]

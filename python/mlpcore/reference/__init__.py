@@ -5,4 +5,5 @@ these return them): activations, losses, layers (dense, batch norm, dropout), la
 (the per-kind table network.py iterates over), optim, rng, network, train.
 Sequential(..., backend="numpy") runs on it.
 """
+
 from . import activations, layer_kinds, layers, losses, network, optim, rng, train  # noqa: F401

@@ -15,6 +15,7 @@ GELU is the exact erf form (torch.nn.GELU's default), h = z Phi(z) = 0.5 z (1 + 
 erf is math.erf (the C library's, as std::erf in C++), computed in float64.
 Step and sign have derivative zero almost everywhere: they have no backward pass.
 """
+
 import math
 
 import numpy as np
@@ -134,6 +135,8 @@ def activation_backward(name, dh, z, h, param=0.0):
     """dz = dh * f'(z); dh, z (the forward input), h (its output) and dz are (B, F)."""
     _known(name)
     if name not in DERIVATIVE:
-        raise ValueError(f"activation {name!r} has zero derivative almost everywhere: "
-                         "no gradient can pass through it")
+        raise ValueError(
+            f"activation {name!r} has zero derivative almost everywhere: "
+            "no gradient can pass through it"
+        )
     return dh * DERIVATIVE[name](z, h, param)

@@ -14,6 +14,7 @@ An entry's functions:
         cache is what backward reads
     backward(spec, dy, cache, p, training) -> (dx, [gradient of each parameter])
 """
+
 from typing import Callable, NamedTuple
 
 from . import activations, layers
@@ -21,6 +22,7 @@ from . import activations, layers
 
 class Run(NamedTuple):
     """How a forward pass runs: the mode and the dropout key of this layer."""
+
     training: bool
     step: int
     seed: int
@@ -53,7 +55,8 @@ def _dense_backward(spec, dy, x, p, training):
 # ---- batch norm: spec[3:] = (momentum, eps), cache (xhat, inv_std) -------------------------
 def _batchnorm_forward(spec, x, p, s, run):
     y, cache, s[0][...], s[1][...] = layers.batchnorm_forward(
-        x, p[0], p[1], s[0], s[1], run.training, spec[3], spec[4], run.update_running)
+        x, p[0], p[1], s[0], s[1], run.training, spec[3], spec[4], run.update_running
+    )
     return y, cache
 
 
@@ -92,18 +95,34 @@ def _activation_backward(spec, dh, cache, p, training):
 
 
 KINDS = {
-    "dense": Kind(params=lambda spec: [((spec[1], spec[2]), True), ((spec[2],), False)],
-                  state=_none, forward=_dense_forward, backward=_dense_backward),
-    "batchnorm": Kind(params=lambda spec: [((spec[1],), False), ((spec[1],), False)],
-                      state=lambda spec: [((spec[1],), 0.0), ((spec[1],), 1.0)],
-                      forward=_batchnorm_forward, backward=_batchnorm_backward,
-                      needs_batch_statistics=True),
-    "layernorm": Kind(params=lambda spec: [((spec[1],), False), ((spec[1],), False)],
-                      state=_none, forward=_layernorm_forward, backward=_layernorm_backward),
-    "dropout": Kind(params=_none, state=_none, forward=_dropout_forward,
-                    backward=_dropout_backward),
-    **{name: Kind(params=_none, state=_none, forward=_activation_forward,
-                  backward=_activation_backward) for name in activations.NAMES},
+    "dense": Kind(
+        params=lambda spec: [((spec[1], spec[2]), True), ((spec[2],), False)],
+        state=_none,
+        forward=_dense_forward,
+        backward=_dense_backward,
+    ),
+    "batchnorm": Kind(
+        params=lambda spec: [((spec[1],), False), ((spec[1],), False)],
+        state=lambda spec: [((spec[1],), 0.0), ((spec[1],), 1.0)],
+        forward=_batchnorm_forward,
+        backward=_batchnorm_backward,
+        needs_batch_statistics=True,
+    ),
+    "layernorm": Kind(
+        params=lambda spec: [((spec[1],), False), ((spec[1],), False)],
+        state=_none,
+        forward=_layernorm_forward,
+        backward=_layernorm_backward,
+    ),
+    "dropout": Kind(
+        params=_none, state=_none, forward=_dropout_forward, backward=_dropout_backward
+    ),
+    **{
+        name: Kind(
+            params=_none, state=_none, forward=_activation_forward, backward=_activation_backward
+        )
+        for name in activations.NAMES
+    },
 }
 NAMES = tuple(KINDS)
 

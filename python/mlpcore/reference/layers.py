@@ -3,6 +3,7 @@
 Forward returns what the C++ function fills (output and cache); backward takes the
 cache and returns the input gradient and the parameter gradients.
 """
+
 import numpy as np
 
 from . import rng
@@ -20,8 +21,9 @@ def dense_backward(dz, x, w):
 
 
 # ---- batch normalisation ---------------------------------------------------------------
-def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps,
-                      update_running):
+def batchnorm_forward(
+    x, gamma, beta, running_mean, running_var, training, momentum, eps, update_running
+):
     """x is (B, F); gamma, beta, running_mean, running_var are (F,).
 
     Training: normalise with the batch mean and biased variance; if update_running, also
@@ -33,8 +35,10 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
     if training:
         n = x.shape[0]
         if n < 2:
-            raise ValueError("BatchNorm in training mode needs at least 2 samples in a batch "
-                             f"(got {n}): one sample has no variance")
+            raise ValueError(
+                "BatchNorm in training mode needs at least 2 samples in a batch "
+                f"(got {n}): one sample has no variance"
+            )
         mean = x.mean(axis=0)
         xc = x - mean
         var = (xc * xc).mean(axis=0)
@@ -84,7 +88,7 @@ def layernorm_forward(x, gamma, beta, eps):
 
 def layernorm_backward(dy, cache, gamma):
     """dy is (B, F); returns dx (B, F), dgamma (F,), dbeta (F,). Per row, with g = gamma dy:
-        dx = inv_std / F * (F g - sum(g) - xhat sum(g xhat))."""
+    dx = inv_std / F * (F g - sum(g) - xhat sum(g xhat))."""
     xhat, inv_std = cache
     n = dy.shape[1]
     g = gamma * dy

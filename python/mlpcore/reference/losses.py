@@ -21,6 +21,7 @@ per-sample loss l_i = sum_k l(z_ik, y_ik) (summed over outputs) and
 The weighted scale w_i / sum w is computed in float64, then cast to the dtype.
 Every form but poisson's exp is stable for logits of any size (no exp of a positive number).
 """
+
 import numpy as np
 
 from .._common import LOSSES

@@ -8,6 +8,7 @@ Everything about a kind comes from the kind table: this file never branches on i
 engine validates nothing but the kind names: the Python API (mlpcore.sequential) checks
 every input before it reaches either engine.
 """
+
 import numpy as np
 
 from . import losses, train
@@ -21,7 +22,7 @@ def _views(flat, shapes_per_layer):
         views = []
         for s in shapes:
             size = int(np.prod(s))
-            views.append(flat[off:off + size].reshape(s))
+            views.append(flat[off : off + size].reshape(s))
             off += size
         out.append(views)
     return out
@@ -40,8 +41,8 @@ class Network:
         self.loss_name = loss
         self.dtype = np.dtype(dtype)
         self.seed = int(seed)
-        params = [k.params(s) for k, s in zip(self.kinds, self.specs)]   # [(shape, decay)]
-        states = [k.state(s) for k, s in zip(self.kinds, self.specs)]    # [(shape, initial)]
+        params = [k.params(s) for k, s in zip(self.kinds, self.specs)]  # [(shape, decay)]
+        states = [k.state(s) for k, s in zip(self.kinds, self.specs)]  # [(shape, initial)]
         pshapes = [[shape for shape, _ in layer] for layer in params]
         sshapes = [[shape for shape, _ in layer] for layer in states]
         self.params = np.zeros(_size(pshapes), self.dtype)
@@ -49,7 +50,7 @@ class Network:
         self.opt_state = np.zeros(2 * self.params.size, self.dtype)  # optimizer moments m, v
         self._pshapes = pshapes
         self._p = _views(self.params, pshapes)  # per layer: [W, b] or [gamma, beta] or []
-        self._s = _views(self.state, sshapes)   # per layer: [running_mean, running_var] or []
+        self._s = _views(self.state, sshapes)  # per layer: [running_mean, running_var] or []
         for layer, views in zip(states, self._s):
             for (_, initial), v in zip(layer, views):
                 v[...] = initial

@@ -14,6 +14,7 @@ gradient is g = grad + decay * params (adamw: g = grad), and
     rmsprop: v = alpha v + (1 - alpha) g^2;  u = g / (sqrt(v) + eps)   (torch's, not centered)
              momentum == 0: params -= lr u;  otherwise m = momentum m + u; params -= lr m
 """
+
 import math
 
 import numpy as np

@@ -17,12 +17,13 @@ xq = rint(clip([31.75, -63.5], -64, 63)) + 64 = [32, -64] + 64 = [96, 0]
 acc = 96*2 + 0*1 = 192, acc - zp*colsum = 192 - 192 = 0 -> z = 0*scale + bias = bias;
 the float product would give 0.5*2 + (-1.0)*1 = 0 times the weight scale. Exact here.
 """
+
 import numpy as np
 
 from . import activations, losses
 
-QMAX = 127     # activations are 7-bit: [0, 127] (no kernel path saturates, quantized.hpp)
-WMAX = 127     # weights symmetric in [-127, 127]
+QMAX = 127  # activations are 7-bit: [0, 127] (no kernel path saturates, quantized.hpp)
+WMAX = 127  # weights symmetric in [-127, 127]
 MAX_K = 133000  # 127 * 127 * MAX_K < 2**31: an int32 accumulator cannot overflow
 _F = np.float32
 
@@ -100,8 +101,9 @@ class QuantizedNetwork:
         if not 0 <= int(zp) <= QMAX:
             raise ValueError(f"zero point must lie in [0, 127], got {zp}")
         colsum = wq.astype(np.int32).sum(axis=0)
-        self._layers.append([wq, colsum, np.asarray(scale, _F), np.asarray(bias, _F), int(zp),
-                             _F(inv_s), []])
+        self._layers.append(
+            [wq, colsum, np.asarray(scale, _F), np.asarray(bias, _F), int(zp), _F(inv_s), []]
+        )
 
     def add_activation(self, name, param=0.0):
         activations._known(name)

@@ -9,6 +9,7 @@ so both engines draw the same numbers in any order and on any number of threads.
 all arithmetic modulo 2**64, G = 0x9E3779B97F4A7C15 and mix the SplitMix64 finaliser.
 Streams: SHUFFLE (a = epoch, b = 0) and DROPOUT (a = training step, b = layer index).
 """
+
 import numpy as np
 
 MASK = (1 << 64) - 1

@@ -20,14 +20,26 @@ Returns {"loss": sum_k (batch loss * batch weight sum) / total weight, "steps",
 "step_losses": (steps,) when asked, "grad_norms": (n_param_layers,) mean over the steps, when
 asked}.
 """
+
 import numpy as np
 
 from .._common import Progress, batch_bounds, gather  # noqa: F401  (shared with the API)
 from . import losses, optim, rng
 
 
-def train_step(net, xb, yb, wb, optimizer, opt_step, step, l2_alpha=0.0, clip_norm=0.0,
-               clip_value=0.0, grad_norms=None):
+def train_step(
+    net,
+    xb,
+    yb,
+    wb,
+    optimizer,
+    opt_step,
+    step,
+    l2_alpha=0.0,
+    clip_norm=0.0,
+    clip_value=0.0,
+    grad_norms=None,
+):
     """One step; updates the parameters, moments and running statistics; adds each parameter
     layer's gradient norm to grad_norms (n_param_layers,) when given. Returns the batch loss."""
     T = net.dtype.type
@@ -46,7 +58,7 @@ def train_step(net, xb, yb, wb, optimizer, opt_step, step, l2_alpha=0.0, clip_no
                 grad *= T(factor)
     wsum = losses.weight_sum(wb, xb.shape[0])
     decay = optimizer.get("weight_decay", 0.0) + (l2_alpha / wsum if l2_alpha > 0 else 0.0)
-    m, v = net.opt_state[:net.params.size], net.opt_state[net.params.size:]
+    m, v = net.opt_state[: net.params.size], net.opt_state[net.params.size :]
     optim.optimizer_step(optimizer, net.params, grad, m, v, decay * net.decay, opt_step)
     return value
 
@@ -60,8 +72,12 @@ def train_epoch(net, x, y, options, opt_step, epoch, step):
     overrides shuffle)."""
     o = options
     batch_size, sample_weight, lrs, order = o.batch_size, o.sample_weight, o.lrs, o.order
-    optimizer = {**o.optimizer, "lr": o.lr, "weight_decay": o.weight_decay,
-                 "sklearn_eps": o.sklearn_eps}
+    optimizer = {
+        **o.optimizer,
+        "lr": o.lr,
+        "weight_decay": o.weight_decay,
+        "sklearn_eps": o.sklearn_eps,
+    }
     l2_alpha, clip_norm, clip_value = o.l2_alpha, o.clip_norm, o.clip_value
     grad_norms, step_losses, progress = o.grad_norms, o.step_losses, o.progress
     n = y.shape[0]
@@ -73,8 +89,7 @@ def train_epoch(net, x, y, options, opt_step, epoch, step):
         order = rng.permutation(net.seed, epoch, n) if o.shuffle else np.arange(n)
     bounds = batch_bounds(n, batch_size, net.needs_batch_statistics)
     if lrs is not None and len(lrs) != len(bounds):
-        raise ValueError(f"lrs must hold one learning rate per step: {len(bounds)}, "
-                         f"got {len(lrs)}")
+        raise ValueError(f"lrs must hold one learning rate per step: {len(bounds)}, got {len(lrs)}")
     norms = np.zeros(net.n_param_layers) if grad_norms else None
     if progress is not None:
         progress.done, progress.total, progress.loss = 0, n, float("nan")
@@ -87,8 +102,19 @@ def train_epoch(net, x, y, options, opt_step, epoch, step):
         if lrs is not None:
             opt["lr"] = float(lrs[k])
         opt_step += 1
-        value = train_step(net, gather(x, idx, net.n_inputs), y[idx], wb, opt, opt_step, step,
-                           l2_alpha, clip_norm, clip_value, norms)
+        value = train_step(
+            net,
+            gather(x, idx, net.n_inputs),
+            y[idx],
+            wb,
+            opt,
+            opt_step,
+            step,
+            l2_alpha,
+            clip_norm,
+            clip_value,
+            norms,
+        )
         step += 1
         wsum = losses.weight_sum(wb, end - start)
         total += value * wsum
@@ -97,6 +123,9 @@ def train_epoch(net, x, y, options, opt_step, epoch, step):
         if progress is not None:
             progress.loss = total / weights
             progress.done = end
-    return {"loss": total / weights, "steps": len(bounds),
-            "step_losses": np.array(kept if step_losses else [], np.float64),
-            "grad_norms": norms / len(bounds) if grad_norms else np.zeros(0)}
+    return {
+        "loss": total / weights,
+        "steps": len(bounds),
+        "step_losses": np.array(kept if step_losses else [], np.float64),
+        "grad_norms": norms / len(bounds) if grad_norms else np.zeros(0),
+    }
