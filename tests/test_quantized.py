@@ -162,9 +162,13 @@ def test_network_layers_equal_twin_bitwise(core, kernel, name):
         assert np.mean(pn.argmax(1) == pt.argmax(1)) >= 0.995
 
 
-def test_kernels_agree_on_whole_networks(core):
+@pytest.mark.parametrize("name", ["bn_dropout", "linear"])
+def test_kernels_agree_on_whole_networks(core, name):
     Xtr, Xte, ytr, _ = _digits()
-    q = mc.quantize(_net(NETS["bn_dropout"](), Xtr, ytr, epochs=2), Xtr)
+    layers = {  # linear: dense layers back to back (AMX writes the next input itself)
+        "linear": lambda: [mc.Dense(64, 50), mc.Dense(50, 40), mc.ReLU(), mc.Dense(40, 10)],
+    }.get(name, NETS.get(name))
+    q = mc.quantize(_net(layers(), Xtr, ytr, epochs=2), Xtr)
     before = core.int8_kernel()
     outs = {}
     # row counts around the AMX kernel's 16-row tiles (blocks below 16 rows run VNNI)

@@ -431,7 +431,8 @@ MLPCORE_TARGET_AVX2 bool quantize_rows_avx2(std::uint8_t* q, int ldq, const floa
 bool quantize_rows(Kernel k, std::uint8_t* q, int ldq, const float* y, int ldy, int M, int N,
                    float inv_s, int zp) {
 #if MLPCORE_X86
-  if (k == Kernel::Amx || k == Kernel::Vnni) return quantize_rows_avx512(q, ldq, y, ldy, M, N, inv_s, zp);
+  if (k == Kernel::Amx || k == Kernel::Vnni)
+    return quantize_rows_avx512(q, ldq, y, ldy, M, N, inv_s, zp);
   if (k == Kernel::Avx2) return quantize_rows_avx2(q, ldq, y, ldy, M, N, inv_s, zp);
 #endif
   return quantize_rows_portable(q, ldq, y, ldy, M, N, inv_s, zp);
@@ -529,7 +530,7 @@ void QuantizedNetwork::add_affine(const float* a, const float* c, int n) {
 namespace {
 // Per-thread buffers of a row block.
 struct Buffers {
-  std::vector<std::uint8_t> xq;
+  std::vector<std::uint8_t> xq, xq_next;  // a layer's input, and the next one's (AMX)
   std::vector<float> y;
   std::vector<std::int32_t> zcol;
 };
@@ -554,6 +555,8 @@ bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
   buf.y.resize(std::size_t(M) * max_n);
   float* y = buf.y.data();
   std::uint8_t* xq = buf.xq.data();
+  if (kern == Kernel::Amx) buf.xq_next.resize(buf.xq.size());
+  std::uint8_t* xq_next = buf.xq_next.data();
 
   // The input: the prelude's float steps, then quantized for dense layer 0.
   const QDense& first = layers_.front();
@@ -586,6 +589,22 @@ bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
     o.scale = d.scale.data();
     o.bias = d.bias.data();
     const Kernel gk = kern == Kernel::Amx && M < AMX_MIN_ROWS ? Kernel::Vnni : kern;
+    // The AMX kernel writes the next layer's bytes itself when nothing or a ReLU lies
+    // between the two layers (no float pass over the block's outputs).
+    const bool fused = gk == Kernel::Amx && i + 1 < layers_.size() &&
+                       (d.after.empty() || (d.after.size() == 1 && !d.after[0].affine &&
+                                            d.after[0].act == Activation::Relu));
+    if (fused) {
+      const QDense& next = layers_[i + 1];
+      o.q = xq_next;
+      o.ldq = padded_k(next.w.K);
+      o.n = d.w.N;
+      o.zp = next.zp;
+      o.inv_s = next.inv_s;
+      o.relu = !d.after.empty();
+      for (int m = 0; m < M && ld < o.ldq; ++m)  // the columns no panel writes
+        std::memset(xq_next + std::size_t(m) * o.ldq + ld, 0, std::size_t(o.ldq - ld));
+    }
     const int threads = split_columns ? parallel::num_threads() : 1;
     if (threads > 1 && long(d.w.K) * d.w.N >= SPLIT_WEIGHTS && d.w.n_panels >= 2) {
       const int groups = std::min(threads, d.w.n_panels / 2);
@@ -597,6 +616,10 @@ bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
       parallel::run(groups, task);
     } else {
       gemm(gk, o, xq, lda, d.w, M, 0, d.w.n_panels);
+    }
+    if (fused) {
+      std::swap(xq, xq_next);
+      continue;
     }
     apply_steps(d.after, y, ld, M, d.w.N);
     if (i + 1 < layers_.size()) {

@@ -87,6 +87,26 @@ MLPCORE_TARGET_AMX inline void emit(const Out& o, const std::int32_t* c, int row
   }
   const __m512i z = _mm512_loadu_si512(o.zcol + col);
   const __m512 s = _mm512_loadu_ps(o.scale + col), b = _mm512_loadu_ps(o.bias + col);
+  if (o.q) {
+    // quantize_rows_avx512's steps after ReLU's select (z > 0 ? z : 0, as activations.cpp)
+    const __m512 inv = _mm512_set1_ps(o.inv_s), lo = _mm512_set1_ps(float(-o.zp)),
+                 hi = _mm512_set1_ps(float(127 - o.zp));
+    const __m512i zq = _mm512_set1_epi32(o.zp);
+    const int live = std::max(0, std::min(16, o.n - int(col)));
+    const __mmask16 keep = __mmask16((1u << live) - 1u);
+    for (int r = 0; r < rows; ++r) {
+      __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(c + r * 16), z));
+      f = _mm512_mul_ps(f, s);
+      f = _mm512_add_ps(f, b);
+      if (o.relu)
+        f = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GT_OQ), f);
+      const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(f, inv), lo), hi);
+      const __m512i v = _mm512_maskz_add_epi32(keep, _mm512_cvtps_epi32(t), zq);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o.q + std::size_t(row0 + r) * o.ldq + col),
+                       _mm512_cvtepi32_epi8(v));
+    }
+    return;
+  }
   for (int r = 0; r < rows; ++r) {
     __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(c + r * 16), z));
     f = _mm512_mul_ps(f, s);
@@ -105,17 +125,17 @@ MLPCORE_TARGET_AMX void block_amx(const Out& o, const std::uint8_t* a0, const st
   if (TWO_PANELS) _tile_zero(1);
   if (TWO_ROWS) _tile_zero(2);
   if (TWO_ROWS && TWO_PANELS) _tile_zero(3);
+  // Each load just before its first use, so that a product can start as soon as its two
+  // tiles are in (on the shared machine not measurably different from the loads first).
   for (int kb = 0; kb < kb_n; ++kb) {
     _tile_loadd(6, b + std::size_t(kb) * 1024, 64);
-    if (TWO_PANELS) _tile_loadd(7, b + ps + std::size_t(kb) * 1024, 64);
     _tile_loadd(4, a0 + std::size_t(kb) * 64, lda);
+    if (TWO_PANELS) _tile_loadd(7, b + ps + std::size_t(kb) * 1024, 64);
     _tile_dpbusd(0, 4, 6);
+    if (TWO_ROWS) _tile_loadd(5, a1 + std::size_t(kb) * 64, lda);
     if (TWO_PANELS) _tile_dpbusd(1, 4, 7);
-    if (TWO_ROWS) {
-      _tile_loadd(5, a1 + std::size_t(kb) * 64, lda);
-      _tile_dpbusd(2, 5, 6);
-      if (TWO_PANELS) _tile_dpbusd(3, 5, 7);
-    }
+    if (TWO_ROWS) _tile_dpbusd(2, 5, 6);
+    if (TWO_ROWS && TWO_PANELS) _tile_dpbusd(3, 5, 7);
   }
   _tile_stored(0, c[0], 64);
   if (TWO_PANELS) _tile_stored(1, c[1], 64);

@@ -8,7 +8,10 @@
 namespace mlpcore::quantized::detail {
 
 // Where a tile goes: int32 accumulators (acc != null), or float z = float(acc - zcol) *
-// scale + bias (every vector padded to 16 * n_panels).
+// scale + bias (every vector padded to 16 * n_panels) into y, or (q != null, AMX only) z
+// through an optional ReLU straight into the next layer's quantized input q (M, ldq):
+// nearbyint(clamp(h * inv_s, -zp, 127 - zp)) + zp for columns < n, 0 beyond, the same
+// operations as the separate passes (apply_steps, quantize_rows), so the same bytes.
 struct Out {
   std::int32_t* acc = nullptr;
   float* y = nullptr;
@@ -16,6 +19,10 @@ struct Out {
   const std::int32_t* zcol = nullptr;  // zp * colsum
   const float* scale = nullptr;
   const float* bias = nullptr;
+  std::uint8_t* q = nullptr;
+  int ldq = 0, n = 0, zp = 0;
+  float inv_s = 1.0f;
+  bool relu = false;
 };
 
 // Whether the CPU has AMX-TILE and AMX-INT8 (and AVX-512 VNNI for the epilogue) and Linux
