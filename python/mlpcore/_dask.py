@@ -35,14 +35,7 @@ ROUND_ATTEMPTS = 3  # runs of one round (a broadcast and its tasks) that may los
 PROBE_ROWS = 32  # rows of the first partition kept on the client for the finiteness check
 
 
-def is_dask(obj):
-    """Whether obj is a Dask collection (array, DataFrame, Series); dask is not imported."""
-    mod = type(obj).__module__.split(".")[0]
-    return mod in ("dask", "dask_expr") and hasattr(obj, "__dask_graph__")
-
-
-def any_dask(*objs):
-    return any(o is not None and is_dask(o) for o in objs)
+is_dask, any_dask, to_local = _checks.is_dask, _checks.any_dask, _checks.dask_to_local
 
 
 def client():
@@ -62,14 +55,6 @@ def client():
             "first (from dask.distributed import Client; client = Client()), or compute X "
             "and y to NumPy arrays"
         ) from exc
-
-
-def to_local(a):
-    """A (small) Dask collection computed to NumPy on the client (validation data)."""
-    if not is_dask(a):
-        return a
-    out = a.compute()
-    return out.to_numpy() if hasattr(out, "to_numpy") else np.asarray(out)
 
 
 def _block_unique(block):
@@ -504,11 +489,11 @@ def _worker_threads():
 
 
 def _engine(spec, payload):
-    from .sequential import _new_engine
+    """The partition's C++ engine (Dask training needs backend="native") at the payload."""
+    from . import _core
 
-    engine = _new_engine(
-        spec["backend"], spec["specs"], spec["loss"], np.dtype(spec["dtype"]), spec["seed"]
-    )
+    cls = _core.Network32 if np.dtype(spec["dtype"]) == np.float32 else _core.Network64
+    engine = cls(spec["specs"], spec["loss"], spec["seed"])
     engine.set_params(payload["params"])
     engine.set_state(payload["state"])
     if "moments" in payload:
@@ -517,10 +502,6 @@ def _engine(spec, payload):
 
 
 def _threads(spec):
-    import contextlib
-
-    if spec["backend"] != "native":
-        return contextlib.nullcontext()
     from ._threads import limited
 
     return limited(_worker_threads())

@@ -174,12 +174,10 @@ def fit(
     the model's fit lock; returns the History."""
     sparse = _checks.is_sparse(X)
     Xe = None  # what the engine trains on: X, or its CSR triple
-    distributed = _dask_input(X, y, sample_weight)
+    distributed = _checks.any_dask(X, y, sample_weight)
     if distributed:
         # data-parallel on the current dask.distributed client (_dask.py): the partitions
         # are checked and kept on the workers; only the client's model is here
-        from . import _dask
-
         if validation_split is not None:
             raise ValueError(
                 "validation_split with Dask input: pass validation_data=(X_val, y_val) "
@@ -192,7 +190,7 @@ def fit(
             )
         if net.backend != "native":
             raise ValueError("training on Dask collections needs backend='native'")
-        Xe = _dask.sequential_partitions(net, X, y, sample_weight)
+        Xe = net._dask_partitions(X, y, sample_weight)
         X, Y, n, w, sample_weight = Xe, Xe.Y, Xe.n, None, None
     elif sparse:
         X = X.tocsr()  # (validation_split slices rows: a COO matrix cannot)
@@ -256,11 +254,11 @@ def fit(
                 "validation_data must be a pair (X_val, y_val) or a triple "
                 "(X_val, y_val, sample_weight_val)"
             )
-        Xv = _dask_local(validation_data[0])
+        Xv = _checks.dask_to_local(validation_data[0])
         Xv = Xv.toarray() if _checks.is_sparse(Xv) else Xv
         Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
         Yv = _checks.check_targets(
-            _dask_local(validation_data[1]),
+            _checks.dask_to_local(validation_data[1]),
             net.loss_name,
             Xv.shape[0],
             net.n_outputs_,
@@ -269,7 +267,10 @@ def fit(
         )
         if len(validation_data) == 3:
             wv = _checks.check_sample_weight(
-                _dask_local(validation_data[2]), Xv.shape[0], np.float64, "sample_weight_val"
+                _checks.dask_to_local(validation_data[2]),
+                Xv.shape[0],
+                np.float64,
+                "sample_weight_val",
             )
     if Xe is None:
         Xe = net._engine_rows(X) if sparse else X
@@ -357,19 +358,6 @@ def fit(
     finally:
         if distributed:
             Xe.release()  # the prepared partitions leave the workers' memory
-
-
-def _dask_input(*arrays):
-    """Whether any of the arrays is a Dask collection (without importing dask)."""
-    from ._dask import any_dask
-
-    return any_dask(*arrays)
-
-
-def _dask_local(a):
-    from ._dask import to_local
-
-    return to_local(a)
 
 
 def _check_validation_freq(freq):

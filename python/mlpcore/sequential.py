@@ -438,7 +438,7 @@ class Sequential:
     # ---- the training epoch: one transaction, run by fit and by the estimators ------------
     # The internal surface the training loop (_training.py) and the scikit-learn estimators
     # (estimators/) build on, besides the public methods: _layout (the Layout: layers,
-    # widths, specs, shapes and rules), _fit_lock, _engine_rows, _progress_counter,
+    # widths, specs, shapes and rules), _fit_lock, _engine_rows, _dask_partitions, _progress_counter,
     # _train_epoch and _loss_and_gradients.
     def _engine_rows(self, X):
         """X as the engine trains on it, checked once per fit: a C-contiguous aligned
@@ -450,6 +450,14 @@ class Sequential:
         return _checks.check_X(
             X, self.n_features_in_, self.dtype, keep_float64=self.backend == "native"
         )
+
+    def _dask_partitions(self, X, y, sample_weight):
+        """For fit on Dask collections: the partitions of (X, y, sample_weight) checked and
+        kept on the current dask.distributed client's workers (mlpcore._dask.Partitions),
+        which the epoch transaction trains on in place of X."""
+        from . import _dask
+
+        return _dask.sequential_partitions(self, X, y, sample_weight)
 
     def _progress_counter(self):
         """A counter of the samples done that the engine updates during an epoch

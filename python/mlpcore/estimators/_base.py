@@ -181,7 +181,7 @@ class BaseMLP(BaseEstimator):
 
     # ---- fit --------------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        from .._dask import any_dask
+        from .._checks import any_dask
 
         if any_dask(X, y, sample_weight):  # data-parallel on the current Dask client
             from ._dask import fit
