@@ -308,7 +308,7 @@ class QuantizedSequential:
     mlpcore.save/load and pickle. Not trainable: fit raises TypeError.
 
     Attributes: loss_name, n_features_in_, n_outputs_, dtype (float32), backend,
-    kernel (the int8 kernel the C++ engine uses: "vnni", "avx2" or "portable").
+    kernel (the int8 kernel the C++ engine uses: "amx", "vnni", "avx2" or "portable").
     """
 
     dtype = np.dtype(np.float32)
