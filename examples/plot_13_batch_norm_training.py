@@ -23,7 +23,7 @@ import mlpcore as mc
 X, y = load_digits(return_X_y=True)
 X = X / 16.0
 order = np.random.default_rng(0).permutation(len(X))
-train, test = order[:1400], order[1400:]
+train, test = order[:1000], order[1000:]
 
 
 def network(batch_norm, depth=6, width=64):
@@ -43,7 +43,7 @@ for ax, lr in zip(axes, (0.02, 0.5)):
     for batch_norm in (False, True):
         net = network(batch_norm)
         history = net.fit(
-            X[train], y[train], epochs=15, batch_size=32, lr=lr, validation_data=(X[test], y[test])
+            X[train], y[train], epochs=12, batch_size=32, lr=lr, validation_data=(X[test], y[test])
         )
         name = "with batch norm" if batch_norm else "plain"
         acc = history.history["val_accuracy"][-1]
