@@ -4,12 +4,12 @@ the training traffic per epoch (the bytes of the scattered model buffers times t
 that fetch them, plus the results sent back: what _dask.Partitions counts) and the held-out
 accuracy; the single-machine fit (one process, 1 thread) alongside.
 
-    PYTHONPATH=python python bench/bench_dask.py            # about 2 minutes
-    PYTHONPATH=python python bench/bench_dask.py --quick    # a smoke run
+    PYTHONPATH=.site python bench/bench_dask.py              # minutes on a loaded machine
+    PYTHONPATH=.site python bench/bench_dask.py --quick      # a smoke run
 
 Modes: "full batch" (Adam on the whole batch: one round per epoch) and "minibatch" (local
 SGD, batch_size the global batch, averaged once per epoch). The data: a synthetic
-3-class task (make_classification), 784-256-128-3 float32 (235,139 parameters).
+3-class task (make_classification), 784-256-128-3 float32 (234,243 parameters).
 """
 
 import argparse
@@ -58,8 +58,8 @@ def main():
 
     import mlpcore as mc
 
-    n = 4000 if args.quick else 24000
-    epochs = {"full batch": 3 if args.quick else 20, "minibatch": 2 if args.quick else 5}
+    n = 4000 if args.quick else 12000
+    epochs = {"full batch": 3 if args.quick else 10, "minibatch": 2 if args.quick else 3}
     X, y = make_classification(n + 6000, 784, n_informative=40, n_classes=3, random_state=0)
     X = X.astype(np.float32)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=6000, random_state=0, stratify=y)
@@ -91,6 +91,7 @@ def main():
             times.append((time.perf_counter() - t0) / epochs[mode])
             acc = net.evaluate(Xte, yte)["accuracy"]
         rows.append((mode, "1 process", statistics.median(times), 0, acc))
+        print("measured:", rows[-1], flush=True)
     for workers in (1, 2):
         with (
             distributed.LocalCluster(
@@ -139,6 +140,7 @@ def main():
                         acc,
                     )
                 )
+                print("measured:", rows[-1], flush=True)
     print(f"\n{'mode':<11} {'where':<10} {'s/epoch':>8} {'MB/epoch':>9} {'accuracy':>9}")
     for mode, where, t, b, a in rows:
         print(f"{mode:<11} {where:<10} {t:8.3f} {b / 1e6:9.2f} {a:9.4f}")

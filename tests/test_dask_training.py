@@ -38,10 +38,11 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def client():
-    # two worker processes, one thread each (the machine has two cores); no dashboard
+    # two worker processes, one thread each (the machine has two cores); the HTTP server on a
+    # free port (the default 8787 may be taken by another cluster: a UserWarning)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as c,
     ):
