@@ -10,8 +10,10 @@ statistics; in evaluation the running averages it kept (PyTorch's conventions:
 
 The effect on training: the same 6-hidden-layer tanh network on the handwritten digits,
 with and without ``BatchNorm`` after every Dense layer, trained with SGD at a small and a
-large learning rate. With batch norm the loss falls faster, and the large rate that
-makes the plain network's training erratic is harmless.
+large learning rate. With batch norm the loss falls faster; at the large rate, where the
+plain network diverges (its accuracy stays at chance, 10%), the batch-norm network still
+trains. Its test loss then jumps from epoch to epoch: evaluation uses the running
+averages of the batch statistics, which lag behind weights that move fast.
 """
 
 import matplotlib.pyplot as plt
@@ -23,7 +25,7 @@ import mlpcore as mc
 X, y = load_digits(return_X_y=True)
 X = X / 16.0
 order = np.random.default_rng(0).permutation(len(X))
-train, test = order[:1400], order[1400:]
+train, test = order[:1000], order[1000:]
 
 
 def network(batch_norm, depth=6, width=64):
@@ -43,13 +45,14 @@ for ax, lr in zip(axes, (0.02, 0.5)):
     for batch_norm in (False, True):
         net = network(batch_norm)
         history = net.fit(
-            X[train], y[train], epochs=15, batch_size=32, lr=lr, validation_data=(X[test], y[test])
+            X[train], y[train], epochs=12, batch_size=32, lr=lr, validation_data=(X[test], y[test])
         )
         name = "with batch norm" if batch_norm else "plain"
         acc = history.history["val_accuracy"][-1]
+        best = max(history.history["val_accuracy"])
         print(
             f"lr {lr}: {name:15s} training loss {history[0]:.3f} -> {history[-1]:.3f}, "
-            f"test accuracy {acc:.3f}"
+            f"test accuracy {acc:.3f}, best of the epochs {best:.3f}"
         )
         epochs = np.arange(1, len(history) + 1)
         color = "C1" if batch_norm else "C0"
@@ -59,7 +62,7 @@ for ax, lr in zip(axes, (0.02, 0.5)):
             history.history["val_loss"],
             "--",
             color=color,
-            label=f"{name}: test (accuracy {acc:.2f})",
+            label=f"{name}: test (accuracy {acc:.2f}, best {best:.2f})",
         )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
