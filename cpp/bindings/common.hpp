@@ -31,12 +31,33 @@ namespace py = pybind11;
 inline std::atomic<bool> exiting{false};
 inline std::atomic<long> calls_in_flight{0};
 
-// Counts the call from construction (with the GIL) until after the GIL is taken back.
+// Parks the calling thread until the process ends, without the GIL: what Python itself does
+// to a daemon thread that wants the GIL during finalization.
+[[noreturn]] inline void park_until_exit() {
+  PyEval_SaveThread();
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+// With the GIL: whether the calling thread is a daemon thread (False if that cannot be told).
+inline bool in_daemon_thread() {
+  try {
+    return py::module_::import("threading").attr("current_thread")().attr("daemon").cast<bool>();
+  } catch (const py::error_already_set&) {
+    return false;
+  }
+}
+
+// Counts the call from construction (with the GIL) until after the GIL is taken back. Once
+// exit began, a new call is refused with RuntimeError, except on a daemon thread: that
+// thread would only print its traceback into the interpreter's teardown ("Exception in
+// thread ..." cut off mid-line), so it is parked like one that comes back from a call.
 class CallGate {
  public:
   CallGate() {
-    if (exiting.load())
+    if (exiting.load()) {
+      if (in_daemon_thread()) park_until_exit();
       throw std::runtime_error("mlpcore: the interpreter is exiting; no new engine calls");
+    }
     calls_in_flight.fetch_add(1);
   }
   ~CallGate() { calls_in_flight.fetch_sub(1); }
@@ -55,7 +76,7 @@ class WithoutGil {
   ~WithoutGil() {
     if (!exiting.load()) return;
     calls_in_flight.fetch_sub(1);
-    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));  // (the GIL is not held here)
   }
   WithoutGil(const WithoutGil&) = delete;
   WithoutGil& operator=(const WithoutGil&) = delete;
