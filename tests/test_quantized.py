@@ -3,7 +3,10 @@ accumulators bitwise), whole networks on both engines, accuracy against the floa
 save/load/pickle/ONNX round trips, thread-count independence and bad input."""
 
 import io
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ from mlpcore.reference import quantized as ref
 
 from conftest import require_backend
 
-KERNELS = ["vnni", "avx2", "portable"]
+KERNELS = ["amx", "vnni", "avx2", "portable"]
 
 
 @pytest.fixture
@@ -60,6 +63,9 @@ def _net(layers, X, y, epochs=20, seed=0, loss="softmax_cross_entropy"):
         (9, 130, 31),
         (17, 257, 70),
         (64, 100, 10),
+        (16, 64, 32),  # one AMX tile pair: no tail in rows, k or columns
+        (40, 200, 40),  # AMX: two full row tiles and a tail of 8, k tail 8, odd panel count
+        (100, 1100, 50),
     ],
 )
 def test_gemm_paths_equal_twin_bitwise(core, kernel, M, K, N):
@@ -156,21 +162,43 @@ def test_network_layers_equal_twin_bitwise(core, kernel, name):
         assert np.mean(pn.argmax(1) == pt.argmax(1)) >= 0.995
 
 
-def test_kernels_agree_on_whole_networks(core):
+@pytest.mark.parametrize("name", ["bn_dropout", "linear"])
+def test_kernels_agree_on_whole_networks(core, name):
     Xtr, Xte, ytr, _ = _digits()
-    q = mc.quantize(_net(NETS["bn_dropout"](), Xtr, ytr, epochs=2), Xtr)
+    layers = {  # linear: dense layers back to back (AMX writes the next input itself)
+        "linear": lambda: [mc.Dense(64, 50), mc.Dense(50, 40), mc.ReLU(), mc.Dense(40, 10)],
+    }.get(name, NETS.get(name))
+    q = mc.quantize(_net(layers(), Xtr, ytr, epochs=2), Xtr)
     before = core.int8_kernel()
     outs = {}
+    # row counts around the AMX kernel's 16-row tiles (blocks below 16 rows run VNNI)
+    rows = [1, 15, 16, 17, 33, 100, len(Xte)]
     try:
         for k in KERNELS:
             if core.testing.int8_kernel_supported(k):
                 core.testing.set_int8_kernel(k)
-                outs[k] = q.predict(Xte)
+                outs[k] = [q.predict(Xte[:n]) for n in rows]
     finally:
         core.testing.set_int8_kernel(before)
     first = next(iter(outs.values()))
     for k, out in outs.items():
-        np.testing.assert_array_equal(out, first, err_msg=k)
+        for n, a, b in zip(rows, out, first):
+            np.testing.assert_array_equal(a, b, err_msg=f"{k}, {n} rows")
+    print("kernels compared:", list(outs))
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_kernel_chosen_by_environment(core, name):
+    code = "from mlpcore import _core; print(_core.int8_kernel())"
+    env = dict(os.environ, MLPCORE_INT8_KERNEL=name)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    if core.testing.int8_kernel_supported(name):
+        assert out.stdout.strip() == name
+    else:  # a kernel the CPU (or the OS, for AMX's tiles) lacks is ignored
+        assert out.stdout.strip() != name
+        best = next(k for k in KERNELS if core.testing.int8_kernel_supported(k))
+        assert out.stdout.strip() == best
 
 
 # ---- accuracy ---------------------------------------------------------------------------------

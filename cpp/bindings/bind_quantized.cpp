@@ -102,12 +102,12 @@ void register_quantized(py::module_& m, py::module_& testing) {
 
   m.def(
       "int8_kernel", [] { return std::string(q::kernel_name(q::current_kernel())); },
-      "The int8 gemm kernel in use: 'vnni', 'avx2' or 'portable'.");
+      "The int8 gemm kernel in use: 'amx', 'vnni', 'avx2' or 'portable'.");
 
   testing.def(
       "set_int8_kernel", [](const std::string& name) { q::set_kernel(q::kernel_from_name(name)); },
       py::arg("name"),
-      "Forces the int8 kernel ('vnni', 'avx2', 'portable'); ValueError if the "
+      "Forces the int8 kernel ('amx', 'vnni', 'avx2', 'portable'); ValueError if the "
       "CPU lacks it.");
   testing.def(
       "int8_peak",

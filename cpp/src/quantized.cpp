@@ -1,5 +1,6 @@
-// Quantized int8 inference: packing, the three gemm kernels (AVX-512 VNNI, AVX2, portable),
-// the float steps between layers and the row-block driver. Contract: quantized.hpp.
+// Quantized int8 inference: packing, the gemm kernels (AVX-512 VNNI, AVX2, portable; AMX in
+// quantized_amx.cpp), the float steps between layers and the row-block driver. Contract:
+// quantized.hpp.
 #include "mlpcore/quantized.hpp"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "mlpcore/finite.hpp"
 #include "mlpcore/parallel.hpp"
 #include "mlpcore/simd.hpp"
+#include "quantized_internal.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -28,6 +30,8 @@ namespace mlpcore::quantized {
 
 const char* kernel_name(Kernel k) {
   switch (k) {
+    case Kernel::Amx:
+      return "amx";
     case Kernel::Vnni:
       return "vnni";
     case Kernel::Avx2:
@@ -39,15 +43,18 @@ const char* kernel_name(Kernel k) {
 }
 
 Kernel kernel_from_name(const std::string& name) {
-  for (Kernel k : {Kernel::Vnni, Kernel::Avx2, Kernel::Portable})
+  for (Kernel k : {Kernel::Amx, Kernel::Vnni, Kernel::Avx2, Kernel::Portable})
     if (name == kernel_name(k)) return k;
-  throw std::invalid_argument("unknown int8 kernel '" + name + "' (known: vnni, avx2, portable)");
+  throw std::invalid_argument("unknown int8 kernel '" + name +
+                              "' (known: amx, vnni, avx2, portable)");
 }
 
 bool kernel_supported(Kernel k) {
 #if MLPCORE_X86
   __builtin_cpu_init();
   switch (k) {
+    case Kernel::Amx:
+      return detail::amx_usable();
     case Kernel::Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vnni");
@@ -66,7 +73,7 @@ namespace {
 std::atomic<int> g_kernel{-1};  // -1: not chosen yet
 
 Kernel best_kernel() {
-  for (Kernel k : {Kernel::Vnni, Kernel::Avx2})
+  for (Kernel k : {Kernel::Amx, Kernel::Vnni, Kernel::Avx2})
     if (kernel_supported(k)) return k;
   return Kernel::Portable;
 }
@@ -105,15 +112,16 @@ PackedWeights pack_weights(const std::int8_t* w, int K, int N) {
   p.K = K;
   p.N = N;
   p.K4 = (K + 3) / 4;
+  p.K4p = padded_k(K) / 4;
   p.n_panels = (N + 15) / 16;
-  p.data.assign(std::size_t(p.n_panels) * p.K4 * 64, 0);
+  p.data.assign(std::size_t(p.n_panels) * p.K4p * 64, 0);
   p.colsum.assign(std::size_t(p.n_panels) * 16, 0);
   for (int k = 0; k < K; ++k)
     for (int n = 0; n < N; ++n) {
       const std::int8_t v = w[std::size_t(k) * N + n];
       if (v < -127) throw std::invalid_argument("int8 weights must lie in [-127, 127]");
       const std::size_t j = std::size_t(n / 16), c = std::size_t(n % 16);
-      p.data[(j * p.K4 + std::size_t(k / 4)) * 64 + c * 4 + std::size_t(k % 4)] = v;
+      p.data[(j * p.K4p + std::size_t(k / 4)) * 64 + c * 4 + std::size_t(k % 4)] = v;
       p.colsum[std::size_t(n)] += v;
     }
   return p;
@@ -122,16 +130,7 @@ PackedWeights pack_weights(const std::int8_t* w, int K, int N) {
 // ---- gemm kernels ------------------------------------------------------------------------
 namespace {
 
-// Where a tile goes: int32 accumulators (acc != null), or float z = float(acc - zcol) *
-// scale + bias (every vector padded to 16 * n_panels).
-struct Out {
-  std::int32_t* acc = nullptr;
-  float* y = nullptr;
-  int ld = 0;
-  const std::int32_t* zcol = nullptr;  // zp * colsum
-  const float* scale = nullptr;
-  const float* bias = nullptr;
-};
+using detail::Out;
 
 inline std::int32_t load_u32(const std::uint8_t* p) {
   std::int32_t v;
@@ -142,7 +141,7 @@ inline std::int32_t load_u32(const std::uint8_t* p) {
 // Portable: the same sums in plain int32 arithmetic (any order gives the same integers).
 void gemm_portable(const Out& o, const std::uint8_t* a, int lda, const PackedWeights& w, int M,
                    int p0, int p1) {
-  const std::size_t ps = std::size_t(w.K4) * 64;
+  const std::size_t ps = std::size_t(w.K4p) * 64;
   for (int r = 0; r < M; ++r) {
     const std::uint8_t* ar = a + std::size_t(r) * lda;
     for (int j = p0; j < p1; ++j) {
@@ -211,7 +210,7 @@ MLPCORE_TARGET_VNNI void tile_vnni(const Out& o, const std::uint8_t* a, int lda,
 template <int MR>
 MLPCORE_TARGET_VNNI void group_vnni(const Out& o, const std::uint8_t* a, int lda,
                                     const PackedWeights& w, int row0, int j, int nv) {
-  const std::size_t ps = std::size_t(w.K4) * 64;
+  const std::size_t ps = std::size_t(w.K4p) * 64;
   const std::uint8_t* ar = a + std::size_t(row0) * lda;
   const std::int8_t* b = w.data.data() + std::size_t(j) * ps;
   switch (nv) {
@@ -315,7 +314,7 @@ MLPCORE_TARGET_AVX2 void tile_avx2(const Out& o, const std::uint8_t* a, int lda,
 
 MLPCORE_TARGET_AVX2 void gemm_avx2(const Out& o, const std::uint8_t* a, int lda,
                                    const PackedWeights& w, int M, int p0, int p1) {
-  const std::size_t ps = std::size_t(w.K4) * 64;
+  const std::size_t ps = std::size_t(w.K4p) * 64;
   for (int j = p0; j < p1; ++j) {  // one panel (in L1) against every row tile
     const std::int8_t* b = w.data.data() + std::size_t(j) * ps;
     int r = 0;
@@ -340,6 +339,7 @@ MLPCORE_TARGET_AVX2 void gemm_avx2(const Out& o, const std::uint8_t* a, int lda,
 void gemm(Kernel k, const Out& o, const std::uint8_t* a, int lda, const PackedWeights& w, int M,
           int p0, int p1) {
 #if MLPCORE_X86
+  if (k == Kernel::Amx) return detail::gemm_amx(o, a, lda, w, M, p0, p1);
   if (k == Kernel::Vnni) return gemm_vnni(o, a, lda, w, M, p0, p1);
   if (k == Kernel::Avx2) return gemm_avx2(o, a, lda, w, M, p0, p1);
 #endif
@@ -431,7 +431,8 @@ MLPCORE_TARGET_AVX2 bool quantize_rows_avx2(std::uint8_t* q, int ldq, const floa
 bool quantize_rows(Kernel k, std::uint8_t* q, int ldq, const float* y, int ldy, int M, int N,
                    float inv_s, int zp) {
 #if MLPCORE_X86
-  if (k == Kernel::Vnni) return quantize_rows_avx512(q, ldq, y, ldy, M, N, inv_s, zp);
+  if (k == Kernel::Amx || k == Kernel::Vnni)
+    return quantize_rows_avx512(q, ldq, y, ldy, M, N, inv_s, zp);
   if (k == Kernel::Avx2) return quantize_rows_avx2(q, ldq, y, ldy, M, N, inv_s, zp);
 #endif
   return quantize_rows_portable(q, ldq, y, ldy, M, N, inv_s, zp);
@@ -529,13 +530,15 @@ void QuantizedNetwork::add_affine(const float* a, const float* c, int n) {
 namespace {
 // Per-thread buffers of a row block.
 struct Buffers {
-  std::vector<std::uint8_t> xq;
+  std::vector<std::uint8_t> xq, xq_next;  // a layer's input, and the next one's (AMX)
   std::vector<float> y;
   std::vector<std::int32_t> zcol;
 };
 thread_local Buffers tl_buffers;
 constexpr int BLOCK_ROWS = 64;               // 32-256 measured alike on a loaded machine
 constexpr long SPLIT_WEIGHTS = 128L * 1024;  // one-block calls cut layers at least this large
+// Below this many rows the AMX kernel (16-row tiles) loses to VNNI; such blocks use VNNI.
+constexpr int AMX_MIN_ROWS = 16;
 }  // namespace
 
 bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabilities,
@@ -552,6 +555,8 @@ bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
   buf.y.resize(std::size_t(M) * max_n);
   float* y = buf.y.data();
   std::uint8_t* xq = buf.xq.data();
+  if (kern == Kernel::Amx) buf.xq_next.resize(buf.xq.size());
+  std::uint8_t* xq_next = buf.xq_next.data();
 
   // The input: the prelude's float steps, then quantized for dense layer 0.
   const QDense& first = layers_.front();
@@ -583,17 +588,38 @@ bool QuantizedNetwork::run_block(float* out, const float* X, int M, bool probabi
     o.zcol = buf.zcol.data();
     o.scale = d.scale.data();
     o.bias = d.bias.data();
+    const Kernel gk = kern == Kernel::Amx && M < AMX_MIN_ROWS ? Kernel::Vnni : kern;
+    // The AMX kernel writes the next layer's bytes itself when nothing or a ReLU lies
+    // between the two layers (no float pass over the block's outputs).
+    const bool fused = gk == Kernel::Amx && i + 1 < layers_.size() &&
+                       (d.after.empty() || (d.after.size() == 1 && !d.after[0].affine &&
+                                            d.after[0].act == Activation::Relu));
+    if (fused) {
+      const QDense& next = layers_[i + 1];
+      o.q = xq_next;
+      o.ldq = padded_k(next.w.K);
+      o.n = d.w.N;
+      o.zp = next.zp;
+      o.inv_s = next.inv_s;
+      o.relu = !d.after.empty();
+      for (int m = 0; m < M && ld < o.ldq; ++m)  // the columns no panel writes
+        std::memset(xq_next + std::size_t(m) * o.ldq + ld, 0, std::size_t(o.ldq - ld));
+    }
     const int threads = split_columns ? parallel::num_threads() : 1;
     if (threads > 1 && long(d.w.K) * d.w.N >= SPLIT_WEIGHTS && d.w.n_panels >= 2) {
       const int groups = std::min(threads, d.w.n_panels / 2);
       auto task = [&](int g) {
         const int p0 = int(long(d.w.n_panels) * g / groups);
         const int p1 = int(long(d.w.n_panels) * (g + 1) / groups);
-        gemm(kern, o, xq, lda, d.w, M, p0, p1);
+        gemm(gk, o, xq, lda, d.w, M, p0, p1);
       };
       parallel::run(groups, task);
     } else {
-      gemm(kern, o, xq, lda, d.w, M, 0, d.w.n_panels);
+      gemm(gk, o, xq, lda, d.w, M, 0, d.w.n_panels);
+    }
+    if (fused) {
+      std::swap(xq, xq_next);
+      continue;
     }
     apply_steps(d.after, y, ld, M, d.w.N);
     if (i + 1 < layers_.size()) {

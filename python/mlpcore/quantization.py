@@ -333,7 +333,7 @@ class QuantizedSequential:
     mlpcore.save/load and pickle. Not trainable: fit raises TypeError.
 
     Attributes: loss_name, `n_features_in_`, `n_outputs_`, dtype (float32), backend,
-    kernel (the int8 kernel the C++ engine uses: "vnni", "avx2" or "portable").
+    kernel (the int8 kernel the C++ engine uses: "amx", "vnni", "avx2" or "portable").
     """
 
     dtype = np.dtype(np.float32)
@@ -465,7 +465,7 @@ class QuantizedSequential:
     # ---- introspection --------------------------------------------------------------------
     @property
     def kernel(self):
-        """The int8 kernel that predict runs: "vnni", "avx2" or "portable" (picked at run
+        """The int8 kernel that predict runs: "amx", "vnni", "avx2" or "portable" (picked at run
         time from the CPU), "numpy" on the twin."""
         if self.backend != "native":
             return "numpy"

@@ -16,9 +16,11 @@
 // products into int32 without saturation. A sum over K stays below 2^31 for K <= 133000
 // (127 * 127 * K), which build() checks.
 //
-// Packed weights: 16-column panels, panel j holding columns 16j..16j+15 as [K4][16][4] int8
-// (K4 = ceil(K / 4), 4 consecutive k of one column adjacent: the operand layout of vpdpbusd
-// and of vpmaddubsw + vpmaddwd), zero padded in k and n. Packed once when the model is built.
+// Packed weights: 16-column panels, panel j holding columns 16j..16j+15 as [K4p][16][4] int8
+// (4 consecutive k of one column adjacent: the operand layout of vpdpbusd, of vpmaddubsw +
+// vpmaddwd, and AMX's B tile, 16 of these rows = 64 k per tile), zero padded in n and in k
+// up to K4p = 16 * ceil(K / 64) rows (the VNNI and AVX2 loops stop at K4 = ceil(K / 4)).
+// Packed once when the model is built.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -30,9 +32,11 @@
 namespace mlpcore::quantized {
 
 // The kernels, best first. The best one the CPU has is used unless another is forced
-// (set_kernel, or the environment variable MLPCORE_INT8_KERNEL = vnni | avx2 | portable,
-// read once at the first use).
-enum class Kernel { Vnni, Avx2, Portable };
+// (set_kernel, or the environment variable MLPCORE_INT8_KERNEL = amx | vnni | avx2 | portable,
+// read once at the first use). Amx needs AMX-TILE, AMX-INT8 and AVX-512 VNNI and the Linux
+// kernel's grant of the tile state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once); without the
+// grant it is unsupported and VNNI is the best.
+enum class Kernel { Amx, Vnni, Avx2, Portable };
 const char* kernel_name(Kernel k);
 Kernel kernel_from_name(const std::string& name);  // std::invalid_argument if unknown
 bool kernel_supported(Kernel k);                   // whether this CPU can run it
@@ -42,17 +46,18 @@ void set_kernel(Kernel k);  // std::invalid_argument if the CPU lacks it
 constexpr int MAX_K = 133000;  // 127 * 127 * MAX_K < 2^31
 
 struct PackedWeights {
-  int K = 0, N = 0, K4 = 0, n_panels = 0;
-  std::vector<std::int8_t> data;     // (n_panels, K4, 16, 4)
+  int K = 0, N = 0, K4 = 0, K4p = 0, n_panels = 0;
+  std::vector<std::int8_t> data;     // (n_panels, K4p, 16, 4)
   std::vector<std::int32_t> colsum;  // (n_panels * 16,), zero in the padding
 };
 
 // w is (K, N) row-major, values in [-127, 127] (std::invalid_argument otherwise).
 PackedWeights pack_weights(const std::int8_t* w, int K, int N);
 
-// The padded row length of a quantized input of K features: 4 * K4.
+// The padded row length of a quantized input of K features: 4 * K4p, a multiple of 64 (an
+// AMX tile row).
 inline int padded_k(int K) {
-  return (K + 3) / 4 * 4;
+  return (K + 63) / 64 * 64;
 }
 
 // acc (M, ldc) int32 = a (M, lda) @ w, columns [0, 16 * n_panels); a holds xq in [0, 127]
