@@ -46,6 +46,10 @@ autosummary_imported_members = False
 autodoc_default_options = {"members": True, "inherited-members": False}
 autodoc_typehints = "none"  # numpydoc sections carry the types
 autodoc_inherit_docstrings = True
+# [source] links only for objects documented under the module that defines them: viewcode
+# keys a module's back-links by the first name it saw it under, so mlpcore.SGD (re-exported)
+# next to mlpcore.optimizers.Optimizer gave back-links to anchors that do not exist.
+viewcode_follow_imported_members = False
 numpydoc_show_class_members = False  # the class template lists them (no duplicate toctrees)
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
@@ -68,11 +72,18 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "show_memory": False,
     "min_reported_time": 0,
+    # each page ends with its own running time; the summary page loads jQuery and DataTables
+    # from CDNs, which a site read offline cannot reach
+    "write_computation_times": False,
 }
 # sphinx-gallery runs the examples with the Agg backend; silence matplotlib's notice about it.
 warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
 
 # ---- HTML -----------------------------------------------------------------------------------
+# pydata-sphinx-theme rather than furo: it is the theme of NumPy, SciPy, pandas and
+# scikit-learn's site, so the readers this library is for know its layout (the sections in a
+# top bar, the section's pages on the left, the page's contents on the right), and
+# sphinx-gallery's pages are styled for it.
 html_theme = "pydata_sphinx_theme"
 html_title = f"mlpcore {release}"
 html_static_path = ["_static"]
