@@ -12,6 +12,7 @@ import doctest
 import importlib
 import inspect
 import os
+import pathlib
 import pkgutil
 import re
 import types
@@ -185,3 +186,39 @@ def test_docstring_examples(test, tmp_path, monkeypatch):
     runner.run(test, out=out.append)
     assert runner.failures == 0, "".join(out)
     assert os.getcwd() == str(tmp_path)
+
+
+# ---- the API reference lists every public name ---------------------------------------------
+def reference_entries():
+    """The names the site's API reference (docs/api/index.rst) documents: the entries of its
+    autosummary tables (relative to mlpcore) and its automodule targets."""
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs/api/index.rst").read_text()
+    entries, in_table = set(), False
+    for line in text.splitlines():
+        if line.startswith(".. autosummary::"):
+            in_table = True
+        elif line.startswith(".. automodule::"):
+            entries.add(line.split("::")[1].strip().removeprefix("mlpcore."))
+            in_table = False
+        elif in_table and line.startswith("   ") and not line.strip().startswith(":"):
+            entries.add(line.strip())
+        elif in_table and line and not line.startswith(" "):
+            in_table = False
+    return entries
+
+
+def test_the_api_reference_lists_every_public_name():
+    documented = set()
+    for entry in reference_entries():
+        obj, parts = mlpcore, entry.split(".")
+        for i, part in enumerate(parts):
+            obj = getattr(obj, part)
+            if i < len(parts) - 1 and inspect.ismodule(obj):
+                documented.add(id(obj))  # a module is listed through the names it holds
+        documented.add(id(obj))
+    names = list(mlpcore.__all__) + list(mlpcore._LAZY_ESTIMATORS)
+    missing = [name for name in names if id(getattr(mlpcore, name)) not in documented]
+    print(f"{len(names)} names of mlpcore.__all__, {len(reference_entries())} reference entries")
+    assert not missing, (
+        "docs/api/index.rst does not list these names of mlpcore.__all__: " + ", ".join(missing)
+    )
