@@ -30,8 +30,8 @@ MAX_THREADS = 256  # parallel::MAX_THREADS
 
 
 def set_num_threads(n):
-    """Sets the number of threads of the C++ engine (1 <= n <= 256). The same count gives
-    bitwise the same results; another count may differ by rounding (README, "Threads").
+    """Sets the number of threads of the C++ engine (1 <= n <= 256). Any count gives
+    bitwise the same results (docs/guide/performance.md, "Threads").
 
     Examples
     --------
