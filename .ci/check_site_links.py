@@ -3,12 +3,6 @@ every image or script (src) of every page points to a file of the site, and ever
 an id in the page it names. External links (http:, https:, mailto:) are not followed, and
 _static/ (the theme's assets and templates) is not a page.
 
-One known exception is reported but does not fail: sphinx.ext.viewcode keeps one module
-prefix per source module for the links from a source listing (_modules/) back to the
-documentation, so when a module's names are documented under two prefixes (mlpcore.SGD,
-re-exported, and mlpcore.optimizers.Optimizer, not) the back-links of the second prefix
-land on the right page without its anchor.
-
 Usage: python .ci/check_site_links.py docs/_build/html
 Prints the number of pages, links and images checked; exits 1 listing the broken ones."""
 
@@ -43,7 +37,7 @@ def main(root):
         page = Page()
         page.feed(path.read_text(encoding="utf-8", errors="replace"))
         pages[path] = page
-    broken, anchors_only, n_links, n_images = [], [], 0, 0
+    broken, n_links, n_images = [], 0, 0
     for path, page in pages.items():
         for kind, refs in (("link", page.links), ("image", page.images)):
             for ref in refs:
@@ -64,17 +58,13 @@ def main(root):
                 if url.fragment and target.suffix == ".html":
                     ids = pages[target].ids if target in pages else set()
                     if urllib.parse.unquote(url.fragment) not in ids:
-                        where = path.relative_to(root)
-                        line = f"{where}: {kind} {ref} (no such anchor)"
-                        (anchors_only if where.parts[0] == "_modules" else broken).append(line)
+                        broken.append(f"{path.relative_to(root)}: {kind} {ref} (no such anchor)")
     print(
         f"site check: {len(pages)} pages, {n_links} local links, {n_images} images/scripts, "
-        f"{len(broken)} broken, {len(anchors_only)} source back-links without their anchor"
+        f"{len(broken)} broken"
     )
     for line in broken:
         print("  " + line)
-    for line in anchors_only:
-        print("  (source back-link) " + line)
     return 1 if broken or not pages else 0
 
 
