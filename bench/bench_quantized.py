@@ -39,7 +39,11 @@ def _cpu_name():
         return platform.processor()
     name = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "?")
     flags = next((l.split(":", 1)[1].split() for l in lines if l.startswith("flags")), [])
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    isa = [
+        f
+        for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+        if f in flags
+    ]
     return f"{name} ({os.cpu_count()} CPUs; {', '.join(isa)})"
 
 
@@ -75,7 +79,7 @@ def _hardware(quick):
         except ValueError:
             pass
     before = _core.int8_kernel()
-    for k in ("vnni", "avx2", "portable"):
+    for k in ("amx", "vnni", "avx2", "portable"):
         if not t.int8_kernel_supported(k):
             continue
         t.set_int8_kernel(k)
@@ -131,6 +135,8 @@ def _peers(widths, threads, quick):
 
         return run
 
+    if _core.int8_kernel() == "amx":
+        peers["mlpcore int8 (vnni kernel)"] = forced("vnni")
     if _core.testing.int8_kernel_supported("avx2") and _core.int8_kernel() != "avx2":
         peers["mlpcore int8 (avx2 kernel)"] = forced("avx2")
     notes = {"int8 kernel": _core.int8_kernel()}

@@ -254,6 +254,7 @@ OPTIONAL = {
     "hypothesis": ".[test]",
     "threadpoolctl": ".[test]",
     "scipy": ".[test]",
+    "graphviz": ".[test]",
 }
 
 

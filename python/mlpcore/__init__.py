@@ -10,8 +10,10 @@ from . import (  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
 )
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__  # noqa: F401  (mlpcore.__version__)
+from .computation_graph import ComputationGraph, computation_graph
 from .convert_sklearn import from_sklearn
 from .convert_torch import from_torch, to_torch
+from .gradient_check import GradientCheck, check_gradients
 from .history import History
 from .io import ModelFileError, load, save
 from .layers import (
@@ -74,6 +76,10 @@ __all__ = [
     "schedules",
     "quantize",
     "QuantizedSequential",
+    "check_gradients",
+    "GradientCheck",
+    "computation_graph",
+    "ComputationGraph",
 ]
 
 

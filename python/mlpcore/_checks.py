@@ -435,6 +435,25 @@ def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight", r
     return out
 
 
+def is_dask(obj):
+    """Whether obj is a Dask collection (array, DataFrame, Series); dask is not imported."""
+    mod = type(obj).__module__.split(".")[0]
+    return mod in ("dask", "dask_expr") and hasattr(obj, "__dask_graph__")
+
+
+def any_dask(*objs):
+    return any(o is not None and is_dask(o) for o in objs)
+
+
+def dask_to_local(a):
+    """A (small) Dask collection computed to NumPy on the client (validation data); any
+    other value as it is."""
+    if not is_dask(a):
+        return a
+    out = a.compute()
+    return out.to_numpy() if hasattr(out, "to_numpy") else np.asarray(out)
+
+
 def is_sparse(X):
     """True for a scipy.sparse matrix or array (duck-typed: scipy is not imported)."""
     return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "shape")

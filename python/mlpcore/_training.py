@@ -174,7 +174,25 @@ def fit(
     the model's fit lock; returns the History."""
     sparse = _checks.is_sparse(X)
     Xe = None  # what the engine trains on: X, or its CSR triple
-    if sparse:
+    distributed = _checks.any_dask(X, y, sample_weight)
+    if distributed:
+        # data-parallel on the current dask.distributed client (_dask.py): the partitions
+        # are checked and kept on the workers; only the client's model is here
+        if validation_split is not None:
+            raise ValueError(
+                "validation_split with Dask input: pass validation_data=(X_val, y_val) "
+                "(a hold-out the client can hold; Dask collections are computed)"
+            )
+        if class_weight is not None:
+            raise ValueError(
+                "class_weight with Dask input: pass the weights as sample_weight (a dask "
+                "array or Series aligned with X)"
+            )
+        if net.backend != "native":
+            raise ValueError("training on Dask collections needs backend='native'")
+        Xe = net._dask_partitions(X, y, sample_weight)
+        X, Y, n, w, sample_weight = Xe, Xe.Y, Xe.n, None, None
+    elif sparse:
         X = X.tocsr()  # (validation_split slices rows: a COO matrix cannot)
         n = int(X.shape[0])
         if validation_split is None:  # else the training rows are checked once split off
@@ -183,8 +201,9 @@ def fit(
         # a float64 X for a float32 C++ engine is read as it is, converted batch by batch
         X = _checks.check_X(X, net.n_features_in_, net.dtype, keep_float64=net.backend == "native")
         n = X.shape[0]
-    Y = _checks.check_targets(y, net.loss_name, n, net.n_outputs_, net.dtype)
-    w = _checks.check_sample_weight(sample_weight, n, np.float64)
+    if not distributed:
+        Y = _checks.check_targets(y, net.loss_name, n, net.n_outputs_, net.dtype)
+        w = _checks.check_sample_weight(sample_weight, n, np.float64)
     if class_weight is not None:
         cw = _class_weights(class_weight, Y, net.loss_name)
         w = cw if w is None else w * cw
@@ -235,15 +254,23 @@ def fit(
                 "validation_data must be a pair (X_val, y_val) or a triple "
                 "(X_val, y_val, sample_weight_val)"
             )
-        Xv = validation_data[0]
+        Xv = _checks.dask_to_local(validation_data[0])
         Xv = Xv.toarray() if _checks.is_sparse(Xv) else Xv
         Xv = _checks.check_X(Xv, net.n_features_in_, net.dtype, "X_val")
         Yv = _checks.check_targets(
-            validation_data[1], net.loss_name, Xv.shape[0], net.n_outputs_, net.dtype, "y_val"
+            _checks.dask_to_local(validation_data[1]),
+            net.loss_name,
+            Xv.shape[0],
+            net.n_outputs_,
+            net.dtype,
+            "y_val",
         )
         if len(validation_data) == 3:
             wv = _checks.check_sample_weight(
-                validation_data[2], Xv.shape[0], np.float64, "sample_weight_val"
+                _checks.dask_to_local(validation_data[2]),
+                Xv.shape[0],
+                np.float64,
+                "sample_weight_val",
             )
     if Xe is None:
         Xe = net._engine_rows(X) if sparse else X
@@ -283,6 +310,17 @@ def fit(
         net._layout.check_batch(n, f"X has {n} training sample")
     batch_size = min(batch_size, n)
     net._layout.check_batch(batch_size, f"batch_size={batch_size}")
+    if distributed and batch_size >= n and net._layout.batch_statistics is not None:
+        raise ValueError(
+            "full-batch training (batch_size >= n) on Dask input sums the partitions' "
+            "gradients, which batch norm's whole-batch statistics do not allow: use a "
+            "minibatch batch_size (local SGD on each partition)"
+        )
+    if distributed and batch_size >= n and any(l.kind == "dropout" for l in net.layers):
+        raise ValueError(
+            "full-batch training (batch_size >= n) on Dask input with Dropout: use a "
+            "minibatch batch_size (local SGD keys every mask by its own step)"
+        )
     options = EpochOptions(
         batch_size=batch_size,
         optimizer=settings,
@@ -296,27 +334,30 @@ def fit(
         step_losses=bool(record_steps),
         check_interrupts=True,
     )
-    with net._fit_lock:
-        loop = _Loop(
-            net,
-            Xe,
-            Y,
-            w,
-            Xv,
-            Yv,
-            wv,
-            (initial_epoch, epochs),
-            batch_size,
-            bool(shuffle),
-            settings,
-            schedule,
-            wd,
-            options,
-            cbs,
-            verbose,
-            validation_freq,
-        )
-        return loop.run()
+    try:
+        with net._fit_lock:
+            return _Loop(
+                net,
+                Xe,
+                Y,
+                w,
+                Xv,
+                Yv,
+                wv,
+                (initial_epoch, epochs),
+                batch_size,
+                bool(shuffle),
+                settings,
+                schedule,
+                wd,
+                options,
+                cbs,
+                verbose,
+                validation_freq,
+            ).run()
+    finally:
+        if distributed:
+            Xe.release()  # the prepared partitions leave the workers' memory
 
 
 def _check_validation_freq(freq):
@@ -371,7 +412,10 @@ class _Loop:
         self.settings, self.schedule, self.wd, self.options = settings, schedule, wd, options
         self.callbacks, self.verbose = callbacks, verbose
         self.n = Y.shape[0]
-        self.n_steps = n_batches(self.n, batch_size, net._layout.batch_statistics is not None)
+        if hasattr(X, "steps_per_epoch"):  # Dask partitions: each takes its own steps
+            self.n_steps = X.steps_per_epoch(batch_size)
+        else:
+            self.n_steps = n_batches(self.n, batch_size, net._layout.batch_statistics is not None)
         self.epoch_in_fit = 0
         self.epoch = self.initial_epoch
         self.first_step = 0  # steps of this fit so far: the schedule's step count
@@ -524,7 +568,7 @@ class _Loop:
         }
         for i, g in zip(self.param_layers, np.asarray(result["grad_norms"])):
             logs[f"grad_norm_{i}"] = float(g)
-        self.first_step += steps
+        self.first_step += int(result.get("opt_steps", steps))  # (Dask: the local steps)
         return logs, (result["step_losses"] if self.options.step_losses else None)
 
     def _validate(self, step):

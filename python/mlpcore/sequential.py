@@ -451,7 +451,7 @@ class Sequential:
     # ---- the training epoch: one transaction, run by fit and by the estimators ------------
     # The internal surface the training loop (_training.py) and the scikit-learn estimators
     # (estimators/) build on, besides the public methods: _layout (the Layout: layers,
-    # widths, specs, shapes and rules), _fit_lock, _engine_rows, _progress_counter,
+    # widths, specs, shapes and rules), _fit_lock, _engine_rows, _dask_partitions, _progress_counter,
     # _train_epoch and _loss_and_gradients.
     def _engine_rows(self, X):
         """X as the engine trains on it, checked once per fit: a C-contiguous aligned
@@ -463,6 +463,14 @@ class Sequential:
         return _checks.check_X(
             X, self.n_features_in_, self.dtype, keep_float64=self.backend == "native"
         )
+
+    def _dask_partitions(self, X, y, sample_weight):
+        """For fit on Dask collections: the partitions of (X, y, sample_weight) checked and
+        kept on the current dask.distributed client's workers (mlpcore._dask.Partitions),
+        which the epoch transaction trains on in place of X."""
+        from . import _dask
+
+        return _dask.sequential_partitions(self, X, y, sample_weight)
 
     def _progress_counter(self):
         """A counter of the samples done that the engine updates during an epoch
@@ -498,25 +506,32 @@ class Sequential:
                 if options.optimizer != self.optimizer_:  # another optimizer: zero moments
                     engine.set_optimizer_state(np.zeros_like(before[2]))
                     self.optimizer_, self.opt_steps_ = dict(options.optimizer), 0
-                result = engine.train_epoch(X, Y, options, self.opt_steps_, self.epoch_, self.step_)
+                if hasattr(X, "train_epoch"):  # Dask partitions (_dask.py): on the cluster
+                    result = X.train_epoch(self, options, self.opt_steps_, self.epoch_, self.step_)
+                    probe, Yp = X.probe_X, X.probe_Y
+                else:
+                    result = engine.train_epoch(
+                        X, Y, options, self.opt_steps_, self.epoch_, self.step_
+                    )
+                    rows = np.arange(min(PROBE_ROWS, Y.shape[0]))
+                    probe = gather(X, rows, self.n_features_in_).astype(self.dtype, copy=False)
+                    Yp = Y[rows]
                 value, steps = float(result["loss"]), int(result["steps"])
                 step = self.step_ + steps
                 # the outputs on some training rows must be finite too (exp and float32
                 # overflow after the last step); one small forward pass
-                rows = np.arange(min(PROBE_ROWS, Y.shape[0]))
-                probe = gather(X, rows, self.n_features_in_).astype(self.dtype, copy=False)
                 if not (
                     np.isfinite(value)
                     and np.isfinite(engine.get_params()).all()
                     and np.isfinite(engine.get_state()).all()
-                    and np.isfinite(engine.loss(np.ascontiguousarray(probe), Y[rows], False, step))
+                    and np.isfinite(engine.loss(np.ascontiguousarray(probe), Yp, False, step))
                 ):
-                    raise FloatingPointError(self._divergence_message(value, Y))
+                    raise FloatingPointError(self._divergence_message(value, Yp))
                 extra = None if after is None else after(step)
                 self.epoch_, self.step_, self.opt_steps_ = (
                     self.epoch_ + 1,
                     step,
-                    self.opt_steps_ + steps,
+                    self.opt_steps_ + int(result.get("opt_steps", steps)),
                 )
                 committed = True
             finally:

@@ -181,6 +181,12 @@ class BaseMLP(BaseEstimator):
 
     # ---- fit --------------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        from .._checks import any_dask
+
+        if any_dask(X, y, sample_weight):  # data-parallel on the current Dask client
+            from ._dask import fit
+
+            return fit(self, X, y, sample_weight, incremental)
         hidden = self._check_setup()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -247,9 +253,12 @@ class BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, X, Y, sw):
         if sw is not None and not (sw > 0).all():  # zero weights: as if the rows were absent
             X, Y, sw = X[sw > 0], Y[sw > 0], sw[sw > 0]
-        objective = _engine.FullBatchObjective(
-            self.model_, X, Y, sw, self.out_activation_, self.alpha
+        self._minimize(
+            _engine.FullBatchObjective(self.model_, X, Y, sw, self.out_activation_, self.alpha)
         )
+
+    def _minimize(self, objective):
+        """scipy's L-BFGS-B on the objective, as scikit-learn's _fit_lbfgs runs it."""
         callback = None
         if self.verbose:
 
@@ -274,7 +283,7 @@ class BaseMLP(BaseEstimator):
                 f"iterations (max_iter={self.max_iter}) or max_fun={self.max_fun}, or scale "
                 "the data.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         self.loss_ = float(opt_res.fun)
         _engine.set_coefs(self.model_, *objective.unpack(opt_res.x))

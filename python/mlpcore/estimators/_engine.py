@@ -164,6 +164,18 @@ class FullBatchObjective:
         self.n_evals += 1
         coefs, intercepts = self.unpack(theta)
         set_coefs(self.net, coefs, intercepts)
+        loss, grads = self._data_loss_and_gradients()
+        # grads is in get_weights() order [W1, b1, W2, b2, ...] (no BatchNorm with L-BFGS)
+        gW, gb = grads[0::2], grads[1::2]
+        cur = get_coefs(self.net)[0]
+        loss += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in cur) / self.W
+        gW = [g.astype(np.float64) + self.alpha * c / self.W for g, c in zip(gW, cur)]
+        flat = np.concatenate([g.ravel() for g in gW] + [np.asarray(b, np.float64) for b in gb])
+        return float(loss), flat
+
+    def _data_loss_and_gradients(self):
+        """scikit-learn's data loss (without the penalty) and its gradient list, chunk by
+        chunk."""
         loss, grads = 0.0, None
         for idx in self.chunks:
             Xc = take_rows(self.X, idx)
@@ -172,13 +184,7 @@ class FullBatchObjective:
             l, g = self._chunk(Xc, Yc, wc)
             loss += l
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]
-        # grads is in get_weights() order [W1, b1, W2, b2, ...] (no BatchNorm with L-BFGS)
-        gW, gb = grads[0::2], grads[1::2]
-        cur = get_coefs(self.net)[0]
-        loss += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in cur) / self.W
-        gW = [g.astype(np.float64) + self.alpha * c / self.W for g, c in zip(gW, cur)]
-        flat = np.concatenate([g.ravel() for g in gW] + [np.asarray(b, np.float64) for b in gb])
-        return float(loss), flat
+        return loss, grads
 
     def _chunk(self, Xc, Yc, wc):
         """The chunk's share of the loss and of its gradient (in get_weights() order)."""
@@ -200,3 +206,26 @@ def forward(net, X, out_activation):
     else:
         z = np.concatenate([net.predict(take_rows(X, idx)) for idx in row_chunks(X)])
     return z
+
+
+class DaskObjective(FullBatchObjective):
+    """The same objective over Dask partitions (mlpcore._dask.Partitions): every evaluation
+    is one data-parallel pass, each worker's engine computing its partitions' loss and
+    gradient, summed on the client in partition order."""
+
+    def __init__(self, net, parts, out_activation, alpha):
+        self.net, self.parts, self.out = net, parts, out_activation
+        self.alpha = alpha
+        self.W = parts.W
+        self.shapes = [c.shape for c in get_coefs(net)[0]]
+        self.n_evals = 0
+        self.scale = loss_scale(out_activation, parts.Y.shape[1])
+
+    def _data_loss_and_gradients(self):
+        net = self.net
+        value, grad = self.parts.loss_and_gradients(net._engine, False, net.step_)
+        if not np.isfinite(value):
+            return np.inf, [np.zeros(s) for s in net._param_shapes]
+        from .._layout import split
+
+        return value * self.scale, split(grad, net._param_shapes)
