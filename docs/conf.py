@@ -75,6 +75,9 @@ sphinx_gallery_conf = {
     # each page ends with its own running time; the summary page loads jQuery and DataTables
     # from CDNs, which a site read offline cannot reach
     "write_computation_times": False,
+    # a page shows what its script prints, not the repr of a cell's last expression (an
+    # `ax.legend(...)` ending a cell would show "<matplotlib.legend.Legend object at 0x...>")
+    "capture_repr": (),
 }
 # sphinx-gallery runs the examples with the Agg backend; silence matplotlib's notice about it.
 warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
