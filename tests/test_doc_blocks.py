@@ -1,4 +1,4 @@
-"""Every ```python block of README.md and docs/*.md runs on its own, as written: each block is
+"""Every ```python block of README.md, docs/*.md and docs/guide/*.md runs on its own, as written: each block is
 written to a file and run as a script (`python block.py`, so `__name__ == "__main__"`) in a
 fresh interpreter in an empty directory. A block is skipped only when an optional dependency
 it uses is not installed, with the reason naming it."""
@@ -13,7 +13,11 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "docs" / "guide").glob("*.md")),  # the site's user guide
+]
 
 # What a block's text uses -> the optional modules it needs (import names).
 NEEDS = [

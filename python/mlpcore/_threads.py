@@ -30,8 +30,18 @@ MAX_THREADS = 256  # parallel::MAX_THREADS
 
 
 def set_num_threads(n):
-    """Sets the number of threads of the C++ engine (1 <= n <= 256). The same count gives
-    bitwise the same results; another count may differ by rounding (README, "Threads")."""
+    """Sets the number of threads of the C++ engine (1 <= n <= 256). Any count gives
+    bitwise the same results (docs/guide/performance.md, "Threads").
+
+    Examples
+    --------
+    >>> import mlpcore as mc
+    >>> before = mc.get_num_threads()
+    >>> mc.set_num_threads(1)
+    >>> mc.get_num_threads()
+    1
+    >>> mc.set_num_threads(before)
+    """
     n = _checks.check_positive_int("n", n)
     if n > MAX_THREADS:
         raise ValueError(f"n={n} exceeds the maximum of {MAX_THREADS} threads")

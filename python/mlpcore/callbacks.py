@@ -1,9 +1,9 @@
-"""Callbacks for Sequential.fit(callbacks=[...]), called once per epoch (never per batch):
+"""Callbacks for Sequential.fit(callbacks=[...]), called once per epoch (never per batch)::
 
     on_train_begin(logs)          before the first epoch
     on_epoch_begin(epoch, logs)   before each epoch
     on_epoch_end(epoch, logs)     after each epoch; logs holds "epoch", "loss", "val_loss",
-                                  the metrics, "lr", "time", "grad_norm_<i>" (see History);
+                                  the metrics, "lr", "time", "`grad_norm_<i>`" (see History);
                                   returning True stops training
     on_train_end(logs)            after the last epoch (also after an early stop)
 
@@ -12,7 +12,7 @@ set `self.model.stop_training = True` (Keras' flag; `loop.stop_training` is the 
 after this epoch, and scale the rates with `loop.lr_factor` (the schedule's rates are
 multiplied by it; 1 at the start of each fit). Epochs are numbered as in Keras: `epoch` is the
 index of the epoch, initial_epoch .. epochs - 1 of the fit (the bar shows epoch + 1).
-With validation_freq > 1 the epochs without validation have no val_ entries in their logs;
+With validation_freq > 1 the epochs without validation have no `val_` entries in their logs;
 the callbacks that monitor one skip those epochs.
 
 Built-ins: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler,
@@ -39,20 +39,92 @@ __all__ = [
 
 
 class Callback:
+    """Base class of the callbacks of `Sequential.fit(callbacks=[...])`.
+
+    Subclass it and override the hooks you need; each is called once per epoch or once per
+    fit, never per batch (the batches run inside the engine). The base class's hooks do
+    nothing.
+
+    Attributes
+    ----------
+    model : Sequential
+        The model being trained, set by fit before `on_train_begin` (as in Keras). Set
+        ``self.model.stop_training = True`` to stop after the current epoch.
+    loop : object
+        The running fit: `loop.lr_factor` scales the schedule's rates (1 at the start of
+        each fit); `loop.stop_training` is the same flag as the model's.
+
+    See Also
+    --------
+    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler, CSVLogger,
+    LambdaCallback
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mlpcore as mc
+    >>> class StopBelow(mc.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         if logs["loss"] < 0.5:
+    ...             self.model.stop_training = True
+    >>> X = np.random.default_rng(0).normal(size=(64, 3))
+    >>> net = mc.Sequential([mc.Dense(3, 1)], loss="mse", dtype="float64", seed=0)
+    >>> history = net.fit(X, X.sum(axis=1), epochs=100, lr=0.05, callbacks=[StopBelow()])
+    >>> len(history) < 100 and history[-1] < 0.5
+    True
+    """
+
     model = None
     loop = None
 
     def on_train_begin(self, logs=None):
-        pass
+        """Called once before the first epoch of a fit.
+
+        Parameters
+        ----------
+        logs : dict or None
+            Empty at this point; for Keras' signature.
+        """
 
     def on_epoch_begin(self, epoch, logs=None):
-        pass
+        """Called before each epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The index of the coming epoch, Keras' numbering (``initial_epoch`` for the first
+            epoch of the fit; the progress bar shows ``epoch + 1``).
+        logs : dict or None
+            Empty at this point; for Keras' signature.
+        """
 
     def on_epoch_end(self, epoch, logs=None):
-        pass
+        """Called after each epoch, once its logs are complete.
+
+        Parameters
+        ----------
+        epoch : int
+            The index of the epoch that ended.
+        logs : dict
+            "epoch", "loss", "val_loss" and the validation metrics (on the epochs that
+            validate), "lr" (the rate of the epoch's last step), "time" and, with
+            ``grad_norms=True``, "grad_norm_<i>" per parameter layer (see History).
+
+        Returns
+        -------
+        bool or None
+            True stops training after this epoch (as does setting
+            ``self.model.stop_training = True``).
+        """
 
     def on_train_end(self, logs=None):
-        pass
+        """Called once after the last epoch of a fit, also after an early stop.
+
+        Parameters
+        ----------
+        logs : dict or None
+            The logs of the last epoch.
+        """
 
 
 def _mode(mode, monitor):
@@ -106,10 +178,14 @@ class EarlyStopping(Callback):
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
+        """Resets the best value, the patience counter and the kept weights."""
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch, self.best_weights, self.wait, self.stopped_epoch = None, None, 0, None
 
     def on_epoch_end(self, epoch, logs=None):
+        """Compares the monitored value with the best so far; stops training (and restores
+        the best weights with `restore_best_weights`) when patience has run out.
+        Returns True when it stopped training."""
         current = _monitored(logs, self.monitor, self.loop)
         if current is None:
             return False
@@ -162,9 +238,12 @@ class ModelCheckpoint(Callback):
         self.mode = _mode(mode, monitor)
 
     def on_train_begin(self, logs=None):
+        """Resets the best value (`save_best_only` compares within one fit)."""
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
+        """Saves the model to `path` formatted with the logs (when the monitored value
+        improved, with `save_best_only`)."""
         if self.save_best_only:
             current = _monitored(logs, self.monitor, self.loop)
             if current is None or not (
@@ -206,12 +285,16 @@ class ReduceLROnPlateau(Callback):
 
     @property
     def monitor(self):
+        """The name in the logs whose plateau reduces the rate."""
         return self._plateau.monitor
 
     def on_train_begin(self, logs=None):
+        """Resets the plateau's best value, patience and cooldown counters."""
         self._plateau.reset()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Updates the plateau rule with the monitored value and scales `loop.lr_factor`
+        by the factor it decided (1 while the value improves)."""
         if _monitored(logs, self._plateau.monitor, self.loop) is None:
             return False
         before = self._plateau.scale
@@ -233,6 +316,9 @@ class LearningRateScheduler(Callback):
         self.schedule = schedule
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Calls ``schedule(epoch, lr)`` and scales the coming epoch's rates so that its
+        first step runs at the returned rate; raises ValueError unless that is a finite
+        number > 0."""
         current = self.loop.current_lr()
         lr = self.schedule(epoch, current)
         if (
@@ -256,11 +342,13 @@ class CSVLogger(Callback):
         self._keys = None
 
     def on_train_begin(self, logs=None):
+        """Truncates the file, unless `append`."""
         self._keys = None
         if not self.append:
             open(self.filename, "w").close()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Appends the epoch's row (with the header first, in a new or empty file)."""
         new = self._keys is None
         if new:
             self._keys = list(logs)

@@ -1,13 +1,13 @@
 """scikit-learn in: mlpcore.from_sklearn(fitted MLPClassifier or MLPRegressor).
 
-scikit-learn is not imported: the estimator's fitted attributes are read (coefs_,
-intercepts_, activation, out_activation_). Its network is Dense layers with one hidden
+scikit-learn is not imported: the estimator's fitted attributes are read (`coefs_`,
+`intercepts_`, activation, `out_activation_`). Its network is Dense layers with one hidden
 activation between them, and an output activation that fixes mlpcore's loss:
 
     activation     identity -> Identity, logistic -> Sigmoid, tanh -> Tanh, relu -> ReLU
-    out_activation_
+    `out_activation_`
       softmax      multi-class MLPClassifier   -> "softmax_cross_entropy": predict(X) equals
-                                                   predict_proba(X) (columns in classes_ order)
+                                                   predict_proba(X) (columns in `classes_` order)
       logistic     binary MLPClassifier        -> "binary_cross_entropy" with one output:
                                                    predict(X)[:, 0] equals predict_proba(X)[:, 1]
                    multi-label MLPClassifier   -> "binary_cross_entropy", one output per label:
@@ -32,8 +32,20 @@ OUTPUTS = {
 def from_sklearn(estimator, dtype=None, seed=None, backend="native"):
     """An mlpcore.Sequential computing the fitted scikit-learn MLP `estimator`.
 
-    dtype : "float32"/"float64", or None for the dtype of the estimator's coefs_.
+    dtype : "float32"/"float64", or None for the dtype of the estimator's `coefs_`.
     seed, backend : as for Sequential. See the module doc for how the outputs correspond.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> import mlpcore as mc
+    >>> X = np.random.default_rng(0).normal(size=(100, 4))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0).fit(X, y)
+    >>> net = mc.from_sklearn(clf)
+    >>> bool(np.allclose(net.predict(X)[:, 0], clf.predict_proba(X)[:, 1]))
+    True
     """
     name = type(estimator).__name__
     if not all(hasattr(estimator, a) for a in ("coefs_", "intercepts_", "out_activation_")):

@@ -163,12 +163,26 @@ def from_torch(module, loss, dtype=None, seed=None, backend="native"):
     """An mlpcore.Sequential with the layers, parameters and batch-norm statistics of a
     torch.nn.Sequential (see the module doc for the kinds and the output activation).
 
-    loss : the mlpcore loss ("softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson",
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        Of the layer kinds the module doc lists, ending with the last layer before the
+        output activation.
+    loss : str
+        The mlpcore loss ("softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson",
         "hinge", "squared_hinge"); the module must produce that loss's logits (values for
         "mse", margins for the hinge losses).
-    dtype : "float32"/"float64", or None for the dtype of the module's parameters.
-    seed, backend : as for Sequential (the seed then keys shuffling and dropout masks).
+    dtype : {"float32", "float64"} or None
+        None: the dtype of the module's parameters.
+    seed, backend
+        As for Sequential (the seed then keys shuffling and dropout masks).
 
+    Returns
+    -------
+    Sequential
+
+    Notes
+    -----
     In evaluation mode (module.eval()), net.predict(X) equals the module's output with the
     loss's output activation applied.
     """

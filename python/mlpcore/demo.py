@@ -47,6 +47,7 @@ def load_data(seed=SEED):
 
 
 def accuracy(net, X, y):
+    """The fraction of rows of X whose argmax output is the label y."""
     return float(np.mean(np.argmax(net.predict(X), axis=1) == y))
 
 
@@ -61,6 +62,9 @@ def ascii_digit(x):
 
 
 def main(argv=None):
+    """`python -m mlpcore.demo`: trains the lecture's digit-recognition MLP on
+    scikit-learn's 8x8 digits with a train/validation/test split and prints the test
+    accuracy. argv: the command-line arguments (None: sys.argv's); `--help` lists them."""
     p = argparse.ArgumentParser(
         prog="python -m mlpcore.demo", description="Train an MLP on the 8x8 handwritten digits."
     )

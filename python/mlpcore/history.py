@@ -27,6 +27,34 @@ import numpy as np
 
 
 class History(list):
+    """What `Sequential.fit` returns: the list of the per-epoch training losses, with
+    Keras' History attributes (the module doc describes each).
+
+    Attributes
+    ----------
+    history : dict of lists
+        One entry per epoch of this fit: "epoch", "loss", "val_loss", the metrics, "lr",
+        "time" and, with ``grad_norms=True``, "grad_norm_<i>".
+    epoch : list of int
+        The epochs' indices (Keras' numbering).
+    step_losses : list of ndarray
+        With ``fit(record_steps=True)``: per epoch, the loss of every step.
+    params : dict
+        fit's settings (epochs, batch_size, steps per epoch, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mlpcore as mc
+    >>> X = np.random.default_rng(0).normal(size=(40, 2))
+    >>> net = mc.Sequential([mc.Dense(2, 1)], loss="mse", seed=0)
+    >>> history = net.fit(X, X[:, 0], epochs=3, batch_size=8)
+    >>> len(history), history.epoch, sorted(history.history)
+    (3, [0, 1, 2], ['epoch', 'loss', 'lr', 'time'])
+    >>> history[-1] == history.history["loss"][-1]
+    True
+    """
+
     def __init__(self, params=None):
         super().__init__()
         self.history = {}

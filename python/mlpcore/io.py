@@ -24,7 +24,19 @@ __all__ = ["save", "load", "ModelFileError"]
 def save(net: Any, path: Any) -> None:
     """Writes net (configuration, weights, state, optimizer moments, training counters) to
     path, atomically; ".npz" is appended when missing. path may also be a binary file object
-    (written directly, without the atomic rename). A quantized model writes its own record."""
+    (written directly, without the atomic rename). A quantized model writes its own record.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mlpcore as mc
+    >>> net = mc.Sequential([mc.Dense(3, 2)], loss="mse", seed=0)
+    >>> mc.save(net, "model.npz")
+    >>> same = mc.load("model.npz")
+    >>> X = np.ones((2, 3))
+    >>> bool(np.array_equal(same.predict(X), net.predict(X)))
+    True
+    """
     if getattr(net, "_quantized_record", False):
         from . import quantization
 

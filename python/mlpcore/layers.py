@@ -44,12 +44,14 @@ class State(NamedTuple):
 class Layer:
     """Base class of the layer descriptors.
 
-    Class attributes a kind sets:
+    Class attributes a kind sets::
+
       kind                   the spec name both engines know the kind by
       needs_batch_statistics training needs >= 2 samples per batch (one has no variance)
       differentiable         False: derivative zero almost everywhere, no training through it
       relu_like              a Dense layer right before it is He-initialised
       init_transparent       the Dense layer before it looks past it to pick its initialisation
+
     Instance attributes: n_in (the input width it requires, None when any width passes, as
     for activations and for Dense(n_out), which takes the width before it) and n_out (its
     output width, None when it equals the input width).
@@ -115,6 +117,8 @@ class Layer:
         return [np.zeros(p.shape) for p in self.params(n_in)]
 
     def initial_state(self, n_in):
+        """The initial values of the layer's state arrays for input width n_in (BatchNorm:
+        running mean 0 and running variance 1; other kinds have no state)."""
         return [np.full(s.shape, s.initial) for s in self.state(n_in)]
 
     def expand(self):
@@ -130,7 +134,7 @@ class Layer:
         return ()
 
     def spec(self, n_in):
-        """The tuple both engines build this layer from: (kind, n_in, n_out, *spec_args)."""
+        """The tuple both engines build this layer from: `(kind, n_in, n_out, *spec_args)`."""
         return (self.kind, n_in, self.output_width(n_in)) + tuple(self.spec_args())
 
     # ---- serialisation ----------------------------------------------------------------
@@ -140,6 +144,8 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
+        """The layer that `get_config()` described: ``cls(**config)``, with a ValueError
+        naming the class when the config does not fit its constructor."""
         if not isinstance(config, dict):
             raise ValueError(
                 f"{cls.__name__}: config must be a dict of constructor arguments, got {config!r}"
@@ -205,6 +211,16 @@ class Dense(Layer):
     LeakyReLU, GELU, SiLU, ELU, Softplus; BatchNorm, LayerNorm and Dropout in between are
     looked past), and
     r = sqrt(6 / (n_in + n_out)) (Glorot/Xavier-uniform) otherwise; b starts at zero.
+
+    Examples
+    --------
+    >>> import mlpcore as mc
+    >>> net = mc.Sequential([mc.Dense(32, activation="relu"), mc.Dense(1)],
+    ...                     input_dim=10, loss="mse")
+    >>> net.layers  # the shorthand expanded into two layers
+    (Dense(32), ReLU(), Dense(1))
+    >>> [w.shape for w in net.get_weights()]
+    [(10, 32), (32,), (32, 1), (1,)]
     """
 
     kind = "dense"

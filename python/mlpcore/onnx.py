@@ -264,7 +264,7 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
 
     Parameters
     ----------
-    net : Sequential, or an mlpcore MLPClassifier/MLPRegressor (its fitted model_)
+    net : Sequential, or an mlpcore MLPClassifier/MLPRegressor (its fitted `model_`)
     path : str, os.PathLike, binary file object or None
         Where to write the model; None writes nothing (use the returned ModelProto).
     opset : int or None
@@ -279,6 +279,19 @@ def export(net, path=None, opset=None, input_name="X", output_name="Y"):
     Layer kinds without an entry in LAYERS raise a ValueError naming the layer.
     A quantized model (mlpcore.quantize) exports as int8 MatMulInteger layers
     (mlpcore._onnx_quantized).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime
+    >>> import mlpcore as mc
+    >>> net = mc.Sequential([mc.Dense(4, 8), mc.ReLU(), mc.Dense(8, 3)],
+    ...                     loss="softmax_cross_entropy", seed=0)
+    >>> model = mc.onnx.export(net, "model.onnx")
+    >>> session = onnxruntime.InferenceSession("model.onnx")
+    >>> X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    >>> bool(np.allclose(session.run(None, {"X": X})[0], net.predict(X), atol=1e-6))
+    True
     """
     if getattr(getattr(net, "model_", net), "_quantized_record", False):
         import sys

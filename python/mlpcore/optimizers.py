@@ -56,11 +56,13 @@ class Optimizer:
         return opt
 
     def settings(self):
-        """The settings as Sequential.optimizer_ records them (checked): the optimizer's
+        """The settings as `Sequential.optimizer_` records them (checked): the optimizer's
         moments restart when they change."""
         return _checks.check_optimizer(self.name, **self._settings)
 
     def get_config(self):
+        """The constructor arguments, a dict: lr (a number or a schedule), weight_decay and
+        the kind's settings; ``type(opt)(**opt.get_config())`` is an equal optimizer."""
         return {"lr": self.lr, "weight_decay": self.weight_decay, **self._settings}
 
     def __repr__(self):
@@ -91,7 +93,7 @@ class Adam(Optimizer):
 
 
 class AdamW(Optimizer):
-    """torch.optim.AdamW: W *= 1 - lr weight_decay, then Adam's step without decay."""
+    """torch.optim.AdamW: `W *= 1 - lr weight_decay`, then Adam's step without decay."""
 
     name = "adamw"
 

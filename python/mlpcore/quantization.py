@@ -144,16 +144,41 @@ def _activation64(name, y, param):
 def quantize(model, X_calibration, *, backend=None):
     """The int8 version of a trained model, calibrated on X_calibration.
 
-    model : Sequential, or a fitted mlpcore MLPClassifier / MLPRegressor (then a fitted
-        QuantizedMLPClassifier / QuantizedMLPRegressor is returned: a copy whose model_ is
-        quantized; predict, predict_proba and score work, fit raises TypeError).
-    X_calibration : (n_samples, n_features) array, e.g. a few hundred to a few thousand
-        training rows: each Dense layer's input range is the min and max its input
+    Parameters
+    ----------
+    model : Sequential or fitted MLPClassifier / MLPRegressor
+        A fitted mlpcore estimator gives a fitted QuantizedMLPClassifier /
+        QuantizedMLPRegressor: a copy whose `model_` is quantized; predict, predict_proba and
+        score work, fit raises TypeError.
+    X_calibration : array of shape (n_samples, n_features)
+        E.g. a few hundred to a few thousand training rows: each Dense layer's input range is the min and max its input
         reaches on them; values outside that range are clamped to it at inference.
-    backend : "native" (default: the model's) or "numpy" (the reference twin).
+    backend : {"native", "numpy"} or None
+        None: the model's; "numpy" is the reference twin.
 
+    Returns
+    -------
+    QuantizedSequential
+        Or the quantized estimator copy.
+
+    Notes
+    -----
     Weights are int8 per output column (symmetric), layer inputs 7-bit with static scales,
     sums in int32, everything else in float32; see mlpcore.quantization.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mlpcore as mc
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 8))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> net = mc.Sequential([mc.Dense(8, 16), mc.ReLU(), mc.Dense(16, 2)],
+    ...                     loss="softmax_cross_entropy", seed=0)
+    >>> history = net.fit(X, y, epochs=5, lr=0.1)
+    >>> qnet = mc.quantize(net, X[:200])
+    >>> float(np.mean(qnet.predict_classes(X) == net.predict_classes(X))) > 0.95
+    True
     """
     from .sequential import Sequential
 
@@ -307,7 +332,7 @@ class QuantizedSequential:
     predict_classes, loss, evaluate and summary as on a Sequential (outputs in float32);
     mlpcore.save/load and pickle. Not trainable: fit raises TypeError.
 
-    Attributes: loss_name, n_features_in_, n_outputs_, dtype (float32), backend,
+    Attributes: loss_name, `n_features_in_`, `n_outputs_`, dtype (float32), backend,
     kernel (the int8 kernel the C++ engine uses: "amx", "vnni", "avx2" or "portable").
     """
 
@@ -421,11 +446,27 @@ class QuantizedSequential:
             "quantize it again (mlpcore.quantize(net, X_calibration))"
         )
 
-    fit = gradients = set_weights = set_state = _no_training
+    def fit(self, *args, **kwargs):
+        """Refused: raises TypeError (train the float model and quantize it again)."""
+        self._no_training()
+
+    def gradients(self, *args, **kwargs):
+        """Refused: raises TypeError (an int8 model has no gradients to train)."""
+        self._no_training()
+
+    def set_weights(self, *args, **kwargs):
+        """Refused: raises TypeError (set the float model's weights and quantize it again)."""
+        self._no_training()
+
+    def set_state(self, *args, **kwargs):
+        """Refused: raises TypeError (set the float model's state and quantize it again)."""
+        self._no_training()
 
     # ---- introspection --------------------------------------------------------------------
     @property
     def kernel(self):
+        """The int8 kernel that predict runs: "amx", "vnni", "avx2" or "portable" (picked at run
+        time from the CPU), "numpy" on the twin."""
         if self.backend != "native":
             return "numpy"
         from . import _core

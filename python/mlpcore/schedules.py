@@ -3,7 +3,7 @@
 Each schedule carries its base rate and gives the rate of every step of an epoch; the C++
 epoch applies them step by step (Engine.train_epoch(lrs=...)), so per-step schedules cost no
 Python call per step. Steps and epochs count from the start of each fit call (0-based), as
-a torch scheduler created before the loop counts them.
+a torch scheduler created before the loop counts them::
 
     Constant(lr)
     StepDecay(lr, step_size, gamma=0.1)          lr gamma^(epoch // step_size)     torch StepLR
@@ -59,20 +59,58 @@ def _real(name, value, low=None, high=None, low_open=False, high_open=False):
 
 
 class Schedule:
-    """Base class. rates(epoch, first_step, n_steps, n_samples) -> (n_steps,) float64 rates
-    of the epoch's steps; reset() at the start of every fit; epoch_end(logs) after every
-    epoch (for schedules that watch a metric)."""
+    """Base class of the learning-rate schedules.
+
+    fit asks a schedule once per epoch for the rates of all the epoch's steps (`rates`),
+    which the engine then applies step by step; `reset` starts every fit and `epoch_end`
+    follows every epoch (for the schedules that watch a metric).
+
+    Attributes
+    ----------
+    lr : float
+        The base (or, for OneCycle, the maximum) rate.
+
+    Examples
+    --------
+    >>> import mlpcore as mc
+    >>> mc.schedules.StepDecay(0.1, step_size=2, gamma=0.5).rates(3, 30, 4, 100)
+    array([0.05, 0.05, 0.05, 0.05])
+    """
 
     lr = None
 
     def rates(self, epoch, first_step, n_steps, n_samples):
+        """The learning rate of every step of one epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's index, counted from 0 at the start of the fit call.
+        first_step : int
+            The index of the epoch's first step, counted from 0 at the start of the fit.
+        n_steps : int
+            The number of steps (batches) in the epoch.
+        n_samples : int
+            The number of training samples (InverseScaling counts the samples seen).
+
+        Returns
+        -------
+        ndarray of shape (n_steps,), float64
+        """
         raise NotImplementedError
 
     def reset(self):
-        pass
+        """Called at the start of every fit: forgets what earlier fits taught the schedule
+        (only ReduceOnPlateau keeps anything)."""
 
     def epoch_end(self, logs):
-        pass
+        """Called after every epoch with its logs (only ReduceOnPlateau reads them).
+
+        Parameters
+        ----------
+        logs : dict
+            The epoch's logs, as the callbacks receive them.
+        """
 
     def _config(self):
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -86,8 +124,32 @@ class _PerEpoch(Schedule):
     def rates(self, epoch, first_step, n_steps, n_samples):
         return np.full(n_steps, self.epoch_rate(epoch, n_samples))
 
+    def epoch_rate(self, epoch, n_samples):
+        """The rate of every step of epoch `epoch` (a per-epoch schedule).
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's index, counted from 0 at the start of the fit call.
+        n_samples : int
+            The number of training samples.
+
+        Returns
+        -------
+        float
+        """
+        raise NotImplementedError
+
 
 class Constant(_PerEpoch):
+    """The same rate `lr` at every step; a plain number given as `lr` becomes this.
+
+    Parameters
+    ----------
+    lr : float
+        The rate, > 0.
+    """
+
     def __init__(self, lr):
         self.lr = _checks.check_positive_real("lr", lr)
 
@@ -143,6 +205,8 @@ class CosineWarmup(Schedule):
         self.min_lr = _real("min_lr", min_lr, 0, self.lr)
 
     def rates(self, epoch, first_step, n_steps, n_samples):
+        """Per step t (counted over the fit): warm-up rates for t < warmup_steps, then the
+        cosine from lr down to min_lr, reached at total_steps (and kept after it)."""
         t = np.arange(first_step, first_step + n_steps, dtype=np.float64)
         w, T = self.warmup_steps, self.total_steps
         warm = self.lr * (self.start_factor + (1 - self.start_factor) * t / max(w, 1))
@@ -187,6 +251,7 @@ class OneCycle(Schedule):
 
     @property
     def lr(self):
+        """The peak rate, max_lr."""
         return self.max_lr
 
     def _anneal(self, start, end, pct):
@@ -205,6 +270,8 @@ class OneCycle(Schedule):
         raise AssertionError("unreachable")
 
     def rates(self, epoch, first_step, n_steps, n_samples):
+        """torch's OneCycleLR rate of each step t (counted over the fit); 0 from
+        total_steps on, which fit refuses as a rate <= 0."""
         return np.array([self._rate(t) for t in range(first_step, first_step + n_steps)])
 
 
@@ -308,12 +375,15 @@ class ReduceOnPlateau(_PerEpoch):
         }
 
     def reset(self):
+        """Restarts the rule: factor 1, no best value, no patience or cooldown used."""
         self._plateau.reset()
 
     def epoch_end(self, logs):
+        """Feeds ``logs[monitor]`` to the plateau rule, which may shrink the factor."""
         self._plateau.update(logs, self.lr * self._plateau.scale)
 
     def epoch_rate(self, epoch, n_samples):
+        """lr times the current factor."""
         return self.lr * self._plateau.scale
 
 

@@ -75,8 +75,7 @@ class Sequential:
     layers : list of Layer
         e.g. ``[Dense(784, 256), ReLU(), Dense(256, 10)]``. The last layer produces the
         net input z of the output; the loss's output activation is applied on top of it.
-    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson", "hinge",
-            "squared_hinge"}, required
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse", "poisson", "hinge", "squared_hinge"}
         There is no default (as in Keras' compile): without one, a TypeError lists the
         losses. Fused output activation and loss: softmax + cross-entropy (multi-class),
         sigmoid + binary cross-entropy per output (binary and multi-label), identity +
@@ -104,6 +103,20 @@ class Sequential:
         width only (``Dense(64)``: every Dense(n_out) takes n_in from the layer before it);
         when given, the first layer's own n_in must agree. The model is built (weights
         drawn) at construction either way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mlpcore as mc
+    >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    >>> y = np.array([0, 1, 1, 0])
+    >>> net = mc.Sequential([mc.Dense(2, 4), mc.Tanh(), mc.Dense(4, 1)],
+    ...                     loss="binary_cross_entropy", dtype="float64", seed=0)
+    >>> history = net.fit(X, y, epochs=2000, batch_size=4, lr=0.5)
+    >>> net.predict_classes(X).ravel()
+    array([0, 1, 1, 0])
+    >>> [w.shape for w in net.get_weights()]
+    [(2, 4), (4,), (4, 1), (1,)]
     """
 
     layers = _read_only("_layers", "layers (a tuple of read-only layers)")
@@ -334,8 +347,8 @@ class Sequential:
     ):
         """Minibatch stochastic gradient descent; returns a History (mlpcore.history): a list
         of the per-epoch training losses that also holds history.history, a dict of lists
-        ("epoch", "loss", "val_loss", validation metrics, "lr", "time", "grad_norm_<i>").
-        net.history_ keeps the same record across fit calls.
+        ("epoch", "loss", "val_loss", validation metrics, "lr", "time", "`grad_norm_<i>`").
+        `net.history_` keeps the same record across fit calls.
 
         Each epoch visits every sample once, in an order shuffled by (seed, epoch) when
         shuffle is true, in batches of batch_size; the last, smaller batch is used too
@@ -355,7 +368,7 @@ class Sequential:
         means not given: the optimizer's default (torch.optim's). With an optimizer object,
         set these on the object. weight_decay=lam is L2
         regularisation of the Dense weight matrices (not biases or BatchNorm): lam * W is
-        added to their gradient (adamw: decoupled, W *= 1 - lr lam). l2_alpha=a is
+        added to their gradient (adamw: decoupled, `W *= 1 - lr lam`). l2_alpha=a is
         scikit-learn's alpha: a / (the batch's weight sum) is added to that decay. The
         reported losses exclude the penalty. The moments persist across fit calls, in
         get_optimizer_state(), save/load and pickles; they restart from zero when the
@@ -364,7 +377,7 @@ class Sequential:
         lr may be a schedule of mlpcore.schedules (applied per step inside the engine;
         steps and epochs count from the start of this fit). clip_value=c clamps every
         gradient element to [-c, c]; clip_norm=c then scales the gradient to global L2 norm
-        at most c (torch.nn.utils.clip_grad_norm_).
+        at most c (`torch.nn.utils.clip_grad_norm_`).
 
         sample_weight (n_samples,) > 0: each batch's loss is the weighted mean
         sum w_i l_i / sum w_i, so a sample of weight 2 counts as that sample twice in
@@ -386,16 +399,16 @@ class Sequential:
 
         Epochs are numbered as in Keras: fit(epochs=E, initial_epoch=k) runs the epochs of
         index k .. E-1 (E - k epochs; the bar shows "epoch k+1/E"), and history["epoch"],
-        the callbacks' epoch argument and logs["epoch"] are those integer indices. net.epoch_
+        the callbacks' epoch argument and logs["epoch"] are those integer indices. `net.epoch_`
         counts every epoch the model has trained (it keys the shuffle), so fit(epochs=10,
         initial_epoch=5) after fit(epochs=5) continues exactly as one fit(epochs=10) would.
         validation_freq=k validates after every k-th epoch (epoch index + 1 divisible by k),
         or after the epochs (counted from 1) in a collection, as Keras does; the callbacks
-        that monitor a val_ value wait for the epochs that have it.
+        that monitor a `val_` value wait for the epochs that have it.
         A callback stops the fit after the current epoch with self.model.stop_training =
         True (Keras' flag; fit resets it to False when it starts), or by returning True.
         grad_norms=True records each parameter layer's mean gradient L2 norm over the epoch
-        (history "grad_norm_<i>", after clip_value, before clip_norm; off by default: the
+        (history "`grad_norm_<i>`", after clip_value, before clip_norm; off by default: the
         engine's pass over the gradients costs 5-7% of the throughput, bench/bench_loop.py).
 
         Each epoch is all or nothing: if the loss, the weights, the batch-norm statistics
@@ -476,8 +489,8 @@ class Sequential:
         is known to be finite, before it is committed (validation; its exceptions roll back
         too). A change of options.optimizer restarts the moments from zero. The checks: the
         epoch's loss, the parameters, the state and the loss on the first PROBE_ROWS rows are
-        finite, else FloatingPointError. On success epoch_, step_ and opt_steps_ advance;
-        on any exception (Ctrl-C included) parameters, state, moments, optimizer_ and the
+        finite, else FloatingPointError. On success `epoch_`, `step_` and `opt_steps_` advance;
+        on any exception (Ctrl-C included) parameters, state, moments, `optimizer_` and the
         counters are restored. Returns (the engine's result dict, what after returned)."""
         with self._fit_lock, self._snapshot_lock:
             engine = self._engine
@@ -565,7 +578,7 @@ class Sequential:
 
     def set_optimizer_state(self, moments, optimizer=None, opt_steps=0):
         """Restores [m, v] (as from get_optimizer_state()) for `optimizer` (a dict as in
-        optimizer_, None for none yet) after `opt_steps` steps."""
+        `optimizer_`, None for none yet) after `opt_steps` steps."""
         m, v = check_moments(moments, self._param_shapes, self.dtype)
         opt_steps = _checks.check_nonnegative_int("opt_steps", opt_steps)
         optimizer = _checks.check_optimizer_dict("optimizer", optimizer)
@@ -612,7 +625,16 @@ class Sequential:
 
     def count_params(self) -> int:
         """The number of all values of the model, trainable parameters (get_weights()) plus
-        non-trainable state (get_state()), as Keras' Model.count_params() counts them."""
+        non-trainable state (get_state()), as Keras' Model.count_params() counts them.
+
+        Examples
+        --------
+        >>> import mlpcore as mc
+        >>> net = mc.Sequential([mc.Dense(4, 8), mc.BatchNorm(8), mc.ReLU(), mc.Dense(8, 1)],
+        ...                     loss="mse")
+        >>> net.count_params()  # (4*8 + 8) + (8 + 8) + (8 + 1) trainable, 8 + 8 statistics
+        81
+        """
         return self.summary().total
 
     def layer_outputs(self, X, training=False, step=None):
@@ -627,7 +649,20 @@ class Sequential:
         computed by the model's engine, as a network made of the layers up to it sharing
         the model's weights, so it costs about len(layers) / 2 forward passes (layers in
         front of the first Dense or BatchNorm, e.g. an input Dropout, by the NumPy twin: the
-        C++ engine needs a layer with parameters)."""
+        C++ engine needs a layer with parameters).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import mlpcore as mc
+        >>> net = mc.Sequential([mc.Dense(3, 5), mc.ReLU(), mc.Dense(5, 2)],
+        ...                     loss="softmax_cross_entropy", seed=0)
+        >>> X = np.ones((4, 3))
+        >>> [h.shape for h in net.layer_outputs(X)]
+        [(4, 5), (4, 5), (4, 2), (4, 2)]
+        >>> bool(np.allclose(net.layer_outputs(X)[-1], net.predict(X)))
+        True
+        """
         X, _, training, step = self._check_call(X, None, training, step, targets=False)
         params, state = self._engine.get_params(), self._engine.get_state()  # flat copies
         outputs, n_params, n_state = [], 0, 0

@@ -13,20 +13,15 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ._base import BaseMLP
 
 _COMMON_DOC = """
-    Every parameter of scikit-learn 1.9's estimator of the same name has its name, default
-    and meaning (see scikit-learn's documentation): hidden_layer_sizes, activation, solver
-    ('lbfgs' runs scipy's L-BFGS-B on the engine's full-batch loss and gradient; 'sgd' and
-    'adam' run whole epochs in the engine), alpha, batch_size, learning_rate,
-    learning_rate_init, power_t, max_iter, shuffle, random_state (the same random draws as
-    scikit-learn: initial weights, shuffles, validation split), tol, verbose, warm_start,
-    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
-    epsilon, n_iter_no_change, max_fun.
-
-    mlpcore's own, keyword-only:
-
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
+        Every parameter of scikit-learn 1.9's estimator of the same name has its name,
+        default and meaning (see scikit-learn's documentation). solver='lbfgs' runs scipy's
+        L-BFGS-B on the engine's full-batch loss and gradient; 'sgd' and 'adam' run whole
+        epochs in the engine. random_state gives the same random draws as scikit-learn:
+        initial weights, shuffles, validation split.
     batch_norm : bool, default=False
-        Dense -> BatchNorm -> activation in every hidden block (PyTorch's conventions);
-        stochastic solvers only.
+        mlpcore's own (as the next four, keyword-only): Dense -> BatchNorm -> activation in
+        every hidden block (PyTorch's conventions); stochastic solvers only.
     dropout : float in [0, 1), default=0.0
         Inverted dropout after every hidden activation; stochastic solvers only.
     dtype : {None, 'float32', 'float64'}, default=None
@@ -37,23 +32,26 @@ _COMMON_DOC = """
         backend='native', NumPy's BLAS (threadpoolctl) with 'numpy'; None leaves them.
     backend : {'native', 'numpy'}, default='native'
         The C++ engine, or the pure-NumPy reference twin.
+"""
 
+_NOTES_DOC = """
+    Notes
+    -----
     'sgd' and 'adam' take the same steps as scikit-learn's (its sample order, sample
     weights, alpha per batch weight sum and Adam epsilon; SGD's momentum buffer is rescaled
     when the learning rate changes). Differences (docs/sklearn.md): warm_start keeps the
     engine's optimizer moments (scikit-learn restarts them at every fit); a diverging epoch
     is rolled back and training stops; zero sample weights drop their samples from the
-    minibatches; loss_curve_'s alpha penalty is taken from the weights before and after
-    each epoch.
+    minibatches; the alpha penalty of `loss_curve_` is taken from the weights before and
+    after each epoch.
 """
 
 _ATTRS_DOC = """
     Attributes
     ----------
-    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_, coefs_,
-    intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_,
-    out_activation_ : as scikit-learn's (loss_curve_ and best_loss_ for 'sgd'/'adam' only).
-        coefs_ and intercepts_ are copies of the trained network's weights; assigned
+    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
+        As scikit-learn's (`loss_curve_` and `best_loss_` for 'sgd'/'adam' only).
+        `coefs_` and `intercepts_` are copies of the trained network's weights; assigned
         values are loaded into the network before warm_start / partial_fit training.
     model_ : mlpcore.Sequential
         The trained network (weights, optimizer moments, BatchNorm statistics).
@@ -64,6 +62,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     __doc__ = (
         """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by
     mlpcore. Drop-in: ``from mlpcore import MLPClassifier``.
+
+    Parameters
+    ----------
     """
         + _COMMON_DOC
         + """
@@ -75,6 +76,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         + """
     classes_ : ndarray or list of ndarray
         Class labels.
+    """
+        + _NOTES_DOC
+        + """
 
     Examples
     --------
@@ -246,7 +250,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return np.log(y_prob, out=y_prob)
 
     def predict_proba(self, X):
-        """Class probabilities (n_samples, n_classes) in the order of classes_."""
+        """Class probabilities (n_samples, n_classes) in the order of `classes_`."""
         check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
@@ -266,12 +270,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by
     mlpcore. Drop-in: ``from mlpcore import MLPRegressor``.
 
+    Parameters
+    ----------
     loss : {'squared_error', 'poisson'}, default='squared_error'
         As scikit-learn: half squared error (averaged over samples and outputs), or half
         Poisson deviance with an exponential output (y >= 0), with every solver.
     """
         + _COMMON_DOC
         + _ATTRS_DOC
+        + _NOTES_DOC
         + """
     Examples
     --------

@@ -1,14 +1,16 @@
-"""Elementwise activations and their derivatives (twin of cpp/include/mlpcore/activations.hpp).
+"""Elementwise activations and their derivatives (twin of cpp/include/mlpcore/activations.hpp)::
 
     activation_forward(name, z, param=0.0) -> h
     activation_backward(name, dh, z, h, param=0.0) -> dz = dh * f'(z)
 
 param is the negative slope of leaky_relu and the alpha of elu (ignored by the others).
-Derivatives are written with whichever of z and h is natural:
+Derivatives are written with whichever of z and h is natural::
+
     sigmoid' = h (1 - h),  tanh' = 1 - h^2,  relu' = [h > 0],  identity' = 1,
     leaky_relu' = 1 if z > 0 else slope (also at 0),  gelu' = Phi(z) + z phi(z),
     silu' = s (1 + z (1 - s)) with s = sigmoid(z),  elu' = 1 if z > 0 else alpha exp(z),
     softplus' = sigmoid(z) = e / (e + 1), e = exp(z), and 1 where z > 20.
+
 SiLU is z sigmoid(z); ELU is z where z > 0, alpha (exp(z) - 1) elsewhere (expm1);
 Softplus is log1p(exp(z)), and z where z > 20: torch.nn.Softplus with beta = 1, threshold = 20.
 GELU is the exact erf form (torch.nn.GELU's default), h = z Phi(z) = 0.5 z (1 + erf(z/sqrt2));

@@ -1,12 +1,15 @@
 """The twin's kind table (twin of cpp/src/layer_kinds.cpp): per spec name, everything the
 network needs to lay out and run one layer of that kind. network.py only iterates over it.
 
-A layer spec is a tuple (kind, n_in, n_out, *args), both widths always given:
+A layer spec is a tuple `(kind, n_in, n_out, *args)`, both widths always given::
+
     ("dense", I, O)                 ("batchnorm", F, F, momentum, eps)
     ("layernorm", F, F, eps)        ("dropout", F, F, p)
     ("leaky_relu", F, F, negative_slope)    ("elu", F, F, alpha)
     (activation, F, F) for identity, step, sign, sigmoid, tanh, relu, gelu, silu, softplus
-An entry's functions:
+
+An entry's functions::
+
     params(spec)  -> [(shape, weight_decay)]  the layer's slice of the flat parameters
     state(spec)   -> [(shape, initial)]       its slice of the flat state
     forward(spec, x, p, s, run) -> (y, cache): x is (B, n_in), y is (B, n_out); p and s are

@@ -56,8 +56,10 @@ def batchnorm_forward(
 def batchnorm_backward(dy, cache, gamma, training):
     """dy is (B, F); returns dx (B, F), dgamma (F,), dbeta (F,).
 
-    Training mode differentiates through the batch mean and variance:
+    Training mode differentiates through the batch mean and variance::
+
         dx = gamma inv_std / B * (B dy - sum(dy) - xhat sum(dy xhat))
+
     evaluation mode treats the running statistics as constants: dx = gamma inv_std dy.
     """
     xhat, inv_std = cache
@@ -74,8 +76,10 @@ def batchnorm_backward(dy, cache, gamma, training):
 # ---- layer normalisation (torch.nn.LayerNorm's conventions) ------------------------------
 def layernorm_forward(x, gamma, beta, eps):
     """x is (B, F); gamma, beta are (F,). Each row is normalised by its own mean and biased
-    (1/F) variance, the same in training and evaluation:
+    (1/F) variance, the same in training and evaluation::
+
         xhat = (x - mean) inv_std,  inv_std = 1 / sqrt(var + eps),  y = gamma xhat + beta.
+
     Returns y (B, F) and the cache (xhat (B, F), inv_std (B,))."""
     t = x.dtype.type
     mean = x.mean(axis=1, keepdims=True)

@@ -1,12 +1,16 @@
 """Fused output activation + loss pairs (twin of cpp/include/mlpcore/losses.hpp).
 
 Each pair maps the last layer's net input z (B, K) and a target matrix y (B, K) to the
-per-sample loss l_i = sum_k l(z_ik, y_ik) (summed over outputs) and
+per-sample loss l_i = sum_k l(z_ik, y_ik) (summed over outputs) and::
+
     loss = (1/B) sum_i l_i                              without sample weights
     loss = sum_i w_i l_i / sum_i w_i                    with weights w (B,) > 0 (float64 sums)
     h    = output activation of z                       (what predict() returns)
     dz   = (h - y) / B,   or (h - y) * (w_i / sum w)    (the output error delta; the hinge
                                                          losses: their derivative, below)
+
+The pairs::
+
   softmax_cross_entropy: h = softmax(z), l_i = logsumexp(z_i) sum_k y_ik - sum_k y_ik z_ik
   binary_cross_entropy:  h = sigmoid(z), l = max(z, 0) - z y + log1p(exp(-|z|))
   mse:                   h = z,          l = (z - y)^2 / 2
@@ -18,6 +22,7 @@ per-sample loss l_i = sum_k l(z_ik, y_ik) (summed over outputs) and
                          the mean over the K outputs, not the sum, as Keras;
                          dz = -t [t z < 1] / K, resp. -2 t max(0, 1 - t z) / K, times 1/B or
                          w_i / sum w (derivative 0 at the kink t z = 1)
+
 The weighted scale w_i / sum w is computed in float64, then cast to the dtype.
 Every form but poisson's exp is stable for logits of any size (no exp of a positive number).
 """

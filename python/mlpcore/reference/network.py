@@ -1,6 +1,6 @@
 """The network engine of the NumPy twin (twin of cpp/include/mlpcore/network.hpp).
 
-A network is a list of layer specs, tuples (kind, n_in, n_out, *args) as the C++ engine
+A network is a list of layer specs, tuples `(kind, n_in, n_out, *args)` as the C++ engine
 takes them (layer_kinds.py lists them), followed by a fused output/loss pair (losses.NAMES).
 Parameters live in one flat vector in layer order [W1, b1, ..., gamma, beta, ...]; batch-norm
 running statistics in another flat vector [running_mean, running_var] per batch-norm layer.
@@ -76,29 +76,37 @@ class Network:
 
     @property
     def n_inputs(self):
+        """The input width (the first layer's n_in)."""
         return self.specs[0][1]
 
     @property
     def n_outputs(self):
+        """The output width (the last layer's n_out)."""
         return self.specs[-1][2]
 
     # ---- state -------------------------------------------------------------------------
     def get_params(self):
+        """A copy of the flat parameter vector [W1, b1, ...] (layer order)."""
         return self.params.copy()
 
     def set_params(self, flat):
+        """Overwrites the flat parameter vector in place (same size)."""
         self.params[:] = flat
 
     def get_state(self):
+        """A copy of the flat state vector [running_mean, running_var] per BatchNorm layer."""
         return self.state.copy()
 
     def set_state(self, flat):
+        """Overwrites the flat state vector in place (same size)."""
         self.state[:] = flat
 
     def get_optimizer_state(self):
+        """A copy of the flat optimizer moments (their layout: optim.py)."""
         return self.opt_state.copy()
 
     def set_optimizer_state(self, flat):
+        """Overwrites the flat optimizer moments in place (same size)."""
         self.opt_state[:] = flat
 
     # ---- passes ------------------------------------------------------------------------
@@ -124,10 +132,13 @@ class Network:
         return grad
 
     def predict(self, X, training=False, step=0):
+        """The output activation of X (B, n_inputs): (B, n_outputs); training=True uses step's
+        dropout masks and batch statistics (without updating the running statistics)."""
         z, _ = self.forward(X, training, step, update_running=False)
         return losses.output_activation(self.loss_name, z)
 
     def loss(self, X, Y, training=False, step=0, sample_weight=None):
+        """The mean (or sample-weighted) loss of X against the target matrix Y (B, n_outputs)."""
         z, _ = self.forward(X, training, step, update_running=False)
         return losses.loss_forward(self.loss_name, z, Y, sample_weight)[0]
 

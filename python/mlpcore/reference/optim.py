@@ -3,7 +3,8 @@
 The optimizer is a dict {"name": "sgd" | "adam" | "adamw" | "rmsprop", "lr", "weight_decay",
 "momentum", "nesterov", "beta1", "beta2", "eps", "alpha", "sklearn_eps"}; `decay` is the per-element weight
 decay value (float64; its value on dense weight matrices, 0 elsewhere). The effective
-gradient is g = grad + decay * params (adamw: g = grad), and
+gradient is g = grad + decay * params (adamw: g = grad), and::
+
     sgd:     momentum == 0: params -= lr g
              otherwise m = momentum m + g; params -= lr (nesterov ? g + momentum m : m)
     adam:    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2   (step t = 1, 2, ...)

@@ -1,6 +1,6 @@
 """Quantized int8 inference, the twin of cpp/include/mlpcore/quantized.hpp (read it for the
 scheme). The same integers as the C++ kernels (int32 accumulators bitwise equal, whichever
-kernel ran), the same float32 operations in the same order after them.
+kernel ran), the same float32 operations in the same order after them::
 
     quantize_weights(W) -> (wq int8 (K, N) in [-127, 127], s_w float32 (N,))
     input_quantization(lo, hi) -> (scale, zp): 7-bit asymmetric, 0 exactly representable
@@ -10,12 +10,14 @@ kernel ran), the same float32 operations in the same order after them.
     QuantizedNetwork: the C++ class's methods (add_dense, add_activation, add_affine,
         predict, trace)
 
-Hand-worked example: x = [0.5, -1.0] with calibrated range [-1, 1]: scale = 2/127,
-zp = round(1 / (2/127)) = round(63.5) = 64 (half to even), inv_s = 63.5, so
-xq = rint(clip([31.75, -63.5], -64, 63)) + 64 = [32, -64] + 64 = [96, 0]
-(rint(-63.5) = -64, half to even). With wq = [[2], [1]] (colsum 3):
-acc = 96*2 + 0*1 = 192, acc - zp*colsum = 192 - 192 = 0 -> z = 0*scale + bias = bias;
-the float product would give 0.5*2 + (-1.0)*1 = 0 times the weight scale. Exact here.
+Hand-worked example: x = [0.5, -1.0] with calibrated range [-1, 1]::
+
+    scale = 2/127,
+    zp = round(1 / (2/127)) = round(63.5) = 64 (half to even), inv_s = 63.5, so
+    xq = rint(clip([31.75, -63.5], -64, 63)) + 64 = [32, -64] + 64 = [96, 0]
+    (rint(-63.5) = -64, half to even). With wq = [[2], [1]] (colsum 3):
+    acc = 96*2 + 0*1 = 192, acc - zp*colsum = 192 - 192 = 0 -> z = 0*scale + bias = bias;
+    the float product would give 0.5*2 + (-1.0)*1 = 0 times the weight scale. Exact here.
 """
 
 import numpy as np
@@ -91,6 +93,8 @@ class QuantizedNetwork:
         return self._layers[-1][6] if self._layers else self._prelude
 
     def add_dense(self, wq, scale, bias, zp, inv_s):
+        """Appends an int8 Dense layer: weights wq int8 (K, N), output scales scale (N,), bias
+        (N,), and the input quantization (zero point zp, inverse scale inv_s) of its input."""
         wq = np.asarray(wq, np.int8)
         if wq.ndim != 2 or wq.shape[0] != self._width():
             raise ValueError(f"wq must have {self._width()} rows, got shape {wq.shape}")
@@ -106,10 +110,12 @@ class QuantizedNetwork:
         )
 
     def add_activation(self, name, param=0.0):
+        """Appends an activation (float32) after the last layer; param as in activations.py."""
         activations._known(name)
         self._steps().append(("act", name, float(param)))
 
     def add_affine(self, a, c):
+        """Appends a float32 affine step y = a * y + c (a BatchNorm that could not be folded)."""
         a, c = np.asarray(a, _F), np.asarray(c, _F)
         if a.shape != (self._width(),) or c.shape != a.shape:
             raise ValueError(f"an affine step must have width {self._width()}")
@@ -117,10 +123,12 @@ class QuantizedNetwork:
 
     @property
     def n_out(self):
+        """The output width (the last Dense layer's N)."""
         return self._layers[-1][0].shape[1]
 
     @property
     def n_dense(self):
+        """The number of Dense layers."""
         return len(self._layers)
 
     @staticmethod

@@ -1,7 +1,8 @@
 """One training step and one epoch (twin of cpp/include/mlpcore/train.hpp and of
 Network::train_step in cpp/src/network.cpp).
 
-A step on a batch xb (B, I), yb (B, K), weights wb (B,) or None:
+A step on a batch xb (B, I), yb (B, K), weights wb (B,) or None::
+
     forward (training, this step's dropout masks, updating batch-norm running statistics);
     loss with the batch's weights; backward;
     clip_value > 0: clamp every gradient element to [-clip_value, clip_value];
@@ -10,12 +11,15 @@ A step on a batch xb (B, I), yb (B, K), weights wb (B,) or None:
         gradient *= T(factor)                    (torch.nn.utils.clip_grad_norm_'s rule);
     the optimizer (optim.py) with decay = weight_decay + (l2_alpha / sum(wb) if l2_alpha > 0)
         on dense weight matrices (sum(wb) = B without weights), at the step's learning rate.
-An epoch:
+
+An epoch::
+
     order = the given order, or rng.permutation(seed, epoch, n) if shuffle, else 0..n-1
     for each batch k, [start, end) of batch_bounds(n, batch_size, fold_single):
         gather rows order[start:end] (X dense (n, I) or a CSR triple (data, indices, indptr));
         step with lr = lrs[k] if lrs is given, optimizer step opt_step + 1, + 2, ..., dropout
         step step, step + 1, ...
+
 Returns {"loss": sum_k (batch loss * batch weight sum) / total weight, "steps",
 "step_losses": (steps,) when asked, "grad_norms": (n_param_layers,) mean over the steps, when
 asked}.
