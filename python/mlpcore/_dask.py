@@ -25,6 +25,8 @@ Nothing here imports dask at import time; the worker functions need only numpy a
 
 import dataclasses
 import functools
+import signal
+import threading
 
 import numpy as np
 
@@ -275,7 +277,7 @@ class Partitions:
                     )
                     for i, part in enumerate(self.futures)
                 ]
-                results = self.client.gather(futures)
+                results = _gather_interruptibly(self.client, futures)
                 break
             except BaseException as exc:  # Ctrl-C, a failed task: nothing keeps running
                 if futures:
@@ -406,6 +408,34 @@ class Partitions:
             else np.zeros(0),
             "grad_norms": grad_norms,
         }
+
+
+def _gather_interruptibly(client, futures):
+    """client.gather(futures), with Ctrl-C honoured. Left to Python's handler, the
+    KeyboardInterrupt of a Ctrl-C is raised wherever the main thread is, and often that is
+    a Future's __del__, which swallows it (the fit then went on: seen in 1 of 3 CI runs).
+    Here SIGINT only sets a flag, read between short waits for the round's tasks; the
+    handler that was installed is then called (Python's default raises KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        return client.gather(futures)
+    import distributed
+
+    hit = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(frame))
+    try:
+        while not hit:
+            try:
+                distributed.wait(futures, timeout=0.1)
+                break
+            except TimeoutError:
+                continue
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if hit:
+        if callable(previous):
+            previous(signal.SIGINT, hit[0])
+        raise KeyboardInterrupt
+    return client.gather(futures)
 
 
 def _worker_lost(exc):
