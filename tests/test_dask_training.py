@@ -279,6 +279,9 @@ def test_ctrl_c_cancels_the_round_and_keeps_the_last_epoch(client):
     X, y = _xor_data(3000)
     Xd, yd = da.from_array(X, chunks=(750, 5)), da.from_array(y, chunks=750)
     net = _net()
+    # a process started with SIGINT ignored (a background job of a script, as CI may be) has
+    # no Python handler: install the default one, the test is about fit, not about the parent
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -286,6 +289,7 @@ def test_ctrl_c_cancels_the_round_and_keeps_the_last_epoch(client):
             net.fit(Xd, yd, epochs=100_000, batch_size=len(X), optimizer="adam", lr=0.01)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, inherited)
     done = net.epoch_
     assert done == len(net.history_["loss"]) >= 1
     # the model is the one of `done` completed epochs: the single-machine fit of as many

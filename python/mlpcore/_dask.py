@@ -416,8 +416,9 @@ def _gather_interruptibly(client, futures):
     a Future's __del__, which swallows it (the fit then went on: seen in 1 of 3 CI runs).
     Here SIGINT only sets a flag, read between short waits for the round's tasks; the
     handler that was installed is then called (Python's default raises KeyboardInterrupt)."""
-    if threading.current_thread() is not threading.main_thread():
-        return client.gather(futures)
+    installed = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(installed):
+        return client.gather(futures)  # (SIGINT ignored, or its default: nothing to honour)
     import distributed
 
     hit = []
