@@ -13,8 +13,8 @@ gradient norms of a deep sigmoid network within a small range.
 The first figure shows the norm of ``dL/dW_l`` per Dense layer of 16-layer, 32-unit
 networks, averaged over the first epoch of SGD (``fit(grad_norms=True)`` records it):
 sigmoid, sigmoid with batch norm, ReLU; then the backpropagated error per layer of a
-ReLU network whose weights are too large (exploding); then the plain and the batch-norm
-sigmoid networks train on a two-moons problem.
+ReLU network whose weights are too large (exploding, the second figure); then the plain
+and the batch-norm sigmoid networks train on a two-moons problem (the third).
 """
 
 import matplotlib.pyplot as plt
@@ -71,8 +71,7 @@ cases = {
     "sigmoid + batch norm": network(mc.Sigmoid, batch_norm=True),
     "ReLU (He init)": network(mc.ReLU),
 }
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-ax = axes[0]
+fig, ax = plt.subplots(figsize=(7, 4.4))
 histories = {}
 for name, net in cases.items():
     # the first epoch of SGD, recording each layer's gradient norm (mean over the steps)
@@ -94,13 +93,14 @@ ax.set_xlabel("Dense layer (1 = input side)")
 ax.set_ylabel("mean |dL/dW| over the first epoch (log scale)")
 ax.set_title(f"per-layer gradient norms, {DEPTH} hidden layers of {WIDTH}")
 ax.legend(fontsize=8)
+fig.tight_layout()
 
 # %%
 # Exploding gradients: the same ReLU network with every weight matrix doubled. The error
 # ``delta_l = dL/dz_l`` of each layer, read off :func:`mlpcore.computation_graph`, now
 # grows by about 2 per layer toward the input, where with He initialisation it stays
 # level (and in the sigmoid network shrinks by 4 or more per layer).
-ax = axes[1]
+fig, ax = plt.subplots(figsize=(7, 4.4))
 exploding = network(mc.ReLU)
 exploding.set_weights([w * 2 if w.ndim == 2 else w for w in exploding.get_weights()])
 for name, net in [
@@ -116,11 +116,12 @@ ax.set_xlabel("Dense layer (1 = input side)")
 ax.set_ylabel("|dL/dz_l| (log scale)")
 ax.set_title("the backpropagated error per layer, at initialisation")
 ax.legend(fontsize=8)
+fig.tight_layout()
 
 # %%
 # Training: the plain deep sigmoid network hardly moves in 30 epochs of SGD, the one with
 # batch norm learns the problem.
-ax = axes[2]
+fig, ax = plt.subplots(figsize=(7, 4.4))
 for name in ("sigmoid", "sigmoid + batch norm"):
     net = cases[name]
     history = histories[name] + net.fit(X, y, epochs=29, batch_size=32, lr=0.5)
