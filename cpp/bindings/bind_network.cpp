@@ -133,6 +133,23 @@ static std::optional<Array<T>> weights_of(const py::object& w, int rows) {
   return a;
 }
 
+// The rows of a loss or gradients call: X (B, n_in), Y (B, n_out) and the optional sample
+// weights, checked against the network and aligned for the engine.
+template <typename T>
+struct Batch {
+  template <typename Net>
+  Batch(const Net& net, const Array<T>& X, const Array<T>& Y, const py::object& sample_weight)
+      : x(aligned(X)), y(aligned(Y)), n(rows_of(x, "X", net.n_inputs())) {
+    if (rows_of(y, "Y", net.n_outputs()) != n)
+      throw std::invalid_argument("Y must have as many rows as X");
+    w = weights_of<T>(sample_weight, n);
+  }
+  const T* weights() const { return w ? w->data() : nullptr; }
+  Array<T> x, y;
+  int n;
+  std::optional<Array<T>> w;
+};
+
 // The input rows of an epoch: a dense (n, n_in) array (a float32 network also reads float64
 // rows without a converted copy), or a CSR triple (data, indices, indptr).
 template <typename T>
@@ -259,16 +276,12 @@ static void def_network(py::module_& m, const char* name) {
           "loss",
           [](Net& net, const Array<T>& X, const Array<T>& Y, bool training, std::uint64_t step,
              const py::object& sample_weight) {
-            const Array<T> x = aligned(X), y = aligned(Y);
-            const int B = rows_of(x, "X", net.n_inputs());
-            if (rows_of(y, "Y", net.n_outputs()) != B)
-              throw std::invalid_argument("Y must have as many rows as X");
-            const auto w = weights_of<T>(sample_weight, B);
+            const Batch<T> b(net, X, Y, sample_weight);
             Interrupts stop;
             double value;
             {
               WithoutGil release;
-              value = net.loss(x.data(), y.data(), w ? w->data() : nullptr, B, training, step,
+              value = net.loss(b.x.data(), b.y.data(), b.weights(), b.n, training, step,
                                stop.as_function());
             }
             stop.finish();
@@ -280,17 +293,13 @@ static void def_network(py::module_& m, const char* name) {
           "gradients",
           [](Net& net, const Array<T>& X, const Array<T>& Y, bool training, std::uint64_t step,
              const py::object& sample_weight) {
-            const Array<T> x = aligned(X), y = aligned(Y);
-            const int B = rows_of(x, "X", net.n_inputs());
-            if (rows_of(y, "Y", net.n_outputs()) != B)
-              throw std::invalid_argument("Y must have as many rows as X");
-            const auto w = weights_of<T>(sample_weight, B);
+            const Batch<T> b(net, X, Y, sample_weight);
             Array<T> grad(py::ssize_t(net.n_params()));
             double value;
             {
               WithoutGil release;
-              value = net.gradients(grad.mutable_data(), x.data(), y.data(),
-                                    w ? w->data() : nullptr, B, training, step);
+              value = net.gradients(grad.mutable_data(), b.x.data(), b.y.data(), b.weights(), b.n,
+                                    training, step);
             }
             return py::make_tuple(value, grad);
           },

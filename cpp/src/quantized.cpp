@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "mlpcore/finite.hpp"
 #include "mlpcore/parallel.hpp"
@@ -130,6 +131,16 @@ PackedWeights pack_weights(const std::int8_t* w, int K, int N) {
 // ---- gemm kernels ------------------------------------------------------------------------
 namespace {
 
+// The row tail of a tiled kernel whose tile height is a template argument: calls
+// f(std::integral_constant<int, rows>{}) for 1 <= rows < Max (nothing for rows == 0).
+template <int Max, typename F>
+inline void with_tail_rows(int rows, F&& f) {
+  if constexpr (Max > 1) {
+    if (rows == Max - 1) return f(std::integral_constant<int, Max - 1>{});
+    with_tail_rows<Max - 1>(rows, f);
+  }
+}
+
 using detail::Out;
 
 inline std::int32_t load_u32(const std::uint8_t* p) {
@@ -244,31 +255,7 @@ MLPCORE_TARGET_VNNI void gemm_vnni(const Out& o, const std::uint8_t* a, int lda,
     const int nv = std::min(NV, p1 - j);
     int r = 0;
     for (; r + 8 <= M; r += 8) group_vnni<8>(o, a, lda, w, r, j, nv);
-    switch (M - r) {
-      case 7:
-        group_vnni<7>(o, a, lda, w, r, j, nv);
-        break;
-      case 6:
-        group_vnni<6>(o, a, lda, w, r, j, nv);
-        break;
-      case 5:
-        group_vnni<5>(o, a, lda, w, r, j, nv);
-        break;
-      case 4:
-        group_vnni<4>(o, a, lda, w, r, j, nv);
-        break;
-      case 3:
-        group_vnni<3>(o, a, lda, w, r, j, nv);
-        break;
-      case 2:
-        group_vnni<2>(o, a, lda, w, r, j, nv);
-        break;
-      case 1:
-        group_vnni<1>(o, a, lda, w, r, j, nv);
-        break;
-      default:
-        break;
-    }
+    with_tail_rows<8>(M - r, [&](auto R) { group_vnni<R()>(o, a, lda, w, r, j, nv); });
   }
 }
 
@@ -319,19 +306,8 @@ MLPCORE_TARGET_AVX2 void gemm_avx2(const Out& o, const std::uint8_t* a, int lda,
     const std::int8_t* b = w.data.data() + std::size_t(j) * ps;
     int r = 0;
     for (; r + 4 <= M; r += 4) tile_avx2<4>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
-    switch (M - r) {
-      case 3:
-        tile_avx2<3>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
-        break;
-      case 2:
-        tile_avx2<2>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
-        break;
-      case 1:
-        tile_avx2<1>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j);
-        break;
-      default:
-        break;
-    }
+    with_tail_rows<4>(
+        M - r, [&](auto R) { tile_avx2<R()>(o, a + std::size_t(r) * lda, lda, b, w.K4, r, j); });
   }
 }
 #endif  // MLPCORE_X86

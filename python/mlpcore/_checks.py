@@ -248,6 +248,22 @@ def _check_finite(name, arr):
         )
 
 
+def engine_reads_as_is(X, n_features, dtype):
+    """Whether X is an array the C++ engine reads without a copy or a conversion: a 2-D,
+    non-empty, C-contiguous, aligned ndarray of the model's dtype and width. The serving
+    fast paths hand such an X straight to the engine, which checks it for NaN/inf with the
+    message of check_X."""
+    return (
+        type(X) is np.ndarray
+        and X.dtype == dtype
+        and X.ndim == 2
+        and X.shape[0] > 0
+        and X.shape[1] == n_features
+        and X.flags.c_contiguous
+        and X.flags.aligned
+    )
+
+
 def check_X(X, n_features, dtype, name="X", keep_float64=False):
     """X as a C-contiguous, aligned (n_samples, n_features) array of the model's dtype; with
     keep_float64 a float64 X for a float32 model stays float64 (no converted copy: the C++

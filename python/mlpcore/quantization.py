@@ -378,18 +378,10 @@ class QuantizedSequential:
 
     # ---- evaluation -----------------------------------------------------------------------
     def _X(self, X):
-        if (
-            type(X) is np.ndarray
-            and X.dtype == np.float32
-            and X.ndim == 2
-            and X.shape[0] > 0
-            and X.shape[1] == self.n_features_in_
-            and X.flags.c_contiguous
-            and X.flags.aligned
-            and self.backend == "native"
+        if self.backend == "native" and _checks.engine_reads_as_is(
+            X, self.n_features_in_, np.float32
         ):
-            return X  # the serving fast path: the engine reads it as it is and checks it for
-            # NaN/inf with the message of _checks.check_X
+            return X  # the serving fast path: the engine reads it as it is
         return _checks.check_X(X, self.n_features_in_, np.float32)
 
     def predict(self, X):

@@ -253,19 +253,12 @@ class Sequential:
                 )
             return self._engine.predict(X, training, step)
         if (
-            type(X) is np.ndarray
-            and training is False
+            training is False
             and step is None
             and self.backend == "native"
-            and X.dtype == self.dtype
-            and X.ndim == 2
-            and X.shape[0] > 0
-            and X.shape[1] == self.n_features_in_
-            and X.flags.c_contiguous
-            and X.flags.aligned
+            and _checks.engine_reads_as_is(X, self.n_features_in_, self.dtype)
         ):
-            # The serving fast path: an array the engine reads as it is; the engine checks it
-            # for NaN/inf with the same message as _checks.check_X.
+            # The serving fast path: the engine reads X as it is and checks it for NaN/inf.
             return self._engine.predict(X, False, self.step_, True)
         X, _, training, step = self._check_call(X, None, training, step, targets=False)
         return self._engine.predict(X, training, step)
