@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "mlpcore/fp_mode.hpp"
 #include "mlpcore/blas.hpp"
 #include "mlpcore/parallel.hpp"
 
@@ -114,6 +115,9 @@ void register_threads(py::module_& m) {
       "Sets the number of threads of the core's pool (the BLAS runs on one); "
       "raises ValueError above the maximum.");
   m.def("get_num_threads", &get_num_threads, "The number of threads of the core's pool.");
+  m.def("set_flush_denormals", &set_flush_denormals, py::arg("on"),
+        "Whether engine calls flush subnormal numbers to zero (fp_mode.hpp).");
+  m.def("get_flush_denormals", &flush_denormals);
 }
 
 }  // namespace mlpcore::bind

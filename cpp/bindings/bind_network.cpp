@@ -36,7 +36,7 @@ class Interrupts {
     if (exiting.load()) return stop();
     if (!poll_ || std::this_thread::get_id() != caller_ || Clock::now() < next_poll_) return false;
     next_poll_ = Clock::now() + std::chrono::milliseconds(50);
-    py::gil_scoped_acquire gil;
+    WithGil gil;
     if (PyErr_CheckSignals() != 0) {
       signalled_ = true;
       return stop();
@@ -356,7 +356,7 @@ static void def_network(py::module_& m, const char* name) {
             o.interrupted = [check_interrupts, &cancelled] {
               if (exiting.load()) return cancelled = true;
               if (!check_interrupts) return false;
-              py::gil_scoped_acquire gil;
+              WithGil gil;
               return PyErr_CheckSignals() != 0;
             };
             const EpochInput<T> x(X, net.n_inputs());

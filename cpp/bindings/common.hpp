@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mlpcore/finite.hpp"
+#include "mlpcore/fp_mode.hpp"
 
 namespace mlpcore::bind {
 
@@ -67,6 +68,8 @@ class CallGate {
 
 // Use instead of py::gil_scoped_release around compute: the gate is entered first and left
 // last (members are destroyed in reverse order), so the call counts until the GIL is back.
+// Without the GIL the thread computes in the engine's floating-point mode (fp_mode.hpp); the
+// caller's comes back before Python runs again.
 // A call that comes back once the interpreter is exiting never takes the GIL back: its thread
 // (a daemon thread: the others were joined before atexit) sleeps until the process ends, as
 // Python itself parks daemon threads that want the GIL during finalization.
@@ -84,6 +87,20 @@ class WithoutGil {
  private:
   CallGate gate_;
   py::gil_scoped_release release_;
+  EngineFpMode fp_mode_;
+};
+
+// Inside a GIL-free call: the GIL and the caller's floating-point mode, for code that runs
+// Python (a signal handler polled between steps).
+class WithGil {
+ public:
+  WithGil() = default;
+  WithGil(const WithGil&) = delete;
+  WithGil& operator=(const WithGil&) = delete;
+
+ private:
+  py::gil_scoped_acquire gil_;
+  CallerFpMode fp_mode_;
 };
 
 // A C-contiguous array of T: other dtypes and layouts are converted by pybind11 (forcecast).

@@ -14,6 +14,8 @@
 // the tasks are cut independently of who runs them, so results never depend on timing.
 #include "mlpcore/parallel.hpp"
 
+#include "mlpcore/fp_mode.hpp"
+
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
@@ -83,6 +85,7 @@ struct Pool {
   std::chrono::steady_clock::time_point opened;  // when the job opened
   std::chrono::steady_clock::duration late{};    // see claim()
   std::atomic<int> done{0};                      // tasks finished
+  FpState fp = 0;                                // the caller's floating-point mode
   std::atomic<int> inside{0};                    // workers inside the job
   std::exception_ptr error;                      // the first exception, guarded by error_lock
   std::mutex error_lock;
@@ -157,7 +160,10 @@ struct Pool {
       }
       seen = s;
       inside.fetch_add(1);
-      if (state.load() == s) claim(true);  // the job's fields are stable now
+      if (state.load() == s) {  // the job's fields are stable now
+        set_fp_state(fp);       // the caller's mode: one result whatever thread runs a task
+        claim(true);
+      }
       inside.fetch_sub(1);
     }
   }
@@ -224,6 +230,7 @@ struct Pool {
     next.store(0);
     done.store(0);
     late = std::chrono::nanoseconds(late_ns);
+    fp = fp_state();
     opened = clock::now();
     state.fetch_add(1);  // open
     if (sleepers.load() > 0) {

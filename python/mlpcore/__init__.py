@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (mc.callbacks.EarlyStopping, mc.schedules...)
     onnx,
     schedules,
 )
+from ._denormals import get_flush_denormals, set_flush_denormals
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__  # noqa: F401  (mlpcore.__version__)
 from .computation_graph import ComputationGraph, computation_graph
@@ -63,6 +64,8 @@ __all__ = [
     "ModelFileError",
     "set_num_threads",
     "get_num_threads",
+    "set_flush_denormals",
+    "get_flush_denormals",
     "from_torch",
     "to_torch",
     "from_sklearn",

@@ -79,6 +79,12 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_nonnegative_int(name, value, maximum=(1 << 64) - 1):
     if (
         isinstance(value, bool)
@@ -168,8 +174,7 @@ def check_optimizer(
         or not 0 <= momentum < 1
     ):
         raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
-    if not isinstance(nesterov, (bool, np.bool_)):
-        raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+    check_bool("nesterov", nesterov)
     if nesterov and (name != "sgd" or momentum == 0):
         raise ValueError("nesterov needs optimizer='sgd' and a momentum > 0")
     if name not in ("sgd", "rmsprop") and momentum != 0:
