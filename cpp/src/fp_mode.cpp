@@ -22,8 +22,12 @@ constexpr FpState FLUSH_BITS = 0;
 #endif
 }  // namespace
 
-void set_flush_denormals(bool on) { flushing.store(on); }
-bool flush_denormals() { return flushing.load(); }
+void set_flush_denormals(bool on) {
+  flushing.store(on);
+}
+bool flush_denormals() {
+  return flushing.load();
+}
 
 FpState fp_state() {
 #if defined(__x86_64__) || defined(__i386__)
