@@ -123,9 +123,27 @@ def sgemm_rate(threads, size=1024, repeats=7):
     return 2.0 * size**3 / min(times) / 1e9  # best: the rate the machine allows
 
 
+def exchange_bound(widths, one_rate, batch, lines_cost):
+    """What data movement allows a 2-thread step: each thread reads the half of the other's
+    gradient and of the updated weights it did not make (one parameter set of lines read
+    from the other core's cache) and writes its half of both, lines the other core read (one
+    set written): step >= step_1 / 2 + lines * (read + write ns). Returns (us of exchange,
+    the 2 thr / 1 thr bound)."""
+    n_params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    lines = n_params * 4 / 64
+    per_line = (
+        lines_cost["read_lines_the_other_core_wrote_ns"]
+        + lines_cost["write_lines_the_other_core_read_ns"]
+    )
+    exchange = lines * per_line / 1e3
+    step = batch / one_rate * 1e6
+    return exchange, step / (step / 2 + exchange)
+
+
 def digits_cv(rounds):
     """Seconds of a 5-fold cross_val_score of the drop-in MLPClassifier on digits, per thread
-    count (alternating), and whether the scores were identical."""
+    count (alternating), and with the folds fitted two at a time (n_jobs=2, threads: the
+    engine releases the GIL; 1 engine thread each), and whether the scores were identical."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -135,16 +153,22 @@ def digits_cv(rounds):
     from mlpcore import MLPClassifier
 
     X, y = load_digits(return_X_y=True)
-    times, scores = {1: [], 2: []}, {}
+    import joblib
+
+    times, scores = {1: [], 2: [], "n_jobs=2": []}, {}
     for _ in range(rounds):
-        for t in (1, 2):
-            mc.set_num_threads(t)
+        for t in times:
+            mc.set_num_threads(t if t != "n_jobs=2" else 1)
             clf = make_pipeline(StandardScaler(), MLPClassifier(random_state=0))
             t0 = time.perf_counter()
-            s = cross_val_score(clf, X, y, cv=5)
+            # (a parallel_backend block alone would default n_jobs to every core)
+            jobs = 2 if t == "n_jobs=2" else 1
+            with joblib.parallel_backend("threading", n_jobs=jobs):
+                s = cross_val_score(clf, X, y, cv=5, n_jobs=jobs)
             times[t].append(time.perf_counter() - t0)
             scores[t] = s
-    return times, bool((scores[1] == scores[2]).all()), float(scores[1].mean())
+    same = all((scores[t] == scores[1]).all() for t in scores)
+    return times, same, float(scores[1].mean())
 
 
 def ratio_range(a, b):
@@ -196,6 +220,16 @@ def main():
         f"# sgemm 1024^3 (mlpcore's gemm, bundled OpenBLAS): 1 thread {sg[1]:.1f}, "
         f"2 threads {sg[2]:.1f} GFLOP/s (best of 7)"
     )
+    from mlpcore._core import testing
+
+    lines_cost = testing.cross_core_lines(38)
+    print(
+        "# cache lines between the two cores (38 KiB, 2000 rounds, medians): reading a line "
+        f"the other core wrote {lines_cost['read_lines_the_other_core_wrote_ns']:.1f} ns, "
+        f"writing a line it read {lines_cost['write_lines_the_other_core_read_ns']:.1f} ns, "
+        f"reading a line in this core's cache {lines_cost['read_own_lines_ns']:.2f} ns"
+    )
+    bounds = []
     cases = [("as found", None)] + ([] if args.no_busy else [("busy loop on the other core", 1)])
     print()
     print(
@@ -219,6 +253,14 @@ def main():
                 if loop:
                     loop.kill()
                     loop.wait()
+            if case == "as found":
+                ex, bound = exchange_bound(
+                    cfg.widths, statistics.median(r[("mlpcore", 1)]), cfg.batch, lines_cost
+                )
+                bounds.append(
+                    f"{cfg.title}: a 2-thread step moves >= {ex:.1f} us of cache lines; "
+                    f"2 thr / 1 thr <= {bound:.2f}x where that does not overlap the arithmetic"
+                )
             for name in peers:
                 one, two = r[(name, 1)], r[(name, 2)]
                 share = statistics.median(two) * flops_per_sample(cfg.widths) / 1e9 / sg[2]
@@ -228,6 +270,10 @@ def main():
                     f"| {share:.0%} |",
                     flush=True,
                 )
+    print()
+    print("What data movement allows one fit on 2 threads (exchange_bound):")
+    for line in bounds:
+        print(f"- {line}")
     if not args.no_digits:
         try:
             times, same, score = digits_cv(max(3, args.rounds // 2))
@@ -237,7 +283,9 @@ def main():
                 f"mlpcore.MLPClassifier(random_state=0)) (float64, adam, batch 200): "
                 f"1 thread {statistics.median(times[1]):.2f} s, 2 threads "
                 f"{statistics.median(times[2]):.2f} s ({ratio_range(times[1], times[2])} "
-                f"faster); mean score {score:.4f}; scores identical at 1 and 2 threads: {same}"
+                f"faster), n_jobs=2 on 1 thread each {statistics.median(times['n_jobs=2']):.2f} s "
+                f"({ratio_range(times[1], times['n_jobs=2'])} faster); mean score {score:.4f}; "
+                f"scores identical in all three: {same}"
             )
         except ImportError as exc:
             print(f"digits: skipped ({exc})")

@@ -285,3 +285,24 @@ def test_reading_parameters_while_another_thread_trains():
         pytest.fail("reading parameters while training deadlocked (no exit within 120 s)")
     print(out.stdout.strip(), out.stderr[-300:])
     assert out.returncode == 0 and out.stdout.split()[-1] == "False"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_cross_core_lines_measures_positive_times():
+    got = testing.cross_core_lines(8, rounds=50)
+    assert got["lines"] == 8 * 1024 // 64
+    assert len(set(got["cpus"])) == 2
+    keys = [
+        "write_lines_the_other_core_read_ns",
+        "read_lines_the_other_core_wrote_ns",
+        "read_own_lines_ns",
+    ]
+    for key in keys:
+        assert 0 < got[key] < 1e6, (key, got[key])
+    print({key: round(got[key], 2) for key in keys})
+
+
+@pytest.mark.parametrize("kb, rounds", [(0, 10), (65537, 10), (8, 0)])
+def test_cross_core_lines_rejects_bad_sizes(kb, rounds):
+    with pytest.raises(ValueError, match="kb must be in"):
+        testing.cross_core_lines(kb, rounds=rounds)

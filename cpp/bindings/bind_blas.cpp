@@ -1,6 +1,11 @@
-// gemm and gemv (BLAS and naive) and the thread pool's own check (in _core.testing); the
-// thread count (in _core).
+// gemm and gemv (BLAS and naive), the thread pool's own check and the cost of moving cache
+// lines between two cores (in _core.testing); the thread count (in _core).
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -93,12 +98,102 @@ py::tuple parallel_counts(int n, int inner, int fail_at) {
   return py::make_tuple(out, static_cast<int>(ids.size()), error);
 }
 
+// What sharing a training step between two cores costs in data movement, for bench/: two
+// threads on the first two CPUs of the process take turns; each round the writer updates
+// one float in every 64-byte line of a buffer of `kb` KiB that the reader read the round
+// before (so every line must be taken from the other core's cache), then the reader reads
+// it back (every line now in the writer's cache) and reads a buffer of its own as the
+// in-cache reference. Medians over the rounds, in ns per line.
+py::dict cross_core_lines(int kb, int rounds) {
+  if (kb < 1 || kb > 65536 || rounds < 1)
+    throw std::invalid_argument("kb must be in [1, 65536] and rounds >= 1");
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+    throw std::runtime_error("cross_core_lines needs two CPUs");
+  int cpus[2], found = 0;
+  for (int c = 0; c < CPU_SETSIZE && found < 2; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus[found++] = c;
+  const std::size_t lines = std::size_t(kb) * 1024 / 64, stride = 16;  // 16 floats per line
+  std::vector<float> shared(lines * stride, 1.f), own(lines * stride, 1.f);
+  std::atomic<int> turn{0};
+  const std::size_t n_rounds = std::size_t(rounds);
+  std::vector<double> wrote(n_rounds), read_other(n_rounds), read_own(n_rounds);
+  using clock = std::chrono::steady_clock;
+  const auto ns = [](clock::duration d) {
+    return std::chrono::duration<double, std::nano>(d).count();
+  };
+  const auto pin = [](int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  };
+  const auto sum = [&](const std::vector<float>& v) {  // 4 chains: bound by the loads
+    float a = 0, b = 0, c = 0, d = 0;
+    for (std::size_t i = 0; i + 3 * stride < v.size(); i += 4 * stride) {
+      a += v[i];
+      b += v[i + stride];
+      c += v[i + 2 * stride];
+      d += v[i + 3 * stride];
+    }
+    return a + b + c + d;
+  };
+  std::atomic<float> sink{0};
+  {
+    WithoutGil release;
+    std::thread writer([&] {
+      pin(cpus[0]);
+      for (int r = 0; r < rounds; ++r) {
+        while (turn.load() != 0) {
+        }
+        const auto t0 = clock::now();
+        for (std::size_t i = 0; i < shared.size(); i += stride) shared[i] += 1.f;
+        wrote[std::size_t(r)] = ns(clock::now() - t0) / double(lines);
+        turn.store(1);
+      }
+    });
+    std::thread reader([&] {
+      pin(cpus[1]);
+      float acc = 0;
+      for (int r = 0; r < rounds; ++r) {
+        while (turn.load() != 1) {
+        }
+        const auto t0 = clock::now();
+        acc += sum(shared);
+        const auto t1 = clock::now();
+        acc += sum(own);
+        const auto t2 = clock::now();
+        read_other[std::size_t(r)] = ns(t1 - t0) / double(lines);
+        read_own[std::size_t(r)] = ns(t2 - t1) / double(lines);
+        turn.store(0);
+      }
+      sink.store(acc);
+    });
+    writer.join();
+    reader.join();
+  }
+  const auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  py::dict out;
+  out["lines"] = lines;
+  out["cpus"] = py::make_tuple(cpus[0], cpus[1]);
+  out["write_lines_the_other_core_read_ns"] = median(wrote);
+  out["read_lines_the_other_core_wrote_ns"] = median(read_other);
+  out["read_own_lines_ns"] = median(read_own);
+  return out;
+}
+
 void register_gemm(py::module_& testing) {
   def_gemm<float>(testing);
   def_gemm<double>(testing);
   testing.def("parallel_counts", &parallel_counts, py::arg("n"), py::arg("inner") = 0,
               py::arg("fail_at") = -1,
               "runs n counting tasks on the core's pool: (counts (n,), threads used, error)");
+  testing.def("cross_core_lines", &cross_core_lines, py::arg("kb"), py::arg("rounds") = 2000,
+              "ns per 64-byte line to write lines another core read, to read lines it wrote, "
+              "and to read lines in this core's own cache (medians over rounds)");
 }
 
 void register_threads(py::module_& m) {
