@@ -241,3 +241,26 @@ def test_set_optimizer_state_checks_its_arguments(backend):
         model.set_optimizer_state([m, [-np.ones_like(a) for a in v]])
     with pytest.raises(ValueError, match="optimizer must be a dict"):
         model.set_optimizer_state([m, v], optimizer="adam")
+
+
+def test_fit_refuses_counters_it_would_carry_past_64_bits(backend, rng):
+    """The engine counts steps in 64-bit unsigned integers: a fit whose steps would carry
+    opt_steps_ past 2**64 - 1 is refused before its first epoch, the model unchanged; with
+    another optimizer the count restarts from 0 and the fit runs."""
+    X = rng.standard_normal((16, 3))
+    y = rng.standard_normal((16, 1))
+    model = make([Dense(3, 4), Tanh(), Dense(4, 1)], backend, seed=0)
+    model.fit(X, y, epochs=1, batch_size=8, optimizer="sgd", momentum=0.9, lr=1e-2)
+    top = (1 << 64) - 1
+    model.set_optimizer_state(model.get_optimizer_state(), model.optimizer_, top - 3)
+    snap, moments = snapshot(model), model.get_optimizer_state()
+    with pytest.raises(ValueError, match=r"opt_steps_ \(18446744073709551612\) past 2\*\*64 - 1"):
+        model.fit(X, y, epochs=2, batch_size=8, optimizer="sgd", momentum=0.9, lr=1e-2)
+    assert_unchanged(model, snap)
+    assert model.opt_steps_ == top - 3
+    for a, b in zip(model.get_optimizer_state(), moments):
+        assert_all_equal(a, b, "moments")
+    model.fit(X, y, epochs=1, batch_size=8, optimizer="sgd", momentum=0.9, lr=1e-2)  # 2 steps
+    assert model.opt_steps_ == top - 1
+    model.fit(X, y, epochs=2, batch_size=8, optimizer="adam", lr=1e-3)  # moments restart
+    assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 4

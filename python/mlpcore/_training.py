@@ -416,6 +416,7 @@ class _Loop:
             self.n_steps = X.steps_per_epoch(batch_size)
         else:
             self.n_steps = n_batches(self.n, batch_size, net._layout.batch_statistics is not None)
+        self._check_counters(net, epochs - self.initial_epoch)
         self.epoch_in_fit = 0
         self.epoch = self.initial_epoch
         self.first_step = 0  # steps of this fit so far: the schedule's step count
@@ -434,6 +435,26 @@ class _Loop:
         self.param_layers = [
             i for i, (l, wd_) in enumerate(zip(layout.layers, layout.widths)) if l.params(wd_)
         ]
+
+    def _check_counters(self, net, n_epochs):
+        """Refuses, before the first epoch, a fit whose steps would carry one of the model's
+        counters past 2**64 - 1 (the engine counts in 64-bit unsigned integers; a counter
+        set that high by set_optimizer_state or a loaded file would otherwise fail an epoch
+        midway). opt_steps_ restarts from 0 when this fit's optimizer is another one."""
+        most = n_epochs * self.n_steps  # the steps this fit can run
+        opt_steps = net.opt_steps_ if self.options.optimizer == net.optimizer_ else 0
+        for name, count, more in (
+            ("opt_steps_", opt_steps, most),
+            ("step_", net.step_, most),
+            ("epoch_", net.epoch_, n_epochs),
+        ):
+            if count + more > (1 << 64) - 1:
+                raise ValueError(
+                    f"this fit's {more} {'epochs' if name == 'epoch_' else 'steps'} would carry "
+                    f"the model's {name} ({count}) past 2**64 - 1, the largest count the "
+                    "engine keeps; set it lower first (set_optimizer_state(..., opt_steps=0) "
+                    "for opt_steps_)"
+                )
 
     def validates(self, epoch):
         """Whether the epoch of this index is followed by validation (validation_freq counts
