@@ -217,7 +217,9 @@ def values(draw, shape, kind="real", classes=3):
         flat = a.reshape(-1)
         for _ in range(draw(st.integers(1, 3))):
             flat[draw(st.integers(0, flat.size - 1))] = draw(st.sampled_from(SPECIALS))
-    return a
+    # an array even for shape (): a 0-d array times a float is a NumPy scalar, and a scalar's
+    # astype(object) a Python float, which the layouts below cannot rearrange
+    return np.asarray(a)
 
 
 @st.composite
