@@ -264,3 +264,22 @@ def test_fit_refuses_counters_it_would_carry_past_64_bits(backend, rng):
     assert model.opt_steps_ == top - 1
     model.fit(X, y, epochs=2, batch_size=8, optimizer="adam", lr=1e-3)  # moments restart
     assert model.optimizer_["name"] == "adam" and model.opt_steps_ == 4
+
+
+@pytest.mark.parametrize("counter", ["step_", "epoch_"])
+def test_fit_refuses_step_and_epoch_counts_past_64_bits(backend, rng, counter):
+    """step_ and epoch_ (which a loaded file or a pickle can carry that high) are checked
+    the same way: refused before the first epoch, the model unchanged; with room for one
+    more epoch, a one-epoch fit runs and ends at 2**64 - 1."""
+    X = rng.standard_normal((16, 3))
+    y = rng.standard_normal((16, 1))
+    model = make([Dense(3, 4), Tanh(), Dense(4, 1)], backend, seed=0)
+    per_fit = 2 if counter == "step_" else 1  # one epoch of batch 8 over 16 rows: 2 steps
+    start = (1 << 64) - 1 - per_fit  # room for exactly one more epoch
+    setattr(model, counter, start)
+    snap = snapshot(model)
+    with pytest.raises(ValueError, match=rf"{counter} \({start}\) past 2\*\*64 - 1"):
+        model.fit(X, y, epochs=2, batch_size=8, lr=1e-2)
+    assert_unchanged(model, snap)
+    model.fit(X, y, epochs=1, batch_size=8, lr=1e-2)
+    assert getattr(model, counter) == (1 << 64) - 1

@@ -442,7 +442,7 @@ class _Loop:
         set that high by set_optimizer_state or a loaded file would otherwise fail an epoch
         midway). opt_steps_ restarts from 0 when this fit's optimizer is another one."""
         most = n_epochs * self.n_steps  # the steps this fit can run
-        opt_steps = net.opt_steps_ if self.options.optimizer == net.optimizer_ else 0
+        opt_steps = net.opt_steps_ if net._keeps_moments(self.options.optimizer) else 0
         for name, count, more in (
             ("opt_steps_", opt_steps, most),
             ("step_", net.step_, most),

@@ -496,7 +496,7 @@ class Sequential:
             )
             committed = False
             try:
-                if options.optimizer != self.optimizer_:  # another optimizer: zero moments
+                if not self._keeps_moments(options.optimizer):  # another one: zero moments
                     engine.set_optimizer_state(np.zeros_like(before[2]))
                     self.optimizer_, self.opt_steps_ = dict(options.optimizer), 0
                 if hasattr(X, "train_epoch"):  # Dask partitions (_dask.py): on the cluster
@@ -534,6 +534,11 @@ class Sequential:
                     engine.set_optimizer_state(before[2])
                     self.optimizer_, self.opt_steps_ = before[3], before[4]
         return result, extra
+
+    def _keeps_moments(self, optimizer):
+        """Whether an epoch with this optimizer (an EpochOptions.optimizer dict) goes on from
+        the model's moments and opt_steps_; with another optimizer they restart from 0."""
+        return optimizer == self.optimizer_
 
     def _divergence_message(self, value, Y):
         msg = (
