@@ -40,6 +40,58 @@ def test_gemm_matches_naive_and_numpy(B, I, O, dtype, tol, rng):
             assert_close(got, a @ b, **tol, what=f"gemm ta={ta} tb={tb} vs numpy")
 
 
+# (M, N, K) of row-major (NoTrans, Trans) products inside the copy-B^T rule of blas.cpp on the
+# CPUs where it applies: the dense layer's delta products of small nets, and shapes that are
+# not multiples of the transpose's 8x8 blocks in either direction
+COPY_SHAPES = [
+    (16, 33, 10),
+    (32, 64, 64),
+    (32, 64, 2),
+    (64, 128, 10),
+    (17, 9, 31),
+    (40, 7, 5),
+    (16, 8, 8),
+    (128, 64, 64),
+    (24, 255, 3),
+    (32, 128, 128),
+    (33, 150, 100),
+    (48, 37, 22),
+]
+
+
+@pytest.mark.parametrize("M,N,K", COPY_SHAPES)
+def test_gemm_no_trans_trans_with_copied_operand(M, N, K, dtype, tol, rng, capsys):
+    a = _rand(rng, (M, K), dtype)
+    b = _rand(rng, (N, K), dtype)  # op(b) = b^T, (K, N)
+    got = core.gemm(a, b, trans_b=True)
+    naive = core.gemm_naive(a, b, trans_b=True)
+    exact = a.astype(np.float64) @ b.astype(np.float64).T
+    copies = core.gemm_copies_transposed_b(M, N, K, dtype=np.dtype(dtype).name)
+    diff = float(np.max(np.abs(got - exact)))
+    with capsys.disabled():
+        print(
+            f"\n  gemm (No, Trans) {np.dtype(dtype).name} {M}x{N}x{K}: copies B^T {copies}, "
+            f"max |diff| vs float64 @ {diff:.2e}"
+        )
+    assert_close(got, naive, **tol, what=f"gemm {M}x{N}x{K} vs naive")
+    assert_close(got, exact, **tol, what=f"gemm {M}x{N}x{K} vs float64 @")
+
+
+def test_copy_rule_keeps_other_products():
+    # only (NoTrans, Trans), only small ones, never a short batch
+    rule = core.gemm_copies_transposed_b
+    for ta, tb in ((False, False), (True, False), (True, True)):
+        assert not rule(32, 64, 64, trans_a=ta, trans_b=tb)
+    assert not rule(8, 64, 64)  # fewer than 16 rows
+    assert not rule(256, 64, 64)  # past 1e6 multiply-adds
+    assert not rule(16, 16, 256)  # 16-31 rows: depth > 4x columns
+    assert not rule(16, 128, 128)  # 16-31 rows: B^T > 32 KiB
+    assert not rule(16, 64, 64, dtype="float64")  # 16-31 rows, float64: depth > 16
+    assert not rule(32, 128, 128, dtype="float64")  # B^T > 64 KiB
+    with pytest.raises(ValueError, match="dtype must be"):
+        rule(32, 64, 64, dtype="int8")
+
+
 def test_gemm_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="inner dimensions"):
         core.gemm(np.ones((2, 3)), np.ones((4, 2)))

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -188,6 +190,21 @@ py::dict cross_core_lines(int kb, int rounds) {
 void register_gemm(py::module_& testing) {
   def_gemm<float>(testing);
   def_gemm<double>(testing);
+  testing.def(
+      "gemm_copies_transposed_b",
+      [](int M, int N, int K, bool trans_a, bool trans_b, const std::string& dtype) {
+        const Trans ta = trans_a ? Trans::Yes : Trans::No, tb = trans_b ? Trans::Yes : Trans::No;
+        if (dtype == "float32") return gemm_copies_transposed_b<float>(ta, tb, M, N, K);
+        if (dtype == "float64") return gemm_copies_transposed_b<double>(ta, tb, M, N, K);
+        throw std::invalid_argument(
+            "gemm_copies_transposed_b: dtype must be 'float32' or "
+            "'float64', got '" +
+            dtype + "'");
+      },
+      py::arg("M"), py::arg("N"), py::arg("K"), py::arg("trans_a") = false,
+      py::arg("trans_b") = true, py::arg("dtype") = "float32",
+      "whether a gemm of these shapes runs on a copy of op(b) (small (No, Trans) products on "
+      "the BLAS cores with small-matrix kernels, blas.cpp)");
   testing.def("parallel_counts", &parallel_counts, py::arg("n"), py::arg("inner") = 0,
               py::arg("fail_at") = -1,
               "runs n counting tasks on the core's pool: (counts (n,), threads used, error)");

@@ -21,9 +21,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "mlpcore/parallel.hpp"
+#include "mlpcore/transpose.hpp"
 
 #ifndef MLPCORE_CBLAS
 #define MLPCORE_CBLAS(name) scipy_cblas_##name
@@ -45,15 +49,83 @@ void openblas_single() {
   if (MLPCORE_OPENBLAS(get_num_threads)() != 1) MLPCORE_OPENBLAS(set_num_threads)(1);
 }
 
-void blas_gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
+// OpenBLAS's small-matrix kernels (in the bundled library: its SkylakeX-family cores, the ones
+// with AVX-512) run column-major NN and NT products of up to 1e6 multiply-adds without
+// packing their operands, but TN only when C has at most 1200 elements and K >= 32
+// (kernel/x86_64/sgemm_small_kernel_permit_skylakex.c). A row-major (NoTrans, Trans) call is
+// a column-major TN: the dense layer's delta product dx = dz W^T went through the general
+// path and took a quarter of a 32-64-64-2 training step. Copying B^T into an aligned buffer and
+// running (NoTrans, NoTrans) instead is 0.96-2.7x as fast where all of the limits below hold;
+// past the small kernels' size limit, with a big B, or with a deep product on 16 rows, it
+// costs more than it saves; with any other core (the Haswell kernels, AVX2) it gained at most
+// 1.2x and lost up to 1.9x, so there it is never done. Measured with bench/small_products.cpp
+// (bench/README.md, finding 15). The rule reads the shapes, the dtype and the CPU, never the
+// thread count.
+constexpr double COPY_MAX_MACS = 1e6;  // the small kernels' limit (M N K)
+constexpr int COPY_MIN_ROWS = 16;
+constexpr std::int64_t COPY_MAX_BYTES = 64 << 10;  // of B^T, and the buffer's size
+// 16-31 rows repay less of the copy: B^T <= 32 KiB, K <= 4 N, and K <= 128 (float) or 16
+// (double) there
+constexpr int COPY_FEW_ROWS = 32, COPY_FEW_ROWS_DEPTH_PER_COLUMN = 4;
+constexpr std::int64_t COPY_FEW_ROWS_MAX_BYTES = 32 << 10;
+template <typename T>
+constexpr int COPY_FEW_ROWS_MAX_DEPTH = sizeof(T) == 4 ? 128 : 16;
+
+bool has_small_kernels() {
+  const char* core = MLPCORE_OPENBLAS(get_corename)();
+  for (const char* name : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+    if (core && std::strcmp(core, name) == 0) return true;
+  return false;
+}
+
+template <typename T>
+bool copies_transposed_b(Trans ta, Trans tb, int M, int N, int K) {
+  static const bool small_kernels = has_small_kernels();
+  if (!small_kernels || ta != Trans::No || tb != Trans::Yes || M < COPY_MIN_ROWS ||
+      double(M) * N * K > COPY_MAX_MACS)
+    return false;
+  const std::int64_t bytes = std::int64_t(N) * K * std::int64_t(sizeof(T));
+  if (M < COPY_FEW_ROWS)
+    return bytes <= COPY_FEW_ROWS_MAX_BYTES && K <= COPY_FEW_ROWS_DEPTH_PER_COLUMN * N &&
+           K <= COPY_FEW_ROWS_MAX_DEPTH<T>;
+  return bytes <= COPY_MAX_BYTES;
+}
+
+// The calling thread's buffer for B^T (COPY_MAX_BYTES, 64-byte aligned: unaligned, the
+// products on it ran up to 1.4x slower; allocated on first use); null if that allocation
+// failed, and the product then runs as it was called.
+struct AlignedDelete {
+  void operator()(unsigned char* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+unsigned char* transposed_b_buffer() {
+  thread_local std::unique_ptr<unsigned char[], AlignedDelete> buffer(static_cast<unsigned char*>(
+      ::operator new[](COPY_MAX_BYTES, std::align_val_t(64), std::nothrow)));
+  return buffer.get();
+}
+
+void call_gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
                const float* B, int ldb, float beta, float* C, int ldc) {
   MLPCORE_CBLAS(sgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta, C,
                        ldc);
 }
-void blas_gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
+void call_gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
                const double* B, int ldb, double beta, double* C, int ldc) {
   MLPCORE_CBLAS(dgemm)(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta, C,
                        ldc);
+}
+
+template <typename T>
+void blas_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+               int ldb, T beta, T* C, int ldc) {
+  if (copies_transposed_b<T>(ta, tb, M, N, K)) {
+    if (unsigned char* buffer = transposed_b_buffer()) {
+      T* bt = reinterpret_cast<T*>(buffer);
+      transpose(bt, N, B, ldb, N, K);  // B (N, K) -> B^T (K, N)
+      call_gemm(Trans::No, Trans::No, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
+      return;
+    }
+  }
+  call_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 void blas_gemv(Trans ta, int M, int N, float alpha, const float* A, int lda, const float* x,
                float beta, float* y) {
@@ -188,6 +260,13 @@ void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda
                   double beta, double* y) {
   split_gemv(ta, M, N, alpha, A, lda, x, beta, y);
 }
+
+template <typename T>
+bool gemm_copies_transposed_b(Trans ta, Trans tb, int M, int N, int K) {
+  return copies_transposed_b<T>(ta, tb, M, N, K);
+}
+template bool gemm_copies_transposed_b<float>(Trans, Trans, int, int, int);
+template bool gemm_copies_transposed_b<double>(Trans, Trans, int, int, int);
 
 template <typename T>
 void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,

@@ -48,7 +48,8 @@ template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O) {
   gemm(Trans::Yes, Trans::No, I, O, B, T(1), x, I, dz, O, T(1), dw, O);  // dw += x^T dz
   add_column_sums(db, dz, B, O);                                         // db += sum_rows dz
-  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // dx = dz w^T
+  // dx = dz w^T (a small one runs on a copy of w^T where that is faster: blas.cpp)
+  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);
 }
 
 template <typename T>

@@ -1,5 +1,6 @@
 // Matrix products through the bundled OpenBLAS (cblas), plus a naive twin for tests.
-// All matrices are row-major; transposes go through the BLAS flags, never through copies.
+// All matrices are row-major; transposes go through the BLAS flags (one exception: small
+// (NoTrans, Trans) products copy B^T first where that is faster, blas.cpp).
 // Products big enough to share are cut into panels run on the core's thread pool.
 #pragma once
 
@@ -15,6 +16,11 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
 // y (M or N) = alpha * op(A) x + beta * y, A (M, N) row-major; op(A) = A^T with ta.
 template <typename T>
 void gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T beta, T* y);
+
+// Whether a product of these shapes, flags and dtype runs on a copy of B^T (blas.cpp); for
+// tests and benchmarks.
+template <typename T>
+bool gemm_copies_transposed_b(Trans ta, Trans tb, int M, int N, int K);
 
 // The same product by three plain loops: the reference the BLAS call is tested against.
 template <typename T>
