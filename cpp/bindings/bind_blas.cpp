@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -17,8 +18,35 @@
 #include "mlpcore/fp_mode.hpp"
 #include "mlpcore/blas.hpp"
 #include "mlpcore/parallel.hpp"
+#include "mlpcore/transpose.hpp"
 
 namespace mlpcore::bind {
+
+// transpose with leading dimensions: src (rows, lds) holds a (rows, cols) matrix in its first
+// cols columns; returns dst (cols, ldd) with that matrix's transpose in its first rows columns
+// and NaN in the others (to show that nothing beyond them is written).
+template <typename T>
+static void def_transpose(py::module_& m) {
+  m.def(
+      "transpose",
+      [](const Array<T>& src_in, int cols, int ldd) {
+        const Array<T> src = aligned(src_in);
+        const int rows = rows_of(src, "src", -1), lds = static_cast<int>(src.shape(1));
+        if (cols < 1 || cols > lds)
+          throw std::invalid_argument("transpose: cols must lie in [1, " + std::to_string(lds) +
+                                      "] (src's columns), got " + std::to_string(cols));
+        if (ldd < rows)
+          throw std::invalid_argument("transpose: ldd must be >= " + std::to_string(rows) +
+                                      " (src's rows), got " + std::to_string(ldd));
+        Array<T> dst({cols, ldd});
+        std::fill_n(dst.mutable_data(), size_t(cols) * size_t(ldd),
+                    std::numeric_limits<T>::quiet_NaN());
+        transpose(dst.mutable_data(), ldd, src.data(), lds, rows, cols);
+        return dst;
+      },
+      py::arg("src"), py::arg("cols"), py::arg("ldd"),
+      "src[:, :cols].T into the first src.shape[0] columns of a (cols, ldd) array of NaN");
+}
 
 template <typename T>
 static void def_gemm(py::module_& m) {
@@ -190,6 +218,11 @@ py::dict cross_core_lines(int kb, int rounds) {
 void register_gemm(py::module_& testing) {
   def_gemm<float>(testing);
   def_gemm<double>(testing);
+  def_transpose<float>(testing);
+  def_transpose<double>(testing);
+  testing.def(
+      "blas_core_name", [] { return std::string(blas_core_name()); },
+      "the kernel family the bundled OpenBLAS picked for this CPU");
   testing.def(
       "gemm_copies_transposed_b",
       [](int M, int N, int K, bool trans_a, bool trans_b, const std::string& dtype) {

@@ -70,6 +70,7 @@ constexpr int COPY_FEW_ROWS = 32, COPY_FEW_ROWS_DEPTH_PER_COLUMN = 4;
 constexpr std::int64_t COPY_FEW_ROWS_MAX_BYTES = 32 << 10;
 template <typename T>
 constexpr int COPY_FEW_ROWS_MAX_DEPTH = sizeof(T) == 4 ? 128 : 16;
+static_assert(COPY_FEW_ROWS_MAX_BYTES <= COPY_MAX_BYTES, "every copy must fit the buffer");
 
 bool has_small_kernels() {
   const char* core = MLPCORE_OPENBLAS(get_corename)();
@@ -86,20 +87,21 @@ bool copies_transposed_b(Trans ta, Trans tb, int M, int N, int K) {
     return false;
   const std::int64_t bytes = std::int64_t(N) * K * std::int64_t(sizeof(T));
   if (M < COPY_FEW_ROWS)
-    return bytes <= COPY_FEW_ROWS_MAX_BYTES && K <= COPY_FEW_ROWS_DEPTH_PER_COLUMN * N &&
-           K <= COPY_FEW_ROWS_MAX_DEPTH<T>;
+    return bytes <= COPY_FEW_ROWS_MAX_BYTES &&
+           K <= COPY_FEW_ROWS_DEPTH_PER_COLUMN * std::int64_t(N) && K <= COPY_FEW_ROWS_MAX_DEPTH<T>;
   return bytes <= COPY_MAX_BYTES;
 }
 
 // The calling thread's buffer for B^T (COPY_MAX_BYTES, 64-byte aligned: unaligned, the
-// products on it ran up to 1.4x slower; allocated on first use); null if that allocation
-// failed, and the product then runs as it was called.
+// products on it ran up to 1.4x slower; allocated on first use). If that allocation fails it
+// throws std::bad_alloc (the pool passes it on to the caller): running the product as called
+// instead would give other bits on this thread than on the others.
 struct AlignedDelete {
   void operator()(unsigned char* p) const { ::operator delete[](p, std::align_val_t(64)); }
 };
 unsigned char* transposed_b_buffer() {
-  thread_local std::unique_ptr<unsigned char[], AlignedDelete> buffer(static_cast<unsigned char*>(
-      ::operator new[](COPY_MAX_BYTES, std::align_val_t(64), std::nothrow)));
+  thread_local std::unique_ptr<unsigned char[], AlignedDelete> buffer(
+      static_cast<unsigned char*>(::operator new[](COPY_MAX_BYTES, std::align_val_t(64))));
   return buffer.get();
 }
 
@@ -118,12 +120,10 @@ template <typename T>
 void blas_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
                int ldb, T beta, T* C, int ldc) {
   if (copies_transposed_b<T>(ta, tb, M, N, K)) {
-    if (unsigned char* buffer = transposed_b_buffer()) {
-      T* bt = reinterpret_cast<T*>(buffer);
-      transpose(bt, N, B, ldb, N, K);  // B (N, K) -> B^T (K, N)
-      call_gemm(Trans::No, Trans::No, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
-      return;
-    }
+    T* bt = reinterpret_cast<T*>(transposed_b_buffer());
+    transpose(bt, N, B, ldb, N, K);  // B (N, K) -> B^T (K, N)
+    call_gemm(Trans::No, Trans::No, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
+    return;
   }
   call_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -259,6 +259,10 @@ template <>
 void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda, const double* x,
                   double beta, double* y) {
   split_gemv(ta, M, N, alpha, A, lda, x, beta, y);
+}
+
+const char* blas_core_name() {
+  return MLPCORE_OPENBLAS(get_corename)();
 }
 
 template <typename T>

@@ -22,6 +22,9 @@ void gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T be
 template <typename T>
 bool gemm_copies_transposed_b(Trans ta, Trans tb, int M, int N, int K);
 
+// The kernel family the bundled OpenBLAS picked for this CPU ("SkylakeX", "Haswell", ...).
+const char* blas_core_name();
+
 // The same product by three plain loops: the reference the BLAS call is tested against.
 template <typename T>
 void gemm_naive(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
