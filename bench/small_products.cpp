@@ -21,7 +21,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "mlpcore/blas.hpp"
@@ -119,8 +121,26 @@ void grid(const char* name) {
   }
 }
 
+// The CPU's model name and the vector extensions that matter here, from /proc/cpuinfo.
+std::string cpu_description() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line, model = "unknown CPU", flags;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0 && model == "unknown CPU")
+      model = line.substr(line.find(':') + 2);
+    else if (line.rfind("flags", 0) == 0 && flags.empty())
+      flags = line + " ";
+  }
+  std::string isa;
+  for (const char* name : {"avx2", "avx512f", "avx512_vnni", "amx_tile"})
+    if (flags.find(std::string(" ") + name + " ") != std::string::npos)
+      isa += std::string(" ") + name;
+  return model + ";" + (isa.empty() ? " no AVX2" : isa);
+}
+
 int main() {
-  std::printf("OpenBLAS core %s, 1 thread\n", scipy_openblas_get_corename());
+  std::printf("%s; OpenBLAS core %s, 1 thread\n", cpu_description().c_str(),
+              scipy_openblas_get_corename());
   scipy_openblas_set_num_threads(1);
   grid<float>("f32");
   grid<double>("f64");

@@ -55,7 +55,9 @@ void openblas_single() {
 // (kernel/x86_64/sgemm_small_kernel_permit_skylakex.c). A row-major (NoTrans, Trans) call is
 // a column-major TN: the dense layer's delta product dx = dz W^T went through the general
 // path and took a quarter of a 32-64-64-2 training step. Copying B^T into an aligned buffer and
-// running (NoTrans, NoTrans) instead is 0.96-2.7x as fast where all of the limits below hold;
+// running (NoTrans, NoTrans) instead is 0.88-2.9x as fast where all of the limits below hold
+// (below 1 only for deep products with few rows or columns, 16x64x128 and 32x16x256: 0.88-1.06x
+// over three runs);
 // past the small kernels' size limit, with a big B, or with a deep product on 16 rows, it
 // costs more than it saves; with any other core (the Haswell kernels, AVX2) it gained at most
 // 1.2x and lost up to 1.9x, so there it is never done. Measured with bench/small_products.cpp
