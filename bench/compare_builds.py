@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Two builds of mlpcore, one training step each, under many process layouts: us per step of
-Sequential.fit (the bench's mlpcore trainer) at 1 thread, pinned to one CPU, for each build
-and each layout in turn, then the medians, ranges and the ratio per layout.
+Sequential.fit (the bench's mlpcore trainer) at 1 thread, pinned to one CPU (or, with
+--threads 2, on two threads and every CPU the process may use), for each build and each
+layout in turn, then the medians, ranges and the ratio per layout.
 
     python bench/compare_builds.py SITE_A SITE_B [--configs de] [--layouts 16] [--seconds 1.2]
+                                   [--threads 1]
 
 SITE_A and SITE_B are directories that hold an installed mlpcore (pip install --target DIR .).
 A layout is an environment variable of 0-120 bytes (or none): it moves the process's stack,
@@ -39,9 +41,9 @@ print((time.perf_counter() - t0) / steps * 1e6)
 """
 
 
-def step_us(site, key, seconds, pad, cpu):
+def step_us(site, key, seconds, pad, cpus, threads):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH=site, MLPCORE_NUM_THREADS="1")
+    env.update(PYTHONPATH=site, MLPCORE_NUM_THREADS=str(threads))
     if pad is not None:
         env["MLPCORE_BENCH_LAYOUT"] = "a" * pad
     out = subprocess.run(
@@ -50,7 +52,7 @@ def step_us(site, key, seconds, pad, cpu):
         check=True,
         capture_output=True,
         text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        preexec_fn=lambda: os.sched_setaffinity(0, cpus),
     )
     return float(out.stdout.split()[-1])
 
@@ -62,14 +64,17 @@ def main():
     ap.add_argument("--configs", default="de", help="config keys of bench/common.py")
     ap.add_argument("--layouts", type=int, default=16, help="none, then pads of 0, 8, 16, ...")
     ap.add_argument("--seconds", type=float, default=1.2, help="per timing")
-    ap.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)))
+    ap.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="at 1 thread")
+    ap.add_argument("--threads", type=int, default=1, help="> 1: every CPU, not pinned")
     args = ap.parse_args()
+    cpus = {args.cpu} if args.threads == 1 else os.sched_getaffinity(0)
     pads = [None] + [8 * i for i in range(args.layouts - 1)]
     sys.path.insert(0, HERE)
     from bench_threads import cpu_description
     from common import BY_KEY
 
-    print(f"# compare_builds: {cpu_description()}; 1 thread on CPU {args.cpu}")
+    where = f"1 thread on CPU {args.cpu}" if args.threads == 1 else f"{args.threads} threads"
+    print(f"# compare_builds: {cpu_description()}; {where}")
     print(f"# A = {args.site_a}\n# B = {args.site_b}")
     print(
         "\n| config | A us/step (median, range) | B us/step (median, range) | A / B median | A / B per layout |"
@@ -78,8 +83,8 @@ def main():
     for key in args.configs:
         a, b = [], []
         for pad in pads:
-            a.append(step_us(args.site_a, key, args.seconds, pad, args.cpu))
-            b.append(step_us(args.site_b, key, args.seconds, pad, args.cpu))
+            a.append(step_us(args.site_a, key, args.seconds, pad, cpus, args.threads))
+            b.append(step_us(args.site_b, key, args.seconds, pad, cpus, args.threads))
         per = [x / y for x, y in zip(a, b)]
         name = BY_KEY[key].title
         ma, mb = statistics.median(a), statistics.median(b)

@@ -29,6 +29,8 @@
 #include "mlpcore/blas.hpp"
 #include "mlpcore/transpose.hpp"
 
+#include "cpu_description.hpp"
+
 using clk = std::chrono::steady_clock;
 using mlpcore::Trans;
 
@@ -119,23 +121,6 @@ void grid(const char* name) {
     else
       std::printf("%s flags/(copy+NN) %s: %.2f-%.2f\n", name, where, lo[side], hi[side]);
   }
-}
-
-// The CPU's model name and the vector extensions that matter here, from /proc/cpuinfo.
-std::string cpu_description() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line, model = "unknown CPU", flags;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0 && model == "unknown CPU")
-      model = line.substr(line.find(':') + 2);
-    else if (line.rfind("flags", 0) == 0 && flags.empty())
-      flags = line + " ";
-  }
-  std::string isa;
-  for (const char* name : {"avx2", "avx512f", "avx512_vnni", "amx_tile"})
-    if (flags.find(std::string(" ") + name + " ") != std::string::npos)
-      isa += std::string(" ") + name;
-  return model + ";" + (isa.empty() ? " no AVX2" : isa);
 }
 
 int main() {

@@ -21,11 +21,18 @@
 // register-tiled kernels; OpenBLAS picks kernels by size); the plain whole step differs by
 // rounding. Output: us per step (medians of 9 rounds of 20 epochs), the ratios, the bit checks.
 //
+// Then, per config, what the cut costs one thread product by product: each product of the
+// step called whole against the pieces' two calls (the two column or row halves, or layer 1's
+// two depth halves), medians of 31 calls.
+//
 // Build and run, products by the bundled OpenBLAS (of the build requirement scipy-openblas32):
 //   L=$(python -c "import scipy_openblas32 as s; print(s.get_lib_dir())")
 //   I=$(python -c "import scipy_openblas32 as s; print(s.get_include_dir())")
 //   g++ -O3 -march=native -std=c++17 -I$I bench/tensor_parallel_step.cpp -L$L -lscipy_openblas
 //       -Wl,-rpath,$L -lpthread -o /tmp/tps && /tmp/tps      (one line)
+// Arguments: configs as WIDTHS:BATCH (default 64-128-10:64 32-64-64-2:32 64-128-10:128
+// 32-64-64-2:64), --rounds R (9), --epochs E (20 per round), e.g.
+//   /tmp/tps --rounds 5 --epochs 3 784-256-128-10:128 784-1024-1024-10:256
 // Products by the register-tiled kernels of commit acd31e6 (branch smallnet-fused): check it
 // out in a worktree D, add -DSMALL_GEMM -I$D/cpp/include $D/cpp/src/small_gemm.cpp.
 #include <cblas.h>
@@ -44,8 +51,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "cpu_description.hpp"
 
 namespace {
 
@@ -77,6 +87,8 @@ constexpr bool SMALL = true;
 #else
 constexpr bool SMALL = false;
 #endif
+
+int rounds = 9, epochs_per_round = 20;  // --rounds, --epochs
 
 // TPS_NO_EXCHANGE=1: each piece sums its own partial twice instead of reading the other's
 // (wrong results, the same work): what reading the other core's lines costs
@@ -176,7 +188,7 @@ void add_bias_relu(float* __restrict Z, float* __restrict A, const float* __rest
 
 // b -= lr * column sums of D (B, N) with leading dimension ld (row by row: vector loads)
 void bias_step(float* __restrict b, const float* __restrict D, int B, int N, int ld, float lr) {
-  float s[1024];
+  float s[4096];
   std::fill_n(s, N, 0.f);
   for (int r = 0; r < B; ++r) {
     const float* __restrict d = D + size_t(r) * size_t(ld);
@@ -513,13 +525,14 @@ void config(const std::vector<int>& widths, int B) {
   run_pieces(c, d, B, 3, 2);
   // speed: alternate the three ways, 9 rounds of 20 epochs, medians of us per step
   std::vector<double> tw, t1, t2, tt, tk;
-  for (int r = 0; r < 9; ++r) {
+  const int E = epochs_per_round;
+  for (int r = 0; r < rounds; ++r) {
     Net x = make_net(widths, 2), y = x, z = x, u = x, v = x, q = x;
-    tk.push_back(run_whole(q, d, B, 20, true));
-    tt.push_back(run_two_wholes(u, v, d, B, 20));
-    tw.push_back(run_whole(x, d, B, 20));
-    t1.push_back(run_pieces(y, d, B, 20, 1));
-    t2.push_back(run_pieces(z, d, B, 20, 2));
+    tk.push_back(run_whole(q, d, B, E, true));
+    tt.push_back(run_two_wholes(u, v, d, B, E));
+    tw.push_back(run_whole(x, d, B, E));
+    t1.push_back(run_pieces(y, d, B, E, 1));
+    t2.push_back(run_pieces(z, d, B, E, 2));
   }
   const double w = median(tw), p1 = median(t1), p2 = median(t2);
   std::printf(
@@ -551,14 +564,120 @@ void config(const std::vector<int>& widths, int B) {
       same_bits(b, c) ? "yes" : "NO", double(max_diff(a, b)));
 }
 
+// What the cut costs one thread: each product of layers 0 and 1 (the ones the pieces cut)
+// called whole against the pieces' two calls, us per product (medians of 31). The SGD
+// products step by a tiny rate (alpha 0 would let OpenBLAS skip the product).
+void cut_products(const std::vector<int>& widths, int B) {
+  const int I = widths[0], H0 = widths[1], H1 = widths[2], h = H0 / 2;
+  Vec X(size_t(B) * size_t(I), 0.01f), W0(size_t(I) * size_t(H0), 0.02f),
+      W1(size_t(H0) * size_t(H1), 0.02f), W1T(size_t(H1) * size_t(H0), 0.02f),
+      A0(size_t(B) * size_t(H0), 0.01f), D1(size_t(B) * size_t(H1), 0.01f),
+      D0(size_t(B) * size_t(H0), 0.01f), C(size_t(B) * size_t(std::max(H0, H1)) + 1),
+      Q(size_t(B) * size_t(H1));
+  const auto us = [](auto&& f) {
+    std::vector<double> t;
+    for (int r = 0; r < 31; ++r) {
+      const auto t0 = clk::now();
+      f();
+      t.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[15];
+  };
+  struct Row {
+    const char* name;
+    double whole, pieces;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"layer 0 forward X W0, column halves",
+                  us([&] { fwd(C.data(), H0, X.data(), I, W0.data(), H0, B, H0, I); }), us([&] {
+                    for (int p = 0; p < 2; ++p)
+                      fwd(C.data() + p * h, H0, X.data(), I, W0.data() + p * h, H0, B, h, I);
+                  })});
+  rows.push_back({"layer 1 forward A0 W1, depth halves + sum",
+                  us([&] { fwd(C.data(), H1, A0.data(), H0, W1.data(), H1, B, H1, H0); }), us([&] {
+                    fwd(C.data(), H1, A0.data(), H0, W1.data(), H1, B, H1, h);
+                    fwd(Q.data(), H1, A0.data() + h, H0, W1.data() + size_t(h) * size_t(H1), H1, B,
+                        H1, h);
+                    for (size_t i = 0; i < Q.size(); ++i) C[i] += Q[i];
+                  })});
+  rows.push_back({"layer 1 delta D1 W1^T, column halves", us([&] {
+                    delta(C.data(), H0, D1.data(), H1, W1.data(), H1, W1T.data(), H0, B, H1, H0);
+                  }),
+                  us([&] {
+                    for (int p = 0; p < 2; ++p)
+                      delta(C.data() + p * h, H0, D1.data(), H1,
+                            W1.data() + size_t(p) * size_t(h) * size_t(H1), H1, W1T.data() + p * h,
+                            H0, B, H1, h);
+                  })});
+  rows.push_back({"layer 1 SGD W1 -= A0^T D1, row halves", us([&] {
+                    sgd(W1.data(), H1, nullptr, 0, A0.data(), H0, D1.data(), H1, H0, H1, B, 1e-6f);
+                  }),
+                  us([&] {
+                    for (int p = 0; p < 2; ++p)
+                      sgd(W1.data() + size_t(p) * size_t(h) * size_t(H1), H1, nullptr, 0,
+                          A0.data() + p * h, H0, D1.data(), H1, h, H1, B, 1e-6f);
+                  })});
+  rows.push_back({"layer 0 SGD W0 -= X^T D0, column halves", us([&] {
+                    sgd(W0.data(), H0, nullptr, 0, X.data(), I, D0.data(), H0, I, H0, B, 1e-6f);
+                  }),
+                  us([&] {
+                    for (int p = 0; p < 2; ++p)
+                      sgd(W0.data() + p * h, H0, nullptr, 0, X.data(), I, D0.data() + p * h, H0, I,
+                          h, B, 1e-6f);
+                  })});
+  double w = 0, c = 0;
+  for (const Row& r : rows) {
+    std::printf("  1 thread, %-42s whole %8.2f us, the pieces' calls %8.2f us (%.3fx)\n", r.name,
+                r.whole, r.pieces, r.whole / r.pieces);
+    w += r.whole, c += r.pieces;
+  }
+  std::printf("  1 thread, these products in all: whole %.2f us, cut %.2f us (%.3fx)\n", w, c,
+              w / c);
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   scipy_openblas_set_num_threads(1);
   flush_denormals();
-  config({64, 128, 10}, 64);
-  config({32, 64, 64, 2}, 32);
-  config({64, 128, 10}, 128);
-  config({32, 64, 64, 2}, 64);
+  std::vector<std::pair<std::vector<int>, int>> configs;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--rounds" || a == "--epochs") && i + 1 < argc) {
+      (a == "--rounds" ? rounds : epochs_per_round) = std::max(1, std::atoi(argv[++i]));
+      continue;
+    }
+    const size_t colon = std::min(a.find(':'), a.size());
+    std::vector<int> widths;
+    for (size_t k = 0; k < colon;) {
+      const size_t dash = std::min(a.find('-', k), colon);
+      widths.push_back(std::atoi(a.substr(k, dash - k).c_str()));
+      k = dash + 1;
+    }
+    const int batch = colon < a.size() ? std::atoi(a.c_str() + colon + 1) : 0;
+    if (widths.size() < 3 || batch < 2 || widths[1] % 32 ||
+        *std::max_element(widths.begin(), widths.end()) > 4096 ||
+        *std::min_element(widths.begin(), widths.end()) < 1) {
+      std::fprintf(stderr,
+                   "config %s: expected WIDTHS:BATCH with >= 3 widths, the first hidden width "
+                   "a multiple of 32, every width 1 to 4096, batch >= 2, e.g. 64-128-10:64\n",
+                   a.c_str());
+      return 2;
+    }
+    configs.push_back({widths, batch});
+  }
+  if (configs.empty())
+    configs = {
+        {{64, 128, 10}, 64}, {{32, 64, 64, 2}, 32}, {{64, 128, 10}, 128}, {{32, 64, 64, 2}, 64}};
+  std::printf(
+      "# bench/tensor_parallel_step.cpp: %s; OpenBLAS core %s; products by %s; %d rounds "
+      "of %d epochs\n",
+      cpu_description().c_str(), scipy_openblas_get_corename(),
+      SMALL ? "the register-tiled kernels" : "the bundled OpenBLAS", rounds, epochs_per_round);
+  for (const auto& c : configs) {
+    config(c.first, c.second);
+    cut_products(c.first, c.second);
+  }
   return 0;
 }

@@ -1,6 +1,6 @@
 """The C++ engine gives bitwise the same results at any thread count: every cut of the work
-(the panels of a product, the row blocks of predict) depends only on the shapes, and partial
-results are summed in a fixed order, so 1, 2, 3 and 4 threads train to the same weights and
+(the panels of a product, the row blocks of predict, the two pieces of a training step cut by
+neurons) depends only on the shapes, and partial results are summed in a fixed order, so 1, 2, 3 and 4 threads train to the same weights and
 predict the same outputs, in float32 and float64, with batch norm and dropout.
 
 OpenBLAS rounds an element differently depending on where a cut puts it in its kernels' tiles,
@@ -24,15 +24,31 @@ THREADS = (1, 2, 3, 4)
 
 
 def _layers(case):
-    if case == "784-256-128-10":  # products above the 4 MFLOP split threshold
+    if case == "784-256-128-10":  # products above the 4 MFLOP split threshold; cut by neurons
         return [Dense(784, 256), ReLU(), Dense(256, 128), ReLU(), Dense(128, 10)], 128, "sgd"
+    if case == "500-128-10 cut weighted clipped":  # cut by neurons, nothing after layer 2
+        return [Dense(500, 128), ReLU(), Dense(128, 10)], 100, "adam"
+    if case == "300-256-64-10 cut, bn dropout after":
+        return (
+            [
+                Dense(300, 256),
+                Tanh(),
+                Dense(256, 64),
+                BatchNorm(64),
+                ReLU(),
+                Dropout(0.2),
+                Dense(64, 10),
+            ],
+            64,
+            "sgd",
+        )
     if case == "300-512-10 bn dropout":
         return (
             [Dense(300, 512), BatchNorm(512), ReLU(), Dropout(0.2), Dense(512, 10)],
             128,
             "adam",
         )
-    if case == "64-128-10":  # small: no product reaches the threshold; steps in row pieces
+    if case == "64-128-10":  # small: no product reaches the split threshold, nor the cut
         return [Dense(64, 128), ReLU(), Dense(128, 10)], 64, "sgd"
     if case == "32-64-64-2 weighted clipped":
         return [Dense(32, 64), Tanh(), Dense(64, 64), ReLU(), Dense(64, 2)], 32, "adam"
@@ -45,6 +61,8 @@ def _layers(case):
 
 CASES = [
     "784-256-128-10",
+    "500-128-10 cut weighted clipped",
+    "300-256-64-10 cut, bn dropout after",
     "300-512-10 bn dropout",
     "64-128-10",
     "32-64-64-2 weighted clipped",
@@ -58,6 +76,7 @@ def results(case, dtype, threads):
     mc.set_num_threads(threads)
     layers, batch, optimizer = _layers(case)
     net = Sequential(layers, loss="softmax_cross_entropy", dtype=dtype, seed=7)
+    assert net._engine.cuts_by_neurons(batch) == ("cut" in case or case == "784-256-128-10")
     rng = np.random.default_rng(3)
     n = 24 if batch == 1 else 4 * batch + 7  # a ragged last batch
     X = rng.standard_normal((n, layers[0].n_in)).astype(dtype)

@@ -249,6 +249,10 @@ static void def_network(py::module_& m, const char* name) {
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
       .def_property_readonly("n_params", &Net::n_params)
+      .def("cuts_by_neurons", &Net::cuts_by_neurons, py::arg("batch_size"),
+           "Whether a training step on batch_size rows is cut by neurons into two pieces that "
+           "two threads share (a rule on the layers and the batch size, never the thread "
+           "count).")
       .def(
           "predict",
           [](Net& net, const Array<T>& X, bool training, std::uint64_t step, bool check_finite) {

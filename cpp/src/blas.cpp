@@ -143,10 +143,10 @@ void blas_gemv(Trans ta, int M, int N, double alpha, const double* A, int lda, c
 constexpr double GEMM_SPLIT_FLOPS = 4e6;
 constexpr double GEMV_SPLIT_ELEMENTS = 1 << 18;  // matrix elements of a gemv
 constexpr int PANEL_ALIGN = 16;                  // panel edges on the kernels' row multiple
-// A worker joins a product's last panel only within about half the panel's time: the time at
-// 400 GFLOP/s, and at 40 matrix elements (160 bytes) per ns for gemv (twice the one-core
-// rates measured here: ~200 GFLOP/s, ~80 GB/s from L3).
-constexpr double LATE_FLOPS_PER_NS = 400, LATE_ELEMENTS_PER_NS = 40;
+// A worker joins a product's last panel only within about half the panel's time
+// (parallel::late_ns_for_flops), for gemv at 40 matrix elements (160 bytes) per ns (twice the
+// one-core rate measured here, ~80 GB/s from L3).
+constexpr double LATE_ELEMENTS_PER_NS = 40;
 
 // [begin, end) of panel p of `parts` over `length`, edges on multiples of PANEL_ALIGN.
 struct Range {
@@ -197,7 +197,7 @@ void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
       blas_gemm(ta, tb, M, c.end - c.begin, K, alpha, A, lda, b, ldb, beta, C + c.begin, ldc);
     }
   };
-  parallel::run(parts, one, std::int64_t(flops / parts / LATE_FLOPS_PER_NS));
+  parallel::run(parts, one, parallel::late_ns_for_flops(flops / parts));
 }
 
 template <typename T>

@@ -35,28 +35,34 @@ MLPCORE_SIMD_CLONES static void add_column_sums(T* __restrict db, const T* __res
 }
 
 template <typename T>
-void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O) {
-  // z (B, O) = b broadcast over rows, then z += x (B, I) @ w (I, O)
-  broadcast_rows(z, b, B, O);
+void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O, int ldw) {
+  // z (B, O) = b broadcast over rows, then z += x (B, I) @ w (I, O); without b, z = x @ w
+  if (!ldw) ldw = O;
+  if (b) broadcast_rows(z, b, B, O);
+  const T beta = b ? T(1) : T(0);
   if (B == 1)  // one row: z^T += w^T x^T, a gemv (OpenBLAS's gemm is slow for M = 1)
-    gemv(Trans::Yes, I, O, T(1), w, O, x, T(1), z);
+    gemv(Trans::Yes, I, O, T(1), w, ldw, x, beta, z);
   else
-    gemm(Trans::No, Trans::No, B, O, I, T(1), x, I, w, O, T(1), z, O);
+    gemm(Trans::No, Trans::No, B, O, I, T(1), x, I, w, ldw, beta, z, O);
 }
 
 template <typename T>
-void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O) {
-  gemm(Trans::Yes, Trans::No, I, O, B, T(1), x, I, dz, O, T(1), dw, O);  // dw += x^T dz
-  add_column_sums(db, dz, B, O);                                         // db += sum_rows dz
+void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O,
+                    int ldw) {
+  if (!ldw) ldw = O;
+  gemm(Trans::Yes, Trans::No, I, O, B, T(1), x, I, dz, O, T(1), dw, ldw);  // dw += x^T dz
+  if (db) add_column_sums(db, dz, B, O);                                   // db += sum_rows dz
   // dx = dz w^T (a small one runs on a copy of w^T where that is faster: blas.cpp)
-  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);
+  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, ldw, T(0), dx, I);
 }
 
 template <typename T>
 void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I, int O,
-                        double lr, double decay) {
-  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, O, T(0), dx, I);  // old w
-  gemm(Trans::Yes, Trans::No, I, O, B, T(-lr), x, I, dz, O, T(1 - lr * decay), w, O);
+                        double lr, double decay, int ldw) {
+  if (!ldw) ldw = O;
+  if (dx) gemm(Trans::No, Trans::Yes, B, I, O, T(1), dz, O, w, ldw, T(0), dx, I);  // old w
+  gemm(Trans::Yes, Trans::No, I, O, B, T(-lr), x, I, dz, O, T(1 - lr * decay), w, ldw);
+  if (!b) return;
   std::fill(sums, sums + O, T(0));
   add_column_sums(sums, dz, B, O);
   const T step = T(lr);
@@ -245,10 +251,10 @@ MLPCORE_SIMD_CLONES void dropout_backward(T* dx, const T* dy, const T* __restric
 }
 
 #define MLPCORE_INSTANTIATE(T)                                                                     \
-  template void dense_forward<T>(T*, const T*, const T*, const T*, int, int, int);                 \
-  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);        \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, int, int, int, int);            \
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int, int);   \
   template void dense_backward_sgd<T>(T*, T*, T*, T*, const T*, const T*, int, int, int, double,   \
-                                      double);                                                     \
+                                      double, int);                                                \
   template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int, int,   \
                                      bool, double, double, bool);                                  \
   template void batchnorm_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int, \

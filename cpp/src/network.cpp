@@ -69,6 +69,7 @@ Network<T>::Network(std::vector<LayerSpec> layers, Loss loss, std::uint64_t seed
   }
   if (first_param_ < 0)
     throw std::invalid_argument("a network needs at least one layer with parameters");
+  cut_layers_ = neuron_cut_layers(layers_);
   if (loss_ == Loss::SoftmaxCrossEntropy && n_outputs() < 2)
     throw std::invalid_argument("softmax_cross_entropy needs at least 2 outputs");
   memory_owner_ = "the network's " + std::to_string(n_params_) +
@@ -138,9 +139,11 @@ void Network<T>::check_trainable() const {
 }
 
 template <typename T>
-const T* Network<T>::forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx) {
+const T* Network<T>::forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx,
+                             size_t begin) {
   const T* in = x;  // (B, width of the layer before)
-  for (LayerSlot<T>& s : ws.layers) {
+  for (size_t i = begin; i < ws.layers.size(); ++i) {
+    LayerSlot<T>& s = ws.layers[i];
     s.spec->kind->template ops<T>().forward(s, in, B, ctx);
     in = s.out;
   }
@@ -148,7 +151,7 @@ const T* Network<T>::forward(Workspace<T>& ws, const T* x, int B, const PassCont
 }
 
 template <typename T>
-void Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx) {
+T* Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx, int down_to) {
   for (const LayerSlot<T>& s : ws.layers) {  // gradients accumulate: zero them first
     if (ctx.sgd && sizes_[s.index].sgd_in_backward) continue;  // updated in place instead
     if (s.dw) std::fill_n(s.dw, sizes_[s.index].w, T(0));
@@ -156,13 +159,14 @@ void Network<T>::backward(Workspace<T>& ws, const T* x, int B, const PassContext
   }
   T* d = ws.delta[0];      // dL/d(output of layer i), (B, width)
   T* other = ws.delta[1];  // the ping-pong partner for width-changing layers
-  for (int i = int(layers_.size()) - 1; i >= first_param_; --i) {
+  for (int i = int(layers_.size()) - 1; i >= std::max(first_param_, down_to); --i) {
     LayerSlot<T>& s = ws.layers[i];
     const T* in = i == 0 ? x : ws.layers[i - 1].out;  // this layer's forward input
     T* dx = i > first_param_ ? other : nullptr;       // nothing below needs a gradient
     T* result = s.spec->kind->template ops<T>().backward(s, d, dx, in, B, ws.scratch, ctx);
     if (result == other) std::swap(d, other);
   }
+  return d;
 }
 
 template <typename T>
@@ -372,11 +376,16 @@ double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const Step
   const bool fused = !uses_moments(s.opt) && s.clip_value <= 0 && s.clip_norm <= 0 && !s.grad_norms;
   const SgdStep sgd{s.opt.lr, decay};
   PassContext ctx{true, true, seed_, step};
-  const T* z = forward(ws, ws.x, B, ctx);
-  const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
-  loss_backward(loss_, ws.delta[0], ws.h, ws.y, w, B, n_outputs());
   if (fused) ctx.sgd = &sgd;
-  backward(ws, ws.x, B, ctx);
+  double value;
+  if (cuts_by_neurons(B)) {
+    value = cut_passes(ws, B, w, ctx);
+  } else {
+    const T* z = forward(ws, ws.x, B, ctx);
+    value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
+    loss_backward(loss_, ws.delta[0], ws.h, ws.y, w, B, n_outputs());
+    backward(ws, ws.x, B, ctx);
+  }
   clip_and_measure(s);
   // the moments: m (n_params,) first moment / velocity, v (n_params,) second moment; not
   // allocated (null) for plain SGD, which reads neither

@@ -7,21 +7,24 @@
 namespace mlpcore {
 
 // ---- dense: z = x W + b ----------------------------------------------------------------
-// x is (B, I), w is (I, O), b is (O,), z is (B, O).
+// x is (B, I), w is (I, O), b is (O,), z is (B, O). w (and dw) may be a block of O columns of
+// a wider matrix whose rows are ldw apart (0: O): the neuron cut's pieces (neuron_cut.cpp)
+// run a column block of one layer's weights. A null b leaves the bias out: z = x W.
 template <typename T>
-void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O);
+void dense_forward(T* z, const T* x, const T* w, const T* b, int B, int I, int O, int ldw = 0);
 
 // dz is (B, O); dx (B, I) = dz W^T (skipped when dx is null), dw (I, O) += x^T dz,
-// db (O,) += column sums of dz.
+// db (O,) += column sums of dz (skipped when db is null).
 template <typename T>
-void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O);
+void dense_backward(T* dx, T* dw, T* db, const T* dz, const T* x, const T* w, int B, int I, int O,
+                    int ldw = 0);
 
 // The same backward with a plain SGD step fused in (no gradient buffer): dx (B, I) = dz W^T
 // with W before the step (skipped when dx is null), then W = (1 - lr decay) W - lr x^T dz in
-// one gemm, and b -= lr * column sums of dz, summed in sums (O,) first.
+// one gemm, and b -= lr * column sums of dz, summed in sums (O,) first (skipped when b is null).
 template <typename T>
 void dense_backward_sgd(T* dx, T* w, T* b, T* sums, const T* dz, const T* x, int B, int I, int O,
-                        double lr, double decay);
+                        double lr, double decay, int ldw = 0);
 
 // ---- batch normalisation (PyTorch's conventions) ---------------------------------------
 // x, y, xhat are (B, F); gamma, beta, running_mean, running_var, inv_std are (F,).

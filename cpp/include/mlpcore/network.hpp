@@ -113,18 +113,30 @@ class Network {
   // mean loss, before the update.
   double train_step(Workspace<T>& ws, int B, bool weighted, const StepSettings& s,
                     std::uint64_t opt_step, std::uint64_t step);
+  // Whether a training step on B rows is cut by neurons into two pieces (neuron_cut.cpp):
+  // a rule on the layers and B, never on the thread count.
+  bool cuts_by_neurons(int B) const;
 
  private:
   // The one place that knows where each buffer lives: sizes ws for `rows` samples (it only
   // grows) and fills its views; grad (n_params,) or null backs the gradient views. Without
   // backprop only the forward pass's buffers exist (x, y, w, delta and scratch are null).
   void layout(Workspace<T>& ws, int rows, T* grad, bool backprop = true);
-  // Runs every layer on x (B, n_in); returns the last net input z (B, K) inside ws.
-  const T* forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
+  // Runs layers begin.. on x (B, width of layer begin's input); returns the last net input
+  // z (B, K) inside ws.
+  const T* forward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx,
+                   std::size_t begin = 0);
   // Backpropagates dz (B, K) from ws.delta[0] into the gradient views (zeroed first), or,
   // with ctx.sgd, steps the layers that can (sgd_in_backward) in place and leaves their
-  // gradient views untouched; x is the (B, n_in) input given to forward.
-  void backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx);
+  // gradient views untouched; x is the (B, n_in) input given to forward. With down_to > 0 it
+  // stops after layer down_to and returns where dL/d(its input) is (ws.delta[0] or [1]).
+  T* backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx, int down_to = 0);
+  // The training step's forward, loss and backward cut by neurons (neuron_cut.cpp); returns
+  // the loss, as train_step's own passes do.
+  double cut_passes(Workspace<T>& ws, int B, const T* w, const PassContext& ctx);
+  // Whether the layers start dense, a differentiable activation, dense, with a first hidden
+  // width the pieces can halve (neuron_cut.cpp).
+  static bool neuron_cut_layers(const std::vector<LayerSpec>& layers);
   // Calls f(workspace, block index, first row, rows) for each block of `block` rows of a
   // forward pass over B rows, as tasks of the thread pool.
   template <typename F>
@@ -142,8 +154,9 @@ class Network {
   std::uint64_t seed_;
   std::size_t n_params_ = 0;
   int max_width_ = 0;
-  int first_param_ = -1;  // index of the first layer with parameters
-  int blocked_ = -1;      // a non-differentiable layer above first_param_, or -1
+  int first_param_ = -1;     // index of the first layer with parameters
+  int blocked_ = -1;         // a non-differentiable layer above first_param_, or -1
+  bool cut_layers_ = false;  // starts dense, activation, dense as the neuron cut needs
   bool needs_batch_statistics_ = false;
   std::string memory_owner_;  // names the parameters (and largest layer) in memory errors
 
