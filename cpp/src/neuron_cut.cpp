@@ -31,8 +31,8 @@
 namespace mlpcore {
 
 namespace {
-// H0 must be a multiple of this: each piece's h columns are then whole 64-byte lines in float
-// (16 values), so the pieces never write the same cache line of W0, z0 or a0.
+// H0 must be a multiple of this: each piece's h columns are then a multiple of 16 values (one
+// AVX-512 register of floats), so neither half ends inside a vector of the product kernels.
 constexpr int CUT_MULTIPLE = 32;
 // The cut pays only where the products it cuts are big enough: below this many
 // floating-point operations per step its one-thread cost (each cut product called twice at
