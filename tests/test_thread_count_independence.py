@@ -28,6 +28,8 @@ def _layers(case):
         return [Dense(784, 256), ReLU(), Dense(256, 128), ReLU(), Dense(128, 10)], 128, "sgd"
     if case == "500-128-10 cut weighted clipped":  # cut by neurons, nothing after layer 2
         return [Dense(500, 128), ReLU(), Dense(128, 10)], 100, "adam"
+    if case == "200-64-256-10 cut sgd decay":  # the fused SGD step with weight decay
+        return [Dense(200, 64), ReLU(), Dense(64, 256), ReLU(), Dense(256, 10)], 64, "sgd"
     if case == "300-256-64-10 cut, bn dropout after":
         return (
             [
@@ -62,6 +64,7 @@ def _layers(case):
 CASES = [
     "784-256-128-10",
     "500-128-10 cut weighted clipped",
+    "200-64-256-10 cut sgd decay",
     "300-256-64-10 cut, bn dropout after",
     "300-512-10 bn dropout",
     "64-128-10",
@@ -82,6 +85,8 @@ def results(case, dtype, threads):
     X = rng.standard_normal((n, layers[0].n_in)).astype(dtype)
     y = rng.integers(0, layers[-1].n_out, n)
     options = {"momentum": 0.5} if optimizer == "sgd" and "dropout" in case else {}
+    if "decay" in case:
+        options["weight_decay"] = 0.01
     if "weighted" in case:
         options.update(sample_weight=rng.uniform(0.5, 2.0, n), clip_norm=0.5)
     history = net.fit(X, y, epochs=2, batch_size=batch, optimizer=optimizer, **options)

@@ -172,19 +172,26 @@ int parts_for(int length) {
   return std::min(wanted, most);
 }
 
+// Every panel packs the operand it shares whole: cutting C's rows repacks op(B) (K, N),
+// cutting its columns repacks op(A) (M, K). Cut the dimension whose shared operand is smaller.
+bool cuts_rows(int M, int N) {
+  return N <= M;
+}
+int panels(int M, int N, int K) {
+  if (2.0 * M * N * K < GEMM_SPLIT_FLOPS) return 1;
+  return parts_for(cuts_rows(M, N) ? M : N);
+}
 template <typename T>
 void split_gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
                 int ldb, T beta, T* C, int ldc) {
   openblas_single();
   const double flops = 2.0 * M * N * K;
-  if (flops < GEMM_SPLIT_FLOPS || parallel::in_task()) {  // never the thread count: see above
+  const int parts = panels(M, N, K);
+  if (parts == 1 || parallel::in_task()) {  // never the thread count: see above
     blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Every panel packs the operand it shares whole: cutting C's rows repacks op(B) (K, N),
-  // cutting its columns repacks op(A) (M, K). Cut the dimension whose shared operand is smaller.
-  const bool rows = N <= M;
-  const int parts = parts_for(rows ? M : N);
+  const bool rows = cuts_rows(M, N);
   auto one = [&](int p) {
     if (rows) {
       const Range r = panel(M, parts, p);  // C rows [begin, end): op(A) rows the same
@@ -261,6 +268,10 @@ template <>
 void gemv<double>(Trans ta, int M, int N, double alpha, const double* A, int lda, const double* x,
                   double beta, double* y) {
   split_gemv(ta, M, N, alpha, A, lda, x, beta, y);
+}
+
+int gemm_panels(int M, int N, int K) {
+  return panels(M, N, K);
 }
 
 const char* blas_core_name() {

@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "mlpcore/activations.hpp"
+#include "mlpcore/blas.hpp"
 #include "mlpcore/layers.hpp"
 #include "mlpcore/network.hpp"
 #include "mlpcore/parallel.hpp"
@@ -55,10 +56,14 @@ bool Network<T>::neuron_cut_layers(const std::vector<LayerSpec>& layers) {
 template <typename T>
 bool Network<T>::cuts_by_neurons(int B) const {
   if (!cut_layers_ || B < 2) return false;
-  const double I = layers_[0].n_in, H0 = layers_[0].n_out, H1 = layers_[2].n_out;
+  const int I = layers_[0].n_in, H0 = layers_[0].n_out, H1 = layers_[2].n_out;
   // the cut products: layer 0 forward and weight gradient, layer 2 forward, weight gradient
   // and delta
-  return 2.0 * B * (2 * I * H0 + 3 * H0 * H1) >= CUT_MIN_FLOPS;
+  if (2.0 * B * (2.0 * I * H0 + 3.0 * H0 * H1) < CUT_MIN_FLOPS) return false;
+  // Where the uncut step would cut one of them into more than two panels, more than two
+  // threads share it; two pieces would leave the others idle.
+  return gemm_panels(B, H0, I) <= 2 && gemm_panels(I, H0, B) <= 2 && gemm_panels(B, H1, H0) <= 2 &&
+         gemm_panels(H0, H1, B) <= 2 && gemm_panels(B, H0, H1) <= 2;
 }
 
 template <typename T>

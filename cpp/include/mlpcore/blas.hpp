@@ -13,6 +13,10 @@ template <typename T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
           int ldb, T beta, T* C, int ldc);
 
+// How many panels gemm cuts a product of these shapes into outside a pool task (1: whole), a
+// rule on the shapes alone.
+int gemm_panels(int M, int N, int K);
+
 // y (M or N) = alpha * op(A) x + beta * y, A (M, N) row-major; op(A) = A^T with ta.
 template <typename T>
 void gemv(Trans ta, int M, int N, T alpha, const T* A, int lda, const T* x, T beta, T* y);
