@@ -26,7 +26,7 @@ std::string describe(const LayerSpec& s, size_t i) {
 // what one buffer can hold (half of it: the optimizer moments hold two values per parameter)
 template <typename T>
 size_t checked_add(size_t a, size_t b, const std::string& what) {
-  const size_t limit = std::vector<T>().max_size() / 2;
+  const size_t limit = AlignedVector<T>().max_size() / 2;
   if (a > limit || b > limit - a)
     throw std::invalid_argument(what +
                                 " makes the network hold more values than any buffer "
@@ -177,9 +177,9 @@ size_t Network<T>::size(Buffer b) const {
 template <typename T>
 void Network<T>::read(Buffer b, T* out) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  const std::vector<T>& src = b == Buffer::Params  ? params_
-                              : b == Buffer::State ? state_
-                                                   : opt_state_;
+  const AlignedVector<T>& src = b == Buffer::Params  ? params_
+                                : b == Buffer::State ? state_
+                                                     : opt_state_;
   if (src.empty())
     std::fill_n(out, size(b), T(0));  // moments not allocated yet: zeros
   else
@@ -191,7 +191,7 @@ void Network<T>::write(Buffer b, const T* in) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (b == Buffer::OptimizerState && opt_state_.empty())
     allocate(opt_state_, 2 * n_params_, T(0), "the optimizer moments of " + memory_owner_);
-  std::vector<T>& dst = b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
+  AlignedVector<T>& dst = b == Buffer::Params ? params_ : b == Buffer::State ? state_ : opt_state_;
   std::copy(in, in + dst.size(), dst.begin());
 }
 

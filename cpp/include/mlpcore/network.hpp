@@ -12,6 +12,7 @@
 #include "mlpcore/fork_safe.hpp"
 #include "mlpcore/layer_kinds.hpp"
 #include "mlpcore/losses.hpp"
+#include "mlpcore/memory.hpp"
 #include "mlpcore/optim.hpp"
 
 namespace mlpcore {
@@ -28,7 +29,7 @@ struct ParamBlock {
 template <typename T>
 struct Workspace {
   int rows = 0;                      // capacity in samples
-  std::vector<T> buf;                // backs every view below
+  AlignedVector<T> buf;              // backs every view below
   std::vector<LayerSlot<T>> layers;  // per layer: parameters, gradients, output, cache
   T* x = nullptr;                    // (rows, n_in) gathered inputs of a training batch
   T* y = nullptr;                    // (rows, K) gathered targets
@@ -160,10 +161,10 @@ class Network {
   bool needs_batch_statistics_ = false;
   std::string memory_owner_;  // names the parameters (and largest layer) in memory errors
 
-  std::vector<T> params_;     // (n_params,)
-  std::vector<T> grads_;      // (n_params,), allocated by the first training step
-  std::vector<T> state_;      // (n_state,)
-  std::vector<T> opt_state_;  // (2 * n_params,): moments m, v; allocated when first needed
+  AlignedVector<T> params_;     // (n_params,)
+  AlignedVector<T> grads_;      // (n_params,), allocated by the first training step
+  AlignedVector<T> state_;      // (n_state,)
+  AlignedVector<T> opt_state_;  // (2 * n_params,): moments m, v; allocated when first needed
   Workspace<T> train_ws_;
   mutable ForkSafeMutex mutex_;  // a forked child gets it unlocked (fork_safe.hpp)
 };
