@@ -22,10 +22,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <vector>
 
+#include "mlpcore/memory.hpp"
 #include "mlpcore/parallel.hpp"
 #include "mlpcore/transpose.hpp"
 
@@ -98,13 +97,9 @@ bool copies_transposed_b(Trans ta, Trans tb, int M, int N, int K) {
 // products on it ran up to 1.4x slower; allocated on first use). If that allocation fails it
 // throws std::bad_alloc (the pool passes it on to the caller): running the product as called
 // instead would give other bits on this thread than on the others.
-struct AlignedDelete {
-  void operator()(unsigned char* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
 unsigned char* transposed_b_buffer() {
-  thread_local std::unique_ptr<unsigned char[], AlignedDelete> buffer(
-      static_cast<unsigned char*>(::operator new[](COPY_MAX_BYTES, std::align_val_t(64))));
-  return buffer.get();
+  thread_local AlignedVector<unsigned char> buffer(COPY_MAX_BYTES);
+  return buffer.data();
 }
 
 void call_gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,

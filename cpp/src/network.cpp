@@ -377,15 +377,14 @@ double Network<T>::train_step(Workspace<T>& ws, int B, bool weighted, const Step
   const SgdStep sgd{s.opt.lr, decay};
   PassContext ctx{true, true, seed_, step};
   if (fused) ctx.sgd = &sgd;
-  double value;
-  if (cuts_by_neurons(B)) {
-    value = cut_passes(ws, B, w, ctx);
-  } else {
-    const T* z = forward(ws, ws.x, B, ctx);
-    value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
-    loss_backward(loss_, ws.delta[0], ws.h, ws.y, w, B, n_outputs());
+  const bool cut = cuts_by_neurons(B);
+  const T* z = cut ? cut_forward(ws, B, ctx) : forward(ws, ws.x, B, ctx);
+  const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
+  loss_backward(loss_, ws.delta[0], ws.h, ws.y, w, B, n_outputs());
+  if (cut)
+    cut_backward(ws, B, ctx);
+  else
     backward(ws, ws.x, B, ctx);
-  }
   clip_and_measure(s);
   // the moments: m (n_params,) first moment / velocity, v (n_params,) second moment; not
   // allocated (null) for plain SGD, which reads neither

@@ -66,63 +66,78 @@ bool Network<T>::cuts_by_neurons(int B) const {
          gemm_panels(H0, H1, B) <= 2 && gemm_panels(B, H0, H1) <= 2;
 }
 
+namespace {
+// The sizes both phases index by.
+struct CutShape {
+  int I, H0, h, H1;
+  std::size_t block;    // one piece's z0, a0 or delta: (B, h)
+  std::size_t w1_rows;  // one piece's rows of W1: (h, H1)
+  CutShape(const std::vector<LayerSpec>& layers, int B)
+      : I(layers[0].n_in),
+        H0(layers[0].n_out),
+        h(H0 / 2),
+        H1(layers[2].n_out),
+        block(std::size_t(B) * std::size_t(h)),
+        w1_rows(std::size_t(h) * std::size_t(H1)) {}
+};
+}  // namespace
+
 template <typename T>
-double Network<T>::cut_passes(Workspace<T>& ws, int B, const T* w, const PassContext& ctx) {
-  const int I = layers_[0].n_in, H0 = layers_[0].n_out, h = H0 / 2, H1 = layers_[2].n_out;
+const T* Network<T>::cut_forward(Workspace<T>& ws, int B, const PassContext& ctx) {
+  const CutShape c(layers_, B);
   LayerSlot<T>& d0 = ws.layers[0];
   LayerSlot<T>& act = ws.layers[1];
   LayerSlot<T>& d1 = ws.layers[2];
-  const Activation f = layers_[1].act;
-  const double param = layers_[1].arg[0];
-  const std::size_t block = std::size_t(B) * std::size_t(h);     // one piece's z0 or a0
-  const std::size_t w1_rows = std::size_t(h) * std::size_t(H1);  // one piece's rows of W1
   T* q = ws.delta[1];  // piece 1's part of z1 (B, H1): the deltas are free until backward
-
   auto forward_piece = [&](int p) {
-    T* z0 = d0.out + p * block;
-    T* a0 = act.out + p * block;
-    dense_forward(z0, ws.x, d0.w + p * h, d0.b + p * h, B, I, h, H0);
-    activation_forward(f, a0, z0, block, param);
-    dense_forward(p == 0 ? d1.out : q, a0, d1.w + p * w1_rows, p == 0 ? d1.b : nullptr, B, h, H1);
+    T* z0 = d0.out + p * c.block;
+    T* a0 = act.out + p * c.block;
+    dense_forward(z0, ws.x, d0.w + p * c.h, d0.b + p * c.h, B, c.I, c.h, c.H0);
+    activation_forward(layers_[1].act, a0, z0, c.block, layers_[1].arg[0]);
+    dense_forward(p == 0 ? d1.out : q, a0, d1.w + p * c.w1_rows, p == 0 ? d1.b : nullptr, B, c.h,
+                  c.H1);
   };
-  parallel::run(2, forward_piece, parallel::late_ns_for_flops(2.0 * B * h * (I + H1)));
-
+  parallel::run(2, forward_piece, parallel::late_ns_for_flops(2.0 * B * c.h * (c.I + c.H1)));
   T* z1 = d1.out;  // (z0_0 W1[0] + b1) + z0_1 W1[1], in this order at every thread count
-  for (std::size_t i = 0; i < std::size_t(B) * std::size_t(H1); ++i) z1[i] += q[i];
-  const T* z = forward(ws, z1, B, ctx, 3);
-  const double value = loss_forward(loss_, ws.h, z, ws.y, w, B, n_outputs());
-  loss_backward(loss_, ws.delta[0], ws.h, ws.y, w, B, n_outputs());
-  const T* dz1 = backward(ws, ws.x, B, ctx, 3);  // zeroes the gradients it accumulates into
-  T* da0 = dz1 == ws.delta[0] ? ws.delta[1] : ws.delta[0];
-
-  auto backward_piece = [&](int p) {
-    const T* z0 = d0.out + p * block;
-    const T* a0 = act.out + p * block;
-    T* d = da0 + p * block;                                           // (B, h)
-    T* sums = ws.scratch + std::size_t(p) * std::size_t(max_width_);  // the bias gradient
-    T* b1 = p == 0 ? d1.b : nullptr;
-    if (ctx.sgd) {
-      dense_backward_sgd(d, d1.w + p * w1_rows, b1, sums, dz1, a0, B, h, H1, ctx.sgd->lr,
-                         ctx.sgd->decay);
-    } else {
-      dense_backward(d, d1.dw + p * w1_rows, p == 0 ? d1.db : nullptr, dz1, a0, d1.w + p * w1_rows,
-                     B, h, H1);
-    }
-    activation_backward(f, d, d, z0, a0, block, param);
-    if (ctx.sgd)
-      dense_backward_sgd<T>(nullptr, d0.w + p * h, d0.b + p * h, sums, d, ws.x, B, I, h,
-                            ctx.sgd->lr, ctx.sgd->decay, H0);
-    else
-      dense_backward<T>(nullptr, d0.dw + p * h, d0.db + p * h, d, ws.x, d0.w + p * h, B, I, h, H0);
-  };
-  parallel::run(2, backward_piece, parallel::late_ns_for_flops(2.0 * B * h * (I + 2 * H1)));
-  return value;
+  for (std::size_t i = 0; i < std::size_t(B) * std::size_t(c.H1); ++i) z1[i] += q[i];
+  return forward(ws, z1, B, ctx, 3);
 }
 
-#define MLPCORE_INSTANTIATE(T)                                                \
-  template bool Network<T>::neuron_cut_layers(const std::vector<LayerSpec>&); \
-  template bool Network<T>::cuts_by_neurons(int) const;                       \
-  template double Network<T>::cut_passes(Workspace<T>&, int, const T*, const PassContext&);
+template <typename T>
+void Network<T>::cut_backward(Workspace<T>& ws, int B, const PassContext& ctx) {
+  const CutShape c(layers_, B);
+  LayerSlot<T>& d0 = ws.layers[0];
+  LayerSlot<T>& act = ws.layers[1];
+  LayerSlot<T>& d1 = ws.layers[2];
+  const T* dz1 = backward(ws, ws.x, B, ctx, 3);  // zeroes the gradients it accumulates into
+  T* da0 = dz1 == ws.delta[0] ? ws.delta[1] : ws.delta[0];
+  auto backward_piece = [&](int p) {
+    const T* z0 = d0.out + p * c.block;
+    const T* a0 = act.out + p * c.block;
+    T* d = da0 + p * c.block;                                         // (B, h)
+    T* sums = ws.scratch + std::size_t(p) * std::size_t(max_width_);  // the bias gradient
+    T* w1 = d1.w + p * c.w1_rows;
+    if (ctx.sgd)
+      dense_backward_sgd(d, w1, p == 0 ? d1.b : nullptr, sums, dz1, a0, B, c.h, c.H1, ctx.sgd->lr,
+                         ctx.sgd->decay);
+    else
+      dense_backward(d, d1.dw + p * c.w1_rows, p == 0 ? d1.db : nullptr, dz1, a0, w1, B, c.h, c.H1);
+    activation_backward(layers_[1].act, d, d, z0, a0, c.block, layers_[1].arg[0]);
+    if (ctx.sgd)
+      dense_backward_sgd<T>(nullptr, d0.w + p * c.h, d0.b + p * c.h, sums, d, ws.x, B, c.I, c.h,
+                            ctx.sgd->lr, ctx.sgd->decay, c.H0);
+    else
+      dense_backward<T>(nullptr, d0.dw + p * c.h, d0.db + p * c.h, d, ws.x, d0.w + p * c.h, B, c.I,
+                        c.h, c.H0);
+  };
+  parallel::run(2, backward_piece, parallel::late_ns_for_flops(2.0 * B * c.h * (c.I + 2 * c.H1)));
+}
+
+#define MLPCORE_INSTANTIATE(T)                                                       \
+  template bool Network<T>::neuron_cut_layers(const std::vector<LayerSpec>&);        \
+  template bool Network<T>::cuts_by_neurons(int) const;                              \
+  template const T* Network<T>::cut_forward(Workspace<T>&, int, const PassContext&); \
+  template void Network<T>::cut_backward(Workspace<T>&, int, const PassContext&);
 MLPCORE_INSTANTIATE(float)
 MLPCORE_INSTANTIATE(double)
 #undef MLPCORE_INSTANTIATE

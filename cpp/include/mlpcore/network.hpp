@@ -132,9 +132,10 @@ class Network {
   // gradient views untouched; x is the (B, n_in) input given to forward. With down_to > 0 it
   // stops after layer down_to and returns where dL/d(its input) is (ws.delta[0] or [1]).
   T* backward(Workspace<T>& ws, const T* x, int B, const PassContext& ctx, int down_to = 0);
-  // The training step's forward, loss and backward cut by neurons (neuron_cut.cpp); returns
-  // the loss, as train_step's own passes do.
-  double cut_passes(Workspace<T>& ws, int B, const T* w, const PassContext& ctx);
+  // The training step's forward and backward cut by neurons (neuron_cut.cpp), in place of
+  // forward(ws, ws.x, B, ctx) and backward(ws, ws.x, B, ctx).
+  const T* cut_forward(Workspace<T>& ws, int B, const PassContext& ctx);
+  void cut_backward(Workspace<T>& ws, int B, const PassContext& ctx);
   // Whether the layers start dense, a differentiable activation, dense, with a first hidden
   // width the pieces can halve (neuron_cut.cpp).
   static bool neuron_cut_layers(const std::vector<LayerSpec>& layers);
